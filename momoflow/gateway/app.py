@@ -1,0 +1,65 @@
+"""The FastAPI application: ``create_app(settings)``; run with ``momoflow gateway``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from temporalio.client import Client
+
+import momoflow
+from momoflow.gateway import payouts, webhooks
+from momoflow.gateway.deps import TemporalConnection
+from momoflow.gateway.errors import install_error_handlers
+from momoflow.providers.registry import build_providers, provider_http_client
+from momoflow.settings import Settings
+
+DESCRIPTION = """
+Durable payouts (and soon payins) over West African mobile-money aggregators.
+
+Authenticate with `Authorization: Bearer <your API key>`. Amounts are **integers in the
+currency's minor unit** (XOF and XAF have none: `50000` is 50,000 francs). Every payout is
+identified by *your* `reference`: sending the same request again returns the same payout,
+and nothing is ever paid twice.
+"""
+
+
+def create_app(settings: Settings, *, client: Client | None = None) -> FastAPI:
+    """The gateway app. ``client`` injects a Temporal client (tests); otherwise one is
+    connected on first use."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with provider_http_client(settings) as http:
+            app.state.providers = build_providers(settings, http)
+            yield
+
+    app = FastAPI(
+        title="momoflow",
+        version=momoflow.__version__,
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.temporal = TemporalConnection(settings, client)
+    install_error_handlers(app)
+    app.include_router(payouts.router)
+    app.include_router(webhooks.router)
+
+    @app.get("/healthz", tags=["health"], summary="Liveness")
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["health"], summary="Readiness: Temporal reachable")
+    async def readyz(request: Request) -> JSONResponse:
+        connection: TemporalConnection = request.app.state.temporal
+        try:
+            temporal = await connection.get()
+            await temporal.service_client.check_health()
+        except Exception:
+            return JSONResponse({"status": "unavailable", "temporal": "unreachable"}, 503)
+        return JSONResponse({"status": "ok", "temporal": "reachable"})
+
+    return app

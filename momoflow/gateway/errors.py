@@ -1,0 +1,72 @@
+"""Error bodies: every error is ``{"error": code, "message": ..., "problems"?: [...]}``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from fastapi import FastAPI, Request, status
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from momoflow.requests import FieldProblem
+
+
+def problems_response(problems: Sequence[FieldProblem]) -> JSONResponse:
+    """422 listing every broken rule, by field."""
+    count = len(problems)
+    return JSONResponse(
+        status_code=status.HTTP_422_UNPROCESSABLE_CONTENT,
+        content={
+            "error": "validation_failed",
+            "message": f"{count} problem{'s' if count != 1 else ''} in the request; "
+            "nothing was started",
+            "problems": [
+                {"field": p.field, "rule": p.rule, "message": p.message} for p in problems
+            ],
+        },
+    )
+
+
+def _field_name(loc: Sequence[int | str]) -> str:
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        parts = parts[1:]
+    return ".".join(parts) or "body"
+
+
+async def _validation_handler(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    problems = [
+        FieldProblem(field=_field_name(err["loc"]), rule=err["type"], message=err["msg"])
+        for err in exc.errors()
+    ]
+    return problems_response(problems)
+
+
+async def _http_handler(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    body = (
+        exc.detail
+        if isinstance(exc.detail, dict)
+        else {"error": _code_for(exc.status_code), "message": str(exc.detail)}
+    )
+    return JSONResponse(
+        status_code=exc.status_code, content=jsonable_encoder(body), headers=exc.headers
+    )
+
+
+def _code_for(status_code: int) -> str:
+    return {
+        404: "not_found",
+        405: "method_not_allowed",
+        413: "too_large",
+        415: "unsupported_media_type",
+    }.get(status_code, "http_error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Use momoflow's error body everywhere."""
+    app.add_exception_handler(RequestValidationError, _validation_handler)
+    app.add_exception_handler(HTTPException, _http_handler)

@@ -1,0 +1,290 @@
+"""Canonical models shared by the gateway, workflows, activities and provider adapters.
+
+Everything that crosses a boundary (an HTTP request, a workflow or activity argument, a
+query result, a webhook signal) is one of these pydantic models. Our own models forbid
+unknown fields; amounts are integers in the currency's minor unit.
+
+Workflow inputs here are deliberately *structural*: business validation (phone numbers for
+the country, provider limits) happens in :mod:`momoflow.requests` before a workflow starts,
+so that a change to those rules can never make an old workflow history fail to replay.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from momoflow.money import Country, Currency
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=False)
+
+
+class ProviderName(StrEnum):
+    """The mobile-money aggregators momoflow speaks to."""
+
+    CAURISFLUX = "caurisflux"
+    NOVASEND = "novasend"
+    MOBILEPAY = "mobilepay"
+
+
+class Operator(StrEnum):
+    """Mobile-money operators (wallets), named the same whatever the aggregator."""
+
+    WAVE = "wave"
+    ORANGE_MONEY = "orange_money"
+    MTN_MOMO = "mtn_momo"
+    MOOV_MONEY = "moov_money"
+    FREE_MONEY = "free_money"
+
+
+class Direction(StrEnum):
+    """Which way the money moves, seen from the merchant."""
+
+    PAYIN = "payin"
+    PAYOUT = "payout"
+
+
+class PaymentStatus(StrEnum):
+    """A provider's status, normalised. Anything not explicitly final is PENDING."""
+
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    EXPIRED = "expired"
+    CANCELLED = "cancelled"
+
+    @property
+    def is_final(self) -> bool:
+        """True when the provider says the transaction will not change any more."""
+        return self is not PaymentStatus.PENDING
+
+
+class TransactionStatus(StrEnum):
+    """The lifecycle of a momoflow transaction (a workflow), as the merchant sees it.
+
+    ``reconciling`` means the outcome at the provider is not known after the deadline: money
+    may or may not have moved, and an operator or the reconciliation sweep must settle it.
+    It is never turned into ``failed`` without evidence.
+    """
+
+    CREATED = "created"
+    QUOTING = "quoting"
+    SUBMITTING = "submitting"
+    PENDING = "pending"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    EXPIRED = "expired"
+    RECONCILING = "reconciling"
+
+    @property
+    def is_final(self) -> bool:
+        """True for states that absorb every later event."""
+        return self in _FINAL_TRANSACTION_STATUSES
+
+
+_FINAL_TRANSACTION_STATUSES = frozenset(
+    {
+        TransactionStatus.SUCCEEDED,
+        TransactionStatus.FAILED,
+        TransactionStatus.CANCELLED,
+        TransactionStatus.EXPIRED,
+    }
+)
+
+#: How a final provider status becomes a final transaction status.
+FINAL_STATUS_FROM_PROVIDER: dict[PaymentStatus, TransactionStatus] = {
+    PaymentStatus.SUCCEEDED: TransactionStatus.SUCCEEDED,
+    PaymentStatus.FAILED: TransactionStatus.FAILED,
+    PaymentStatus.EXPIRED: TransactionStatus.EXPIRED,
+    PaymentStatus.CANCELLED: TransactionStatus.CANCELLED,
+}
+
+
+class Failure(_Model):
+    """Why a transaction failed or needs reconciling.
+
+    ``code`` is stable and machine-readable (a provider's code such as
+    ``invalid_recipient``, or one of momoflow's such as ``create_outcome_unknown``);
+    ``message`` is for humans and may be in the provider's language.
+    """
+
+    code: str
+    message: str
+    provider_code: str | None = None
+
+
+# --------------------------------------------------------------------------- workflow input
+
+
+class PayoutTimings(_Model):
+    """Deadlines and poll schedule of one payout, fixed when it starts (seconds)."""
+
+    #: One provider HTTP call, including the adapter's own timeout.
+    provider_call_timeout_s: int = Field(default=30, ge=1)
+    quote_timeout_s: int = Field(default=600, ge=1)
+    submit_timeout_s: int = Field(default=3600, ge=1)
+    settle_timeout_s: int = Field(default=7200, ge=1)
+    poll_schedule_s: list[int] = Field(
+        default_factory=lambda: [5, 10, 20, 30, 60, 120, 300], min_length=1
+    )
+    reconcile_poll_interval_s: int = Field(default=3600, ge=1)
+    reconcile_horizon_s: int = Field(default=7 * 24 * 3600, ge=0)
+
+
+class PayoutInput(_Model):
+    """The argument of :class:`workflows.payout.PayoutWorkflow` (already validated)."""
+
+    merchant: str
+    reference: str
+    provider: ProviderName
+    country: Country
+    operator: Operator
+    recipient_phone: str
+    recipient_name: str
+    amount: int
+    currency: Currency
+    description: str = ""
+    metadata: dict[str, str] = Field(default_factory=dict)
+    request_fingerprint: str
+    requested_at: datetime
+    #: Where the provider must send this payout's webhooks (our gateway).
+    provider_callback_url: str | None = None
+    timings: PayoutTimings = Field(default_factory=PayoutTimings)
+
+
+# --------------------------------------------------------------------------- provider operations
+
+
+class PayoutQuoteInput(_Model):
+    """Ask a provider what a payout will cost."""
+
+    provider: ProviderName
+    amount: int
+    currency: Currency
+    country: Country
+    operator: Operator
+
+
+class PayoutQuote(_Model):
+    """A provider's priced, time-limited offer for a payout."""
+
+    provider: ProviderName
+    quote_id: str | None
+    amount: int
+    fees: int
+    net_amount: int
+    currency: Currency
+    expires_at: datetime | None = None
+
+
+class InitiatePayoutInput(_Model):
+    """Create a payout at the provider. Re-sending the same input is always safe."""
+
+    provider: ProviderName
+    external_reference: str
+    idempotency_key: str
+    quote_id: str | None
+    amount: int
+    currency: Currency
+    country: Country
+    operator: Operator
+    recipient_phone: str
+    recipient_name: str
+    description: str = ""
+    callback_url: str | None = None
+
+
+class StatusLookup(_Model):
+    """Read a transaction's status at the provider."""
+
+    provider: ProviderName
+    provider_transaction_id: str | None
+    external_reference: str
+
+
+class ProviderTransaction(_Model):
+    """A provider's view of one transaction, normalised."""
+
+    provider: ProviderName
+    provider_transaction_id: str
+    external_reference: str | None = None
+    status: PaymentStatus
+    raw_status: str
+    amount: int | None = None
+    currency: Currency | None = None
+    fees: int | None = None
+    net_amount: int | None = None
+    provider_reference: str | None = None
+    failure_code: str | None = None
+    failure_message: str | None = None
+    updated_at: datetime | None = None
+
+
+class ProviderEvent(_Model):
+    """A verified webhook from a provider, normalised; sent to a workflow as a signal.
+
+    It carries no phone number or name: only what moving the money state needs.
+    """
+
+    provider: ProviderName
+    event_id: str
+    event_type: str
+    external_reference: str | None = None
+    provider_transaction_id: str | None = None
+    status: PaymentStatus
+    raw_status: str
+    amount: int | None = None
+    currency: Currency | None = None
+    fees: int | None = None
+    provider_reference: str | None = None
+    failure_code: str | None = None
+    failure_message: str | None = None
+    received_at: datetime | None = None
+
+
+# --------------------------------------------------------------------------- live state
+
+
+class TimelineEntry(_Model):
+    """One transition in a transaction's life, for operators and merchants."""
+
+    at: datetime
+    status: TransactionStatus
+    note: str = ""
+
+
+class PayoutState(_Model):
+    """The live state of a payout, as returned by the workflow's ``state`` query."""
+
+    workflow_id: str
+    merchant: str
+    reference: str
+    provider: ProviderName
+    country: Country
+    operator: Operator
+    recipient_phone_masked: str
+    amount: int
+    currency: Currency
+    description: str = ""
+    status: TransactionStatus = TransactionStatus.CREATED
+    fees: int | None = None
+    net_amount: int | None = None
+    quote_id: str | None = None
+    provider_transaction_id: str | None = None
+    provider_reference: str | None = None
+    provider_status: str | None = None
+    failure: Failure | None = None
+    quote_attempts: int = 0
+    submit_attempts: int = 0
+    status_polls: int = 0
+    webhooks_received: int = 0
+    created_at: datetime
+    submitted_at: datetime | None = None
+    completed_at: datetime | None = None
+    updated_at: datetime
+    timeline: list[TimelineEntry] = Field(default_factory=list)

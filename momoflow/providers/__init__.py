@@ -1,0 +1,1 @@
+"""Provider adapters: one module per aggregator (wire models, pure mapping, thin client)."""

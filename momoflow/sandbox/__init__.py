@@ -1,0 +1,9 @@
+"""Local HTTP simulators ("sandboxes") of the mobile-money aggregators momoflow speaks to.
+
+Each simulator is written from the provider's public documentation only and imports nothing
+from :mod:`momoflow.providers`, so that a misreading in an adapter is caught by its sandbox
+instead of being mirrored. The provider-neutral machinery (ledger, faults, webhooks, rate
+limits, idempotency, clock, serving) lives in :mod:`momoflow.sandbox.kit`.
+
+Run one from the command line with ``python -m momoflow.sandbox caurisflux --port 8101``.
+"""

@@ -1,0 +1,203 @@
+"""Control API of the CaurisFlux simulator, under ``/_sandbox`` (not part of CaurisFlux).
+
+No authentication: it answers loopback clients only, unless the simulator was started with
+``allow_remote_control``. Used by test fixtures, the local stack and benchmarks to reset
+state, inject faults, read the ledger / webhook log / request log and force settlements.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Depends, Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import JSONResponse, Response
+
+from .caurisflux_catalog import PAYIN_FINAL, PAYOUT_FINAL
+from .caurisflux_wire import nest_error
+from .kit import FaultSpec, LedgerEntry
+
+if TYPE_CHECKING:
+    from .caurisflux_engine import CaurisFluxEngine
+
+__all__ = ["control_router"]
+
+PREFIX = "/_sandbox"
+
+
+class ConfigPatch(BaseModel):
+    """Body of ``POST /_sandbox/config``: only the fields present are changed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    settle_delay: float | None = Field(default=None, ge=0)
+    time_scale: float | None = Field(default=None, ge=0)
+    rate_limit_per_minute: int | None = Field(default=None, ge=0)
+    balance: int | None = Field(default=None, ge=0)
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    webhook_retry_schedule: list[float] | None = None
+    quote_ttl: float | None = Field(default=None, ge=0)
+    payment_ttl: float | None = Field(default=None, ge=0)
+
+
+class SettleRequest(BaseModel):
+    """Body of ``POST /_sandbox/transactions/{id}/settle``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    status: str
+    errorCode: str | None = None
+    errorMessage: str | None = None
+    late: bool = False
+
+
+def _ledger_json(entry: LedgerEntry) -> dict[str, Any]:
+    return {
+        "transactionId": entry.transaction_id,
+        "externalReference": entry.reference,
+        "kind": entry.kind,
+        "amount": entry.amount,
+        "currency": entry.currency,
+        "status": entry.status,
+        "executions": entry.executions,
+        "recipientPhone": entry.counterparty,
+    }
+
+
+def _invalid(exc: ValidationError | ValueError) -> Response:
+    if isinstance(exc, ValidationError):
+        messages = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
+        return nest_error(400, messages)
+    return nest_error(400, str(exc))
+
+
+async def _json(request: Request) -> Any:
+    raw = await request.body()
+    return json.loads(raw) if raw.strip() else {}
+
+
+def control_router(engine: CaurisFluxEngine) -> APIRouter:
+    """The ``/_sandbox`` routes bound to ``engine``."""
+
+    def loopback_only(request: Request) -> None:
+        if engine.config.allow_remote_control:
+            return
+        host = request.client.host if request.client else ""
+        try:
+            loopback = ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = host in ("localhost", "testclient")
+        if not loopback:
+            raise HTTPException(403, "Control API is loopback-only")
+
+    router = APIRouter(prefix=PREFIX, dependencies=[Depends(loopback_only)])
+
+    def config_json() -> dict[str, Any]:
+        data = engine.config.model_dump(mode="json")
+        data["secret_key"] = "***"
+        data["webhook_secret"] = "***"
+        data["current_balance"] = engine.account.balance
+        return data
+
+    @router.post("/reset")
+    async def reset() -> Response:
+        await engine.reset()
+        return JSONResponse({"ok": True})
+
+    @router.get("/config")
+    async def get_config() -> Response:
+        return JSONResponse(config_json())
+
+    @router.post("/config")
+    async def set_config(request: Request) -> Response:
+        try:
+            patch = ConfigPatch.model_validate(await _json(request))
+            engine.apply_config(patch.model_dump(include=patch.model_fields_set))
+        except (ValidationError, ValueError) as exc:
+            return _invalid(exc)
+        return JSONResponse(config_json())
+
+    @router.get("/faults")
+    async def list_faults() -> Response:
+        return JSONResponse({"faults": [f.to_dict() for f in engine.faults.active()]})
+
+    @router.post("/faults")
+    async def add_fault(request: Request) -> Response:
+        try:
+            fault = engine.faults.add(FaultSpec.model_validate(await _json(request)))
+        except (ValidationError, ValueError) as exc:
+            return _invalid(exc)
+        return JSONResponse(fault.to_dict(), status_code=201)
+
+    @router.delete("/faults")
+    async def clear_faults() -> Response:
+        count = len(engine.faults.active())
+        engine.faults.clear()
+        return JSONResponse({"cleared": count})
+
+    @router.delete("/faults/{fault_id}")
+    async def delete_fault(fault_id: str) -> Response:
+        if not engine.faults.remove(fault_id):
+            return nest_error(404, f"Fault {fault_id} introuvable")
+        return JSONResponse({"cleared": 1})
+
+    @router.get("/ledger")
+    async def ledger() -> Response:
+        return JSONResponse({"transfers": [_ledger_json(e) for e in engine.ledger.entries()]})
+
+    @router.get("/ledger/{reference:path}")
+    async def ledger_entry(reference: str) -> Response:
+        entry = engine.ledger.get(reference)
+        if entry is None:
+            return nest_error(404, f"Aucun transfert pour {reference}")
+        return JSONResponse(_ledger_json(entry))
+
+    @router.get("/webhooks")
+    async def webhooks() -> Response:
+        return JSONResponse({"deliveries": [d.to_dict() for d in engine.webhooks.deliveries()]})
+
+    @router.get("/requests")
+    async def requests() -> Response:
+        return JSONResponse({"requests": [r.to_dict() for r in engine.requests.records()]})
+
+    @router.get("/transactions/{transaction_id}")
+    async def transaction(transaction_id: str) -> Response:
+        tx = engine.transactions.get(transaction_id)
+        if tx is None:
+            return nest_error(404, f"Transaction {transaction_id} introuvable")
+        body = engine.status_body(tx)
+        body["scriptedOutcome"] = tx.outcome.model_dump()
+        return JSONResponse(body)
+
+    @router.post("/transactions/{transaction_id}/settle")
+    async def settle(transaction_id: str, request: Request) -> Response:
+        tx = engine.transactions.get(transaction_id)
+        if tx is None:
+            return nest_error(404, f"Transaction {transaction_id} introuvable")
+        try:
+            order = SettleRequest.model_validate(await _json(request))
+        except (ValidationError, ValueError) as exc:
+            return _invalid(exc)
+        finals = PAYOUT_FINAL if tx.kind == "payout" else PAYIN_FINAL
+        if order.status not in finals:
+            return nest_error(400, f"status must be one of {', '.join(finals)} for a {tx.kind}")
+        if tx.is_final:
+            late_reversal = (
+                tx.kind == "payin"
+                and order.late
+                and order.status == "success"
+                and tx.status in ("failed", "cancelled", "expired")
+            )
+            if not late_reversal:
+                return nest_error(409, f"Transaction déjà finalisée ({tx.status})")
+        error_code = order.errorCode
+        if order.status == "failed" and error_code is None:
+            error_code = "provider_error"
+        engine.finalize(tx, order.status, error_code, order.errorMessage)
+        return JSONResponse(engine.status_body(tx))
+
+    return router

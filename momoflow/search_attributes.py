@@ -1,0 +1,82 @@
+"""Typed search attributes that make every run findable in the Temporal UI and CLI.
+
+Registered by ``momoflow dev`` on the embedded server; on a real cluster run the commands of
+``docs/operations.md`` (``temporal operator search-attribute create ...``) once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from temporalio.common import (
+    SearchAttributeKey,
+    SearchAttributePair,
+    SearchAttributeUpdate,
+    TypedSearchAttributes,
+)
+
+DIRECTION = SearchAttributeKey.for_keyword("PaymentDirection")
+PROVIDER = SearchAttributeKey.for_keyword("PaymentProvider")
+STATUS = SearchAttributeKey.for_keyword("PaymentStatus")
+COUNTRY = SearchAttributeKey.for_keyword("PaymentCountry")
+OPERATOR = SearchAttributeKey.for_keyword("PaymentOperator")
+AMOUNT = SearchAttributeKey.for_int("PaymentAmount")
+CURRENCY = SearchAttributeKey.for_keyword("PaymentCurrency")
+MERCHANT = SearchAttributeKey.for_keyword("MerchantId")
+REFERENCE = SearchAttributeKey.for_keyword("MerchantReference")
+CAMPAIGN = SearchAttributeKey.for_keyword("CampaignId")
+
+ALL_KEYS: tuple[SearchAttributeKey[str] | SearchAttributeKey[int], ...] = (
+    DIRECTION,
+    PROVIDER,
+    STATUS,
+    COUNTRY,
+    OPERATOR,
+    AMOUNT,
+    CURRENCY,
+    MERCHANT,
+    REFERENCE,
+    CAMPAIGN,
+)
+
+
+def cli_flags() -> list[str]:
+    """``--search-attribute Name=Type`` flags for ``temporal server start-dev``."""
+    flags: list[str] = []
+    for key in ALL_KEYS:
+        kind = "Int" if key.indexed_value_type.name.endswith("INT") else "Keyword"
+        flags += ["--search-attribute", f"{key.name}={kind}"]
+    return flags
+
+
+def transaction_attributes(
+    *,
+    direction: str,
+    provider: str,
+    status: str,
+    country: str,
+    operator: str,
+    amount: int,
+    currency: str,
+    merchant: str,
+    reference: str,
+) -> TypedSearchAttributes:
+    """The attributes a transaction workflow starts with."""
+    return TypedSearchAttributes(
+        [
+            SearchAttributePair(DIRECTION, direction),
+            SearchAttributePair(PROVIDER, provider),
+            SearchAttributePair(STATUS, status),
+            SearchAttributePair(COUNTRY, country),
+            SearchAttributePair(OPERATOR, operator),
+            SearchAttributePair(AMOUNT, amount),
+            SearchAttributePair(CURRENCY, currency),
+            SearchAttributePair(MERCHANT, merchant),
+            SearchAttributePair(REFERENCE, reference),
+        ]
+    )
+
+
+def as_updates(attributes: TypedSearchAttributes) -> list[SearchAttributeUpdate[Any]]:
+    """The upserts that set every attribute of ``attributes`` (for workflow code)."""
+    return [pair.key.value_set(pair.value) for pair in attributes]

@@ -1,0 +1,55 @@
+"""One way to connect to Temporal, used by the worker, the gateway, the CLI and tests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import (
+    AddSearchAttributesRequest,
+    ListSearchAttributesRequest,
+)
+from temporalio.client import Client, Interceptor
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError, RPCStatusCode, TLSConfig
+
+from momoflow import search_attributes
+from momoflow.settings import TemporalSettings
+
+
+async def connect_client(
+    settings: TemporalSettings, *, interceptors: Sequence[Interceptor] = ()
+) -> Client:
+    """A Temporal client with momoflow's pydantic data converter."""
+    return await Client.connect(
+        settings.address,
+        namespace=settings.namespace,
+        data_converter=pydantic_data_converter,
+        tls=TLSConfig() if settings.tls else False,
+        api_key=settings.api_key.get_secret_value() if settings.api_key else None,
+        interceptors=interceptors,
+    )
+
+
+async def register_search_attributes(client: Client, namespace: str) -> list[str]:
+    """Register momoflow's search attributes that the namespace lacks; returns those added."""
+    try:
+        existing = await client.operator_service.list_search_attributes(
+            ListSearchAttributesRequest(namespace=namespace)
+        )
+        known = set(existing.custom_attributes) | set(existing.system_attributes)
+    except RPCError as exc:
+        # Temporal's time-skipping test server can add attributes but not list them.
+        if exc.status != RPCStatusCode.UNIMPLEMENTED:
+            raise
+        known = set()
+    missing = {
+        key.name: IndexedValueType.ValueType(int(key.indexed_value_type))
+        for key in search_attributes.ALL_KEYS
+        if key.name not in known
+    }
+    if missing:
+        await client.operator_service.add_search_attributes(
+            AddSearchAttributesRequest(namespace=namespace, search_attributes=missing)
+        )
+    return sorted(missing)

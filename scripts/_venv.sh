@@ -1,0 +1,20 @@
+# Sourced by scripts/dev and scripts/test: create or reuse .venv and install the project
+# (with the given extras) only when pyproject.toml changed since the last install.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PYTHON="${PYTHON:-$(command -v python3.11 || command -v python3)}"
+if [ ! -x .venv/bin/python ]; then
+  echo "creating .venv with $PYTHON"
+  "$PYTHON" -m venv .venv
+fi
+EXTRAS="${1:-}"
+STAMP=".venv/.momoflow-installed${EXTRAS:+-$EXTRAS}"
+WANT="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
+  echo "installing momoflow${EXTRAS:+[$EXTRAS]} into .venv"
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${EXTRAS:+[$EXTRAS]}"
+  echo "$WANT" > "$STAMP"
+fi
+export PATH="$ROOT/.venv/bin:$PATH"

@@ -1,0 +1,250 @@
+"""The real parts tests run against: a Temporal dev server, the CaurisFlux sandbox, the
+gateway and a worker, each a child process on free ports of 127.0.0.1."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import sys
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from momoflow import search_attributes
+from momoflow.processes import (
+    ManagedProcess,
+    free_port,
+    http_ready,
+    tcp_ready,
+    temporal_dev_server_argv,
+)
+from momoflow.settings import hash_api_key
+
+PUBLIC_KEY = "pk_test_momoflow"
+SECRET_KEY = "sk_test_momoflow"
+WEBHOOK_SECRET = "whsec_momoflow_sandbox"
+ACME_KEY = "mf_test_acme_key"
+GLOBEX_KEY = "mf_test_globex_key"
+
+#: Short deadlines so that tests see every branch quickly (the time-skipping tests use
+#: the production defaults instead).
+TEST_TIMINGS = {
+    "provider_call_timeout_s": 5,
+    "quote_timeout_s": 20,
+    "submit_timeout_s": 40,
+    "settle_timeout_s": 25,
+    "poll_schedule_s": [1, 2, 3],
+    "reconcile_poll_interval_s": 3600,
+    "reconcile_horizon_s": 3600,
+}
+
+
+def wait_until(check: Callable[[], Any], *, timeout: float, what: str, every: float = 0.2) -> Any:
+    """Poll ``check`` until it returns something truthy; fail with ``what`` at the deadline."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last: {last!r})")
+
+
+@dataclass
+class Stack:
+    """Addresses and processes of one running test stack."""
+
+    root: Path
+    temporal_address: str
+    sandbox_url: str
+    gateway_url: str
+    env: dict[str, str]
+    processes: dict[str, ManagedProcess] = field(default_factory=dict)
+
+    # ------------------------------------------------------------ processes
+
+    def start_worker(
+        self, name: str, *, prefix: str, extra_env: Mapping[str, str] | None = None
+    ) -> ManagedProcess:
+        """A worker subprocess polling the queues of ``prefix``."""
+        env = {**self.env, "MOMOFLOW_TASK_QUEUE_PREFIX": prefix, **(extra_env or {})}
+        proc = ManagedProcess(
+            name,
+            [sys.executable, "-m", "momoflow.cli", "worker"],
+            log_path=self.root / "logs" / f"{name}.log",
+            env=env,
+        )
+        proc.start()
+        proc.wait_until(
+            lambda: "momoflow worker ready" in proc.tail(100), timeout=60, what="polling"
+        )
+        self.processes[name] = proc
+        return proc
+
+    def stop_all(self) -> None:
+        for proc in reversed(list(self.processes.values())):
+            proc.stop()
+
+    # ------------------------------------------------------------ sandbox control
+
+    def sandbox(self) -> httpx.Client:
+        return httpx.Client(base_url=self.sandbox_url, timeout=10)
+
+    def fault(self, **spec: Any) -> str:
+        with self.sandbox() as http:
+            answer = http.post("/_sandbox/faults", json=spec)
+            answer.raise_for_status()
+            return str(answer.json().get("id", ""))
+
+    def clear_faults(self) -> None:
+        with self.sandbox() as http:
+            http.delete("/_sandbox/faults").raise_for_status()
+
+    def configure_sandbox(self, **config: Any) -> None:
+        with self.sandbox() as http:
+            http.post("/_sandbox/config", json=config).raise_for_status()
+
+    def ledger_entry(self, external_reference: str) -> dict[str, Any] | None:
+        with self.sandbox() as http:
+            answer = http.get(f"/_sandbox/ledger/{external_reference}")
+            if answer.status_code == 404:
+                return None
+            answer.raise_for_status()
+            entry: dict[str, Any] = answer.json()
+            return entry
+
+    def sandbox_requests(self) -> list[dict[str, Any]]:
+        with self.sandbox() as http:
+            answer = http.get("/_sandbox/requests")
+            answer.raise_for_status()
+            body = answer.json()
+            return list(body["requests"] if isinstance(body, dict) else body)
+
+    # ------------------------------------------------------------ gateway
+
+    def gateway(self, key: str | None = ACME_KEY) -> httpx.Client:
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.Client(base_url=self.gateway_url, timeout=15, headers=headers)
+
+    def wait_for_payout(
+        self, reference: str, statuses: set[str], *, timeout: float = 60, key: str = ACME_KEY
+    ) -> dict[str, Any]:
+        with self.gateway(key) as http:
+
+            def check() -> dict[str, Any] | None:
+                answer = http.get(f"/v1/payouts/{reference}")
+                if answer.status_code == 200 and answer.json()["status"] in statuses:
+                    body: dict[str, Any] = answer.json()
+                    return body
+                return None
+
+            result: dict[str, Any] = wait_until(
+                check, timeout=timeout, what=f"payout {reference} in {sorted(statuses)}"
+            )
+            return result
+
+
+def signed_caurisflux_webhook(
+    payload: Mapping[str, Any],
+    *,
+    secret: str = WEBHOOK_SECRET,
+    timestamp: int | None = None,
+    delivery_id: str | None = None,
+) -> tuple[bytes, dict[str, str]]:
+    """A webhook signed the way CaurisFlux does (for tests that play the provider)."""
+    body = json.dumps(payload, separators=(",", ":")).encode()
+    ts = str(timestamp if timestamp is not None else int(time.time()))
+    signature = hmac.new(secret.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+    headers = {
+        "Content-Type": "application/json",
+        "X-Webhook-Signature": f"sha256={signature}",
+        "X-Webhook-Timestamp": ts,
+        "X-Webhook-Event": str(payload.get("event", "")),
+        "X-Webhook-Delivery-Id": delivery_id or str(uuid.uuid4()),
+    }
+    return body, headers
+
+
+def start_stack(root: Path) -> Stack:
+    """Start Temporal, the sandbox and the gateway (workers are started by fixtures)."""
+    temporal_port, sandbox_port, gateway_port = free_port(), free_port(), free_port()
+    gateway_url = f"http://127.0.0.1:{gateway_port}"
+    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+    env = {
+        "MOMOFLOW_ENV": "test",
+        "MOMOFLOW_TEMPORAL__ADDRESS": f"127.0.0.1:{temporal_port}",
+        "MOMOFLOW_CAURISFLUX__BASE_URL": f"{sandbox_url}/api/v1",
+        "MOMOFLOW_CAURISFLUX__TIMEOUT_S": "3",
+        "MOMOFLOW_CAURISFLUX__RATE_LIMIT_PER_MINUTE": "60000",
+        "MOMOFLOW_PUBLIC_URL": gateway_url,
+        "MOMOFLOW_GATEWAY_PORT": str(gateway_port),
+        "MOMOFLOW_GRACEFUL_SHUTDOWN_S": "2",
+        "MOMOFLOW_API_KEYS": json.dumps(
+            [
+                {"merchant": "acme", "key_sha256": hash_api_key(ACME_KEY)},
+                {"merchant": "globex", "key_sha256": hash_api_key(GLOBEX_KEY)},
+            ]
+        ),
+        "MOMOFLOW_PAYOUT_TIMINGS": json.dumps(TEST_TIMINGS),
+        "MOMOFLOW_TASK_QUEUE_PREFIX": "momoflow-test",
+        "PYTHONUNBUFFERED": "1",
+    }
+    stack = Stack(
+        root=root,
+        temporal_address=f"127.0.0.1:{temporal_port}",
+        sandbox_url=sandbox_url,
+        gateway_url=gateway_url,
+        env=env,
+    )
+    logs = root / "logs"
+    try:
+        stack.processes["temporal"] = ManagedProcess(
+            "temporal",
+            temporal_dev_server_argv(
+                port=temporal_port,
+                ui_port=None,
+                db_file=None,
+                search_attribute_flags=search_attributes.cli_flags(),
+            ),
+            log_path=logs / "temporal.log",
+            ready=tcp_ready("127.0.0.1", temporal_port),
+        ).start(timeout=60)
+        stack.processes["sandbox"] = ManagedProcess(
+            "sandbox",
+            [
+                sys.executable,
+                "-m",
+                "momoflow.sandbox",
+                "caurisflux",
+                "--port",
+                str(sandbox_port),
+                "--webhook-url",
+                f"{gateway_url}/webhooks/caurisflux",
+                "--settle-delay",
+                "0.5",
+                "--rate-limit-per-minute",
+                "0",
+            ],
+            log_path=logs / "sandbox.log",
+            env=env,
+            ready=http_ready(f"{sandbox_url}/health"),
+        ).start(timeout=30)
+        stack.processes["gateway"] = ManagedProcess(
+            "gateway",
+            [sys.executable, "-m", "momoflow.cli", "gateway", "--port", str(gateway_port)],
+            log_path=logs / "gateway.log",
+            env=env,
+            ready=http_ready(f"{gateway_url}/healthz"),
+        ).start(timeout=60)
+        wait_until(http_ready(f"{gateway_url}/readyz"), timeout=30, what="gateway ready")
+    except BaseException:
+        stack.stop_all()
+        raise
+    return stack

@@ -1,0 +1,75 @@
+"""The README's first command: ``momoflow dev --demo`` brings the stack up on a fresh state
+directory, sends the demo payouts, and each ends the way the demo says."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from momoflow.processes import free_port
+
+
+def test_dev_stack_runs_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
+    ports = {name: free_port() for name in ("ui", "temporal", "gateway", "sandbox")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MOMOFLOW_")}
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "momoflow.cli",
+            "dev",
+            "--exit-after-demo",
+            "--ui-port",
+            str(ports["ui"]),
+            "--temporal-port",
+            str(ports["temporal"]),
+            "--gateway-port",
+            str(ports["gateway"]),
+            "--sandbox-port",
+            str(ports["sandbox"]),
+            "--state-dir",
+            str(tmp_path / "state"),
+        ],
+        env={**env, "COLUMNS": "200"},
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-4000:]
+    assert f"http://127.0.0.1:{ports['ui']}" in output
+    for status in ("succeeded", "failed", "reconciling"):
+        assert status in output
+    assert "(not final yet)" not in output
+    assert (tmp_path / "state" / "temporal.db").exists()
+    assert "stopped." in output
+
+
+def test_dev_refuses_a_port_in_use(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        done = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "momoflow.cli",
+                "dev",
+                "--gateway-port",
+                str(port),
+                "--state-dir",
+                str(tmp_path),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
+    assert done.returncode == 2
+    assert f"gateway port {port} already in use" in done.stdout + done.stderr

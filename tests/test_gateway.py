@@ -1,0 +1,157 @@
+"""The gateway's contract: authentication, validation, scoping, webhook intake, docs."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from typing import Any
+
+import pytest
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from momoflow.ids import payout_workflow_id
+from tests.stack import GLOBEX_KEY, WEBHOOK_SECRET, Stack, signed_caurisflux_webhook
+from tests.test_payout_flow import payout_body, post_payout
+
+
+async def assert_not_started(client: Client, workflow_id: str) -> None:
+    with pytest.raises(RPCError) as info:
+        await client.get_workflow_handle(workflow_id).describe()
+    assert info.value.status == RPCStatusCode.NOT_FOUND
+
+
+@pytest.mark.parametrize("key", [None, "wrong-key"])
+def test_missing_or_unknown_api_key_is_401(stack: Stack, key: str | None, reference: str) -> None:
+    with stack.gateway(key=key) as http:
+        answer = http.post("/v1/payouts", json=payout_body(reference))
+        read = http.get(f"/v1/payouts/{reference}")
+    assert answer.status_code == 401
+    assert answer.json()["error"] == "unauthenticated"
+    assert read.status_code == 401
+
+
+def test_x_api_key_header_is_accepted(stack: Stack, reference: str) -> None:
+    with stack.gateway(key=None) as http:
+        answer = http.get(f"/v1/payouts/{reference}", headers={"X-API-Key": GLOBEX_KEY})
+    assert answer.status_code == 404
+
+
+INVALID_BODIES: list[tuple[dict[str, Any], set[tuple[str, str]]]] = [
+    ({"amount": 100.5}, {("amount", "int_type")}),
+    ({"amount": -5}, {("amount", "greater_than")}),
+    ({"currency": "EUR"}, {("currency", "enum")}),
+    (
+        {"recipient": {"phone": "+2250701020304", "name": "A"}},
+        {("recipient.phone", "number_in_country")},
+    ),
+    ({"operator": "mtn_momo"}, {("operator", "operator_in_country")}),
+    ({"amount": 6_000_000}, {("amount", "provider_limits")}),
+    (
+        {"country": "CI", "currency": "XAF", "recipient": {"phone": "+2250701020304", "name": "A"}},
+        {("currency", "currency_of_country"), ("currency", "currency_supported")},
+    ),
+    ({"recipient": {"phone": "+221771234567"}}, {("recipient.name", "missing")}),
+    ({"unexpected": True}, {("unexpected", "extra_forbidden")}),
+]
+
+
+@pytest.mark.parametrize(("override", "problems"), INVALID_BODIES)
+async def test_invalid_request_names_every_field_and_starts_nothing(
+    stack: Stack,
+    client: Client,
+    reference: str,
+    override: dict[str, Any],
+    problems: set[tuple[str, str]],
+) -> None:
+    with stack.gateway() as http:
+        answer = http.post("/v1/payouts", json=payout_body(reference, **override))
+    assert answer.status_code == 422, answer.text
+    body = answer.json()
+    assert body["error"] == "validation_failed"
+    assert {(p["field"], p["rule"]) for p in body["problems"]} == problems
+    assert all(p["message"] for p in body["problems"])
+    await assert_not_started(client, payout_workflow_id("acme", reference))
+
+
+async def test_bad_reference_is_refused_before_anything_starts(stack: Stack) -> None:
+    with stack.gateway() as http:
+        answer = http.post("/v1/payouts", json=payout_body("has spaces/and slashes"))
+    assert answer.status_code == 422
+    assert answer.json()["problems"][0]["field"] == "reference"
+
+
+def test_a_merchant_sees_only_its_own_payouts(stack: Stack, reference: str) -> None:
+    post_payout(stack, payout_body(reference))
+    with stack.gateway(key=GLOBEX_KEY) as http:
+        answer = http.get(f"/v1/payouts/{reference}")
+        same_reference = http.post("/v1/payouts", json=payout_body(reference, amount=70_000))
+    assert answer.status_code == 404
+    # The same reference belongs to each merchant separately: globex gets its own payout.
+    assert same_reference.status_code == 201
+    assert same_reference.json()["workflow_id"] == f"payout-globex-{reference}"
+
+
+def test_webhook_for_an_unknown_reference_is_acknowledged_and_ignored(stack: Stack) -> None:
+    foreign, foreign_headers = signed_caurisflux_webhook(
+        {
+            "event": "payout.success",
+            "data": {"transactionId": "PO1", "externalReference": "ORDER-9"},
+        }
+    )
+    gone, gone_headers = signed_caurisflux_webhook(
+        {
+            "event": "payout.success",
+            "data": {"transactionId": "PO2", "externalReference": "payout-acme-NEVER-STARTED"},
+        }
+    )
+    with stack.gateway(key=None) as http:
+        not_ours = http.post("/webhooks/caurisflux", content=foreign, headers=foreign_headers)
+        no_workflow = http.post("/webhooks/caurisflux", content=gone, headers=gone_headers)
+    # 2xx so the provider stops retrying something that can never matter.
+    assert not_ours.status_code == 200 and not_ours.json()["status"] == "ignored"
+    assert no_workflow.status_code == 200 and no_workflow.json()["status"] == "ignored"
+
+
+def test_webhook_that_is_not_json_is_a_400(stack: Stack) -> None:
+    body = b"definitely not json"
+    ts = str(int(time.time()))
+    sig = hmac.new(WEBHOOK_SECRET.encode(), ts.encode() + b"." + body, hashlib.sha256).hexdigest()
+    with stack.gateway(key=None) as http:
+        answer = http.post(
+            "/webhooks/caurisflux",
+            content=body,
+            headers={"X-Webhook-Signature": sig, "X-Webhook-Timestamp": ts},
+        )
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "webhook_bad_body"
+
+
+def test_huge_webhook_is_refused_unread(stack: Stack) -> None:
+    with stack.gateway(key=None) as http:
+        answer = http.post("/webhooks/caurisflux", content=b"x" * (70 * 1024))
+    assert answer.status_code == 413
+
+
+def test_stale_webhook_is_refused(stack: Stack) -> None:
+    body, headers = signed_caurisflux_webhook(
+        {"event": "payout.success", "data": {"externalReference": "payout-acme-X"}},
+        timestamp=int(time.time()) - 3600,
+    )
+    with stack.gateway(key=None) as http:
+        answer = http.post("/webhooks/caurisflux", content=body, headers=headers)
+    assert answer.status_code == 401
+    assert answer.json()["error"] == "webhook_stale"
+
+
+def test_openapi_docs_and_health_are_served(stack: Stack) -> None:
+    with stack.gateway(key=None) as http:
+        spec = http.get("/openapi.json").json()
+        docs = http.get("/docs")
+        health = http.get("/healthz")
+        ready = http.get("/readyz")
+    assert "/v1/payouts" in spec["paths"] and "/v1/payouts/{reference}" in spec["paths"]
+    assert docs.status_code == 200 and "swagger" in docs.text.lower()
+    assert health.json() == {"status": "ok"}
+    assert ready.status_code == 200

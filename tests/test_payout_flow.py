@@ -1,0 +1,319 @@
+"""Payouts end to end: gateway → Temporal → worker → CaurisFlux sandbox → webhook → gateway.
+
+Everything is real: a Temporal dev server, the sandbox over HTTP on 127.0.0.1, the gateway
+and worker processes. The sandbox's ledger says how many times money really moved.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio.client import Client
+
+from momoflow.ids import payout_workflow_id, workflow_task_queue
+from momoflow.models import PayoutState, PayoutTimings, TransactionStatus
+from momoflow.requests import PayoutRequest
+from tests.stack import TEST_TIMINGS, Stack, signed_caurisflux_webhook, wait_until
+from workflows.payout import PayoutWorkflow
+
+FINAL = {"succeeded", "failed", "cancelled", "expired"}
+
+
+def payout_body(reference: str, phone: str = "+221771230001", **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "reference": reference,
+        "provider": "caurisflux",
+        "country": "SN",
+        "operator": "wave",
+        "recipient": {"phone": phone, "name": "Awa Diallo"},
+        "amount": 50_000,
+        "currency": "XOF",
+        "description": "test payout",
+    }
+    body.update(overrides)
+    return body
+
+
+def post_payout(stack: Stack, body: dict[str, Any]) -> dict[str, Any]:
+    with stack.gateway() as http:
+        answer = http.post("/v1/payouts", json=body)
+    assert answer.status_code == 201, answer.text
+    created: dict[str, Any] = answer.json()
+    return created
+
+
+def executions(stack: Stack, reference: str, merchant: str = "acme") -> int:
+    entry = stack.ledger_entry(payout_workflow_id(merchant, reference))
+    return 0 if entry is None else int(entry["executions"])
+
+
+def test_payout_succeeds_by_webhook(stack: Stack, reference: str) -> None:
+    created = post_payout(stack, payout_body(reference))
+    assert created["status"] == "created"
+    assert created["workflow_id"] == f"payout-acme-{reference}"
+    assert created["recipient_phone_masked"] == "+221*****0001"
+
+    final = stack.wait_for_payout(reference, FINAL)
+
+    assert final["status"] == "succeeded"
+    assert final["webhooks_received"] >= 1
+    assert any("webhook payout.success" in entry["note"] for entry in final["timeline"])
+    assert final["fees"] == 750 and final["net_amount"] == 49_250
+    assert final["provider_reference"]
+    assert executions(stack, reference) == 1
+
+
+def test_payout_succeeds_by_polling_when_webhooks_are_lost(stack: Stack, reference: str) -> None:
+    stack.fault(kind="drop_webhooks", count=2)
+
+    post_payout(stack, payout_body(reference))
+    final = stack.wait_for_payout(reference, FINAL)
+
+    assert final["status"] == "succeeded"
+    assert final["webhooks_received"] == 0
+    assert final["status_polls"] >= 1
+    assert executions(stack, reference) == 1
+
+
+def test_declined_payout_fails_with_the_providers_reason(stack: Stack, reference: str) -> None:
+    post_payout(stack, payout_body(reference, phone="+221770000000"))
+    final = stack.wait_for_payout(reference, FINAL)
+
+    assert final["status"] == "failed"
+    assert final["failure"]["code"] == "invalid_recipient"
+    assert final["failure"]["message"]
+
+
+def test_insufficient_balance_is_a_final_decline_with_nothing_paid(
+    stack: Stack, reference: str
+) -> None:
+    stack.configure_sandbox(balance=0)
+    try:
+        post_payout(stack, payout_body(reference))
+        final = stack.wait_for_payout(reference, FINAL)
+    finally:
+        stack.configure_sandbox(balance=100_000_000)
+
+    assert final["status"] == "failed"
+    assert final["failure"]["code"] == "insufficient_balance"
+    assert final["provider_transaction_id"] is None
+    assert executions(stack, reference) == 0
+
+
+def test_provider_5xx_is_retried_with_the_same_key_until_success(
+    stack: Stack, reference: str
+) -> None:
+    stack.fault(operation="payouts.initiate", kind="error", status=503, count=2)
+
+    post_payout(stack, payout_body(reference))
+    final = stack.wait_for_payout(reference, FINAL)
+
+    assert final["status"] == "succeeded"
+    assert final["submit_attempts"] == 3
+    assert executions(stack, reference) == 1
+    statuses = [
+        r["statusCode"]
+        for r in stack.sandbox_requests()
+        if r["path"].endswith("/payouts/initiate")
+        and r["idempotencyKey"] == expected_key(reference)
+    ]
+    assert statuses == [503, 503, 201]
+
+
+def expected_key(reference: str) -> str:
+    from momoflow.ids import idempotency_key
+
+    return idempotency_key(payout_workflow_id("acme", reference), "initiate_payout")
+
+
+def test_timeout_after_the_provider_executed_pays_exactly_once(
+    stack: Stack, reference: str
+) -> None:
+    stack.fault(operation="payouts.initiate", kind="timeout_after_execute", seconds=30, count=1)
+
+    post_payout(stack, payout_body(reference))
+    final = stack.wait_for_payout(reference, FINAL, timeout=90)
+
+    assert final["status"] == "succeeded"
+    assert final["submit_attempts"] >= 2
+    assert executions(stack, reference) == 1
+
+
+def test_duplicate_reordered_and_late_webhooks_change_nothing(stack: Stack, reference: str) -> None:
+    stack.fault(kind="duplicate_webhooks", count=4)
+    stack.fault(kind="reorder_webhooks", count=1)
+
+    post_payout(stack, payout_body(reference))
+    final = stack.wait_for_payout(reference, FINAL)
+    assert final["status"] == "succeeded"
+
+    # A late, validly signed "failed" event for the finished payout is absorbed.
+    body, headers = signed_caurisflux_webhook(
+        {
+            "event": "payout.failed",
+            "data": {
+                "transactionId": final["provider_transaction_id"],
+                "externalReference": final["workflow_id"],
+                "status": "failed",
+                "errorCode": "provider_error",
+            },
+        }
+    )
+    with stack.gateway(key=None) as http:
+        answer = http.post("/webhooks/caurisflux", content=body, headers=headers)
+    assert answer.status_code == 200
+    again = stack.wait_for_payout(reference, FINAL)
+    assert again["status"] == "succeeded"
+    assert again["failure"] is None
+    assert executions(stack, reference) == 1
+
+
+def test_bad_webhook_signature_is_refused_and_changes_nothing(stack: Stack, reference: str) -> None:
+    post_payout(stack, payout_body(reference, phone="+221770000003"))  # never settles
+    pending = stack.wait_for_payout(reference, {"pending"})
+    body, headers = signed_caurisflux_webhook(
+        {
+            "event": "payout.success",
+            "data": {
+                "transactionId": pending["provider_transaction_id"],
+                "externalReference": pending["workflow_id"],
+                "status": "completed",
+            },
+        },
+        secret="not-the-secret",
+    )
+    with stack.gateway(key=None) as http:
+        answer = http.post("/webhooks/caurisflux", content=body, headers=headers)
+    assert answer.status_code == 401
+    assert answer.json()["error"] == "webhook_mismatch"
+    with stack.gateway() as http:
+        state = http.get(f"/v1/payouts/{reference}").json()
+    assert state["status"] == "pending"
+    assert state["webhooks_received"] <= pending["webhooks_received"] + 1
+
+
+def test_verified_webhook_completes_a_payout_the_provider_still_shows_pending(
+    stack: Stack, reference: str
+) -> None:
+    post_payout(stack, payout_body(reference, phone="+221770000003"))
+    pending = stack.wait_for_payout(reference, {"pending"})
+    body, headers = signed_caurisflux_webhook(
+        {
+            "event": "payout.success",
+            "data": {
+                "transactionId": pending["provider_transaction_id"],
+                "externalReference": pending["workflow_id"],
+                "providerTransactionId": "WAVE-PAY-777",
+                "status": "completed",
+                "amount": 50_000,
+                "currency": "XOF",
+            },
+        }
+    )
+    with stack.gateway(key=None) as http:
+        assert http.post("/webhooks/caurisflux", content=body, headers=headers).status_code == 200
+    final = stack.wait_for_payout(reference, FINAL)
+    assert final["status"] == "succeeded"
+    assert final["provider_reference"] == "WAVE-PAY-777"
+
+
+def test_webhook_with_a_different_amount_does_not_complete_the_payout(
+    stack: Stack, reference: str
+) -> None:
+    post_payout(stack, payout_body(reference, phone="+221770000003"))
+    pending = stack.wait_for_payout(reference, {"pending"})
+    body, headers = signed_caurisflux_webhook(
+        {
+            "event": "payout.success",
+            "data": {
+                "transactionId": pending["provider_transaction_id"],
+                "externalReference": pending["workflow_id"],
+                "status": "completed",
+                "amount": 1,
+                "currency": "XOF",
+            },
+        }
+    )
+    with stack.gateway(key=None) as http:
+        assert http.post("/webhooks/caurisflux", content=body, headers=headers).status_code == 200
+
+    def noted() -> dict[str, Any] | None:
+        with stack.gateway() as http:
+            state: dict[str, Any] = http.get(f"/v1/payouts/{reference}").json()
+        return state if any("status read decides" in e["note"] for e in state["timeline"]) else None
+
+    state = wait_until(noted, timeout=20, what="the mismatch to be noted")
+    assert state["status"] == "pending"
+
+
+def test_payout_with_no_final_answer_goes_to_reconciling_never_failed(
+    stack: Stack, reference: str
+) -> None:
+    post_payout(stack, payout_body(reference, phone="+221770000003"))
+    state = stack.wait_for_payout(reference, {"reconciling", *FINAL}, timeout=90)
+
+    assert state["status"] == "reconciling"
+    assert state["failure"]["code"] == "settlement_unknown"
+    assert state["completed_at"] is None
+    assert any("final read" in e["note"] for e in state["timeline"]) or state["status_polls"] >= 2
+    assert executions(stack, reference) == 1
+
+
+def test_same_reference_returns_the_existing_payout_and_pays_once(
+    stack: Stack, reference: str
+) -> None:
+    body = payout_body(reference)
+    first = post_payout(stack, body)
+    with stack.gateway() as http:
+        again = http.post("/v1/payouts", json=body)
+        different = http.post("/v1/payouts", json={**body, "amount": 60_000})
+    assert again.status_code == 200
+    assert again.json()["workflow_id"] == first["workflow_id"]
+    assert different.status_code == 409
+    assert different.json()["error"] == "reference_conflict"
+
+    stack.wait_for_payout(reference, FINAL)
+    with stack.gateway() as http:
+        after = http.post("/v1/payouts", json=body)
+    assert after.status_code == 200
+    assert after.json()["status"] == "succeeded"
+    assert executions(stack, reference) == 1
+
+
+async def test_payout_survives_worker_crash_mid_create(
+    stack: Stack, client: Client, reference: str
+) -> None:
+    prefix = f"crash-{uuid.uuid4().hex[:8]}"
+    first = stack.start_worker(f"{prefix}-a", prefix=prefix)
+    stack.fault(operation="payouts.initiate", kind="timeout_after_execute", seconds=60, count=1)
+    workflow_id = payout_workflow_id("acme", reference)
+    request = PayoutRequest.model_validate(payout_body(reference))
+    payout_input = request.to_input(
+        merchant="acme",
+        secret="test",
+        requested_at=datetime.now(UTC),
+        timings=PayoutTimings.model_validate(TEST_TIMINGS),
+    )
+    payout_input.provider_callback_url = f"{stack.gateway_url}/webhooks/caurisflux"
+    handle = await client.start_workflow(
+        PayoutWorkflow.run,
+        payout_input,
+        id=workflow_id,
+        task_queue=workflow_task_queue(prefix),
+    )
+    # The provider has executed the transfer, but its answer never reaches the worker.
+    wait_until(lambda: stack.ledger_entry(workflow_id), timeout=30, what="the transfer")
+    first.kill()
+
+    second = stack.start_worker(f"{prefix}-b", prefix=prefix)
+    try:
+        result: PayoutState = await asyncio.wait_for(handle.result(), timeout=90)
+    finally:
+        second.stop()
+
+    assert result.status is TransactionStatus.SUCCEEDED
+    assert result.submit_attempts >= 2
+    assert executions(stack, reference) == 1

@@ -1,0 +1,57 @@
+"""Determinism: workflow histories replay with the current workflow code.
+
+``tests/histories/`` holds histories recorded from earlier versions of the code; a change
+to workflow logic that breaks them must be guarded with ``workflow.patched``. The second
+test replays every payout this test session produced on the dev server.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from temporalio.client import Client, WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Replayer
+
+from tests.stack import Stack
+from tests.test_payout_flow import payout_body, post_payout
+from workflows.payout import PayoutWorkflow
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+def _replayer() -> Replayer:
+    return Replayer(workflows=[PayoutWorkflow], data_converter=pydantic_data_converter)
+
+
+@pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
+async def test_recorded_history_replays_with_current_code(path: Path) -> None:
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    result = await _replayer().replay_workflow(history)
+    assert result.replay_failure is None
+
+
+def test_recorded_histories_exist() -> None:
+    assert len(list(HISTORIES.glob("payout-*.json"))) >= 5
+
+
+async def test_histories_of_this_session_replay(
+    client: Client, stack: Stack, reference: str
+) -> None:
+    post_payout(stack, payout_body(reference))
+    stack.wait_for_payout(reference, {"succeeded"})
+    histories = [
+        await client.get_workflow_handle(wf.id, run_id=wf.run_id).fetch_history()
+        async for wf in client.list_workflows("WorkflowType = 'PayoutWorkflow'")
+    ]
+
+    async def each() -> AsyncIterator[WorkflowHistory]:
+        for history in histories:
+            yield history
+
+    assert any(h.workflow_id.endswith(reference) for h in histories)
+    results = await _replayer().replay_workflows(each(), raise_on_replay_failure=False)
+    failures = {wid: str(err) for wid, err in results.replay_failures.items()}
+    assert failures == {}

@@ -1,0 +1,129 @@
+"""Business validation of payout requests, ids and settings (pure)."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from momoflow.ids import idempotency_key, parse_transaction_workflow_id, payout_workflow_id
+from momoflow.models import Direction
+from momoflow.money import format_amount
+from momoflow.privacy import mask_name, mask_phone
+from momoflow.requests import PayoutRequest, check_payout_request
+from momoflow.settings import Settings, hash_api_key
+
+
+def _request(**overrides: object) -> PayoutRequest:
+    body: dict[str, object] = {
+        "reference": "INV-1",
+        "provider": "caurisflux",
+        "country": "SN",
+        "operator": "wave",
+        "recipient": {"phone": "+221771234567", "name": "Awa Diallo"},
+        "amount": 50_000,
+        "currency": "XOF",
+    }
+    body.update(overrides)
+    return PayoutRequest.model_validate(body)
+
+
+def test_valid_request_has_no_problems() -> None:
+    assert check_payout_request(_request()) == []
+
+
+def test_every_business_problem_is_reported_at_once() -> None:
+    request = _request(
+        country="CI",
+        operator="free_money",
+        currency="XAF",
+        amount=10_000_000,
+        recipient={"phone": "+221771234567", "name": "Awa"},
+    )
+    problems = {(p.field, p.rule) for p in check_payout_request(request)}
+    assert problems == {
+        ("recipient.phone", "number_in_country"),
+        ("currency", "currency_of_country"),
+        ("operator", "operator_in_country"),
+        ("currency", "currency_supported"),
+    }
+
+
+def test_amount_outside_provider_limits_is_refused() -> None:
+    problems = check_payout_request(_request(amount=99))
+    assert [(p.field, p.rule) for p in problems] == [("amount", "provider_limits")]
+    assert "100 XOF" in problems[0].message and "5,000,000 XOF" in problems[0].message
+
+
+def test_country_not_served_is_refused() -> None:
+    problems = check_payout_request(
+        _request(country="CM", currency="XAF", recipient={"phone": "+237670000001", "name": "A"})
+    )
+    assert ("country", "country_served") in {(p.field, p.rule) for p in problems}
+
+
+def test_invalid_number_is_refused() -> None:
+    problems = check_payout_request(
+        _request(recipient={"phone": "+22507000000", "name": "A"}, country="CI")
+    )
+    assert ("recipient.phone", "valid_number") in {(p.field, p.rule) for p in problems}
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ({"amount": 100.5}, "amount"),
+        ({"amount": "5000"}, "amount"),
+        ({"amount": 0}, "amount"),
+        ({"currency": "EUR"}, "currency"),
+        ({"reference": "bad ref!"}, "reference"),
+        ({"recipient": {"phone": "0771234567", "name": "A"}}, "recipient"),
+        ({"surprise": 1}, "surprise"),
+    ],
+)
+def test_malformed_fields_fail_parsing_with_their_name(
+    override: dict[str, object], field: str
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        _request(**override)
+    assert any(err["loc"][0] == field for err in info.value.errors())
+
+
+def test_fingerprint_changes_with_any_field_and_with_the_secret() -> None:
+    base = _request().fingerprint("s")
+    assert base == _request().fingerprint("s")
+    assert base != _request(amount=50_001).fingerprint("s")
+    assert base != _request().fingerprint("other")
+
+
+def test_workflow_ids_cannot_collide_across_merchants() -> None:
+    assert payout_workflow_id("acme", "INV-1") == "payout-acme-INV-1"
+    assert parse_transaction_workflow_id("payout-acme-INV-1") == (Direction.PAYOUT, "acme", "INV-1")
+    with pytest.raises(ValueError):
+        payout_workflow_id("acme-sarl", "INV-1")
+    assert parse_transaction_workflow_id("refund-acme-1") is None
+
+
+def test_idempotency_keys_derive_from_the_business_id_only() -> None:
+    key = idempotency_key("payout-acme-INV-1", "initiate_payout")
+    assert key == idempotency_key("payout-acme-INV-1", "initiate_payout")
+    assert key != idempotency_key("payout-acme-INV-2", "initiate_payout")
+    # Pinned: a change here would re-key every payout in flight.
+    assert key == "8c6bd94e-5dad-5520-bac2-e0a0f35693e9"
+
+
+def test_money_and_masks_render_for_humans() -> None:
+    assert format_amount(1_500_000, "XOF") == "1,500,000 XOF"
+    assert mask_phone("+221771234567") == "+221*****4567"
+    assert mask_name("Awa Diallo") == "A** D*****"
+
+
+def test_production_refuses_development_secrets() -> None:
+    with pytest.raises(ValidationError) as info:
+        Settings(env="production")
+    assert "fingerprint_secret" in str(info.value)
+
+
+def test_api_keys_map_to_their_merchant() -> None:
+    settings = Settings(api_keys=[{"merchant": "acme", "key_sha256": hash_api_key("k1")}])
+    assert settings.merchant_for_key("k1") == "acme"
+    assert settings.merchant_for_key("k2") is None

@@ -1,0 +1,99 @@
+"""momoflow worker: runs the workflows and each provider's rate-limited activities.
+
+Run with ``momoflow worker`` (or ``python worker.py``). It is stateless: start as many as
+you like; the Temporal server shares the work and holds every provider queue to its limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from collections.abc import Sequence
+
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.providers import ProviderActivities
+from momoflow.ids import provider_task_queue, workflow_task_queue
+from momoflow.providers.registry import build_providers, provider_http_client
+from momoflow.settings import Settings, get_settings
+from momoflow.temporal import connect_client
+from workflows.payout import PayoutWorkflow
+
+log = logging.getLogger("momoflow.worker")
+
+WORKFLOWS: Sequence[type] = (PayoutWorkflow,)
+
+
+async def run_worker(
+    settings: Settings, *, stop: asyncio.Event, client: Client | None = None
+) -> None:
+    """Poll momoflow's task queues until ``stop`` is set, then drain and return."""
+    client = client or await connect_client(settings.temporal)
+    prefix = settings.task_queue_prefix
+    async with provider_http_client(settings) as http:
+        activities = ProviderActivities(build_providers(settings, http))
+        workers = [
+            Worker(
+                client,
+                task_queue=workflow_task_queue(prefix),
+                workflows=list(WORKFLOWS),
+                graceful_shutdown_timeout=settings.graceful_shutdown(),
+            )
+        ]
+        for provider in activities.providers():
+            workers.append(
+                Worker(
+                    client,
+                    task_queue=provider_task_queue(provider, prefix),
+                    activities=[
+                        activities.quote_payout,
+                        activities.initiate_payout,
+                        activities.fetch_payout_status,
+                    ],
+                    max_task_queue_activities_per_second=settings.rate_limit_per_second(provider),
+                    graceful_shutdown_timeout=settings.graceful_shutdown(),
+                )
+            )
+        async with contextlib.AsyncExitStack() as stack:
+            for worker in workers:
+                await stack.enter_async_context(worker)
+            queues = ", ".join(w.task_queue for w in workers)
+            log.info("worker polling %s on %s", queues, settings.temporal.address)
+            print(f"momoflow worker ready: {queues}", flush=True)
+            await stop.wait()
+            log.info("worker stopping: finishing in-flight tasks")
+
+
+def main() -> None:
+    """Entry point: run until SIGINT/SIGTERM."""
+    settings = get_settings()
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+    async def _main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await run_worker(settings, stop=stop)
+
+    rc = 0
+    try:
+        asyncio.run(_main())
+    except Exception:
+        log.exception("worker crashed")
+        rc = 1
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The Temporal SDK can crash the interpreter at exit (sdk-python#300); leave directly.
+    os._exit(rc)
+
+
+if __name__ == "__main__":
+    main()

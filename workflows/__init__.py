@@ -1,0 +1,1 @@
+"""Temporal workflows: deterministic state machines, no I/O (see docs/architecture.md)."""

@@ -1,0 +1,492 @@
+"""PayoutWorkflow: pay one recipient exactly once, and always know what happened.
+
+States (``TransactionStatus``)::
+
+    created ─► quoting ─► submitting ─► pending ─► succeeded | failed | cancelled
+                  │            │            │
+                  │            │            └─► reconciling (no final answer by the deadline)
+                  │            ├─► failed        (the provider declined: nothing was created)
+                  │            └─► reconciling   (the create outcome is unknown)
+                  └─► failed                     (no quote: nothing was sent)
+
+Signals: ``provider_event`` (a verified webhook, normalised by the gateway).
+Queries: ``state`` (:class:`~momoflow.models.PayoutState`).
+
+Rules kept here:
+
+* The idempotency key is derived from the workflow id, so every re-send of the create call
+  (Temporal retries, a restarted worker) is the same request to the provider.
+* A create call whose outcome is unknown is never recorded as failed: it is retried with the
+  same key until the submit deadline, then the payout goes to ``reconciling``.
+* Webhooks that arrive before the create call returns are kept and applied afterwards.
+* A final state absorbs every later event.
+* Before declaring that the provider never answered, one last status read is made.
+* ``reconciling`` is not an end: the workflow keeps listening for webhooks and keeps
+  reading the status, slowly, until the provider gives a final answer.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.providers import InitiatePayoutResult, ProviderActivities
+    from momoflow import search_attributes as sa
+    from momoflow.ids import idempotency_key
+    from momoflow.models import (
+        FINAL_STATUS_FROM_PROVIDER,
+        Direction,
+        Failure,
+        InitiatePayoutInput,
+        PaymentStatus,
+        PayoutInput,
+        PayoutQuote,
+        PayoutQuoteInput,
+        PayoutState,
+        ProviderEvent,
+        ProviderTransaction,
+        StatusLookup,
+        TimelineEntry,
+        TransactionStatus,
+    )
+    from momoflow.money import format_amount
+    from momoflow.privacy import mask_phone
+    from workflows.common import (
+        CONFLICT_ERROR_TYPES,
+        PROVIDER_RETRY,
+        application_error,
+        failure_from,
+        provider_queue,
+    )
+
+#: Quote rounds: a quote that expires before the create call is re-asked this many times.
+MAX_QUOTE_ROUNDS = 3
+#: How long one status read may keep retrying before the workflow moves on.
+STATUS_READ_DEADLINE = timedelta(minutes=2)
+#: Timeline entries kept in the query result (the history keeps everything).
+MAX_TIMELINE = 50
+
+
+@workflow.defn(name="PayoutWorkflow")
+class PayoutWorkflow:
+    """One payout to one mobile wallet (see the module docstring for the states)."""
+
+    def __init__(self) -> None:
+        self._input: PayoutInput | None = None
+        self._state: PayoutState | None = None
+        self._inbox: list[ProviderEvent] = []
+        self._seen_event_ids: set[str] = set()
+
+    # ------------------------------------------------------------------ messages
+
+    @workflow.signal(name="provider_event")
+    def provider_event(self, event: ProviderEvent) -> None:
+        """A verified webhook about this payout. Duplicates are dropped here."""
+        if event.event_id in self._seen_event_ids:
+            return
+        self._seen_event_ids.add(event.event_id)
+        self._inbox.append(event)
+
+    @workflow.query(name="state")
+    def state(self) -> PayoutState:
+        """The live state of the payout."""
+        if self._state is None:
+            raise RuntimeError("the payout has not started yet")
+        return self._state
+
+    # ------------------------------------------------------------------ main line
+
+    @workflow.run
+    async def run(self, input: PayoutInput) -> PayoutState:
+        """Quote, create, then wait for the final answer (see the module docstring)."""
+        self._input = input
+        now = workflow.now()
+        self._state = PayoutState(
+            workflow_id=workflow.info().workflow_id,
+            merchant=input.merchant,
+            reference=input.reference,
+            provider=input.provider,
+            country=input.country,
+            operator=input.operator,
+            recipient_phone_masked=mask_phone(input.recipient_phone),
+            amount=input.amount,
+            currency=input.currency,
+            description=input.description,
+            created_at=now,
+            updated_at=now,
+        )
+        workflow.upsert_search_attributes(
+            sa.as_updates(
+                sa.transaction_attributes(
+                    direction=Direction.PAYOUT.value,
+                    provider=input.provider.value,
+                    status=TransactionStatus.CREATED.value,
+                    country=input.country.value,
+                    operator=input.operator.value,
+                    amount=input.amount,
+                    currency=input.currency.value,
+                    merchant=input.merchant,
+                    reference=input.reference,
+                )
+            )
+        )
+        self._record(TransactionStatus.CREATED, self._describe())
+
+        transaction = await self._quote_and_submit()
+        if transaction is not None:
+            self._accept(transaction)
+            await self._wait_for_final_answer()
+        if self._status is TransactionStatus.RECONCILING:
+            await self._reconcile()
+        return self._state
+
+    # ------------------------------------------------------------------ steps
+
+    async def _quote_and_submit(self) -> ProviderTransaction | None:
+        """Quote then create; None when the payout ended (failed or reconciling)."""
+        for _round in range(MAX_QUOTE_ROUNDS):
+            quote = await self._quote()
+            if quote is None:
+                return None
+            outcome = await self._submit(quote)
+            if not isinstance(outcome, str):
+                return outcome
+            self._note("the quote expired before the payout was created; asking again")
+        self._finish(
+            TransactionStatus.FAILED,
+            Failure(
+                code="quote_expired",
+                message=f"the provider refused {MAX_QUOTE_ROUNDS} quotes in a row as expired",
+            ),
+        )
+        return None
+
+    async def _quote(self) -> PayoutQuote | None:
+        inp, state = self._inp, self._st
+        state.quote_attempts += 1
+        self._record(TransactionStatus.QUOTING, f"quote {format_amount(inp.amount, inp.currency)}")
+        try:
+            quote = await workflow.execute_activity_method(
+                ProviderActivities.quote_payout,
+                PayoutQuoteInput(
+                    provider=inp.provider,
+                    amount=inp.amount,
+                    currency=inp.currency,
+                    country=inp.country,
+                    operator=inp.operator,
+                ),
+                task_queue=provider_queue(inp.provider),
+                start_to_close_timeout=self._call_timeout,
+                schedule_to_close_timeout=timedelta(seconds=inp.timings.quote_timeout_s),
+                retry_policy=PROVIDER_RETRY,
+                summary=f"quote {format_amount(inp.amount, inp.currency)}",
+            )
+        except ActivityError as err:
+            # Nothing has been sent to move money yet: failing here is always safe.
+            self._finish(
+                TransactionStatus.FAILED, failure_from(err, default_code="provider_unavailable")
+            )
+            return None
+        state.quote_id = quote.quote_id
+        state.fees = quote.fees
+        state.net_amount = quote.net_amount
+        return quote
+
+    async def _submit(self, quote: PayoutQuote) -> ProviderTransaction | str | None:
+        inp, state = self._inp, self._st
+        self._record(
+            TransactionStatus.SUBMITTING,
+            f"create payout (fees {format_amount(quote.fees, inp.currency)})",
+        )
+        request = InitiatePayoutInput(
+            provider=inp.provider,
+            external_reference=state.workflow_id,
+            idempotency_key=idempotency_key(state.workflow_id, "initiate_payout"),
+            quote_id=quote.quote_id,
+            amount=inp.amount,
+            currency=inp.currency,
+            country=inp.country,
+            operator=inp.operator,
+            recipient_phone=inp.recipient_phone,
+            recipient_name=inp.recipient_name,
+            description=inp.description,
+            callback_url=inp.provider_callback_url,
+        )
+        try:
+            result: InitiatePayoutResult = await workflow.execute_activity_method(
+                ProviderActivities.initiate_payout,
+                request,
+                task_queue=provider_queue(inp.provider),
+                start_to_close_timeout=self._call_timeout,
+                schedule_to_close_timeout=timedelta(seconds=inp.timings.submit_timeout_s),
+                retry_policy=PROVIDER_RETRY,
+                summary=f"create payout {state.workflow_id}",
+            )
+        except ActivityError as err:
+            app = application_error(err)
+            if app is not None and app.non_retryable:
+                if app.type == "QuoteExpired":
+                    return "requote"
+                if app.type in CONFLICT_ERROR_TYPES:
+                    self._finish(
+                        TransactionStatus.RECONCILING,
+                        failure_from(err, default_code="provider_conflict"),
+                    )
+                    return None
+                self._finish(
+                    TransactionStatus.FAILED, failure_from(err, default_code="provider_declined")
+                )
+                return None
+            # Timeouts, 5xx, unreadable answers until the deadline: money may have moved.
+            failure = failure_from(err, default_code="create_outcome_unknown")
+            self._finish(
+                TransactionStatus.RECONCILING,
+                Failure(
+                    code="create_outcome_unknown",
+                    message=f"no definite answer to the create call: {failure.message}",
+                    provider_code=failure.provider_code,
+                ),
+            )
+            return None
+        state.submit_attempts = result.attempt
+        return result.transaction
+
+    def _accept(self, transaction: ProviderTransaction) -> None:
+        state = self._st
+        state.provider_transaction_id = transaction.provider_transaction_id
+        state.submitted_at = workflow.now()
+        if transaction.fees is not None:
+            state.fees = transaction.fees
+        if transaction.net_amount is not None:
+            state.net_amount = transaction.net_amount
+        self._record(
+            TransactionStatus.PENDING,
+            f"accepted by {transaction.provider.value} as {transaction.provider_transaction_id}",
+        )
+        self._apply_transaction(transaction, source="create")
+
+    async def _wait_for_final_answer(self) -> None:
+        """Webhook or poll until final; a last read, then ``reconciling``."""
+        timings = self._inp.timings
+        deadline = workflow.now() + timedelta(seconds=timings.settle_timeout_s)
+        poll_index = 0
+        while not self._status.is_final:
+            self._drain_inbox()
+            if self._status.is_final:
+                return
+            remaining = deadline - workflow.now()
+            if remaining <= timedelta(0):
+                break
+            step = timings.poll_schedule_s[min(poll_index, len(timings.poll_schedule_s) - 1)]
+            wait = min(timedelta(seconds=step), remaining)
+            if await self._wait_for_event(wait, f"waiting for webhook, next poll in {wait}"):
+                continue
+            poll_index += 1
+            await self._poll("poll")
+        if self._status.is_final:
+            return
+        await self._poll("final read before the deadline")
+        self._drain_inbox()
+        if not self._status.is_final:
+            self._finish(
+                TransactionStatus.RECONCILING,
+                Failure(
+                    code="settlement_unknown",
+                    message=(
+                        f"no final status from {self._inp.provider.value} within "
+                        f"{timedelta(seconds=timings.settle_timeout_s)} "
+                        f"(last status {self._st.provider_status or 'unknown'})"
+                    ),
+                ),
+            )
+
+    async def _reconcile(self) -> None:
+        """Keep listening (and reading, slowly) until the provider gives a final answer."""
+        timings = self._inp.timings
+        horizon = workflow.now() + timedelta(seconds=timings.reconcile_horizon_s)
+        while not self._status.is_final:
+            self._drain_inbox()
+            if self._status.is_final:
+                return
+            can_poll = self._st.provider_transaction_id is not None and workflow.now() < horizon
+            interval = timedelta(seconds=timings.reconcile_poll_interval_s) if can_poll else None
+            if await self._wait_for_event(interval, "reconciling: waiting for the provider"):
+                continue
+            await self._poll("reconciliation read")
+
+    async def _wait_for_event(self, timeout: timedelta | None, summary: str) -> bool:
+        """True when an event arrived before ``timeout`` (None waits for ever)."""
+        try:
+            await workflow.wait_condition(
+                lambda: bool(self._inbox), timeout=timeout, timeout_summary=summary
+            )
+        except TimeoutError:
+            return False
+        return True
+
+    async def _poll(self, why: str) -> None:
+        inp, state = self._inp, self._st
+        if state.provider_transaction_id is None:
+            return
+        state.status_polls += 1
+        try:
+            transaction = await workflow.execute_activity_method(
+                ProviderActivities.fetch_payout_status,
+                StatusLookup(
+                    provider=inp.provider,
+                    provider_transaction_id=state.provider_transaction_id,
+                    external_reference=state.workflow_id,
+                ),
+                task_queue=provider_queue(inp.provider),
+                start_to_close_timeout=self._call_timeout,
+                schedule_to_close_timeout=STATUS_READ_DEADLINE,
+                retry_policy=PROVIDER_RETRY,
+                summary=f"{why}: status of {state.provider_transaction_id}",
+            )
+        except ActivityError as err:
+            # A failed read changes nothing: the next poll or a webhook will tell.
+            self._note(f"{why} failed: {failure_from(err, default_code='status_unknown').message}")
+            return
+        self._apply_transaction(transaction, source=why)
+
+    # ------------------------------------------------------------------ state changes
+
+    def _drain_inbox(self) -> None:
+        while self._inbox:
+            self._apply_event(self._inbox.pop(0))
+
+    def _apply_event(self, event: ProviderEvent) -> None:
+        state = self._st
+        state.webhooks_received += 1
+        if state.status.is_final:
+            self._note(f"ignored {event.event_type}: the payout is already {state.status.value}")
+            return
+        if event.provider is not self._inp.provider:
+            self._note(f"ignored an event from {event.provider.value}")
+            return
+        if event.external_reference not in (None, state.workflow_id):
+            self._note(f"ignored {event.event_type} for another reference")
+            return
+        if state.provider_transaction_id is None and event.provider_transaction_id:
+            # The create call's answer was lost but the provider tells us what it created.
+            state.provider_transaction_id = event.provider_transaction_id
+        elif event.provider_transaction_id not in (None, state.provider_transaction_id):
+            self._note(
+                f"ignored {event.event_type} for transaction {event.provider_transaction_id}"
+            )
+            return
+        if event.status.is_final and (
+            (event.amount is not None and event.amount != self._inp.amount)
+            or (event.currency is not None and event.currency is not self._inp.currency)
+        ):
+            self._note(
+                f"{event.event_type} reports {event.amount} {event.currency}, not "
+                f"{self._inp.amount} {self._inp.currency.value}: the status read decides"
+            )
+            return
+        state.provider_status = event.raw_status
+        if event.provider_reference:
+            state.provider_reference = event.provider_reference
+        if event.fees is not None:
+            state.fees = event.fees
+        if event.status.is_final:
+            self._settle(
+                event.status,
+                event.failure_code,
+                event.failure_message,
+                f"webhook {event.event_type}",
+            )
+        else:
+            self._note(f"webhook {event.event_type}: still {event.raw_status}")
+
+    def _apply_transaction(self, transaction: ProviderTransaction, *, source: str) -> None:
+        state = self._st
+        if state.status.is_final:
+            return
+        state.provider_status = transaction.raw_status
+        if transaction.provider_reference:
+            state.provider_reference = transaction.provider_reference
+        if transaction.fees is not None:
+            state.fees = transaction.fees
+        if transaction.net_amount is not None:
+            state.net_amount = transaction.net_amount
+        if transaction.status.is_final:
+            self._settle(
+                transaction.status,
+                transaction.failure_code,
+                transaction.failure_message,
+                source,
+            )
+        else:
+            state.updated_at = workflow.now()
+
+    def _settle(
+        self, status: PaymentStatus, code: str | None, message: str | None, source: str
+    ) -> None:
+        final = FINAL_STATUS_FROM_PROVIDER[status]
+        failure = None
+        if final is not TransactionStatus.SUCCEEDED:
+            failure = Failure(
+                code=code or status.value,
+                message=message or f"the provider reports the payout {status.value}",
+                provider_code=code,
+            )
+        self._finish(final, failure, note=f"{final.value} ({source})")
+
+    def _finish(
+        self, status: TransactionStatus, failure: Failure | None, *, note: str = ""
+    ) -> None:
+        state = self._st
+        state.failure = failure
+        if status.is_final:
+            state.completed_at = workflow.now()
+        self._record(status, note or (failure.message if failure else status.value))
+        workflow.logger.info(
+            "payout %s is %s%s",
+            state.workflow_id,
+            status.value,
+            f" ({failure.code})" if failure else "",
+        )
+
+    def _record(self, status: TransactionStatus, note: str) -> None:
+        state = self._st
+        changed = status is not state.status
+        state.status = status
+        state.updated_at = workflow.now()
+        state.timeline.append(TimelineEntry(at=state.updated_at, status=status, note=note))
+        del state.timeline[:-MAX_TIMELINE]
+        if changed:
+            workflow.upsert_search_attributes([sa.STATUS.value_set(status.value)])
+
+    def _note(self, note: str) -> None:
+        self._record(self._st.status, note)
+
+    def _describe(self) -> str:
+        inp = self._inp
+        return (
+            f"pay {format_amount(inp.amount, inp.currency)} to {mask_phone(inp.recipient_phone)} "
+            f"via {inp.provider.value}/{inp.operator.value} ({inp.country.value})"
+        )
+
+    # ------------------------------------------------------------------ accessors
+
+    @property
+    def _inp(self) -> PayoutInput:
+        assert self._input is not None
+        return self._input
+
+    @property
+    def _st(self) -> PayoutState:
+        assert self._state is not None
+        return self._state
+
+    @property
+    def _call_timeout(self) -> timedelta:
+        return timedelta(seconds=self._inp.timings.provider_call_timeout_s)
+
+    @property
+    def _status(self) -> TransactionStatus:
+        return self._st.status

@@ -94,9 +94,7 @@ def sandbox(ctx: typer.Context) -> None:
 
 @app.command()
 def dev(
-    demo: Annotated[
-        bool, typer.Option(help="Send sample payouts once the stack is up")
-    ] = False,
+    demo: Annotated[bool, typer.Option(help="Send sample payouts once the stack is up")] = False,
     ui_port: Annotated[int, typer.Option(help="Temporal UI port")] = 8233,
     temporal_port: Annotated[int, typer.Option(help="Temporal gRPC port")] = 7233,
     gateway_port: Annotated[int, typer.Option(help="Gateway port")] = 8000,
@@ -148,9 +146,7 @@ def generate_key(merchant: str) -> None:
     from momoflow.settings import hash_api_key
 
     if not is_valid_merchant(merchant):
-        typer.echo(
-            "error: merchant ids are 2-32 characters of a-z, 0-9 and '_' (no '-')", err=True
-        )
+        typer.echo("error: merchant ids are 2-32 characters of a-z, 0-9 and '_' (no '-')", err=True)
         raise typer.Exit(2)
     key = f"mf_{secrets.token_urlsafe(32)}"
     typer.echo(f"API key (give it to the merchant, it is not stored): {key}")

@@ -15,8 +15,10 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -264,10 +266,10 @@ def _banner(config: DevStackConfig, existing_temporal: str | None, state_dir: Pa
     console.print(
         "try: curl -s -X POST "
         f"{gateway}/v1/payouts -H 'Authorization: Bearer {DEV_API_KEY}' "
-        "-H 'Content-Type: application/json' -d '{\"reference\":\"MY-FIRST-1\","
+        '-H \'Content-Type: application/json\' -d \'{"reference":"MY-FIRST-1",'
         '"provider":"caurisflux","country":"SN","operator":"wave",'
         '"recipient":{"phone":"+221771234567","name":"Awa Diallo"},'
-        "\"amount\":5000,\"currency\":\"XOF\"}'"
+        '"amount":5000,"currency":"XOF"}\''
     )
     console.print("press Ctrl-C to stop")
 
@@ -315,9 +317,8 @@ def _run_demo(config: DevStackConfig, stop: threading.Event) -> int:
             references[kind] = reference
             console.print(f"demo: payout {reference} {story}")
             if kind == "POLL":
-                _wait_for(
-                    lambda: _ledger_final(http, sandbox, f"payout-demo-{reference}"), 30, stop
-                )
+                poll_id = f"payout-demo-{reference}"
+                _wait_for(partial(_ledger_final, http, sandbox, poll_id), 30, stop)
         finals: dict[str, str] = {}
 
         def all_done() -> bool:
@@ -352,9 +353,8 @@ def _ledger_final(http: httpx.Client, sandbox: str, external_reference: str) -> 
     )
 
 
-def _wait_for(check: object, timeout: float, stop: threading.Event) -> None:
+def _wait_for(check: Callable[[], bool], timeout: float, stop: threading.Event) -> None:
     deadline = time.monotonic() + timeout
-    assert callable(check)
     while time.monotonic() < deadline and not stop.is_set():
         if check():
             return

@@ -317,3 +317,50 @@ async def test_payout_survives_worker_crash_mid_create(
     assert result.status is TransactionStatus.SUCCEEDED
     assert result.submit_attempts >= 2
     assert executions(stack, reference) == 1
+
+
+def test_rate_limited_create_waits_for_retry_after_then_pays_once(
+    stack: Stack, reference: str
+) -> None:
+    stack.fault(operation="payouts.initiate", kind="error", status=429, seconds=3, count=1)
+
+    post_payout(stack, payout_body(reference))
+    final = stack.wait_for_payout(reference, FINAL)
+
+    assert final["status"] == "succeeded"
+    assert final["submit_attempts"] == 2
+    calls = [
+        r
+        for r in stack.sandbox_requests()
+        if r["path"].endswith("/payouts/initiate")
+        and r["idempotencyKey"] == expected_key(reference)
+    ]
+    assert [c["statusCode"] for c in calls] == [429, 201]
+    waited = datetime.fromisoformat(calls[1]["at"]) - datetime.fromisoformat(calls[0]["at"])
+    # Temporal's own back-off would retry after 1 s; the provider asked for 3 s.
+    assert waited.total_seconds() >= 2.9
+    assert executions(stack, reference) == 1
+
+
+async def test_payouts_are_findable_by_search_attributes(
+    stack: Stack, client: Client, reference: str
+) -> None:
+    post_payout(stack, payout_body(reference, phone="+221770000000"))
+    stack.wait_for_payout(reference, FINAL)
+
+    query = (
+        f'MerchantId = "acme" AND MerchantReference = "{reference}" AND '
+        'PaymentStatus = "failed" AND PaymentProvider = "caurisflux" AND '
+        'PaymentCountry = "SN" AND PaymentAmount = 50000 AND PaymentDirection = "payout"'
+    )
+
+    async def found() -> list[str]:
+        return [wf.id async for wf in client.list_workflows(query)]
+
+    deadline = asyncio.get_running_loop().time() + 20
+    ids: list[str] = []
+    while asyncio.get_running_loop().time() < deadline and not ids:
+        ids = await found()
+        if not ids:
+            await asyncio.sleep(0.3)  # visibility is eventually consistent
+    assert ids == [payout_workflow_id("acme", reference)]

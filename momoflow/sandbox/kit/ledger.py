@@ -8,7 +8,7 @@ retries and duplicate deliveries must leave ``executions`` at 1.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 __all__ = ["InsufficientBalance", "Ledger", "LedgerEntry", "MerchantAccount"]
@@ -26,6 +26,9 @@ class LedgerEntry:
     status: str
     executions: int
     counterparty: str | None
+    #: Every transaction executed for the reference, oldest first (``transaction_id`` is the
+    #: latest). More than one id is exactly the double payment the tests look for.
+    transaction_ids: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain dict with snake_case keys (the provider decides the public field names)."""
@@ -67,6 +70,7 @@ class Ledger:
             entry.executions += 1
             entry.transaction_id = transaction_id
             entry.status = status
+        entry.transaction_ids.append(transaction_id)
         return entry
 
     def set_status(self, reference: str, status: str) -> None:

@@ -19,7 +19,7 @@ from temporalio.worker import Worker
 
 from activities.providers import ProviderActivities
 from momoflow.ids import provider_task_queue, workflow_task_queue
-from momoflow.providers.registry import build_providers, provider_http_client
+from momoflow.providers.registry import open_providers
 from momoflow.settings import Settings, get_settings
 from momoflow.temporal import connect_client
 from workflows.payout import PayoutWorkflow
@@ -35,8 +35,8 @@ async def run_worker(
     """Poll momoflow's task queues until ``stop`` is set, then drain and return."""
     client = client or await connect_client(settings.temporal)
     prefix = settings.task_queue_prefix
-    async with provider_http_client(settings) as http:
-        activities = ProviderActivities(build_providers(settings, http))
+    async with open_providers(settings) as providers:
+        activities = ProviderActivities(providers)
         workers = [
             Worker(
                 client,

@@ -5,6 +5,9 @@ plan's rate limit whatever the number of workers. They never retry by themselves
 :class:`~momoflow.providers.errors.ProviderError` becomes an ``ApplicationError`` whose
 type is the error's class name, non-retryable for final declines and conflicts, with the
 provider's ``Retry-After`` as the next retry delay when it sent one.
+
+Errors are raised ``from None``: the cause chain (a parser's error quoting the provider's
+answer, which may hold a phone number) must never reach the workflow history.
 """
 
 from __future__ import annotations
@@ -103,7 +106,7 @@ class ProviderActivities:
         try:
             return await self._provider(request.provider).quote_payout(request)
         except ProviderError as exc:
-            raise to_application_error(exc) from exc
+            raise to_application_error(exc) from None
 
     @activity.defn(name="initiate_payout")
     async def initiate_payout(self, request: InitiatePayoutInput) -> InitiatePayoutResult:
@@ -115,10 +118,12 @@ class ProviderActivities:
             mask_phone(request.recipient_phone),
             info.attempt,
         )
+        # Providers without idempotency look for an earlier transfer on every re-send.
+        request = request.model_copy(update={"attempt": info.attempt})
         try:
             transaction = await self._provider(request.provider).initiate_payout(request)
         except ProviderError as exc:
-            raise to_application_error(exc) from exc
+            raise to_application_error(exc) from None
         return InitiatePayoutResult(transaction=transaction, attempt=info.attempt)
 
     @activity.defn(name="fetch_payout_status")
@@ -127,4 +132,4 @@ class ProviderActivities:
         try:
             return await self._provider(lookup.provider).payout_status(lookup)
         except ProviderError as exc:
-            raise to_application_error(exc) from exc
+            raise to_application_error(exc) from None

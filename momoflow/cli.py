@@ -5,7 +5,8 @@
     momoflow dev [--demo]                 the whole local stack on this machine
     momoflow worker                       a worker (workflows + provider activities)
     momoflow gateway                      the HTTP gateway
-    momoflow sandbox caurisflux ...       a provider simulator
+    momoflow sandboxes                    the three provider simulators at once
+    momoflow sandbox caurisflux ...       one provider simulator
     momoflow temporal register-search-attributes
     momoflow keys generate MERCHANT       a new API key and its MOMOFLOW_API_KEYS entry
 """
@@ -99,6 +100,8 @@ def dev(
     temporal_port: Annotated[int, typer.Option(help="Temporal gRPC port")] = 7233,
     gateway_port: Annotated[int, typer.Option(help="Gateway port")] = 8000,
     sandbox_port: Annotated[int, typer.Option(help="CaurisFlux sandbox port")] = 8101,
+    novasend_port: Annotated[int, typer.Option(help="NovaSend sandbox port")] = 8102,
+    mobilepay_port: Annotated[int, typer.Option(help="MOBILE-PAY sandbox port")] = 8103,
     state_dir: Annotated[
         str | None, typer.Option(help="Where history and logs are kept (MOMOFLOW_STATE_DIR)")
     ] = None,
@@ -114,11 +117,30 @@ def dev(
         temporal_port=temporal_port,
         gateway_port=gateway_port,
         sandbox_port=sandbox_port,
+        novasend_port=novasend_port,
+        mobilepay_port=mobilepay_port,
         state_dir=state_dir,
         demo=demo or exit_after_demo,
         exit_after_demo=exit_after_demo,
     )
     _exit(run_dev(config))
+
+
+@app.command()
+def sandboxes(
+    caurisflux_port: Annotated[int, typer.Option(help="CaurisFlux sandbox port")] = 8101,
+    novasend_port: Annotated[int, typer.Option(help="NovaSend sandbox port")] = 8102,
+    mobilepay_port: Annotated[int, typer.Option(help="MOBILE-PAY sandbox port")] = 8103,
+    gateway_url: Annotated[
+        str, typer.Option(help="Where the sandboxes send their webhooks")
+    ] = "http://127.0.0.1:8000",
+    state_dir: Annotated[str | None, typer.Option(help="Where logs are kept")] = None,
+) -> None:
+    """Run the three provider sandboxes (CaurisFlux, NovaSend, MOBILE-PAY) until Ctrl-C."""
+    from momoflow.devstack import run_sandboxes
+
+    ports = {"caurisflux": caurisflux_port, "novasend": novasend_port, "mobilepay": mobilepay_port}
+    _exit(run_sandboxes(ports, gateway_url, state_dir))
 
 
 @temporal_app.command("register-search-attributes")

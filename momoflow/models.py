@@ -48,6 +48,19 @@ class Direction(StrEnum):
     PAYOUT = "payout"
 
 
+class PayinMode(StrEnum):
+    """How the customer is asked to pay.
+
+    * ``direct``: the aggregator pushes a prompt (USSD/STK) to the named operator's wallet.
+    * ``checkout``: the customer follows a link to a hosted page and confirms there.
+    * ``qr``: the customer scans a QR code with their wallet app.
+    """
+
+    DIRECT = "direct"
+    CHECKOUT = "checkout"
+    QR = "qr"
+
+
 class PaymentStatus(StrEnum):
     """A provider's status, normalised. Anything not explicitly final is PENDING."""
 
@@ -154,6 +167,11 @@ class PayoutInput(_Model):
     requested_at: datetime
     #: Where the provider must send this payout's webhooks (our gateway).
     provider_callback_url: str | None = None
+    #: False for providers without a quote step (NovaSend, MOBILE-PAY).
+    quote_first: bool = True
+    #: True when the provider can find a transaction by our reference (so a payout whose
+    #: create answer was lost can still be read).
+    status_by_reference: bool = False
     timings: PayoutTimings = Field(default_factory=PayoutTimings)
 
 
@@ -183,7 +201,11 @@ class PayoutQuote(_Model):
 
 
 class InitiatePayoutInput(_Model):
-    """Create a payout at the provider. Re-sending the same input is always safe."""
+    """Create a payout at the provider. Re-sending the same input is always safe.
+
+    ``attempt`` is the activity attempt (1 for the first call): adapters of providers
+    without idempotency look for an existing transfer before any re-send.
+    """
 
     provider: ProviderName
     external_reference: str
@@ -197,14 +219,55 @@ class InitiatePayoutInput(_Model):
     recipient_name: str
     description: str = ""
     callback_url: str | None = None
+    attempt: int = 1
+    requested_at: datetime | None = None
+
+
+class InitiatePayinInput(_Model):
+    """Ask a customer to pay. Re-sending the same input is always safe."""
+
+    provider: ProviderName
+    mode: PayinMode
+    external_reference: str
+    idempotency_key: str
+    amount: int
+    currency: Currency
+    country: Country
+    operator: Operator | None = None
+    customer_phone: str | None = None
+    customer_name: str | None = None
+    description: str = ""
+    #: Orange Money direct payins at NovaSend need the customer's one-time code.
+    otp: str | None = None
+    callback_url: str | None = None
+    return_url: str | None = None
+    cancel_url: str | None = None
+    attempt: int = 1
+    requested_at: datetime | None = None
 
 
 class StatusLookup(_Model):
-    """Read a transaction's status at the provider."""
+    """Read a transaction's status at the provider.
+
+    ``provider_transaction_id`` is None when the create answer was lost; providers that can
+    search by our reference then look for it from ``since`` on.
+    """
 
     provider: ProviderName
     provider_transaction_id: str | None
     external_reference: str
+    since: datetime | None = None
+
+
+class RefundInput(_Model):
+    """Refund a successful payin (in full)."""
+
+    provider: ProviderName
+    payin_reference: str
+    provider_transaction_id: str | None = None
+    external_reference: str
+    idempotency_key: str
+    reason: str
 
 
 class ProviderTransaction(_Model):
@@ -225,10 +288,41 @@ class ProviderTransaction(_Model):
     updated_at: datetime | None = None
 
 
+class PayinCreated(_Model):
+    """What the customer needs to pay, as the provider returned it."""
+
+    transaction: ProviderTransaction
+    payment_url: str | None = None
+    deep_links: dict[str, str] = Field(default_factory=dict)
+    qr_code: str | None = None
+    expires_at: datetime | None = None
+    confirmation_required: bool | None = None
+
+
+class ProviderBalance(_Model):
+    """Our merchant balance at a provider, in one currency (minor units)."""
+
+    provider: ProviderName
+    currency: Currency
+    balance: int
+    available: int
+
+
+class ProviderAvailability(_Model):
+    """Whether a provider answers, and what it offers right now (when it says)."""
+
+    provider: ProviderName
+    available: bool
+    detail: str = ""
+    operators: dict[Country, list[Operator]] | None = None
+
+
 class ProviderEvent(_Model):
     """A verified webhook from a provider, normalised; sent to a workflow as a signal.
 
     It carries no phone number or name: only what moving the money state needs.
+    ``verified`` is False for providers that sign nothing (MOBILE-PAY): such an event is
+    only a hint that makes the workflow read the status, and that read decides.
     """
 
     provider: ProviderName
@@ -245,6 +339,7 @@ class ProviderEvent(_Model):
     failure_code: str | None = None
     failure_message: str | None = None
     received_at: datetime | None = None
+    verified: bool = True
 
 
 # --------------------------------------------------------------------------- live state

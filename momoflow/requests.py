@@ -98,6 +98,8 @@ class PayoutRequest(BaseModel):
             metadata=dict(self.metadata),
             request_fingerprint=self.fingerprint(secret),
             requested_at=requested_at,
+            quote_first=CAPABILITIES[self.provider].quotes_payouts,
+            status_by_reference=CAPABILITIES[self.provider].status_by_reference,
             timings=timings,
         )
 
@@ -176,7 +178,7 @@ def check_payout_request(request: PayoutRequest) -> list[FieldProblem]:
                 f"not {request.operator.value}",
             )
         )
-    limits = caps.limits_for(Direction.PAYOUT, request.currency)
+    limits = caps.limits_for(Direction.PAYOUT, request.currency, request.country)
     if limits is None:
         problems.append(
             FieldProblem(

@@ -25,6 +25,8 @@ CURRENCY = SearchAttributeKey.for_keyword("PaymentCurrency")
 MERCHANT = SearchAttributeKey.for_keyword("MerchantId")
 REFERENCE = SearchAttributeKey.for_keyword("MerchantReference")
 CAMPAIGN = SearchAttributeKey.for_keyword("CampaignId")
+#: The provider's id of the transaction: routes webhooks that carry no reference of ours.
+PROVIDER_TRANSACTION = SearchAttributeKey.for_keyword("ProviderTransactionId")
 
 ALL_KEYS: tuple[SearchAttributeKey[str] | SearchAttributeKey[int], ...] = (
     DIRECTION,
@@ -37,6 +39,7 @@ ALL_KEYS: tuple[SearchAttributeKey[str] | SearchAttributeKey[int], ...] = (
     MERCHANT,
     REFERENCE,
     CAMPAIGN,
+    PROVIDER_TRANSACTION,
 )
 
 

@@ -26,6 +26,10 @@ DEV_SECRETS = frozenset(
     {
         "sk_test_momoflow",
         "whsec_momoflow_sandbox",
+        "nsc_test_momoflow",
+        "nswh_momoflow_sandbox",
+        "mp_test_momoflow",
+        "mpwh_momoflow_sandbox_token",
         "dev-fingerprint-secret",
     }
 )
@@ -67,6 +71,56 @@ class CaurisFluxSettings(BaseModel):
     rate_limit_per_minute: int = Field(default=100, ge=1)
     timeout_s: float = Field(default=20.0, gt=0)
 
+    def rate_limit_per_second(self) -> float:
+        """The plan limit as activities per second."""
+        return self.rate_limit_per_minute / 60.0
+
+
+class NovaSendSettings(BaseModel):
+    """NovaSend account: Basic credentials, webhook secret, language."""
+
+    base_url: str = "http://127.0.0.1:8102"
+    api_key: str = "nsk_test_momoflow"
+    api_client: SecretStr = SecretStr("nsc_test_momoflow")
+    webhook_secret: SecretStr = SecretStr("nswh_momoflow_sandbox")
+    #: Language of NovaSend's error messages (``Accept-Language``).
+    language: Literal["fr", "en"] = "en"
+    #: Not documented; status reads should stay under one per 5-10 s per transaction [N3].
+    rate_limit_per_minute: int = Field(default=300, ge=1)
+    #: The docs ask for at most 30 s per call [N3].
+    timeout_s: float = Field(default=20.0, gt=0, le=30)
+
+    def rate_limit_per_second(self) -> float:
+        """The limit as activities per second."""
+        return self.rate_limit_per_minute / 60.0
+
+
+class MobilePaySettings(BaseModel):
+    """MOBILE-PAY account: Bearer token (or login), webhook URL token, hourly plan limit."""
+
+    base_url: str = "http://127.0.0.1:8103/api/v1"
+    api_token: SecretStr | None = SecretStr("mp_test_momoflow")
+    #: When set (with the password), a session token from ``/auth/login`` is used instead.
+    login_email: str | None = None
+    login_password: SecretStr | None = None
+    #: MOBILE-PAY signs nothing: webhooks are accepted only on
+    #: ``/webhooks/mobilepay/<webhook_token>``.
+    webhook_token: SecretStr = SecretStr("mpwh_momoflow_sandbox_token")
+    #: ``merchant_id`` of QR payments.
+    merchant_id: str = "momoflow"
+    #: The plan's request limit per hour (Free: 100, Merchant: 1,000) [M1].
+    rate_limit_per_hour: int = Field(default=100, ge=1)
+    timeout_s: float = Field(default=20.0, gt=0)
+    #: How far back a retry looks for a transfer it may already have made.
+    duplicate_search_window_s: int = Field(default=2 * 24 * 3600, ge=60)
+    #: Status reads cost up to 10 requests each (the transaction list is the only way to
+    #: read a status) out of 100 an hour on the Free plan: poll slowly, webhooks hint.
+    poll_schedule_s: list[int] = Field(default_factory=lambda: [60, 300, 900, 1800], min_length=1)
+
+    def rate_limit_per_second(self) -> float:
+        """The limit as activities per second."""
+        return self.rate_limit_per_hour / 3600.0
+
 
 class Settings(BaseSettings):
     """All of momoflow's settings. Build with :func:`get_settings`."""
@@ -97,12 +151,30 @@ class Settings(BaseSettings):
     #: Keys the fingerprint of each request (detects a reused reference with another body).
     fingerprint_secret: SecretStr = SecretStr("dev-fingerprint-secret")
 
+    #: Providers this deployment talks to (workers poll their queues, the gateway takes
+    #: their webhooks and requests).
+    providers: list[ProviderName] = Field(
+        default_factory=lambda: [
+            ProviderName.CAURISFLUX,
+            ProviderName.NOVASEND,
+            ProviderName.MOBILEPAY,
+        ]
+    )
     caurisflux: CaurisFluxSettings = Field(default_factory=CaurisFluxSettings)
+    novasend: NovaSendSettings = Field(default_factory=NovaSendSettings)
+    mobilepay: MobilePaySettings = Field(default_factory=MobilePaySettings)
     payout_timings: PayoutTimings = Field(default_factory=PayoutTimings)
 
     log_level: str = "INFO"
     #: How long a stopping worker lets in-flight tasks finish.
     graceful_shutdown_s: int = Field(default=15, ge=0)
+
+    @field_validator("providers", mode="before")
+    @classmethod
+    def _parse_providers(cls, value: object) -> object:
+        if isinstance(value, str) and not value.strip().startswith("["):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     @field_validator("api_keys", mode="before")
     @classmethod
@@ -130,11 +202,25 @@ class Settings(BaseSettings):
         return self
 
     def _secrets(self) -> dict[str, SecretStr | None]:
-        return {
-            "fingerprint_secret": self.fingerprint_secret,
-            "caurisflux.secret_key": self.caurisflux.secret_key,
-            "caurisflux.webhook_secret": self.caurisflux.webhook_secret,
+        """The secrets in use: the global ones and those of the enabled providers."""
+        per_provider: dict[ProviderName, dict[str, SecretStr | None]] = {
+            ProviderName.CAURISFLUX: {
+                "caurisflux.secret_key": self.caurisflux.secret_key,
+                "caurisflux.webhook_secret": self.caurisflux.webhook_secret,
+            },
+            ProviderName.NOVASEND: {
+                "novasend.api_client": self.novasend.api_client,
+                "novasend.webhook_secret": self.novasend.webhook_secret,
+            },
+            ProviderName.MOBILEPAY: {
+                "mobilepay.api_token": self.mobilepay.api_token,
+                "mobilepay.webhook_token": self.mobilepay.webhook_token,
+            },
         }
+        secrets: dict[str, SecretStr | None] = {"fingerprint_secret": self.fingerprint_secret}
+        for provider in self.providers:
+            secrets.update(per_provider[provider])
+        return secrets
 
     def merchant_for_key(self, key: str) -> str | None:
         """The merchant that owns ``key``, or None; constant-time over every entry."""
@@ -147,17 +233,33 @@ class Settings(BaseSettings):
 
     def rate_limit_per_second(self, provider: ProviderName) -> float:
         """The activity rate the Temporal server must hold a provider's task queue to."""
-        if provider is ProviderName.CAURISFLUX:
-            return self.caurisflux.rate_limit_per_minute / 60.0
-        raise ValueError(f"provider {provider.value} is not configured")
+        match provider:
+            case ProviderName.CAURISFLUX:
+                return self.caurisflux.rate_limit_per_second()
+            case ProviderName.NOVASEND:
+                return self.novasend.rate_limit_per_second()
+            case ProviderName.MOBILEPAY:
+                return self.mobilepay.rate_limit_per_second()
+
+    def timings_for(self, provider: ProviderName) -> PayoutTimings:
+        """The payout timings of new payouts at ``provider`` (MOBILE-PAY polls slower)."""
+        if provider is ProviderName.MOBILEPAY:
+            return self.payout_timings.model_copy(
+                update={"poll_schedule_s": list(self.mobilepay.poll_schedule_s)}
+            )
+        return self.payout_timings
 
     def graceful_shutdown(self) -> timedelta:
         """``graceful_shutdown_s`` as a timedelta."""
         return timedelta(seconds=self.graceful_shutdown_s)
 
     def webhook_url(self, provider: ProviderName) -> str:
-        """The URL a provider must call with its webhooks."""
-        return f"{self.public_url.rstrip('/')}/webhooks/{provider.value}"
+        """The URL a provider must call with its webhooks (MOBILE-PAY's carries the secret
+        token that authenticates it: configure it in their dashboard, never log it)."""
+        base = f"{self.public_url.rstrip('/')}/webhooks/{provider.value}"
+        if provider is ProviderName.MOBILEPAY:
+            return f"{base}/{self.mobilepay.webhook_token.get_secret_value()}"
+        return base
 
 
 @lru_cache(maxsize=1)

@@ -29,6 +29,8 @@ from momoflow.settings import hash_api_key
 PUBLIC_KEY = "pk_test_momoflow"
 SECRET_KEY = "sk_test_momoflow"
 WEBHOOK_SECRET = "whsec_momoflow_sandbox"
+NOVASEND_WEBHOOK_SECRET = "nswh_momoflow_sandbox"
+MOBILEPAY_WEBHOOK_TOKEN = "mpwh_momoflow_sandbox_token"
 ACME_KEY = "mf_test_acme_key"
 GLOBEX_KEY = "mf_test_globex_key"
 
@@ -65,6 +67,7 @@ class Stack:
     temporal_address: str
     sandbox_url: str
     gateway_url: str
+    sandbox_urls: dict[str, str]
     env: dict[str, str]
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
 
@@ -94,34 +97,35 @@ class Stack:
 
     # ------------------------------------------------------------ sandbox control
 
-    def sandbox(self) -> httpx.Client:
-        return httpx.Client(base_url=self.sandbox_url, timeout=10)
+    def sandbox(self, provider: str = "caurisflux") -> httpx.Client:
+        return httpx.Client(base_url=self.sandbox_urls[provider], timeout=10)
 
-    def fault(self, **spec: Any) -> str:
-        with self.sandbox() as http:
+    def fault(self, provider: str = "caurisflux", **spec: Any) -> str:
+        with self.sandbox(provider) as http:
             answer = http.post("/_sandbox/faults", json=spec)
             answer.raise_for_status()
             return str(answer.json().get("id", ""))
 
     def clear_faults(self) -> None:
-        with self.sandbox() as http:
-            http.delete("/_sandbox/faults").raise_for_status()
+        for provider in self.sandbox_urls:
+            with self.sandbox(provider) as http:
+                http.delete("/_sandbox/faults").raise_for_status()
 
-    def configure_sandbox(self, **config: Any) -> None:
-        with self.sandbox() as http:
+    def configure_sandbox(self, provider: str = "caurisflux", **config: Any) -> None:
+        with self.sandbox(provider) as http:
             http.post("/_sandbox/config", json=config).raise_for_status()
 
-    def ledger_entry(self, external_reference: str) -> dict[str, Any] | None:
-        with self.sandbox() as http:
-            answer = http.get(f"/_sandbox/ledger/{external_reference}")
+    def ledger_entry(self, key: str, provider: str = "caurisflux") -> dict[str, Any] | None:
+        with self.sandbox(provider) as http:
+            answer = http.get(f"/_sandbox/ledger/{key}")
             if answer.status_code == 404:
                 return None
             answer.raise_for_status()
             entry: dict[str, Any] = answer.json()
             return entry
 
-    def sandbox_requests(self) -> list[dict[str, Any]]:
-        with self.sandbox() as http:
+    def sandbox_requests(self, provider: str = "caurisflux") -> list[dict[str, Any]]:
+        with self.sandbox(provider) as http:
             answer = http.get("/_sandbox/requests")
             answer.raise_for_status()
             body = answer.json()
@@ -173,16 +177,25 @@ def signed_caurisflux_webhook(
 
 
 def start_stack(root: Path) -> Stack:
-    """Start Temporal, the sandbox and the gateway (workers are started by fixtures)."""
-    temporal_port, sandbox_port, gateway_port = free_port(), free_port(), free_port()
+    """Start Temporal, the three sandboxes and the gateway (workers are started by
+    fixtures)."""
+    temporal_port, gateway_port = free_port(), free_port()
+    sandbox_ports = {name: free_port() for name in ("caurisflux", "novasend", "mobilepay")}
     gateway_url = f"http://127.0.0.1:{gateway_port}"
-    sandbox_url = f"http://127.0.0.1:{sandbox_port}"
+    sandbox_urls = {name: f"http://127.0.0.1:{port}" for name, port in sandbox_ports.items()}
     env = {
         "MOMOFLOW_ENV": "test",
         "MOMOFLOW_TEMPORAL__ADDRESS": f"127.0.0.1:{temporal_port}",
-        "MOMOFLOW_CAURISFLUX__BASE_URL": f"{sandbox_url}/api/v1",
+        "MOMOFLOW_CAURISFLUX__BASE_URL": f"{sandbox_urls['caurisflux']}/api/v1",
         "MOMOFLOW_CAURISFLUX__TIMEOUT_S": "3",
         "MOMOFLOW_CAURISFLUX__RATE_LIMIT_PER_MINUTE": "60000",
+        "MOMOFLOW_NOVASEND__BASE_URL": sandbox_urls["novasend"],
+        "MOMOFLOW_NOVASEND__TIMEOUT_S": "3",
+        "MOMOFLOW_NOVASEND__RATE_LIMIT_PER_MINUTE": "60000",
+        "MOMOFLOW_MOBILEPAY__BASE_URL": f"{sandbox_urls['mobilepay']}/api/v1",
+        "MOMOFLOW_MOBILEPAY__TIMEOUT_S": "3",
+        "MOMOFLOW_MOBILEPAY__RATE_LIMIT_PER_HOUR": "3600000",
+        "MOMOFLOW_MOBILEPAY__POLL_SCHEDULE_S": "[1, 2, 3]",
         "MOMOFLOW_PUBLIC_URL": gateway_url,
         "MOMOFLOW_GATEWAY_PORT": str(gateway_port),
         "MOMOFLOW_GRACEFUL_SHUTDOWN_S": "2",
@@ -199,10 +212,21 @@ def start_stack(root: Path) -> Stack:
     stack = Stack(
         root=root,
         temporal_address=f"127.0.0.1:{temporal_port}",
-        sandbox_url=sandbox_url,
+        sandbox_url=sandbox_urls["caurisflux"],
         gateway_url=gateway_url,
+        sandbox_urls=sandbox_urls,
         env=env,
     )
+    webhook_urls = {
+        "caurisflux": f"{gateway_url}/webhooks/caurisflux",
+        "novasend": f"{gateway_url}/webhooks/novasend",
+        "mobilepay": f"{gateway_url}/webhooks/mobilepay/{MOBILEPAY_WEBHOOK_TOKEN}",
+    }
+    limits = {
+        "caurisflux": ["--rate-limit-per-minute", "0"],
+        "novasend": ["--rate-limit-per-minute", "0"],
+        "mobilepay": ["--rate-limit-per-hour", "0"],
+    }
     logs = root / "logs"
     try:
         stack.processes["temporal"] = ManagedProcess(
@@ -216,26 +240,26 @@ def start_stack(root: Path) -> Stack:
             log_path=logs / "temporal.log",
             ready=tcp_ready("127.0.0.1", temporal_port),
         ).start(timeout=60)
-        stack.processes["sandbox"] = ManagedProcess(
-            "sandbox",
-            [
-                sys.executable,
-                "-m",
-                "momoflow.sandbox",
-                "caurisflux",
-                "--port",
-                str(sandbox_port),
-                "--webhook-url",
-                f"{gateway_url}/webhooks/caurisflux",
-                "--settle-delay",
-                "0.5",
-                "--rate-limit-per-minute",
-                "0",
-            ],
-            log_path=logs / "sandbox.log",
-            env=env,
-            ready=http_ready(f"{sandbox_url}/health"),
-        ).start(timeout=30)
+        for name, port in sandbox_ports.items():
+            stack.processes[f"sandbox-{name}"] = ManagedProcess(
+                f"sandbox-{name}",
+                [
+                    sys.executable,
+                    "-m",
+                    "momoflow.sandbox",
+                    name,
+                    "--port",
+                    str(port),
+                    "--webhook-url",
+                    webhook_urls[name],
+                    "--settle-delay",
+                    "0.5",
+                    *limits[name],
+                ],
+                log_path=logs / f"sandbox-{name}.log",
+                env=env,
+                ready=http_ready(f"{sandbox_urls[name]}/health"),
+            ).start(timeout=30)
         stack.processes["gateway"] = ManagedProcess(
             "gateway",
             [sys.executable, "-m", "momoflow.cli", "gateway", "--port", str(gateway_port)],

@@ -12,7 +12,10 @@ from momoflow.processes import free_port
 
 
 def test_dev_stack_runs_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
-    ports = {name: free_port() for name in ("ui", "temporal", "gateway", "sandbox")}
+    ports = {
+        name: free_port()
+        for name in ("ui", "temporal", "gateway", "sandbox", "novasend", "mobilepay")
+    }
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOMOFLOW_")}
     done = subprocess.run(
         [
@@ -29,6 +32,10 @@ def test_dev_stack_runs_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
             str(ports["gateway"]),
             "--sandbox-port",
             str(ports["sandbox"]),
+            "--novasend-port",
+            str(ports["novasend"]),
+            "--mobilepay-port",
+            str(ports["mobilepay"]),
             "--state-dir",
             str(tmp_path / "state"),
         ],

@@ -21,7 +21,7 @@ PROVIDER_RETRY = RetryPolicy(
 )
 
 #: Error types after which the outcome at the provider is unknown and must be reconciled.
-CONFLICT_ERROR_TYPES = frozenset({"IdempotencyConflict", "DuplicateReference"})
+CONFLICT_ERROR_TYPES = frozenset({"ProviderConflict", "IdempotencyConflict", "DuplicateReference"})
 
 
 def provider_queue(provider: ProviderName) -> str:

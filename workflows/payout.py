@@ -69,6 +69,10 @@ STATUS_READ_DEADLINE = timedelta(minutes=2)
 #: Timeline entries kept in the query result (the history keeps everything).
 MAX_TIMELINE = 50
 
+#: Patch: publish the provider's transaction id as the ``ProviderTransactionId`` search
+#: attribute, so that webhooks without our reference (MOBILE-PAY) find their workflow.
+PATCH_PROVIDER_TRANSACTION_SA = "provider-transaction-id-search-attribute"
+
 
 @workflow.defn(name="PayoutWorkflow")
 class PayoutWorkflow:
@@ -79,6 +83,8 @@ class PayoutWorkflow:
         self._state: PayoutState | None = None
         self._inbox: list[ProviderEvent] = []
         self._seen_event_ids: set[str] = set()
+        #: Set by an unverified webhook: read the status now instead of trusting it.
+        self._poll_requested = False
 
     # ------------------------------------------------------------------ messages
 
@@ -147,6 +153,9 @@ class PayoutWorkflow:
 
     async def _quote_and_submit(self) -> ProviderTransaction | None:
         """Quote then create; None when the payout ended (failed or reconciling)."""
+        if not self._inp.quote_first:
+            outcome = await self._submit(None)
+            return None if isinstance(outcome, str) else outcome
         for _round in range(MAX_QUOTE_ROUNDS):
             quote = await self._quote()
             if quote is None:
@@ -195,17 +204,15 @@ class PayoutWorkflow:
         state.net_amount = quote.net_amount
         return quote
 
-    async def _submit(self, quote: PayoutQuote) -> ProviderTransaction | str | None:
+    async def _submit(self, quote: PayoutQuote | None) -> ProviderTransaction | str | None:
         inp, state = self._inp, self._st
-        self._record(
-            TransactionStatus.SUBMITTING,
-            f"create payout (fees {format_amount(quote.fees, inp.currency)})",
-        )
+        fees = f" (fees {format_amount(quote.fees, inp.currency)})" if quote else ""
+        self._record(TransactionStatus.SUBMITTING, f"create payout{fees}")
         request = InitiatePayoutInput(
             provider=inp.provider,
             external_reference=state.workflow_id,
             idempotency_key=idempotency_key(state.workflow_id, "initiate_payout"),
-            quote_id=quote.quote_id,
+            quote_id=quote.quote_id if quote else None,
             amount=inp.amount,
             currency=inp.currency,
             country=inp.country,
@@ -214,6 +221,7 @@ class PayoutWorkflow:
             recipient_name=inp.recipient_name,
             description=inp.description,
             callback_url=inp.provider_callback_url,
+            requested_at=inp.requested_at,
         )
         try:
             result: InitiatePayoutResult = await workflow.execute_activity_method(
@@ -256,7 +264,7 @@ class PayoutWorkflow:
 
     def _accept(self, transaction: ProviderTransaction) -> None:
         state = self._st
-        state.provider_transaction_id = transaction.provider_transaction_id
+        self._learn_transaction_id(transaction.provider_transaction_id)
         state.submitted_at = workflow.now()
         if transaction.fees is not None:
             state.fees = transaction.fees
@@ -283,6 +291,9 @@ class PayoutWorkflow:
             step = timings.poll_schedule_s[min(poll_index, len(timings.poll_schedule_s) - 1)]
             wait = min(timedelta(seconds=step), remaining)
             if await self._wait_for_event(wait, f"waiting for webhook, next poll in {wait}"):
+                if not self._take_poll_request():
+                    continue
+                await self._poll("read after an unverified webhook")
                 continue
             poll_index += 1
             await self._poll("poll")
@@ -311,11 +322,19 @@ class PayoutWorkflow:
             self._drain_inbox()
             if self._status.is_final:
                 return
-            can_poll = self._st.provider_transaction_id is not None and workflow.now() < horizon
+            readable = self._st.provider_transaction_id is not None or self._inp.status_by_reference
+            can_poll = readable and workflow.now() < horizon
             interval = timedelta(seconds=timings.reconcile_poll_interval_s) if can_poll else None
             if await self._wait_for_event(interval, "reconciling: waiting for the provider"):
+                if self._take_poll_request():
+                    await self._poll("read after an unverified webhook")
                 continue
             await self._poll("reconciliation read")
+
+    def _take_poll_request(self) -> bool:
+        self._drain_inbox()
+        requested, self._poll_requested = self._poll_requested, False
+        return requested and not self._status.is_final
 
     async def _wait_for_event(self, timeout: timedelta | None, summary: str) -> bool:
         """True when an event arrived before ``timeout`` (None waits for ever)."""
@@ -329,7 +348,7 @@ class PayoutWorkflow:
 
     async def _poll(self, why: str) -> None:
         inp, state = self._inp, self._st
-        if state.provider_transaction_id is None:
+        if state.provider_transaction_id is None and not inp.status_by_reference:
             return
         state.status_polls += 1
         try:
@@ -339,12 +358,13 @@ class PayoutWorkflow:
                     provider=inp.provider,
                     provider_transaction_id=state.provider_transaction_id,
                     external_reference=state.workflow_id,
+                    since=inp.requested_at,
                 ),
                 task_queue=provider_queue(inp.provider),
                 start_to_close_timeout=self._call_timeout,
                 schedule_to_close_timeout=STATUS_READ_DEADLINE,
                 retry_policy=PROVIDER_RETRY,
-                summary=f"{why}: status of {state.provider_transaction_id}",
+                summary=f"{why}: status of {state.provider_transaction_id or state.workflow_id}",
             )
         except ActivityError as err:
             # A failed read changes nothing: the next poll or a webhook will tell.
@@ -370,9 +390,14 @@ class PayoutWorkflow:
         if event.external_reference not in (None, state.workflow_id):
             self._note(f"ignored {event.event_type} for another reference")
             return
+        if not event.verified:
+            # Unsigned (MOBILE-PAY): only a hint. The status read right after decides.
+            self._poll_requested = True
+            self._note(f"unverified {event.event_type}: reading the status to confirm")
+            return
         if state.provider_transaction_id is None and event.provider_transaction_id:
             # The create call's answer was lost but the provider tells us what it created.
-            state.provider_transaction_id = event.provider_transaction_id
+            self._learn_transaction_id(event.provider_transaction_id)
         elif event.provider_transaction_id not in (None, state.provider_transaction_id):
             self._note(
                 f"ignored {event.event_type} for transaction {event.provider_transaction_id}"
@@ -406,6 +431,8 @@ class PayoutWorkflow:
         state = self._st
         if state.status.is_final:
             return
+        if state.provider_transaction_id is None:
+            self._learn_transaction_id(transaction.provider_transaction_id)
         state.provider_status = transaction.raw_status
         if transaction.provider_reference:
             state.provider_reference = transaction.provider_reference
@@ -422,6 +449,11 @@ class PayoutWorkflow:
             )
         else:
             state.updated_at = workflow.now()
+
+    def _learn_transaction_id(self, transaction_id: str) -> None:
+        self._st.provider_transaction_id = transaction_id
+        if workflow.patched(PATCH_PROVIDER_TRANSACTION_SA):
+            workflow.upsert_search_attributes([sa.PROVIDER_TRANSACTION.value_set(transaction_id)])
 
     def _settle(
         self, status: PaymentStatus, code: str | None, message: str | None, source: str

@@ -13,7 +13,7 @@ import momoflow
 from momoflow.gateway import payouts, webhooks
 from momoflow.gateway.deps import TemporalConnection
 from momoflow.gateway.errors import install_error_handlers
-from momoflow.providers.registry import build_providers, provider_http_client
+from momoflow.providers.registry import open_providers
 from momoflow.settings import Settings
 
 DESCRIPTION = """
@@ -32,8 +32,8 @@ def create_app(settings: Settings, *, client: Client | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with provider_http_client(settings) as http:
-            app.state.providers = build_providers(settings, http)
+        async with open_providers(settings) as providers:
+            app.state.providers = providers
             yield
 
     app = FastAPI(

@@ -20,6 +20,7 @@ from momoflow.ids import payout_workflow_id, workflow_task_queue
 from momoflow.models import Direction, PayoutState, TransactionStatus
 from momoflow.money import format_amount
 from momoflow.privacy import mask_phone
+from momoflow.providers.capabilities import CAPABILITIES
 from momoflow.requests import PayoutRequest, check_payout_request
 from workflows.payout import PayoutWorkflow
 
@@ -61,11 +62,12 @@ async def create_payout(
     secret = settings.fingerprint_secret.get_secret_value()
     workflow_id = payout_workflow_id(merchant, body.reference)
     now = datetime.now(UTC)
-    timings = settings.payout_timings
+    timings = settings.timings_for(body.provider)
     payout_input = body.to_input(
         merchant=merchant, secret=secret, requested_at=now, timings=timings
     )
-    payout_input.provider_callback_url = settings.webhook_url(body.provider)
+    if CAPABILITIES[body.provider].per_request_callback:
+        payout_input.provider_callback_url = settings.webhook_url(body.provider)
     try:
         await client.start_workflow(
             PayoutWorkflow.run,

@@ -8,14 +8,18 @@ anything else. A bad signature is a 401 and changes nothing.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, HTTPException, Request, status
+from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from momoflow import search_attributes as sa
 from momoflow.gateway.deps import ProvidersDep, TemporalDep
 from momoflow.ids import parse_transaction_workflow_id
-from momoflow.models import ProviderName
+from momoflow.models import ProviderEvent, ProviderName
+from momoflow.providers.base import PaymentProvider
 from momoflow.providers.errors import WebhookVerificationError
 
 log = logging.getLogger("momoflow.gateway.webhooks")
@@ -26,13 +30,43 @@ router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 MAX_WEBHOOK_BYTES = 64 * 1024
 #: The signal every transaction workflow accepts for provider events.
 PROVIDER_EVENT_SIGNAL = "provider_event"
+#: How the URL token reaches adapters that authenticate by it (see PaymentProvider).
+URL_TOKEN_HEADER = "x-momoflow-webhook-token"
+#: Provider transaction ids we are willing to put in a visibility query.
+_SAFE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,80}$")
 
 
-@router.post("/{provider}", summary="Provider webhook intake")
+@router.post("/{provider}", summary="Provider webhook intake (signed providers)")
 async def receive_webhook(
     provider: ProviderName, request: Request, providers: ProvidersDep, client: TemporalDep
 ) -> dict[str, str]:
     """Verify a provider's webhook and hand it to the transaction's workflow."""
+    return await _receive(provider, request, providers, client, url_token=None)
+
+
+@router.post(
+    "/{provider}/{token}",
+    summary="Provider webhook intake with a secret URL token (MOBILE-PAY signs nothing)",
+)
+async def receive_webhook_with_token(
+    provider: ProviderName,
+    token: str,
+    request: Request,
+    providers: ProvidersDep,
+    client: TemporalDep,
+) -> dict[str, str]:
+    """Same as above; the secret token in the URL is what authenticates the delivery."""
+    return await _receive(provider, request, providers, client, url_token=token)
+
+
+async def _receive(
+    provider: ProviderName,
+    request: Request,
+    providers: dict[ProviderName, PaymentProvider],
+    client: Client,
+    *,
+    url_token: str | None,
+) -> dict[str, str]:
     adapter = providers.get(provider)
     if adapter is None:
         raise HTTPException(
@@ -45,8 +79,11 @@ async def receive_webhook(
     body = await request.body()
     if len(body) > MAX_WEBHOOK_BYTES:
         raise _too_large()
+    headers = {k: v for k, v in request.headers.items() if k.lower() != URL_TOKEN_HEADER}
+    if url_token is not None:
+        headers[URL_TOKEN_HEADER] = url_token
     try:
-        event = adapter.parse_webhook(request.headers, body)
+        event = adapter.parse_webhook(headers, body)
     except WebhookVerificationError as exc:
         log.warning("refused %s webhook: %s", provider.value, exc.reason)
         code = status.HTTP_400_BAD_REQUEST if exc.reason == "bad_body" else 401
@@ -54,9 +91,15 @@ async def receive_webhook(
             code, detail={"error": f"webhook_{exc.reason}", "message": str(exc)}
         ) from exc
     event.received_at = datetime.now(UTC)
-    workflow_id = event.external_reference or ""
-    if parse_transaction_workflow_id(workflow_id) is None:
-        log.info("ignored %s webhook %s: not a momoflow reference", provider.value, event.event_id)
+    try:
+        workflow_id = await _workflow_for(event, client)
+    except RPCError as exc:
+        log.warning("could not look up the %s webhook's transaction: %s", provider.value, exc)
+        raise _not_recorded() from exc
+    if workflow_id is None:
+        log.info(
+            "ignored %s webhook %s: not a momoflow transaction", provider.value, event.event_id
+        )
         return {"status": "ignored", "reason": "unknown reference"}
     try:
         await client.get_workflow_handle(workflow_id).signal(PROVIDER_EVENT_SIGNAL, event)
@@ -65,12 +108,35 @@ async def receive_webhook(
             log.info("ignored %s webhook for %s: no open workflow", provider.value, workflow_id)
             return {"status": "ignored", "reason": "no open transaction with this reference"}
         log.warning("could not record %s webhook for %s: %s", provider.value, workflow_id, exc)
-        raise HTTPException(
-            status.HTTP_503_SERVICE_UNAVAILABLE,
-            detail={"error": "not_recorded", "message": "event not recorded; retry"},
-        ) from exc
+        raise _not_recorded() from exc
     log.info("%s webhook %s -> %s", provider.value, event.event_type, workflow_id)
     return {"status": "accepted"}
+
+
+async def _workflow_for(event: ProviderEvent, client: Client) -> str | None:
+    """The workflow an event belongs to: by our reference, else (for providers that send
+    none) by the provider's transaction id, through the search attribute."""
+    reference = event.external_reference or ""
+    if parse_transaction_workflow_id(reference) is not None:
+        return reference
+    if event.external_reference or not event.provider_transaction_id:
+        return None
+    if not _SAFE_ID.match(event.provider_transaction_id):
+        return None
+    query = (
+        f'{sa.PROVIDER_TRANSACTION.name} = "{event.provider_transaction_id}" '
+        f'AND {sa.PROVIDER.name} = "{event.provider.value}"'
+    )
+    async for execution in client.list_workflows(query, limit=1):
+        return execution.id
+    return None
+
+
+def _not_recorded() -> HTTPException:
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        detail={"error": "not_recorded", "message": "event not recorded; retry"},
+    )
 
 
 def _too_large() -> HTTPException:

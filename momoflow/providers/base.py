@@ -6,12 +6,17 @@ from collections.abc import Mapping
 from typing import Protocol, runtime_checkable
 
 from momoflow.models import (
+    InitiatePayinInput,
     InitiatePayoutInput,
+    PayinCreated,
     PayoutQuote,
     PayoutQuoteInput,
+    ProviderAvailability,
+    ProviderBalance,
     ProviderEvent,
     ProviderName,
     ProviderTransaction,
+    RefundInput,
     StatusLookup,
 )
 
@@ -39,6 +44,30 @@ class PaymentProvider(Protocol):
         """Read a payout's current status at the provider."""
         ...
 
+    async def initiate_payin(self, request: InitiatePayinInput) -> PayinCreated:
+        """Ask the customer to pay; safe to re-send with the same idempotency key."""
+        ...
+
+    async def payin_status(self, lookup: StatusLookup) -> ProviderTransaction:
+        """Read a payin's current status at the provider."""
+        ...
+
+    async def refund_payin(self, request: RefundInput) -> ProviderTransaction:
+        """Refund a successful payin, or raise UnsupportedOperation."""
+        ...
+
+    async def balances(self) -> list[ProviderBalance]:
+        """Our balances at the provider."""
+        ...
+
+    async def availability(self) -> ProviderAvailability:
+        """Whether the provider answers, and which operators it offers now."""
+        ...
+
     def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
-        """Verify and normalise a webhook delivery, or raise WebhookVerificationError."""
+        """Verify and normalise a webhook delivery, or raise WebhookVerificationError.
+
+        ``headers`` may carry ``x-momoflow-webhook-token``: the secret path token of
+        providers that sign nothing (MOBILE-PAY), set by the gateway from the URL.
+        """
         ...

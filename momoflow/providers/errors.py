@@ -20,6 +20,8 @@
     │       ├── RecipientAccountBlocked
     │       ├── OperatorUnavailable
     │       ├── QuoteExpired             (momoflow re-quotes)
+    │       ├── OtpRequired
+    │       ├── UnsupportedOperation     (e.g. refunds where the provider has no API)
     │       └── InvalidRequest
     └── WebhookVerificationError         signature, timestamp or body refused
 
@@ -133,6 +135,14 @@ class OperatorUnavailable(ProviderRejected):
 
 class QuoteExpired(ProviderRejected):
     """The quote is unknown or expired: ask for a new one."""
+
+
+class OtpRequired(ProviderRejected):
+    """The operator needs the customer's one-time code (Orange Money at NovaSend)."""
+
+
+class UnsupportedOperation(ProviderRejected):
+    """The provider does not offer this operation through its API."""
 
 
 class InvalidRequest(ProviderRejected):

@@ -19,6 +19,8 @@ from pydantic import ValidationError
 
 from .caurisflux import CaurisFluxSandboxConfig, create_app
 from .kit import PortInUseError, bind_socket, serve_until_signal, socket_port
+from .mobilepay_cli import add_mobilepay_parser
+from .novasend_cli import add_novasend_parser
 
 ENV_PREFIX = "CAURISFLUX_SANDBOX_"
 _TRUE = {"1", "true", "yes", "on"}
@@ -139,6 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="provider", required=True, metavar="PROVIDER")
     _add_caurisflux(subparsers)
+    add_mobilepay_parser(subparsers)  # MOBILEPAY_SANDBOX_<OPTION>, see mobilepay_cli
+    add_novasend_parser(subparsers)  # NOVASEND_SANDBOX_<OPTION>, see novasend_cli
     return parser
 
 

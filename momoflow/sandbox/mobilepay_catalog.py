@@ -24,6 +24,7 @@ __all__ = [
     "Country",
     "ScriptedOutcome",
     "error_message",
+    "outcome_for",
     "transfer_fee",
 ]
 

@@ -122,9 +122,15 @@ def iso_timestamp(epoch: float) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def compact_json(value: Any) -> bytes:
-    """Serialize like ``JSON.stringify``: no spaces, UTF-8, non-ASCII kept as is."""
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode()
+def compact_json(value: Any, *, ascii_only: bool = False) -> bytes:
+    """Serialize like ``JSON.stringify``: no spaces, UTF-8, non-ASCII kept as is.
+
+    ``ascii_only`` escapes non-ASCII characters as ``\\uXXXX`` instead, so that the bytes
+    equal Python's ``json.dumps(value, separators=(",", ":"))``.
+    """
+    return json.dumps(
+        value, ensure_ascii=ascii_only, separators=(",", ":"), allow_nan=False
+    ).encode()
 
 
 def canonical_json(value: Any) -> bytes:

@@ -84,15 +84,19 @@ class Delivery:
 HeaderBuilder = Callable[[Delivery, int], Mapping[str, str]]
 
 
+def _any_2xx(status_code: int) -> bool:
+    return 200 <= status_code < 300
+
+
 class WebhookDispatcher:
     """Sends deliveries in the background with one shared ``httpx.AsyncClient``.
 
-    A non-2xx answer or a connection error is retried after each delay of
-    ``retry_schedule`` (simulated seconds, compressed by the clock's ``time_scale``); when
-    the schedule is exhausted the delivery is given up. Webhook faults are consumed here:
-    ``drop_webhooks`` and ``duplicate_webhooks``. Ordering (``reorder_webhooks``) is the
-    simulator's business: :meth:`dispatch` sends the first attempts of the deliveries it is
-    given in that order.
+    A non-2xx answer (or one ``is_success`` rejects) or a connection error is retried
+    after each delay of ``retry_schedule`` (simulated seconds, compressed by the clock's
+    ``time_scale``); when the schedule is exhausted the delivery is given up. Webhook faults
+    are consumed here: ``drop_webhooks`` and ``duplicate_webhooks``. Ordering
+    (``reorder_webhooks``) is the simulator's business: :meth:`dispatch` sends the first
+    attempts of the deliveries it is given in that order.
     """
 
     def __init__(
@@ -106,8 +110,10 @@ class WebhookDispatcher:
         timeout: float = 5.0,
         id_prefix: str = "whd_",
         max_log: int = 50_000,
+        is_success: Callable[[int], bool] | None = None,
     ) -> None:
         self._clock = clock
+        self._is_success = is_success or _any_2xx
         self._tasks = tasks
         self._faults = faults
         self._headers = headers
@@ -229,5 +235,5 @@ class WebhookDispatcher:
                 at=at, status_code=response.status_code, error=None, duplicate=duplicate
             )
         )
-        if not duplicate and 200 <= response.status_code < 300:
+        if not duplicate and self._is_success(response.status_code):
             delivery.delivered = True

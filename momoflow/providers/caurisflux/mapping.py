@@ -1,37 +1,48 @@
-"""CaurisFlux adapter: wire models, pure mapping functions, and a thin async client.
-
-Sources are the keys of ``docs/providers.md`` (S1..S7). Where CaurisFlux's documentation is
-silent, the assumption is named here and listed in that document.
-"""
+"""CaurisFlux pure mapping: request building, answer parsing, status and error
+classification, webhook verification. No I/O."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
-import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections.abc import Mapping
 from typing import Any, TypeVar
 
-import httpx
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from momoflow.models import (
+    InitiatePayinInput,
     InitiatePayoutInput,
     Operator,
+    PayinCreated,
+    PayinMode,
     PaymentStatus,
     PayoutQuote,
     PayoutQuoteInput,
+    ProviderBalance,
     ProviderEvent,
     ProviderName,
     ProviderTransaction,
-    StatusLookup,
 )
-from momoflow.money import Currency
+from momoflow.money import Country, Currency
 from momoflow.providers import errors
-from momoflow.providers.http import json_body, map_httpx_errors, retry_after_seconds
+from momoflow.providers.caurisflux.wire import (
+    CaurisFluxBalance,
+    CaurisFluxCountry,
+    CaurisFluxErrorBody,
+    CaurisFluxPayment,
+    CaurisFluxPaymentRequest,
+    CaurisFluxPayoutRequest,
+    CaurisFluxProviderEntry,
+    CaurisFluxQuoteRequest,
+    CaurisFluxQuoteResponse,
+    CaurisFluxRecipient,
+    CaurisFluxTransaction,
+    CaurisFluxWebhook,
+    _Wire,
+)
+from momoflow.providers.http import json_body, retry_after_seconds
 
 PROVIDER = ProviderName.CAURISFLUX.value
 
@@ -44,105 +55,6 @@ OPERATOR_CODES: dict[Operator, str] = {
     Operator.FREE_MONEY: "free_money",
 }
 
-# --------------------------------------------------------------------------- wire models
-
-
-class _Wire(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-
-
-class CaurisFluxQuoteRequest(_Wire):
-    """``POST /payouts/quote`` body (schema assumed, providers.md 1.12.6)."""
-
-    amount: int
-    currency: str
-    country: str
-    method: str = "mobile_money"
-    provider: str
-
-
-class CaurisFluxQuoteResponse(_Wire):
-    """``POST /payouts/quote`` answer (schema assumed)."""
-
-    quote_id: str = Field(alias="quoteId")
-    amount: int
-    fees: int
-    net_amount: int = Field(alias="netAmount")
-    currency: str
-    expires_at: datetime | None = Field(default=None, alias="expiresAt")
-
-
-class CaurisFluxRecipient(_Wire):
-    """Payout recipient [S4]."""
-
-    phone: str
-    first_name: str = Field(alias="firstName")
-    last_name: str = Field(alias="lastName")
-
-
-class CaurisFluxPayoutRequest(_Wire):
-    """``POST /payouts/initiate`` body, quote variant [S4]."""
-
-    quote_id: str = Field(alias="quoteId")
-    external_reference: str = Field(alias="externalReference")
-    recipient: CaurisFluxRecipient
-    description: str
-    callback_url: str | None = Field(default=None, alias="callbackUrl")
-
-
-class CaurisFluxTransaction(_Wire):
-    """A payout as returned by ``POST /payouts/initiate`` [S4] or the status endpoint [S3]."""
-
-    transaction_id: str = Field(alias="transactionId")
-    external_reference: str | None = Field(default=None, alias="externalReference")
-    status: str
-    amount: int | None = None
-    currency: str | None = None
-    fees: int | None = None
-    net_amount: int | None = Field(default=None, alias="netAmount")
-    provider_reference: str | None = Field(default=None, alias="providerReference")
-    error_code: str | None = Field(default=None, alias="errorCode")
-    error_message: str | None = Field(default=None, alias="errorMessage")
-    updated_at: datetime | None = Field(default=None, alias="updatedAt")
-
-
-class CaurisFluxErrorBody(_Wire):
-    """NestJS error envelope [S1]; ``code`` is assumed for business errors (1.12.8)."""
-
-    status_code: int | None = Field(default=None, alias="statusCode")
-    message: str | list[str] = ""
-    error: str | None = None
-    code: str | None = None
-
-    def text(self) -> str:
-        """The message as one string (class-validator sends a list)."""
-        return "; ".join(self.message) if isinstance(self.message, list) else self.message
-
-
-class CaurisFluxWebhookData(_Wire):
-    """``data`` of a webhook, as the vendor plugin reads it [S7]."""
-
-    transaction_id: str | None = Field(default=None, alias="transactionId")
-    external_reference: str | None = Field(default=None, alias="externalReference")
-    provider_transaction_id: str | None = Field(default=None, alias="providerTransactionId")
-    status: str | None = None
-    amount: int | None = None
-    currency: str | None = None
-    fees: int | None = None
-    failure_reason: str | None = Field(default=None, alias="failureReason")
-    failure_message: str | None = Field(default=None, alias="failureMessage")
-    error_code: str | None = Field(default=None, alias="errorCode")
-    error_message: str | None = Field(default=None, alias="errorMessage")
-
-
-class CaurisFluxWebhook(_Wire):
-    """Webhook envelope ``{event, data}`` [S7]."""
-
-    event: str
-    data: CaurisFluxWebhookData
-
-
-# --------------------------------------------------------------------------- pure mapping
 
 _WireT = TypeVar("_WireT", bound=_Wire)
 
@@ -211,12 +123,13 @@ def _validate(model: type[_WireT], payload: Any, *, operation: str, status: int)
         return model.model_validate(payload)
     except ValidationError as exc:
         fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
+        # from None: pydantic's message quotes the input, which may hold a phone number.
         raise errors.ProviderProtocolError(
             f"unexpected answer shape (fields: {fields})",
             provider=PROVIDER,
             operation=operation,
             http_status=status,
-        ) from exc
+        ) from None
 
 
 def parse_quote_response(status: int, body: bytes, *, request_currency: Currency) -> PayoutQuote:
@@ -267,6 +180,111 @@ def parse_transaction_response(status: int, body: bytes, *, operation: str) -> P
     )
     wire = _validate(CaurisFluxTransaction, payload, operation=operation, status=status)
     return to_transaction(wire)
+
+
+def build_payment_request(request: InitiatePayinInput) -> CaurisFluxPaymentRequest:
+    """Body of ``POST /payments/initiate``: ``direct`` names the operator and the customer's
+    number; ``checkout`` sends the customer to CaurisFlux's hosted page [S2]."""
+    operator: str | None
+    if request.mode is PayinMode.DIRECT:
+        if request.operator is None or not request.customer_phone:
+            raise errors.InvalidRequest(
+                "direct payins need an operator and the customer's phone number",
+                provider=PROVIDER,
+                operation="initiate_payin",
+            )
+        kind, operator = "direct", OPERATOR_CODES[request.operator]
+    elif request.mode is PayinMode.CHECKOUT:
+        kind = "checkout"
+        operator = OPERATOR_CODES[request.operator] if request.operator else None
+    else:
+        raise errors.UnsupportedOperation(
+            "CaurisFlux offers direct and checkout payins, not QR",
+            provider=PROVIDER,
+            operation="initiate_payin",
+        )
+    return CaurisFluxPaymentRequest(
+        type=kind,
+        amount=request.amount,
+        currency=request.currency.value,
+        external_reference=request.external_reference,
+        provider=operator,
+        country=request.country.value,
+        customer_phone=request.customer_phone,
+        customer_name=request.customer_name,
+        description=request.description or request.external_reference,
+        callback_url=request.callback_url,
+        return_url=request.return_url,
+        cancel_url=request.cancel_url,
+    )
+
+
+def parse_payment_response(status: int, body: bytes) -> PayinCreated:
+    """A 2xx ``/payments/initiate`` answer as a :class:`PayinCreated`."""
+    payload = unwrap_envelope(
+        json_body(body, provider=PROVIDER, operation="initiate_payin", http_status=status)
+    )
+    wire = _validate(CaurisFluxPayment, payload, operation="initiate_payin", status=status)
+    return PayinCreated(
+        transaction=to_transaction(wire),
+        payment_url=wire.redirect_url,
+        deep_links=wire.deep_links or {},
+        qr_code=wire.qr_code,
+        expires_at=wire.expires_at,
+        confirmation_required=True,
+    )
+
+
+def parse_balance_response(status: int, body: bytes) -> list[ProviderBalance]:
+    """``GET /payments/balance``: one balance (XOF unless it says otherwise)."""
+    payload = unwrap_envelope(
+        json_body(body, provider=PROVIDER, operation="balances", http_status=status)
+    )
+    wire = _validate(CaurisFluxBalance, payload, operation="balances", status=status)
+    currency = _currency(wire.currency)
+    if currency is None:
+        return []
+    available = wire.available_balance if wire.available_balance is not None else wire.balance
+    return [
+        ProviderBalance(
+            provider=ProviderName.CAURISFLUX,
+            currency=currency,
+            balance=wire.balance,
+            available=available,
+        )
+    ]
+
+
+_OPERATORS_BY_CODE = {code: operator for operator, code in OPERATOR_CODES.items()}
+
+
+def parse_operators(
+    providers_body: bytes, countries_body: bytes | None
+) -> dict[Country, list[Operator]]:
+    """Active operators per active country, from ``/payments/providers`` and
+    ``/countries/active``; codes momoflow does not know (cards, banks) are skipped."""
+    entries = unwrap_envelope(json.loads(providers_body))
+    if not isinstance(entries, list):
+        raise ValueError("providers list expected")
+    countries: set[str] | None = None
+    if countries_body is not None:
+        listed = unwrap_envelope(json.loads(countries_body))
+        if isinstance(listed, list):
+            countries = {CaurisFluxCountry.model_validate(c).code for c in listed}
+    offered: dict[Country, list[Operator]] = {}
+    for raw in entries:
+        entry = CaurisFluxProviderEntry.model_validate(raw)
+        operator = _OPERATORS_BY_CODE.get(entry.code)
+        if not entry.active or operator is None or entry.country is None:
+            continue
+        if entry.country not in Country.__members__:
+            continue
+        if countries is not None and entry.country not in countries:
+            continue
+        operators = offered.setdefault(Country(entry.country), [])
+        if operator not in operators:
+            operators.append(operator)
+    return offered
 
 
 #: Business error codes (S1, S3 lowercase; S5 uppercase) and the error each means.
@@ -409,131 +427,3 @@ def parse_webhook_event(headers: Mapping[str, str], body: bytes) -> ProviderEven
         failure_code=data.failure_reason or data.error_code,
         failure_message=data.failure_message or data.error_message,
     )
-
-
-# --------------------------------------------------------------------------- client
-
-
-@dataclass(frozen=True)
-class CaurisFluxCredentials:
-    """The key pair and webhook secret. ``repr`` never shows the secrets."""
-
-    public_key: str
-    secret_key: str = field(repr=False)
-    webhook_secret: str = field(repr=False)
-
-    def auth_header(self) -> str:
-        """``X-API-Key`` value: ``public:secret`` [S1]."""
-        return f"{self.public_key}:{self.secret_key}"
-
-
-class CaurisFluxClient:
-    """Thin async client: HTTP calls plus the pure mapping functions above.
-
-    **Parameters:**
-
-    * **http** - a shared ``httpx.AsyncClient``; this class never builds one.
-    * **base_url** - e.g. ``https://sandbox-api.caurisflux.com/api/v1``.
-    * **credentials** - key pair and webhook secret.
-    * **webhook_tolerance_s** - accepted clock skew of webhook timestamps.
-    """
-
-    name = ProviderName.CAURISFLUX
-
-    def __init__(
-        self,
-        http: httpx.AsyncClient,
-        *,
-        base_url: str,
-        credentials: CaurisFluxCredentials,
-        webhook_tolerance_s: int = 300,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self._http = http
-        self._base_url = base_url.rstrip("/")
-        self._credentials = credentials
-        self._tolerance_s = webhook_tolerance_s
-        self._clock = clock
-
-    async def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        operation: str,
-        body: BaseModel | None = None,
-        idempotency_key: str | None = None,
-    ) -> httpx.Response:
-        headers = {
-            "X-API-Key": self._credentials.auth_header(),
-            "Accept": "application/json",
-        }
-        content: bytes | None = None
-        if body is not None:
-            headers["Content-Type"] = "application/json"
-            content = body.model_dump_json(by_alias=True, exclude_none=True).encode()
-        if idempotency_key is not None:
-            headers["X-Idempotency-Key"] = idempotency_key
-        with map_httpx_errors(PROVIDER, operation):
-            response = await self._http.request(
-                method, f"{self._base_url}{path}", headers=headers, content=content
-            )
-        if not 200 <= response.status_code < 300:
-            raise classify_error(
-                operation,
-                response.status_code,
-                response.content,
-                response.headers,
-                now=self._clock(),
-            )
-        return response
-
-    async def quote_payout(self, request: PayoutQuoteInput) -> PayoutQuote:
-        """``POST /payouts/quote``."""
-        response = await self._call(
-            "POST", "/payouts/quote", operation="quote_payout", body=build_quote_request(request)
-        )
-        return parse_quote_response(
-            response.status_code, response.content, request_currency=request.currency
-        )
-
-    async def initiate_payout(self, request: InitiatePayoutInput) -> ProviderTransaction:
-        """``POST /payouts/initiate`` with ``X-Idempotency-Key``."""
-        response = await self._call(
-            "POST",
-            "/payouts/initiate",
-            operation="initiate_payout",
-            body=build_payout_request(request),
-            idempotency_key=request.idempotency_key,
-        )
-        return parse_transaction_response(
-            response.status_code, response.content, operation="initiate_payout"
-        )
-
-    async def payout_status(self, lookup: StatusLookup) -> ProviderTransaction:
-        """``GET /payments/status/{id}`` [S3]."""
-        if not lookup.provider_transaction_id:
-            raise errors.ProviderProtocolError(
-                "CaurisFlux reads status by transaction id only",
-                provider=PROVIDER,
-                operation="payout_status",
-            )
-        response = await self._call(
-            "GET",
-            f"/payments/status/{lookup.provider_transaction_id}",
-            operation="payout_status",
-        )
-        return parse_transaction_response(
-            response.status_code, response.content, operation="payout_status"
-        )
-
-    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
-        """Verify the signature, then normalise the event."""
-        verify_webhook_signature(
-            headers,
-            body,
-            secret=self._credentials.webhook_secret,
-            tolerance_s=self._tolerance_s,
-            now=self._clock(),
-        )
-        return parse_webhook_event(headers, body)

@@ -1,0 +1,232 @@
+"""CaurisFlux thin async client: HTTP calls around the pure mapping functions."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import httpx
+from pydantic import BaseModel, ValidationError
+
+from momoflow.models import (
+    InitiatePayinInput,
+    InitiatePayoutInput,
+    PayinCreated,
+    PayoutQuote,
+    PayoutQuoteInput,
+    ProviderAvailability,
+    ProviderBalance,
+    ProviderEvent,
+    ProviderName,
+    ProviderTransaction,
+    RefundInput,
+    StatusLookup,
+)
+from momoflow.providers import errors
+from momoflow.providers.caurisflux.mapping import (
+    PROVIDER,
+    build_payment_request,
+    build_payout_request,
+    build_quote_request,
+    classify_error,
+    parse_balance_response,
+    parse_operators,
+    parse_payment_response,
+    parse_quote_response,
+    parse_transaction_response,
+    parse_webhook_event,
+    verify_webhook_signature,
+)
+from momoflow.providers.http import map_httpx_errors
+
+
+@dataclass(frozen=True)
+class CaurisFluxCredentials:
+    """The key pair and webhook secret. ``repr`` never shows the secrets."""
+
+    public_key: str
+    secret_key: str = field(repr=False)
+    webhook_secret: str = field(repr=False)
+
+    def auth_header(self) -> str:
+        """``X-API-Key`` value: ``public:secret`` [S1]."""
+        return f"{self.public_key}:{self.secret_key}"
+
+
+class CaurisFluxClient:
+    """Thin async client: HTTP calls plus the pure mapping functions above.
+
+    **Parameters:**
+
+    * **http** - a shared ``httpx.AsyncClient``; this class never builds one.
+    * **base_url** - e.g. ``https://sandbox-api.caurisflux.com/api/v1``.
+    * **credentials** - key pair and webhook secret.
+    * **webhook_tolerance_s** - accepted clock skew of webhook timestamps.
+    """
+
+    name = ProviderName.CAURISFLUX
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        base_url: str,
+        credentials: CaurisFluxCredentials,
+        webhook_tolerance_s: int = 300,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._http = http
+        self._base_url = base_url.rstrip("/")
+        self._credentials = credentials
+        self._tolerance_s = webhook_tolerance_s
+        self._clock = clock
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        body: BaseModel | None = None,
+        idempotency_key: str | None = None,
+        public: bool = False,
+    ) -> httpx.Response:
+        headers = {"Accept": "application/json"}
+        if not public:
+            headers["X-API-Key"] = self._credentials.auth_header()
+        content: bytes | None = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            content = body.model_dump_json(by_alias=True, exclude_none=True).encode()
+        if idempotency_key is not None:
+            headers["X-Idempotency-Key"] = idempotency_key
+        with map_httpx_errors(PROVIDER, operation):
+            response = await self._http.request(
+                method, f"{self._base_url}{path}", headers=headers, content=content
+            )
+        if not 200 <= response.status_code < 300:
+            raise classify_error(
+                operation,
+                response.status_code,
+                response.content,
+                response.headers,
+                now=self._clock(),
+            )
+        return response
+
+    async def quote_payout(self, request: PayoutQuoteInput) -> PayoutQuote:
+        """``POST /payouts/quote``."""
+        response = await self._call(
+            "POST", "/payouts/quote", operation="quote_payout", body=build_quote_request(request)
+        )
+        return parse_quote_response(
+            response.status_code, response.content, request_currency=request.currency
+        )
+
+    async def initiate_payout(self, request: InitiatePayoutInput) -> ProviderTransaction:
+        """``POST /payouts/initiate`` with ``X-Idempotency-Key``."""
+        response = await self._call(
+            "POST",
+            "/payouts/initiate",
+            operation="initiate_payout",
+            body=build_payout_request(request),
+            idempotency_key=request.idempotency_key,
+        )
+        return parse_transaction_response(
+            response.status_code, response.content, operation="initiate_payout"
+        )
+
+    async def payout_status(self, lookup: StatusLookup) -> ProviderTransaction:
+        """``GET /payments/status/{id}`` [S3]."""
+        if not lookup.provider_transaction_id:
+            raise errors.ProviderProtocolError(
+                "CaurisFlux reads status by transaction id only",
+                provider=PROVIDER,
+                operation="payout_status",
+            )
+        response = await self._call(
+            "GET",
+            f"/payments/status/{lookup.provider_transaction_id}",
+            operation="payout_status",
+        )
+        return parse_transaction_response(
+            response.status_code, response.content, operation="payout_status"
+        )
+
+    async def initiate_payin(self, request: InitiatePayinInput) -> PayinCreated:
+        """``POST /payments/initiate`` with ``X-Idempotency-Key`` [S2]."""
+        response = await self._call(
+            "POST",
+            "/payments/initiate",
+            operation="initiate_payin",
+            body=build_payment_request(request),
+            idempotency_key=request.idempotency_key,
+        )
+        return parse_payment_response(response.status_code, response.content)
+
+    async def payin_status(self, lookup: StatusLookup) -> ProviderTransaction:
+        """``GET /payments/status/{id}`` (the collection shape is assumed, 1.3)."""
+        if not lookup.provider_transaction_id:
+            raise errors.ProviderProtocolError(
+                "CaurisFlux reads status by transaction id only",
+                provider=PROVIDER,
+                operation="payin_status",
+            )
+        response = await self._call(
+            "GET",
+            f"/payments/status/{lookup.provider_transaction_id}",
+            operation="payin_status",
+        )
+        return parse_transaction_response(
+            response.status_code, response.content, operation="payin_status"
+        )
+
+    async def refund_payin(self, request: RefundInput) -> ProviderTransaction:
+        """CaurisFlux has no refund API yet [S6]."""
+        raise errors.UnsupportedOperation(
+            "CaurisFlux refunds are manual for now: e-mail support@cauris-pay.com with the "
+            "transaction id, amount and reason (refund API announced, S6)",
+            provider=PROVIDER,
+            operation="refund_payin",
+        )
+
+    async def balances(self) -> list[ProviderBalance]:
+        """``GET /payments/balance`` [S1]."""
+        response = await self._call("GET", "/payments/balance", operation="balances")
+        return parse_balance_response(response.status_code, response.content)
+
+    async def availability(self) -> ProviderAvailability:
+        """Public ``/payments/providers`` and ``/countries/active`` [S1]; never raises."""
+        try:
+            providers = await self._call(
+                "GET", "/payments/providers", operation="availability", public=True
+            )
+            countries = await self._call(
+                "GET", "/countries/active", operation="availability", public=True
+            )
+            operators = parse_operators(providers.content, countries.content)
+        except errors.ProviderError as exc:
+            return ProviderAvailability(
+                provider=ProviderName.CAURISFLUX, available=False, detail=str(exc)
+            )
+        except (ValueError, ValidationError) as exc:
+            return ProviderAvailability(
+                provider=ProviderName.CAURISFLUX,
+                available=False,
+                detail=f"unreadable provider list ({type(exc).__name__})",
+            )
+        return ProviderAvailability(
+            provider=ProviderName.CAURISFLUX, available=True, operators=operators
+        )
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
+        """Verify the signature, then normalise the event."""
+        verify_webhook_signature(
+            headers,
+            body,
+            secret=self._credentials.webhook_secret,
+            tolerance_s=self._tolerance_s,
+            now=self._clock(),
+        )
+        return parse_webhook_event(headers, body)

@@ -1,0 +1,563 @@
+"""Pure MOBILE-PAY mapping: request building, answer parsing, matching, errors, webhooks.
+
+Nothing here does I/O. Section numbers refer to ``shared/providers.md`` §3.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from momoflow.models import (
+    InitiatePayinInput,
+    InitiatePayoutInput,
+    PayinCreated,
+    PaymentStatus,
+    ProviderEvent,
+    ProviderName,
+    ProviderTransaction,
+)
+from momoflow.money import Country, Currency
+from momoflow.privacy import mask_phone
+from momoflow.providers import errors
+from momoflow.providers.http import json_body, retry_after_seconds
+from momoflow.providers.mobilepay.wire import (
+    MobilePayBalance,
+    MobilePayInternationalTransferRequest,
+    MobilePayLocalTransferRequest,
+    MobilePayMetadata,
+    MobilePayQrPayment,
+    MobilePayQrPaymentRequest,
+    MobilePayTransactionItem,
+    MobilePayTransactionPage,
+    MobilePayTransfer,
+    MobilePayTransferRequest,
+    MobilePayWebhook,
+)
+
+PROVIDER = ProviderName.MOBILEPAY.value
+
+#: Longest description sent (assumed: no limit is documented, 3.3); the reference is kept.
+DESCRIPTION_MAX = 140
+
+#: Header the gateway fills with the secret token of ``/webhooks/mobilepay/<token>``.
+WEBHOOK_TOKEN_HEADER = "x-momoflow-webhook-token"
+
+
+class TransactionKind(StrEnum):
+    """The two things MOBILE-PAY's history lists (``type``, 3.4.2)."""
+
+    TRANSFER = "transfer"
+    PAYMENT = "payment"
+
+
+# --------------------------------------------------------------------------- statuses
+
+
+def map_transfer_status(raw: str) -> PaymentStatus:
+    """Transfer statuses (3.4.3); anything unknown is PENDING, never a failure."""
+    match raw.strip().lower():
+        case "completed":
+            return PaymentStatus.SUCCEEDED
+        case "failed":
+            return PaymentStatus.FAILED
+        case "pending" | "processing":
+            return PaymentStatus.PENDING
+        case _:
+            return PaymentStatus.PENDING
+
+
+def map_payment_status(raw: str) -> PaymentStatus:
+    """QR payment statuses (3.4.3); anything unknown is PENDING, never a failure."""
+    match raw.strip().lower():
+        case "received":
+            return PaymentStatus.SUCCEEDED
+        case "failed":
+            return PaymentStatus.FAILED
+        case "expired":
+            return PaymentStatus.EXPIRED
+        case "pending":
+            return PaymentStatus.PENDING
+        case _:
+            return PaymentStatus.PENDING
+
+
+def map_status(raw: str, kind: TransactionKind) -> PaymentStatus:
+    """Normalise a status word of a transfer or a QR payment."""
+    if kind is TransactionKind.PAYMENT:
+        return map_payment_status(raw)
+    return map_transfer_status(raw)
+
+
+def item_kind(item: MobilePayTransactionItem, default: TransactionKind) -> TransactionKind:
+    """The item's own ``type`` when it says, else what the caller looked for."""
+    match (item.type or "").strip().lower():
+        case "transfer":
+            return TransactionKind.TRANSFER
+        case "payment":
+            return TransactionKind.PAYMENT
+        case _:
+            return default
+
+
+def normalise_currency(code: str | None) -> Currency | None:
+    """``FCFA`` (what MOBILE-PAY writes, 3.2) is XOF for CI-issued accounts (3.4.8)."""
+    if code is None:
+        return None
+    cleaned = code.strip().upper().replace(" ", "")
+    if cleaned in ("FCFA", "CFA", "XOF"):
+        return Currency.XOF
+    return Currency(cleaned) if cleaned in Currency.__members__ else None
+
+
+# --------------------------------------------------------------------------- requests
+
+
+def reference_marker(reference: str) -> str:
+    """The tag that carries our reference in ``description``: ``metadata`` is an
+    assumption (3.4.5) and the description is the only documented free text."""
+    return f"[ref {reference}]"
+
+
+def build_description(description: str, reference: str, *, limit: int = DESCRIPTION_MAX) -> str:
+    """``"<description> [ref <reference>]"``, the description trimmed to fit ``limit``
+    (the reference is never cut)."""
+    marker = reference_marker(reference)
+    text = " ".join(description.split())
+    room = limit - len(marker) - 1
+    if not text or room <= 0:
+        return marker
+    return f"{text[:room].rstrip()} {marker}"
+
+
+def _xof_only(currency: Currency, operation: str) -> None:
+    # Accounts are CI-issued and hold XOF only (3.4.8).
+    if currency is not Currency.XOF:
+        raise errors.UnsupportedOperation(
+            f"MOBILE-PAY moves XOF only, not {currency.value}",
+            provider=PROVIDER,
+            operation=operation,
+        )
+
+
+def build_transfer_request(request: InitiatePayoutInput) -> MobilePayTransferRequest:
+    """``/transfers/local`` body for CI, ``/transfers/international`` for other countries."""
+    _xof_only(request.currency, "initiate_payout")
+    metadata = MobilePayMetadata(reference=request.external_reference)
+    description = build_description(request.description, request.external_reference)
+    if request.country is Country.CI:
+        return MobilePayLocalTransferRequest(
+            recipient_phone=request.recipient_phone,
+            amount=request.amount,
+            description=description,
+            metadata=metadata,
+        )
+    return MobilePayInternationalTransferRequest(
+        recipient_country=request.country.value,
+        recipient_phone=request.recipient_phone,
+        amount=request.amount,
+        description=description,
+        metadata=metadata,
+    )
+
+
+def transfer_path(body: MobilePayTransferRequest) -> str:
+    """The endpoint a transfer body goes to."""
+    if isinstance(body, MobilePayLocalTransferRequest):
+        return "/transfers/local"
+    return "/transfers/international"
+
+
+def build_qr_payment_request(
+    request: InitiatePayinInput, *, merchant_id: str
+) -> MobilePayQrPaymentRequest:
+    """``POST /payments/qr`` body."""
+    _xof_only(request.currency, "initiate_payin")
+    return MobilePayQrPaymentRequest(
+        amount=request.amount,
+        description=build_description(request.description, request.external_reference),
+        merchant_id=merchant_id,
+        metadata=MobilePayMetadata(reference=request.external_reference),
+    )
+
+
+# --------------------------------------------------------------------------- answers
+
+_WireT = TypeVar("_WireT", bound=BaseModel)
+_ENVELOPE_KEYS = frozenset({"data", "success", "status", "message"})
+
+
+def unwrap_object(payload: Any) -> Any:
+    """``data`` of a ``{success|status, data: {...}}`` envelope, else the payload (the
+    assumed answers are bare objects, 3.4.2; an envelope is tolerated)."""
+    if (
+        isinstance(payload, dict)
+        and isinstance(payload.get("data"), dict)
+        and set(payload) <= _ENVELOPE_KEYS
+    ):
+        return payload["data"]
+    return payload
+
+
+def validate(model: type[_WireT], payload: Any, *, operation: str, status: int) -> _WireT:
+    """Read ``payload`` as ``model``, or raise :class:`ProviderProtocolError`."""
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        fields = ", ".join(".".join(str(p) for p in e["loc"]) for e in exc.errors())
+        # ``from None``: pydantic's message quotes the input (phone numbers), and Temporal
+        # would copy the cause chain into the workflow history.
+        raise errors.ProviderProtocolError(
+            f"unexpected answer shape (fields: {fields})",
+            provider=PROVIDER,
+            operation=operation,
+            http_status=status,
+        ) from None
+
+
+def _parse(model: type[_WireT], status: int, body: bytes, *, operation: str) -> _WireT:
+    payload = json_body(body, provider=PROVIDER, operation=operation, http_status=status)
+    return validate(model, unwrap_object(payload), operation=operation, status=status)
+
+
+def parse_transfer_created(
+    status: int, body: bytes, *, request: InitiatePayoutInput
+) -> ProviderTransaction:
+    """A 2xx transfer create answer."""
+    wire = _parse(MobilePayTransfer, status, body, operation="initiate_payout")
+    return ProviderTransaction(
+        provider=ProviderName.MOBILEPAY,
+        provider_transaction_id=wire.transfer_id,
+        external_reference=request.external_reference,
+        status=map_transfer_status(wire.status),
+        raw_status=wire.status,
+        amount=wire.amount if wire.amount is not None else request.amount,
+        currency=normalise_currency(wire.currency) or request.currency,
+    )
+
+
+def parse_qr_created(status: int, body: bytes, *, request: InitiatePayinInput) -> PayinCreated:
+    """A 2xx QR payment create answer."""
+    wire = _parse(MobilePayQrPayment, status, body, operation="initiate_payin")
+    transaction = ProviderTransaction(
+        provider=ProviderName.MOBILEPAY,
+        provider_transaction_id=wire.payment_id,
+        external_reference=request.external_reference,
+        status=map_payment_status(wire.status),
+        raw_status=wire.status,
+        amount=wire.amount if wire.amount is not None else request.amount,
+        currency=normalise_currency(wire.currency) or request.currency,
+    )
+    return PayinCreated(transaction=transaction, qr_code=wire.qr_code, expires_at=wire.expires_at)
+
+
+def parse_transaction_page(status: int, body: bytes, *, operation: str) -> MobilePayTransactionPage:
+    """One page of ``GET /transactions``; a bare list is accepted as a page."""
+    payload = json_body(body, provider=PROVIDER, operation=operation, http_status=status)
+    if isinstance(payload, list):
+        payload = {"data": payload}
+    return validate(MobilePayTransactionPage, payload, operation=operation, status=status)
+
+
+def parse_balance(status: int, body: bytes) -> tuple[int, Currency]:
+    """``GET /balance`` as (balance, currency); a missing currency is XOF (3.4.8)."""
+    wire = _parse(MobilePayBalance, status, body, operation="balances")
+    currency = normalise_currency(wire.currency) if wire.currency else Currency.XOF
+    if currency is None:
+        raise errors.ProviderProtocolError(
+            f"unknown balance currency {wire.currency!r}",
+            provider=PROVIDER,
+            operation="balances",
+            http_status=status,
+        )
+    return wire.balance, currency
+
+
+def to_transaction(
+    item: MobilePayTransactionItem, *, kind: TransactionKind, external_reference: str | None
+) -> ProviderTransaction:
+    """Normalise a history item; ``kind`` is used when the item has no ``type``."""
+    ids = item.ids()
+    return ProviderTransaction(
+        provider=ProviderName.MOBILEPAY,
+        provider_transaction_id=ids[0],
+        external_reference=external_reference,
+        status=map_status(item.status, item_kind(item, kind)),
+        raw_status=item.status,
+        amount=item.amount,
+        currency=normalise_currency(item.currency),
+        failure_code=item.error_code,
+        failure_message=scrub(item.error_message),
+        updated_at=item.updated_at or item.created_at,
+    )
+
+
+# --------------------------------------------------------------------------- matching
+
+
+def carries_reference(item: MobilePayTransactionItem) -> bool:
+    """True when the item has any field a reference could be read from."""
+    return bool(
+        (item.metadata and "reference" in item.metadata) or item.reference or item.description
+    )
+
+
+def matches_reference(item: MobilePayTransactionItem, reference: str) -> bool:
+    """Our reference in ``metadata.reference``, ``reference`` or the description marker."""
+    if item.metadata and item.metadata.get("reference") == reference:
+        return True
+    if item.reference == reference:
+        return True
+    return bool(item.description) and reference_marker(reference) in (item.description or "")
+
+
+def matches_id(item: MobilePayTransactionItem, provider_transaction_id: str) -> bool:
+    """The id under ``id``, ``transfer_id``, ``payment_id`` or ``transaction_id``."""
+    return provider_transaction_id in item.ids()
+
+
+def same_phone(listed: str | None, sent: str) -> bool:
+    """Compare phone numbers by digits; a masked listing (``+225****4567``) is compared on
+    its visible trailing digits. An absent phone does not contradict."""
+    if not listed:
+        return True
+    sent_digits = re.sub(r"\D", "", sent)
+    if "*" in listed:
+        tail = re.sub(r"\D", "", listed.rsplit("*", 1)[-1])
+        return len(tail) >= 4 and sent_digits.endswith(tail)
+    return re.sub(r"\D", "", listed) == sent_digits
+
+
+def is_kind(item: MobilePayTransactionItem, kind: TransactionKind) -> bool:
+    """The item is of ``kind`` (or says nothing about its type)."""
+    return item_kind(item, kind) is kind
+
+
+def older_than(item: MobilePayTransactionItem, since: datetime) -> bool:
+    """True when the item was created before ``since``."""
+    return item.created_at is not None and as_utc(item.created_at) < since
+
+
+def past_window(page: MobilePayTransactionPage, since: datetime) -> bool:
+    """True when a newest-first page has reached items older than the window, so later
+    pages cannot hold a match. The order is not documented (3.3), so an unsorted page or
+    an undated item never ends the search early."""
+    dates = [item.created_at for item in page.data]
+    if not dates or any(d is None for d in dates):
+        return False
+    stamps = [as_utc(d) for d in dates if d is not None]
+    newest_first = all(a >= b for a, b in zip(stamps, stamps[1:], strict=False))
+    return newest_first and stamps[-1] < since
+
+
+class Verdict(StrEnum):
+    """What one history item means for a retry that must not create twice (3.4.5)."""
+
+    #: Not ours.
+    NONE = "none"
+    #: Ours: our reference, same amount (and phone).
+    MATCH = "match"
+    #: Our reference with another amount or phone: reconcile, never create.
+    CONFLICT = "conflict"
+    #: Same amount (and phone) in the window, but no field to read a reference from.
+    UNATTRIBUTABLE = "unattributable"
+
+
+def judge_existing(
+    item: MobilePayTransactionItem,
+    *,
+    kind: TransactionKind,
+    reference: str,
+    amount: int,
+    phone: str | None,
+    since: datetime,
+) -> Verdict:
+    """Whether ``item`` is the transaction a previous attempt may have created.
+
+    The history's item shape is assumed (3.4.2) and may carry no reference at all; such an
+    item of the same amount (and phone) is not proof of anything either way, so it is
+    reported as UNATTRIBUTABLE rather than ignored.
+    """
+    if not is_kind(item, kind):
+        return Verdict.NONE
+    phone_ok = phone is None or same_phone(item.recipient_phone, phone)
+    if matches_reference(item, reference):
+        if item.amount in (None, amount) and phone_ok:
+            return Verdict.MATCH
+        return Verdict.CONFLICT
+    if carries_reference(item) or older_than(item, since):
+        return Verdict.NONE
+    if item.amount == amount and phone_ok:
+        return Verdict.UNATTRIBUTABLE
+    return Verdict.NONE
+
+
+def search_finished(page: MobilePayTransactionPage, *, seen: int, since: datetime) -> bool:
+    """True when no later page of ``GET /transactions`` can hold a match: the list is
+    exhausted or has left the window.
+
+    Exhausted means an empty page, ``seen >= total``, or a page shorter than the ``limit``
+    the answer echoes. A short page that echoes neither proves nothing (a server may cap
+    the page size below what was asked), so the search reads on to an empty page.
+    """
+    if not page.data:
+        return True
+    if page.total is not None:
+        if seen >= page.total:
+            return True
+    elif page.limit is not None and len(page.data) < page.limit:
+        return True
+    return past_window(page, since)
+
+
+def as_utc(moment: datetime) -> datetime:
+    """A naive datetime is read as UTC (Côte d'Ivoire's time zone)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+# --------------------------------------------------------------------------- errors
+
+#: 8 to 15 digits, single spaces allowed: phone numbers, not amounts (at most 7 digits).
+_PHONE_LIKE = re.compile(r"\+?\d(?: ?\d){7,14}")
+
+
+def scrub(text: str | None, *, limit: int = 300) -> str | None:
+    """Mask phone-like numbers in a provider message and cap its length: MOBILE-PAY's
+    messages are free French text that may echo the number."""
+    if text is None:
+        return None
+    masked = _PHONE_LIKE.sub(lambda m: mask_phone(m.group(0).replace(" ", "")), text)
+    return masked[:limit]
+
+
+#: Business codes (3.4.6, partly assumed) and the final decline each means.
+_REJECTION_CODES: dict[str, type[errors.ProviderRejected]] = {
+    "INSUFFICIENT_FUNDS": errors.InsufficientBalance,
+    "INSUFFICIENT_BALANCE": errors.InsufficientBalance,
+    "INVALID_PHONE": errors.InvalidRecipient,
+    "RECIPIENT_NOT_FOUND": errors.InvalidRecipient,
+    "INVALID_AMOUNT": errors.InvalidAmount,
+    "INVALID_COUNTRY": errors.OperatorUnavailable,
+}
+
+
+def read_error_body(body: bytes) -> tuple[str | None, str | None]:
+    """(code, message) from ``{error: {code, message}}`` (3.4.6), a flat ``{code, message}``,
+    ``{error: "..."}`` or plain text."""
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, ValueError):
+        text = body.decode("utf-8", errors="replace").strip()
+        return None, text or None
+    if not isinstance(payload, dict):
+        return None, None
+    inner = payload.get("error")
+    if isinstance(inner, dict):
+        return _text(inner.get("code")), _text(inner.get("message"))
+    code, message = _text(payload.get("code")), _text(payload.get("message"))
+    return code, message or _text(inner)
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value.strip() else None
+
+
+def classify_error(
+    operation: str, status: int, body: bytes, headers: Mapping[str, str], *, now: float
+) -> errors.ProviderError:
+    """The error a non-2xx MOBILE-PAY answer means (design rule 6)."""
+    code, message = read_error_body(body)
+    code = (code or "").strip().upper() or None
+    text = scrub(message) or f"HTTP {status}"
+    common: dict[str, Any] = {
+        "provider": PROVIDER,
+        "operation": operation,
+        "http_status": status,
+        "provider_code": code,
+    }
+    if status == 429 or code == "RATE_LIMITED":
+        # No rate-limit headers are documented (3.2): Retry-After is honoured if sent.
+        return errors.ProviderRateLimited(
+            text, retry_after=retry_after_seconds(headers, now=now), **common
+        )
+    if status >= 500 or status == 408:
+        return errors.ProviderUnavailable(text, **common)
+    if status in (401, 403) or code == "UNAUTHORIZED":
+        return errors.ProviderAuthError(text, **common)
+    if status == 409:
+        # No idempotency exists (3.4.5): a conflict can only mean "this may already exist",
+        # which must be reconciled, never read as a decline.
+        return errors.DuplicateReference(text, **common)
+    if code in _REJECTION_CODES:
+        return _REJECTION_CODES[code](text, **common)
+    return errors.InvalidRequest(text, **common)
+
+
+# --------------------------------------------------------------------------- webhooks
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    lowered = {k.lower(): v for k, v in headers.items()}
+    return lowered.get(name.lower())
+
+
+def verify_webhook_token(headers: Mapping[str, str], *, expected: str) -> None:
+    """Check the secret URL token the gateway copied into ``x-momoflow-webhook-token``:
+    MOBILE-PAY signs nothing, so the URL is the only secret (3.4.7)."""
+    token = (_header(headers, WEBHOOK_TOKEN_HEADER) or "").strip()
+    if not token:
+        raise errors.WebhookVerificationError("missing webhook token", reason="missing")
+    if not hmac.compare_digest(token.encode(), expected.encode()):
+        raise errors.WebhookVerificationError("webhook token does not match", reason="mismatch")
+
+
+def parse_webhook_event(body: bytes) -> ProviderEvent:
+    """Normalise a webhook whose token was checked. ``verified`` is always False: nothing
+    proves MOBILE-PAY sent it, so the workflow only reads the status (design rule 3)."""
+    try:
+        wire = MobilePayWebhook.model_validate(json.loads(body))
+    except (ValueError, ValidationError):
+        # ``from None``: the parse error quotes the body, and ``payer`` is a phone number.
+        raise errors.WebhookVerificationError(
+            "body is not a MOBILE-PAY webhook", reason="bad_body"
+        ) from None
+    data = wire.data
+    status, raw_status, transaction_id = PaymentStatus.PENDING, wire.event, None
+    match wire.event:
+        case "transfer.completed":
+            status, raw_status = PaymentStatus.SUCCEEDED, data.status or "completed"
+            transaction_id = data.transfer_id
+        case "payment.received":
+            status, raw_status = PaymentStatus.SUCCEEDED, data.status or "received"
+            transaction_id = data.payment_id
+        case "transaction.failed":
+            status, raw_status = PaymentStatus.FAILED, data.status or "failed"
+            transaction_id = data.transaction_id or data.transfer_id or data.payment_id
+        case _:
+            transaction_id = data.transaction_id or data.transfer_id or data.payment_id
+    if transaction_id is None and status is not PaymentStatus.PENDING:
+        raise errors.WebhookVerificationError(
+            f"{wire.event} without a transaction id", reason="bad_body"
+        )
+    return ProviderEvent(
+        provider=ProviderName.MOBILEPAY,
+        event_id=hashlib.sha256(body).hexdigest(),
+        event_type=wire.event,
+        external_reference=None,
+        provider_transaction_id=transaction_id,
+        status=status,
+        raw_status=raw_status,
+        amount=data.amount,
+        currency=normalise_currency(data.currency),
+        failure_code=data.error_code,
+        failure_message=scrub(data.error_message),
+        verified=False,
+    )

@@ -1,0 +1,280 @@
+"""The thin NovaSend client: HTTP calls around the pure functions of ``mapping``."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel
+
+from momoflow.models import (
+    InitiatePayinInput,
+    InitiatePayoutInput,
+    PayinCreated,
+    PayoutQuote,
+    PayoutQuoteInput,
+    ProviderAvailability,
+    ProviderBalance,
+    ProviderEvent,
+    ProviderName,
+    ProviderTransaction,
+    RefundInput,
+    StatusLookup,
+)
+from momoflow.providers import errors
+from momoflow.providers.http import map_httpx_errors
+from momoflow.providers.novasend.mapping import (
+    build_payin_request,
+    build_payout_request,
+    build_refund_request,
+    classify_error,
+    matches_request,
+    parse_balances_response,
+    parse_refund_response,
+    parse_transaction_response,
+    parse_transaction_wire,
+    parse_webhook_event,
+    to_payin_created,
+    to_transaction,
+    verify_webhook_signature,
+)
+from momoflow.providers.novasend.wire import (
+    PROVIDER,
+    NovaSendSessionRequest,
+    NovaSendTransaction,
+    dump,
+)
+
+
+@dataclass(frozen=True)
+class NovaSendCredentials:
+    """The API token pair and the webhook secret. ``repr`` never shows the secrets."""
+
+    api_key: str
+    api_client: str = field(repr=False)
+    webhook_secret: str = field(repr=False)
+
+    def basic_auth_header(self) -> str:
+        """``Authorization`` value: ``Basic base64(api_key:api_client)`` [N1]."""
+        token = base64.b64encode(f"{self.api_key}:{self.api_client}".encode()).decode("ascii")
+        return f"Basic {token}"
+
+
+def _segment(reference: str) -> str:
+    return quote(reference, safe="")
+
+
+class NovaSendClient:
+    """NovaSend's Direct payouts, Wallet and Direct payins, refunds, balances, health.
+
+    Implements :class:`~momoflow.providers.base.PaymentProvider`. Transactions are read back
+    by *our* reference, so a status read works even when a create answer was lost.
+
+    **Parameters:**
+
+    * **http** - a shared ``httpx.AsyncClient``; this class never builds one.
+    * **base_url** - the host without ``/v1``, e.g. ``https://business.novasend.app`` [N1].
+    * **credentials** - token pair and webhook secret.
+    * **language** - ``Accept-Language`` of error messages, ``en`` or ``fr`` [N1].
+    * **clock** - seconds since the epoch, for ``Retry-After`` dates.
+    """
+
+    name = ProviderName.NOVASEND
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        *,
+        base_url: str,
+        credentials: NovaSendCredentials,
+        language: str = "en",
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._http = http
+        self._base_url = base_url.rstrip("/")
+        self._credentials = credentials
+        self._language = language
+        self._clock = clock
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        body: BaseModel | None = None,
+        idempotency_key: str | None = None,
+    ) -> httpx.Response:
+        headers = {
+            "Authorization": self._credentials.basic_auth_header(),
+            "Accept": "application/json",
+            "Accept-Language": self._language,
+        }
+        content: bytes | None = None
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+            content = json.dumps(dump(body)).encode()
+        if idempotency_key is not None:
+            headers["X-Idempotency-Key"] = idempotency_key
+        with map_httpx_errors(PROVIDER, operation):
+            response = await self._http.request(
+                method, f"{self._base_url}{path}", headers=headers, content=content
+            )
+        if not 200 <= response.status_code < 300:
+            raise classify_error(
+                operation,
+                response.status_code,
+                response.content,
+                response.headers,
+                now=self._clock(),
+            )
+        return response
+
+    async def _read(self, path: str, *, operation: str) -> NovaSendTransaction:
+        response = await self._call("GET", path, operation=operation)
+        return parse_transaction_wire(response.status_code, response.content, operation=operation)
+
+    async def quote_payout(self, request: PayoutQuoteInput) -> PayoutQuote:
+        """NovaSend has no quote step: momoflow skips it (``quote_first=False``)."""
+        raise errors.UnsupportedOperation(
+            "NovaSend does not quote payouts", provider=PROVIDER, operation="quote_payout"
+        )
+
+    async def initiate_payout(self, request: InitiatePayoutInput) -> ProviderTransaction:
+        """``POST /v1/direct/payout`` with ``X-Idempotency-Key`` [N6].
+
+        A 409 ``transaction_is_already_processed`` means our reference exists already
+        (2.6): it is read back and returned when amount and number match, never re-created.
+        """
+        body = build_payout_request(request)
+        try:
+            response = await self._call(
+                "POST",
+                "/v1/direct/payout",
+                operation="initiate_payout",
+                body=body,
+                idempotency_key=request.idempotency_key,
+            )
+        except errors.DuplicateReference as exc:
+            wire = await self._read(
+                f"/v1/direct/payout/{_segment(request.external_reference)}",
+                operation="payout_status",
+            )
+            if matches_request(
+                wire,
+                kind="payout",
+                amount=request.amount,
+                msisdn=request.recipient_phone,
+                operation="initiate_payout",
+            ):
+                return to_transaction(wire, operation="initiate_payout")
+            raise _other_transaction(exc) from exc
+        return parse_transaction_response(
+            response.status_code, response.content, operation="initiate_payout"
+        )
+
+    async def payout_status(self, lookup: StatusLookup) -> ProviderTransaction:
+        """``GET /v1/direct/payout/{reference}`` by our reference (2.11.7, [N14])."""
+        wire = await self._read(
+            f"/v1/direct/payout/{_segment(lookup.external_reference)}", operation="payout_status"
+        )
+        return to_transaction(wire, operation="payout_status")
+
+    async def initiate_payin(self, request: InitiatePayinInput) -> PayinCreated:
+        """``POST /v1/payin/sessions`` (checkout) or ``POST /v1/direct/payin`` (direct).
+
+        Orange Money direct payins without an OTP are refused before any call [N5]. A 409
+        on our reference is read back as for payouts.
+        """
+        body = build_payin_request(request)
+        path = (
+            "/v1/payin/sessions" if isinstance(body, NovaSendSessionRequest) else "/v1/direct/payin"
+        )
+        try:
+            response = await self._call(
+                "POST",
+                path,
+                operation="initiate_payin",
+                body=body,
+                idempotency_key=request.idempotency_key,
+            )
+        except errors.DuplicateReference as exc:
+            wire = await self._read(
+                f"/v1/payin/{_segment(request.external_reference)}", operation="payin_status"
+            )
+            if matches_request(
+                wire,
+                kind="payin",
+                amount=request.amount,
+                msisdn=request.customer_phone or "",
+                operation="initiate_payin",
+            ):
+                return to_payin_created(wire)
+            raise _other_transaction(exc) from exc
+        wire = parse_transaction_wire(
+            response.status_code, response.content, operation="initiate_payin"
+        )
+        return to_payin_created(wire)
+
+    async def payin_status(self, lookup: StatusLookup) -> ProviderTransaction:
+        """``GET /v1/payin/{reference}`` by our reference [N3, N14]."""
+        wire = await self._read(
+            f"/v1/payin/{_segment(lookup.external_reference)}", operation="payin_status"
+        )
+        return to_transaction(wire, operation="payin_status")
+
+    async def refund_payin(self, request: RefundInput) -> ProviderTransaction:
+        """``POST /v1/payin/{reference}/refund``: a full refund, with the idempotency key [N8]."""
+        response = await self._call(
+            "POST",
+            f"/v1/payin/{_segment(request.payin_reference)}/refund",
+            operation="refund_payin",
+            body=build_refund_request(request),
+            idempotency_key=request.idempotency_key,
+        )
+        return parse_refund_response(response.status_code, response.content, request=request)
+
+    async def balances(self) -> list[ProviderBalance]:
+        """``GET /v1/balance`` [N12]."""
+        response = await self._call("GET", "/v1/balance", operation="balances")
+        return parse_balances_response(response.status_code, response.content)
+
+    async def availability(self) -> ProviderAvailability:
+        """``GET /health``, unauthenticated [N2]; a provider that is down is reported,
+        never raised."""
+        try:
+            response = await self._http.get(
+                f"{self._base_url}/health", headers={"Accept": "application/json"}
+            )
+        except httpx.HTTPError as exc:
+            return ProviderAvailability(
+                provider=ProviderName.NOVASEND,
+                available=False,
+                detail=f"no answer ({type(exc).__name__})",
+            )
+        ok = 200 <= response.status_code < 300
+        return ProviderAvailability(
+            provider=ProviderName.NOVASEND,
+            available=ok,
+            detail="" if ok else f"/health answered HTTP {response.status_code}",
+        )
+
+    def parse_webhook(self, headers: Mapping[str, str], body: bytes) -> ProviderEvent:
+        """Verify ``X-Signature-Value``, then normalise the flat transaction body [N9]."""
+        verify_webhook_signature(headers, body, secret=self._credentials.webhook_secret)
+        return parse_webhook_event(body)
+
+
+def _other_transaction(exc: errors.DuplicateReference) -> errors.DuplicateReference:
+    return errors.DuplicateReference(
+        "another transaction already holds this reference (amount or number differ)",
+        provider=PROVIDER,
+        operation=exc.operation,
+        http_status=exc.http_status,
+        provider_code=exc.provider_code,
+    )

@@ -1,0 +1,870 @@
+"""Pure mapping of the MOBILE-PAY adapter, and its history search over canned pages.
+
+``httpx.MockTransport`` only serves canned answers: the paging, duplicate-search and login
+logic under test is the adapter's own.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from momoflow.models import (
+    InitiatePayinInput,
+    InitiatePayoutInput,
+    Operator,
+    PayinMode,
+    PaymentStatus,
+    PayoutQuoteInput,
+    ProviderName,
+    RefundInput,
+    StatusLookup,
+)
+from momoflow.money import Country, Currency
+from momoflow.providers import errors
+from momoflow.providers.base import PaymentProvider
+from momoflow.providers.mobilepay import MobilePayClient, MobilePayCredentials
+from momoflow.providers.mobilepay import mapping as mp
+from momoflow.providers.mobilepay.client import CLOCK_MARGIN, MAX_SEARCH_PAGES
+
+NOW = 1_800_000_000.0
+NOW_DT = datetime.fromtimestamp(NOW, UTC)
+BASE = "https://api.mobile-pay.test/api/v1"
+TOKEN = "mp_live_secret_token"
+HOOK_TOKEN = "mpwh_url_secret"
+REF = "payout-acme-INV-1"
+PHONE = "+2250701020304"
+
+Handler = Callable[[httpx.Request], httpx.Response]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class Provider:
+    """Canned MOBILE-PAY answers, routed by method and path; every request is kept."""
+
+    def __init__(self) -> None:
+        self.routes: dict[tuple[str, str], Handler] = {}
+        self.requests: list[httpx.Request] = []
+
+    def on(self, method: str, path: str, handler: Handler | httpx.Response) -> None:
+        self.routes[(method, path)] = handler if callable(handler) else (lambda _r: handler)
+
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        route = self.routes.get((request.method, request.url.path))
+        if route is None:
+            return httpx.Response(404, json={"error": {"code": "NOT_FOUND", "message": "no"}})
+        return route(request)
+
+    def sent(self, method: str, path: str | None = None) -> list[httpx.Request]:
+        return [
+            r for r in self.requests if r.method == method and (path is None or r.url.path == path)
+        ]
+
+
+def _client(
+    provider: Provider, credentials: MobilePayCredentials | None = None, clock: Clock | None = None
+) -> MobilePayClient:
+    http = httpx.AsyncClient(transport=httpx.MockTransport(provider.handle))
+    return MobilePayClient(
+        http,
+        base_url=BASE,
+        credentials=credentials or MobilePayCredentials(api_token=TOKEN, webhook_token=HOOK_TOKEN),
+        merchant_id="momoflow",
+        clock=clock or Clock(),
+    )
+
+
+def _payout(**changes: Any) -> InitiatePayoutInput:
+    values: dict[str, Any] = {
+        "provider": ProviderName.MOBILEPAY,
+        "external_reference": REF,
+        "idempotency_key": "k",
+        "quote_id": None,
+        "amount": 25_000,
+        "currency": Currency.XOF,
+        "country": Country.CI,
+        "operator": Operator.WAVE,
+        "recipient_phone": PHONE,
+        "recipient_name": "Awa Kone",
+        "description": "Salaire mars",
+    }
+    return InitiatePayoutInput(**{**values, **changes})
+
+
+def _payin(**changes: Any) -> InitiatePayinInput:
+    values: dict[str, Any] = {
+        "provider": ProviderName.MOBILEPAY,
+        "mode": PayinMode.QR,
+        "external_reference": "payin-acme-ORD-9",
+        "idempotency_key": "k",
+        "amount": 7_500,
+        "currency": Currency.XOF,
+        "country": Country.CI,
+        "description": "Commande 9",
+    }
+    return InitiatePayinInput(**{**values, **changes})
+
+
+def _item(**fields: Any) -> dict[str, Any]:
+    return {
+        "id": "TRF1",
+        "type": "transfer",
+        "status": "processing",
+        "amount": 25_000,
+        "currency": "FCFA",
+        "created_at": (NOW_DT - timedelta(minutes=5)).isoformat(),
+        **fields,
+    }
+
+
+def _page(items: list[dict[str, Any]], *, total: int | None = None) -> httpx.Response:
+    body: dict[str, Any] = {"data": items, "limit": 100, "offset": 0}
+    if total is not None:
+        body["total"] = total
+    return httpx.Response(200, json=body)
+
+
+def _created_transfer(_request: httpx.Request) -> httpx.Response:
+    return httpx.Response(
+        201,
+        json={
+            "transfer_id": "TRF9",
+            "status": "pending",
+            "amount": 25_000,
+            "currency": "XOF",
+            "recipient_phone": PHONE,
+            "created_at": NOW_DT.isoformat(),
+        },
+    )
+
+
+# --------------------------------------------------------------------------- statuses
+
+
+@pytest.mark.parametrize(
+    ("raw", "kind", "expected"),
+    [
+        ("pending", mp.TransactionKind.TRANSFER, PaymentStatus.PENDING),
+        ("processing", mp.TransactionKind.TRANSFER, PaymentStatus.PENDING),
+        ("completed", mp.TransactionKind.TRANSFER, PaymentStatus.SUCCEEDED),
+        ("COMPLETED", mp.TransactionKind.TRANSFER, PaymentStatus.SUCCEEDED),
+        ("failed", mp.TransactionKind.TRANSFER, PaymentStatus.FAILED),
+        ("expired", mp.TransactionKind.TRANSFER, PaymentStatus.PENDING),
+        ("reversed", mp.TransactionKind.TRANSFER, PaymentStatus.PENDING),
+        ("pending", mp.TransactionKind.PAYMENT, PaymentStatus.PENDING),
+        ("received", mp.TransactionKind.PAYMENT, PaymentStatus.SUCCEEDED),
+        ("failed", mp.TransactionKind.PAYMENT, PaymentStatus.FAILED),
+        ("expired", mp.TransactionKind.PAYMENT, PaymentStatus.EXPIRED),
+        ("completed", mp.TransactionKind.PAYMENT, PaymentStatus.PENDING),
+        ("", mp.TransactionKind.PAYMENT, PaymentStatus.PENDING),
+    ],
+)
+def test_status_words_map_conservatively(
+    raw: str, kind: mp.TransactionKind, expected: PaymentStatus
+) -> None:
+    assert mp.map_status(raw, kind) is expected
+
+
+@pytest.mark.parametrize(
+    ("code", "expected"),
+    [
+        ("FCFA", Currency.XOF),
+        ("fcfa", Currency.XOF),
+        ("F CFA", Currency.XOF),
+        ("XOF", Currency.XOF),
+        ("XAF", Currency.XAF),
+        ("EUR", None),
+        (None, None),
+    ],
+)
+def test_fcfa_normalises_to_xof(code: str | None, expected: Currency | None) -> None:
+    assert mp.normalise_currency(code) is expected
+
+
+# --------------------------------------------------------------------------- requests
+
+
+def test_local_transfer_carries_reference_in_description_and_metadata() -> None:
+    body = mp.build_transfer_request(_payout())
+    assert mp.transfer_path(body) == "/transfers/local"
+    assert json.loads(body.model_dump_json(exclude_none=True)) == {
+        "recipient_phone": PHONE,
+        "amount": 25_000,
+        "description": f"Salaire mars [ref {REF}]",
+        "metadata": {"reference": REF},
+    }
+
+
+def test_other_countries_go_international() -> None:
+    body = mp.build_transfer_request(
+        _payout(country=Country.SN, recipient_phone="+221771234567", description="")
+    )
+    assert mp.transfer_path(body) == "/transfers/international"
+    assert json.loads(body.model_dump_json(exclude_none=True)) == {
+        "recipient_country": "SN",
+        "recipient_phone": "+221771234567",
+        "amount": 25_000,
+        "description": f"[ref {REF}]",
+        "metadata": {"reference": REF},
+    }
+
+
+def test_long_description_is_trimmed_but_keeps_the_reference() -> None:
+    text = mp.build_description("x" * 500, REF)
+    assert len(text) == mp.DESCRIPTION_MAX
+    assert text.endswith(f" [ref {REF}]")
+    long_ref = "r" * 200
+    assert mp.build_description("hello", long_ref) == f"[ref {long_ref}]"
+
+
+def test_non_xof_amounts_are_refused_before_any_call() -> None:
+    with pytest.raises(errors.UnsupportedOperation):
+        mp.build_transfer_request(_payout(currency=Currency.XAF))
+
+
+# --------------------------------------------------------------------------- payouts
+
+
+async def test_first_attempt_posts_without_searching() -> None:
+    provider = Provider()
+    provider.on("POST", "/api/v1/transfers/local", _created_transfer)
+    tx = await _client(provider).initiate_payout(_payout())
+    assert [r.method for r in provider.requests] == ["POST"]
+    sent = provider.requests[0]
+    assert sent.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert json.loads(sent.content)["metadata"] == {"reference": REF}
+    assert tx.provider_transaction_id == "TRF9"
+    assert tx.status is PaymentStatus.PENDING
+    assert tx.external_reference == REF
+    assert tx.currency is Currency.XOF
+
+
+@pytest.mark.parametrize(
+    "marker",
+    [
+        {"metadata": {"reference": REF}},
+        {"description": f"Salaire mars [ref {REF}]"},
+        {"reference": REF, "recipient_phone": "+225 07 01 02 03 04"},
+        {"metadata": {"reference": REF}, "recipient_phone": "+225******0304"},
+    ],
+)
+async def test_retry_returns_the_existing_transfer_without_posting(marker: dict[str, Any]) -> None:
+    provider = Provider()
+    provider.on("POST", "/api/v1/transfers/local", _created_transfer)
+    provider.on(
+        "GET",
+        "/api/v1/transactions",
+        _page([_item(id="OTHER", description="[ref payout-acme-INV-10]"), _item(**marker)]),
+    )
+    requested_at = NOW_DT - timedelta(hours=1)
+    tx = await _client(provider).initiate_payout(_payout(attempt=2, requested_at=requested_at))
+    assert provider.sent("POST") == []
+    assert tx.provider_transaction_id == "TRF1"
+    assert tx.status is PaymentStatus.PENDING
+    assert tx.currency is Currency.XOF
+    assert tx.external_reference == REF
+    params = provider.sent("GET")[0].url.params
+    assert params["limit"] == "100"
+    assert params["offset"] == "0"
+    assert params["start_date"] == (requested_at - CLOCK_MARGIN).date().isoformat()
+    assert params["end_date"] == (NOW_DT + timedelta(days=1)).date().isoformat()
+
+
+async def test_retry_pages_through_the_history_then_posts_when_nothing_is_found() -> None:
+    provider = Provider()
+    provider.on("POST", "/api/v1/transfers/local", _created_transfer)
+    others = [_item(id=f"T{i}", description=f"[ref other-{i}]") for i in range(100)]
+
+    def pages(request: httpx.Request) -> httpx.Response:
+        offset = int(request.url.params["offset"])
+        return _page(others if offset == 0 else others[:30], total=130)
+
+    provider.on("GET", "/api/v1/transactions", pages)
+    tx = await _client(provider).initiate_payout(_payout(attempt=3))
+    assert [r.url.params["offset"] for r in provider.sent("GET")] == ["0", "100"]
+    assert provider.requests[-1].method == "POST"
+    assert len(provider.sent("POST")) == 1
+    assert tx.provider_transaction_id == "TRF9"
+
+
+async def test_short_page_without_total_or_limit_reads_on_to_an_empty_page() -> None:
+    provider = Provider()
+    provider.on("POST", "/api/v1/transfers/local", _created_transfer)
+    first = [_item(id=f"T{i}", description="salary") for i in range(20)]
+
+    def pages(request: httpx.Request) -> httpx.Response:
+        offset = int(request.url.params["offset"])
+        return httpx.Response(200, json={"data": first if offset == 0 else []})
+
+    provider.on("GET", "/api/v1/transactions", pages)
+    await _client(provider).initiate_payout(_payout(attempt=2))
+    assert [r.url.params["offset"] for r in provider.sent("GET")] == ["0", "20"]
+    assert len(provider.sent("POST")) == 1
+
+
+async def test_retry_finds_the_transfer_on_a_later_page() -> None:
+    provider = Provider()
+    provider.on("POST", "/api/v1/transfers/local", _created_transfer)
+    others = [_item(id=f"T{i}", description="salary") for i in range(100)]
+
+    def pages(request: httpx.Request) -> httpx.Response:
+        if request.url.params["offset"] == "0":
+            return _page(others)
+        return _page([_item(id="MINE", metadata={"reference": REF})])
+
+    provider.on("GET", "/api/v1/transactions", pages)
+    tx = await _client(provider).initiate_payout(_payout(attempt=2))
+    assert provider.sent("POST") == []
+    assert tx.provider_transaction_id == "MINE"
+
+
+async def test_search_that_cannot_finish_refuses_to_post() -> None:
+    provider = Provider()
+    provider.on("POST", "/api/v1/transfers/local", _created_transfer)
+    full = [_item(id=f"T{i}", description="salary") for i in range(100)]
+    provider.on("GET", "/api/v1/transactions", _page(full, total=50_000))
+    with pytest.raises(errors.ProviderUnavailable):
+        await _client(provider).initiate_payout(_payout(attempt=2))
+    assert len(provider.sent("GET")) == MAX_SEARCH_PAGES
+    assert provider.sent("POST") == []
+
+
+async def test_newest_first_history_stops_at_the_window() -> None:
+    provider = Provider()
+    provider.on("POST", "/api/v1/transfers/local", _created_transfer)
+    requested_at = NOW_DT - timedelta(hours=2)
+    items = [
+        _item(id=f"T{i}", description="x", created_at=(NOW_DT - timedelta(hours=i)).isoformat())
+        for i in range(100)
+    ]
+    provider.on("GET", "/api/v1/transactions", _page(items, total=10_000))
+    await _client(provider).initiate_payout(_payout(attempt=2, requested_at=requested_at))
+    assert len(provider.sent("GET")) == 1
+    assert len(provider.sent("POST")) == 1
+
+
+@pytest.mark.parametrize(
+    "item",
+    [
+        _item(metadata={"reference": REF}, amount=30_000),
+        _item(metadata={"reference": REF}, recipient_phone="+2250799999999"),
+        # No field to read a reference from: maybe ours, so never create blindly.
+        _item(),
+    ],
+)
+async def test_ambiguous_history_is_a_conflict_not_a_new_transfer(item: dict[str, Any]) -> None:
+    provider = Provider()
+    provider.on("POST", "/api/v1/transfers/local", _created_transfer)
+    provider.on("GET", "/api/v1/transactions", _page([item]))
+    with pytest.raises(errors.DuplicateReference):
+        await _client(provider).initiate_payout(_payout(attempt=2))
+    assert provider.sent("POST") == []
+
+
+async def test_unreferenced_items_outside_the_window_or_of_another_amount_do_not_block() -> None:
+    provider = Provider()
+    provider.on("POST", "/api/v1/transfers/local", _created_transfer)
+    old = (NOW_DT - timedelta(days=3)).isoformat()
+    provider.on(
+        "GET",
+        "/api/v1/transactions",
+        _page([_item(amount=1), _item(created_at=old), _item(type="payment")]),
+    )
+    await _client(provider).initiate_payout(
+        _payout(attempt=2, requested_at=NOW_DT - timedelta(hours=1))
+    )
+    assert len(provider.sent("POST")) == 1
+
+
+async def test_unreadable_success_answer_is_a_protocol_error() -> None:
+    provider = Provider()
+    provider.on("POST", "/api/v1/transfers/local", httpx.Response(201, text="<html>ok</html>"))
+    with pytest.raises(errors.ProviderProtocolError):
+        await _client(provider).initiate_payout(_payout())
+    provider.on("POST", "/api/v1/transfers/local", httpx.Response(201, json={"status": "ok"}))
+    with pytest.raises(errors.ProviderProtocolError):
+        await _client(provider).initiate_payout(_payout())
+
+
+async def test_protocol_errors_do_not_chain_the_phone_bearing_input() -> None:
+    provider = Provider()
+    provider.on(
+        "GET",
+        "/api/v1/transactions",
+        _page([_item(amount="lots", recipient_phone=PHONE, metadata={"reference": REF})]),
+    )
+    with pytest.raises(errors.ProviderProtocolError) as info:
+        await _client(provider).initiate_payout(_payout(attempt=2))
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+    assert PHONE not in str(info.value)
+    assert provider.sent("POST") == []
+
+
+# --------------------------------------------------------------------------- status
+
+
+async def test_status_lookup_by_id_reads_the_history() -> None:
+    provider = Provider()
+    provider.on(
+        "GET",
+        "/api/v1/transactions",
+        _page(
+            [
+                _item(id="TX-A", transfer_id="TRF-A"),
+                _item(
+                    id="TX-B",
+                    transfer_id="TRF-B",
+                    status="failed",
+                    error_code="INVALID_PHONE",
+                    error_message=f"Numéro {PHONE} invalide",
+                ),
+            ]
+        ),
+    )
+    lookup = StatusLookup(
+        provider=ProviderName.MOBILEPAY, provider_transaction_id="TRF-B", external_reference=REF
+    )
+    tx = await _client(provider).payout_status(lookup)
+    assert tx.provider_transaction_id == "TX-B"
+    assert tx.status is PaymentStatus.FAILED
+    assert tx.failure_code == "INVALID_PHONE"
+    assert tx.failure_message is not None and PHONE not in tx.failure_message
+    assert tx.currency is Currency.XOF
+
+
+async def test_status_lookup_by_reference_when_the_id_was_lost() -> None:
+    provider = Provider()
+    provider.on(
+        "GET",
+        "/api/v1/transactions",
+        _page([_item(id="T0"), _item(id="T1", status="completed", metadata={"reference": REF})]),
+    )
+    since = NOW_DT - timedelta(days=4)
+    lookup = StatusLookup(
+        provider=ProviderName.MOBILEPAY,
+        provider_transaction_id=None,
+        external_reference=REF,
+        since=since,
+    )
+    tx = await _client(provider).payout_status(lookup)
+    assert tx.provider_transaction_id == "T1"
+    assert tx.status is PaymentStatus.SUCCEEDED
+    params = provider.sent("GET")[0].url.params
+    assert params["start_date"] == (since - CLOCK_MARGIN).date().isoformat()
+
+
+async def test_payin_status_maps_payment_words() -> None:
+    provider = Provider()
+    provider.on(
+        "GET",
+        "/api/v1/transactions",
+        _page([_item(id="PAY1", type="payment", status="expired")]),
+    )
+    lookup = StatusLookup(
+        provider=ProviderName.MOBILEPAY, provider_transaction_id="PAY1", external_reference="r"
+    )
+    tx = await _client(provider).payin_status(lookup)
+    assert tx.status is PaymentStatus.EXPIRED
+
+
+async def test_not_found_is_not_visible_yet_never_failed() -> None:
+    provider = Provider()
+    provider.on("GET", "/api/v1/transactions", _page([_item(id="T0")]))
+    lookup = StatusLookup(
+        provider=ProviderName.MOBILEPAY, provider_transaction_id="TRF-X", external_reference=REF
+    )
+    with pytest.raises(errors.ProviderUnavailable, match="not visible yet"):
+        await _client(provider).payout_status(lookup)
+
+
+# --------------------------------------------------------------------------- errors
+
+
+def _error(
+    status: int, body: object, headers: dict[str, str] | None = None
+) -> errors.ProviderError:
+    raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    return mp.classify_error("initiate_payout", status, raw, headers or {}, now=NOW)
+
+
+def _err(code: str, message: str = "x") -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "expected"),
+    [
+        (429, _err("RATE_LIMITED"), errors.ProviderRateLimited),
+        (500, _err("INTERNAL"), errors.ProviderUnavailable),
+        (503, b"Service Unavailable", errors.ProviderUnavailable),
+        (408, b"", errors.ProviderUnavailable),
+        (401, _err("UNAUTHORIZED"), errors.ProviderAuthError),
+        (403, b"Forbidden", errors.ProviderAuthError),
+        (422, _err("INSUFFICIENT_FUNDS", "Solde insuffisant"), errors.InsufficientBalance),
+        (422, _err("INVALID_PHONE"), errors.InvalidRecipient),
+        (404, _err("RECIPIENT_NOT_FOUND"), errors.InvalidRecipient),
+        (422, _err("INVALID_AMOUNT"), errors.InvalidAmount),
+        (422, _err("INVALID_COUNTRY"), errors.OperatorUnavailable),
+        (422, {"code": "invalid_phone", "message": "flat"}, errors.InvalidRecipient),
+        (400, {"error": "Bad Request", "message": "nope"}, errors.InvalidRequest),
+        (400, b"plain text error", errors.InvalidRequest),
+        (422, _err("SOMETHING_NEW"), errors.InvalidRequest),
+        (409, _err("DUPLICATE"), errors.DuplicateReference),
+    ],
+)
+def test_errors_are_classified_by_status_and_code(
+    status: int, body: object, expected: type
+) -> None:
+    error = _error(status, body)
+    assert type(error) is expected
+    assert error.provider == "mobilepay"
+    assert error.http_status == status
+
+
+def test_error_details_are_read_and_phone_numbers_masked() -> None:
+    error = _error(422, _err("invalid_phone", f"Le numéro {PHONE} est invalide"))
+    assert error.provider_code == "INVALID_PHONE"
+    assert PHONE not in str(error)
+    assert "0304" in error.message
+    plain = _error(400, b"montant de 1 500 000 refuse")
+    assert plain.message == "montant de 1 500 000 refuse"
+
+
+def test_rate_limit_honours_retry_after_when_sent() -> None:
+    limited = _error(429, _err("RATE_LIMITED"), {"Retry-After": "120"})
+    assert isinstance(limited, errors.ProviderRateLimited)
+    assert limited.retry_after == 120
+    bare = _error(429, b"")
+    assert isinstance(bare, errors.ProviderRateLimited)
+    assert bare.retry_after is None
+
+
+# --------------------------------------------------------------------------- auth
+
+
+def _login_creds() -> MobilePayCredentials:
+    return MobilePayCredentials(
+        login_email="ops@acme.ci", login_password="hunter2", webhook_token=HOOK_TOKEN
+    )
+
+
+@pytest.mark.parametrize("token_field", ["access_token", "token"])
+async def test_login_token_is_cached_until_shortly_before_expiry(token_field: str) -> None:
+    provider = Provider()
+    logins: list[dict[str, Any]] = []
+
+    def login(request: httpx.Request) -> httpx.Response:
+        logins.append(json.loads(request.content))
+        return httpx.Response(200, json={token_field: f"sess-{len(logins)}", "expires_in": 3600})
+
+    provider.on("POST", "/api/v1/auth/login", login)
+    provider.on(
+        "GET", "/api/v1/balance", httpx.Response(200, json={"balance": 10, "currency": "XOF"})
+    )
+    clock = Clock()
+    client = _client(provider, _login_creds(), clock)
+    await client.balances()
+    await client.balances()
+    assert logins == [{"email": "ops@acme.ci", "password": "hunter2"}]
+    assert "Authorization" not in provider.sent("POST", "/api/v1/auth/login")[0].headers
+    assert [r.headers["Authorization"] for r in provider.sent("GET")] == ["Bearer sess-1"] * 2
+    clock.now += 3600 - 30
+    await client.balances()
+    assert len(logins) == 2
+    assert provider.sent("GET")[-1].headers["Authorization"] == "Bearer sess-2"
+
+
+async def test_401_drops_the_cached_token_and_the_next_attempt_logs_in_again() -> None:
+    provider = Provider()
+    count = {"login": 0, "balance": 0}
+
+    def login(_request: httpx.Request) -> httpx.Response:
+        count["login"] += 1
+        return httpx.Response(200, json={"access_token": f"sess-{count['login']}"})
+
+    def balance(_request: httpx.Request) -> httpx.Response:
+        count["balance"] += 1
+        if count["balance"] == 1:
+            return httpx.Response(401, json=_err("UNAUTHORIZED", "token expired"))
+        return httpx.Response(200, json={"balance": 10})
+
+    provider.on("POST", "/api/v1/auth/login", login)
+    provider.on("GET", "/api/v1/balance", balance)
+    client = _client(provider, _login_creds())
+    with pytest.raises(errors.ProviderAuthError):
+        await client.balances()
+    assert count["login"] == 1
+    await client.balances()
+    assert count["login"] == 2
+
+
+async def test_refused_login_is_an_auth_error_not_a_decline() -> None:
+    provider = Provider()
+    provider.on("POST", "/api/v1/auth/login", httpx.Response(422, json=_err("INVALID_CREDENTIALS")))
+    with pytest.raises(errors.ProviderAuthError) as info:
+        await _client(provider, _login_creds()).initiate_payout(_payout())
+    assert "hunter2" not in str(info.value)
+    assert provider.sent("POST", "/api/v1/transfers/local") == []
+
+
+def test_credentials_repr_hides_secrets() -> None:
+    creds = MobilePayCredentials(
+        api_token=TOKEN,
+        login_email="ops@acme.ci",
+        login_password="hunter2",
+        webhook_token=HOOK_TOKEN,
+    )
+    text = repr(creds)
+    assert TOKEN not in text and "hunter2" not in text and HOOK_TOKEN not in text
+    assert "ops@acme.ci" in text
+
+
+# --------------------------------------------------------------------------- payins, account
+
+
+async def test_qr_payin_is_created_with_reference_and_merchant() -> None:
+    provider = Provider()
+    provider.on(
+        "POST",
+        "/api/v1/payments/qr",
+        httpx.Response(
+            201,
+            json={
+                "payment_id": "PAY1",
+                "qr_code": "mobilepay://pay/PAY1",
+                "amount": 7_500,
+                "status": "pending",
+                "expires_at": "2027-01-15T08:30:00Z",
+            },
+        ),
+    )
+    created = await _client(provider).initiate_payin(_payin())
+    body = json.loads(provider.requests[0].content)
+    assert body == {
+        "amount": 7_500,
+        "description": "Commande 9 [ref payin-acme-ORD-9]",
+        "merchant_id": "momoflow",
+        "metadata": {"reference": "payin-acme-ORD-9"},
+    }
+    assert created.qr_code == "mobilepay://pay/PAY1"
+    assert created.expires_at is not None
+    assert created.transaction.provider_transaction_id == "PAY1"
+    assert created.transaction.status is PaymentStatus.PENDING
+
+
+async def test_qr_payin_retry_returns_the_existing_payment() -> None:
+    provider = Provider()
+    provider.on(
+        "GET",
+        "/api/v1/transactions",
+        _page(
+            [
+                _item(
+                    id="PAY1",
+                    type="payment",
+                    status="pending",
+                    amount=7_500,
+                    metadata={"reference": "payin-acme-ORD-9"},
+                    qr_code="mobilepay://pay/PAY1",
+                )
+            ]
+        ),
+    )
+    created = await _client(provider).initiate_payin(_payin(attempt=2))
+    assert provider.sent("POST") == []
+    assert created.transaction.provider_transaction_id == "PAY1"
+    assert created.qr_code == "mobilepay://pay/PAY1"
+
+
+@pytest.mark.parametrize("mode", [PayinMode.DIRECT, PayinMode.CHECKOUT])
+async def test_push_and_checkout_payins_are_unsupported(mode: PayinMode) -> None:
+    provider = Provider()
+    with pytest.raises(errors.UnsupportedOperation):
+        await _client(provider).initiate_payin(_payin(mode=mode, customer_phone=PHONE))
+    assert provider.requests == []
+
+
+async def test_quote_and_refund_are_unsupported() -> None:
+    client = _client(Provider())
+    with pytest.raises(errors.UnsupportedOperation):
+        await client.quote_payout(
+            PayoutQuoteInput(
+                provider=ProviderName.MOBILEPAY,
+                amount=1,
+                currency=Currency.XOF,
+                country=Country.CI,
+                operator=Operator.WAVE,
+            )
+        )
+    with pytest.raises(errors.UnsupportedOperation, match="no refund API"):
+        await client.refund_payin(
+            RefundInput(
+                provider=ProviderName.MOBILEPAY,
+                payin_reference="p",
+                external_reference="r",
+                idempotency_key="k",
+                reason="x",
+            )
+        )
+
+
+async def test_balance_in_fcfa_is_xof_and_all_available() -> None:
+    provider = Provider()
+    provider.on(
+        "GET",
+        "/api/v1/balance",
+        httpx.Response(200, json={"balance": 1_250_000, "currency": "FCFA"}),
+    )
+    [balance] = await _client(provider).balances()
+    assert balance.currency is Currency.XOF
+    assert balance.balance == balance.available == 1_250_000
+
+
+async def test_availability_reads_health_at_the_host_root() -> None:
+    provider = Provider()
+    provider.on("GET", "/health", httpx.Response(200, json={"status": "ok"}))
+    availability = await _client(provider).availability()
+    assert availability.available
+    assert [r.url.path for r in provider.requests] == ["/health"]
+
+
+async def test_availability_falls_back_to_balance_and_never_raises() -> None:
+    provider = Provider()
+    provider.on("GET", "/api/v1/balance", httpx.Response(200, json={"balance": 1}))
+    assert (await _client(provider).availability()).available
+
+    def down(_request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("refused")
+
+    dead = Provider()
+    dead.on("GET", "/health", down)
+    dead.on("GET", "/api/v1/balance", down)
+    availability = await _client(dead).availability()
+    assert not availability.available
+    assert TOKEN not in availability.detail
+
+
+def test_the_client_is_a_payment_provider() -> None:
+    client: PaymentProvider = _client(Provider())
+    assert isinstance(client, PaymentProvider)
+    assert client.name is ProviderName.MOBILEPAY
+
+
+# --------------------------------------------------------------------------- webhooks
+
+
+def _hook(event: str, data: dict[str, Any]) -> bytes:
+    return json.dumps({"event": event, "timestamp": "2027-01-15T08:00:00Z", "data": data}).encode()
+
+
+TOKEN_HEADERS = {"X-Momoflow-Webhook-Token": HOOK_TOKEN}
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "reason"),
+    [
+        ({}, _hook("transfer.completed", {"transfer_id": "T"}), "missing"),
+        ({"x-momoflow-webhook-token": ""}, _hook("transfer.completed", {}), "missing"),
+        ({"x-momoflow-webhook-token": "guess"}, _hook("transfer.completed", {}), "mismatch"),
+        (TOKEN_HEADERS, b"not json", "bad_body"),
+        (TOKEN_HEADERS, b'{"event": "transfer.completed"}', "bad_body"),
+        (TOKEN_HEADERS, b"[1, 2]", "bad_body"),
+        (TOKEN_HEADERS, _hook("transfer.completed", {"status": "completed"}), "bad_body"),
+    ],
+)
+def test_bad_webhooks_are_refused_with_a_reason(
+    headers: dict[str, str], body: bytes, reason: str
+) -> None:
+    with pytest.raises(errors.WebhookVerificationError) as info:
+        _client(Provider()).parse_webhook(headers, body)
+    assert info.value.reason == reason
+
+
+@pytest.mark.parametrize(
+    ("body", "tx_id", "status", "raw"),
+    [
+        (
+            _hook(
+                "transfer.completed",
+                {
+                    "transfer_id": "TRF123456",
+                    "amount": 25000,
+                    "currency": "FCFA",
+                    "status": "completed",
+                },
+            ),
+            "TRF123456",
+            PaymentStatus.SUCCEEDED,
+            "completed",
+        ),
+        (
+            _hook(
+                "payment.received",
+                {"payment_id": "PAY123456", "amount": 7500, "payer": PHONE, "status": "received"},
+            ),
+            "PAY123456",
+            PaymentStatus.SUCCEEDED,
+            "received",
+        ),
+        (
+            _hook(
+                "transaction.failed",
+                {
+                    "transaction_id": "TXN123456",
+                    "error_code": "INSUFFICIENT_FUNDS",
+                    "error_message": "Solde insuffisant",
+                },
+            ),
+            "TXN123456",
+            PaymentStatus.FAILED,
+            "failed",
+        ),
+        (
+            _hook("transfer.reversed", {"transfer_id": "TRF1"}),
+            "TRF1",
+            PaymentStatus.PENDING,
+            "transfer.reversed",
+        ),
+    ],
+)
+def test_webhooks_normalise_as_unverified_hints(
+    body: bytes, tx_id: str, status: PaymentStatus, raw: str
+) -> None:
+    event = _client(Provider()).parse_webhook(TOKEN_HEADERS, body)
+    assert event.provider is ProviderName.MOBILEPAY
+    assert event.provider_transaction_id == tx_id
+    assert event.status is status
+    assert event.raw_status == raw
+    assert event.verified is False
+    assert event.external_reference is None
+    assert event.event_id == hashlib.sha256(body).hexdigest()
+    assert PHONE.lstrip("+") not in event.model_dump_json()
+
+
+def test_webhook_fields_are_normalised() -> None:
+    transfer = _hook(
+        "transfer.completed", {"transfer_id": "T", "amount": 25000, "currency": "FCFA"}
+    )
+    event = _client(Provider()).parse_webhook(TOKEN_HEADERS, transfer)
+    assert event.amount == 25000
+    assert event.currency is Currency.XOF
+    failed = _hook(
+        "transaction.failed",
+        {"transaction_id": "X", "error_code": "INSUFFICIENT_FUNDS", "error_message": "Solde"},
+    )
+    event = _client(Provider()).parse_webhook(TOKEN_HEADERS, failed)
+    assert (event.failure_code, event.failure_message) == ("INSUFFICIENT_FUNDS", "Solde")

@@ -38,8 +38,12 @@ from momoflow.temporal import connect_client, register_search_attributes
 
 console = Console(highlight=False)
 
-#: Timings that make the demo's outcomes visible within a minute.
-DEV_TIMINGS = {
+#: Local defaults (each can still be overridden by the environment): timings that make the
+#: demo's outcomes visible within a minute, and plan limits that suit a local sandbox (the
+#: real MOBILE-PAY Free plan allows one request every 36 s).
+DEV_DEFAULTS = {
+    "MOMOFLOW_CAURISFLUX__RATE_LIMIT_PER_MINUTE": "1200",
+    "MOMOFLOW_MOBILEPAY__RATE_LIMIT_PER_HOUR": "36000",
     "MOMOFLOW_PAYOUT_TIMINGS__SETTLE_TIMEOUT_S": "40",
     "MOMOFLOW_PAYOUT_TIMINGS__POLL_SCHEDULE_S": "[3, 5, 10]",
     "MOMOFLOW_PAYOUT_TIMINGS__RECONCILE_POLL_INTERVAL_S": "300",
@@ -77,7 +81,7 @@ def sandbox_processes(
                 "--public-key",
                 cf.public_key,
                 "--rate-limit-per-minute",
-                str(cf.rate_limit_per_minute * 6),
+                str(cf.rate_limit_per_minute),
             ],
             {
                 "CAURISFLUX_SANDBOX_SECRET_KEY": cf.secret_key.get_secret_value(),
@@ -195,12 +199,15 @@ def _child_env(settings: Settings, config: DevStackConfig, temporal_address: str
         "MOMOFLOW_PUBLIC_URL": gateway_url,
         "MOMOFLOW_GATEWAY_PORT": str(config.gateway_port),
         "PYTHONUNBUFFERED": "1",
-        **{k: v for k, v in DEV_TIMINGS.items() if k not in os.environ},
+        **{k: v for k, v in DEV_DEFAULTS.items() if k not in os.environ},
     }
 
 
 def run_dev(config: DevStackConfig) -> int:
     """Run the stack until Ctrl-C (or the demo's end); returns the exit code."""
+    for key, value in DEV_DEFAULTS.items():
+        os.environ.setdefault(key, value)
+    get_settings.cache_clear()
     settings = get_settings()
     state_dir = Path(config.state_dir or settings.state_dir).resolve()
     logs = state_dir / "logs"
@@ -343,11 +350,21 @@ def _banner(config: DevStackConfig, existing_temporal: str | None, state_dir: Pa
     console.print("press Ctrl-C to stop")
 
 
+#: (kind, provider, country, operator, phone, story): CaurisFlux's test numbers first.
 _DEMO = [
-    ("POLL", "+221770000011", "succeeds by polling (its webhooks are lost)"),
-    ("WEBHOOK", "+221770000001", "succeeds by webhook"),
-    ("DECLINED", "+221770000000", "is declined: no wallet on this number"),
-    ("RECONCILING", "+221770000003", "never settles: ends reconciling"),
+    ("POLL", "caurisflux", "SN", "wave", "+221770000011", "succeeds by polling (webhooks lost)"),
+    ("WEBHOOK", "caurisflux", "SN", "wave", "+221770000001", "succeeds by webhook"),
+    ("DECLINED", "caurisflux", "SN", "wave", "+221770000000", "is declined: no wallet"),
+    ("RECONCILING", "caurisflux", "SN", "wave", "+221770000003", "never settles: reconciling"),
+    ("NOVASEND", "novasend", "CI", "mtn_momo", "+2250501231001", "succeeds through NovaSend"),
+    (
+        "MOBILEPAY",
+        "mobilepay",
+        "CI",
+        "orange_money",
+        "+2250701231001",
+        "succeeds through MOBILE-PAY (unsigned webhook, confirmed by a status read)",
+    ),
 ]
 
 
@@ -361,10 +378,12 @@ def _run_demo(config: DevStackConfig, stop: threading.Event) -> int:
         "WEBHOOK": "succeeded",
         "DECLINED": "failed",
         "RECONCILING": "reconciling",
+        "NOVASEND": "succeeded",
+        "MOBILEPAY": "succeeded",
     }
     references: dict[str, str] = {}
     with httpx.Client(timeout=15) as http:
-        for kind, phone, story in _DEMO:
+        for kind, provider, country, operator, phone, story in _DEMO:
             if kind == "POLL":
                 # Lose this payout's two webhooks (processing, then final): only polling tells.
                 http.post(
@@ -373,9 +392,9 @@ def _run_demo(config: DevStackConfig, stop: threading.Event) -> int:
             reference = f"DEMO-{stamp}-{kind}"
             body = {
                 "reference": reference,
-                "provider": "caurisflux",
-                "country": "SN",
-                "operator": "wave",
+                "provider": provider,
+                "country": country,
+                "operator": operator,
                 "recipient": {"phone": phone, "name": "Demo Recipient"},
                 "amount": 25_000,
                 "currency": "XOF",
@@ -395,7 +414,7 @@ def _run_demo(config: DevStackConfig, stop: threading.Event) -> int:
                 if kind in finals:
                     continue
                 state = http.get(f"{gateway}/v1/payouts/{reference}", headers=headers)
-                if state.status_code == 200 and state.json()["status"] in expected.values():
+                if state.status_code == 200 and state.json()["status"] == expected[kind]:
                     finals[kind] = state.json()["status"]
             return len(finals) == len(references)
 

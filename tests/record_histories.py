@@ -22,15 +22,37 @@ from tests.test_payout_flow import payout_body, post_payout
 
 OUT = Path(__file__).parent / "histories"
 
-SCENARIOS = {
-    "webhook": ("+221771231011", None),
-    "polling": ("+221771231012", {"kind": "drop_webhooks", "count": 2}),
-    "declined": ("+221770000000", None),
-    "retried": (
-        "+221771231013",
-        {"operation": "payouts.initiate", "kind": "error", "status": 503, "count": 2},
+#: Bump when a recording is meant to add new shapes of history; older files stay and must
+#: keep replaying (``workflow.patched`` guards the differences).
+GENERATION = "REC2"
+
+_SN = {"provider": "caurisflux", "country": "SN", "operator": "wave"}
+_NS = {"provider": "novasend", "country": "CI", "operator": "wave"}
+_MP = {"provider": "mobilepay", "country": "CI", "operator": "orange_money"}
+
+#: name -> (request overrides, fault to inject in that provider's sandbox, end states)
+SCENARIOS: dict[str, tuple[dict[str, object], dict[str, object] | None, set[str]]] = {
+    "webhook": ({**_SN, "phone": "+221771231011"}, None, {"succeeded"}),
+    "polling": (
+        {**_SN, "phone": "+221771231012"},
+        {"kind": "drop_webhooks", "count": 2},
+        {"succeeded"},
     ),
-    "reconciling": ("+221770000003", None),
+    "declined": ({**_SN, "phone": "+221770000000"}, None, {"failed"}),
+    "retried": (
+        {**_SN, "phone": "+221771231013"},
+        {"operation": "payouts.initiate", "kind": "error", "status": 503, "count": 2},
+        {"succeeded"},
+    ),
+    "reconciling": ({**_SN, "phone": "+221770000003"}, None, {"reconciling"}),
+    "novasend": ({**_NS, "phone": "+2250701231011"}, None, {"succeeded"}),
+    "novasend-declined": ({**_NS, "phone": "+2250701230001"}, None, {"failed"}),
+    "mobilepay": ({**_MP, "phone": "+2250701231011"}, None, {"succeeded"}),
+    "mobilepay-retried": (
+        {**_MP, "phone": "+2250701231012"},
+        {"operation": "transfers.local", "kind": "timeout_after_execute", "seconds": 20},
+        {"succeeded"},
+    ),
 }
 
 
@@ -40,12 +62,14 @@ async def main() -> None:
         try:
             stack.start_worker("worker", prefix="momoflow-test")
             client = await connect_client(TemporalSettings(address=stack.temporal_address))
-            for name, (phone, fault) in SCENARIOS.items():
+            for name, (overrides, fault, final) in SCENARIOS.items():
+                fields = dict(overrides)
+                provider, phone = str(fields.pop("provider")), str(fields.pop("phone"))
                 if fault:
-                    stack.fault(**fault)
-                reference = f"REC-{name}"
-                post_payout(stack, payout_body(reference, phone=phone))
-                final = {"reconciling"} if name == "reconciling" else {"succeeded", "failed"}
+                    stack.fault(provider, **fault)
+                reference = f"{GENERATION}-{name}"
+                body = payout_body(reference, phone=phone, provider=provider, **fields)
+                post_payout(stack, body)
                 stack.wait_for_payout(reference, final, timeout=90)
                 stack.clear_faults()
                 workflow_id = payout_workflow_id("acme", reference)

@@ -263,13 +263,32 @@ def test_forged_webhook_is_refused_and_changes_nothing(
 def test_authentic_webhook_reaches_its_payout(
     stack: Stack, case: ProviderCase, reference: str
 ) -> None:
-    """The sandbox's own webhooks are accepted (MOBILE-PAY's through the URL token, routed by
-    the provider's transaction id since it sends no reference of ours)."""
+    """The sandbox's own webhooks reach the right workflow and are applied, never ignored
+    as "another transaction" (MOBILE-PAY's through the URL token, routed by the provider's
+    transaction id since it sends no reference of ours)."""
     _post(stack, case.body(reference, case.ok))
     final = stack.wait_for_payout(reference, FINAL)
 
     assert final["status"] == "succeeded"
     assert final["webhooks_received"] >= 1
+    notes = [entry["note"] for entry in final["timeline"]]
+    assert not [n for n in notes if "for transaction" in n or "another reference" in n], notes
+
+
+def test_unknown_status_words_are_pending_never_failed() -> None:
+    from momoflow.models import PaymentStatus
+    from momoflow.providers.caurisflux import map_status as caurisflux_status
+    from momoflow.providers.mobilepay.mapping import TransactionKind
+    from momoflow.providers.mobilepay.mapping import map_status as mobilepay_status
+    from momoflow.providers.novasend.mapping import map_status as novasend_status
+
+    word = "on_hold_for_review"
+    assert caurisflux_status(word) is PaymentStatus.PENDING
+    assert novasend_status(status=word, confirmation_status=word, settlement_status=word) is (
+        PaymentStatus.PENDING
+    )
+    for kind in TransactionKind:
+        assert mobilepay_status(word, kind) is PaymentStatus.PENDING
 
 
 def test_amount_outside_the_providers_limits_is_refused_before_any_call(

@@ -80,3 +80,50 @@ def test_dev_refuses_a_port_in_use(tmp_path: Path) -> None:
         )
     assert done.returncode == 2
     assert f"gateway port {port} already in use" in done.stdout + done.stderr
+
+
+def test_sandboxes_command_starts_all_three_and_stops_on_sigint(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    import httpx
+
+    ports = {name: free_port() for name in ("caurisflux", "novasend", "mobilepay")}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "momoflow.cli",
+            "sandboxes",
+            "--caurisflux-port",
+            str(ports["caurisflux"]),
+            "--novasend-port",
+            str(ports["novasend"]),
+            "--mobilepay-port",
+            str(ports["mobilepay"]),
+            "--state-dir",
+            str(tmp_path),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=tmp_path,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        healthy: set[str] = set()
+        while time.monotonic() < deadline and len(healthy) < 3:
+            for name, port in ports.items():
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                        healthy.add(name)
+                except httpx.HTTPError:
+                    pass
+            time.sleep(0.2)
+        assert healthy == set(ports)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    for port in ports.values():
+        assert f"http://127.0.0.1:{port}" in out

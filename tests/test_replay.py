@@ -33,8 +33,11 @@ async def test_recorded_history_replays_with_current_code(path: Path) -> None:
     assert result.replay_failure is None
 
 
-def test_recorded_histories_exist() -> None:
-    assert len(list(HISTORIES.glob("payout-*.json"))) >= 5
+def test_recorded_histories_cover_every_generation_and_provider() -> None:
+    names = {path.stem for path in HISTORIES.glob("payout-*.json")}
+    # REC: before the ProviderTransactionId patch; REC2: after it, all three providers.
+    assert {"payout-acme-REC-webhook", "payout-acme-REC-reconciling"} <= names
+    assert {"payout-acme-REC2-novasend", "payout-acme-REC2-mobilepay-retried"} <= names
 
 
 async def test_histories_of_this_session_replay(

@@ -14,19 +14,22 @@ import signal
 import sys
 from collections.abc import Sequence
 
+import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.notifications import NotificationActivities
 from activities.providers import ProviderActivities
-from momoflow.ids import provider_task_queue, workflow_task_queue
+from momoflow.ids import notification_task_queue, provider_task_queue, workflow_task_queue
 from momoflow.providers.registry import open_providers
-from momoflow.settings import Settings, get_settings
+from momoflow.settings import Settings, configure_logging, get_settings
 from momoflow.temporal import connect_client
+from workflows.payin import PayinWorkflow
 from workflows.payout import PayoutWorkflow
 
 log = logging.getLogger("momoflow.worker")
 
-WORKFLOWS: Sequence[type] = (PayoutWorkflow,)
+WORKFLOWS: Sequence[type] = (PayoutWorkflow, PayinWorkflow)
 
 
 async def run_worker(
@@ -35,8 +38,12 @@ async def run_worker(
     """Poll momoflow's task queues until ``stop`` is set, then drain and return."""
     client = client or await connect_client(settings.temporal)
     prefix = settings.task_queue_prefix
-    async with open_providers(settings) as providers:
+    async with (
+        open_providers(settings) as providers,
+        httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as notify_http,
+    ):
         activities = ProviderActivities(providers)
+        notifications = NotificationActivities(notify_http, secret_for=settings.notification_secret)
         workers = [
             Worker(
                 client,
@@ -45,16 +52,20 @@ async def run_worker(
                 graceful_shutdown_timeout=settings.graceful_shutdown(),
             )
         ]
+        workers.append(
+            Worker(
+                client,
+                task_queue=notification_task_queue(prefix),
+                activities=[notifications.deliver_notification],
+                graceful_shutdown_timeout=settings.graceful_shutdown(),
+            )
+        )
         for provider in activities.providers():
             workers.append(
                 Worker(
                     client,
                     task_queue=provider_task_queue(provider, prefix),
-                    activities=[
-                        activities.quote_payout,
-                        activities.initiate_payout,
-                        activities.fetch_payout_status,
-                    ],
+                    activities=activities.all(),
                     max_task_queue_activities_per_second=settings.rate_limit_per_second(provider),
                     graceful_shutdown_timeout=settings.graceful_shutdown(),
                 )
@@ -72,9 +83,7 @@ async def run_worker(
 def main() -> None:
     """Entry point: run until SIGINT/SIGTERM."""
     settings = get_settings()
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings)
 
     async def _main() -> None:
         stop = asyncio.Event()

@@ -12,19 +12,23 @@ answer, which may hold a phone number) must never reach the workflow history.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from momoflow.models import (
+    InitiatePayinInput,
     InitiatePayoutInput,
+    PayinCreated,
     PayoutQuote,
     PayoutQuoteInput,
     ProviderName,
     ProviderTransaction,
+    RefundInput,
     StatusLookup,
 )
 from momoflow.privacy import mask_phone
@@ -43,6 +47,15 @@ class InitiatePayoutResult(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     transaction: ProviderTransaction
+    attempt: int
+
+
+class InitiatePayinResult(BaseModel):
+    """The created payin (payment link, QR, expiry) and which attempt got the answer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    created: PayinCreated
     attempt: int
 
 
@@ -133,3 +146,41 @@ class ProviderActivities:
             return await self._provider(lookup.provider).payout_status(lookup)
         except ProviderError as exc:
             raise to_application_error(exc) from None
+
+    @activity.defn(name="initiate_payin")
+    async def initiate_payin(self, request: InitiatePayinInput) -> InitiatePayinResult:
+        """Ask the customer to pay, with the request's idempotency key (safe to repeat)."""
+        info = activity.info()
+        request = request.model_copy(update={"attempt": info.attempt})
+        try:
+            created = await self._provider(request.provider).initiate_payin(request)
+        except ProviderError as exc:
+            raise to_application_error(exc) from None
+        return InitiatePayinResult(created=created, attempt=info.attempt)
+
+    @activity.defn(name="fetch_payin_status")
+    async def fetch_payin_status(self, lookup: StatusLookup) -> ProviderTransaction:
+        """Read a payin's status at the provider."""
+        try:
+            return await self._provider(lookup.provider).payin_status(lookup)
+        except ProviderError as exc:
+            raise to_application_error(exc) from None
+
+    @activity.defn(name="refund_payin")
+    async def refund_payin(self, request: RefundInput) -> ProviderTransaction:
+        """Refund a successful payin, with the refund's own idempotency key."""
+        try:
+            return await self._provider(request.provider).refund_payin(request)
+        except ProviderError as exc:
+            raise to_application_error(exc) from None
+
+    def all(self) -> list[Callable[..., Any]]:
+        """Every activity of this class, for a worker's registration."""
+        return [
+            self.quote_payout,
+            self.initiate_payout,
+            self.fetch_payout_status,
+            self.initiate_payin,
+            self.fetch_payin_status,
+            self.refund_payin,
+        ]

@@ -55,13 +55,12 @@ def gateway(
     port: Annotated[int | None, typer.Option(help="Port (MOMOFLOW_GATEWAY_PORT)")] = None,
 ) -> None:
     """Run the HTTP gateway (business API, webhooks, health, OpenAPI docs at /docs)."""
-    import logging
 
     import uvicorn
 
     from momoflow.gateway import create_app
     from momoflow.processes import port_in_use
-    from momoflow.settings import get_settings
+    from momoflow.settings import configure_logging, get_settings
 
     settings = get_settings()
     bind_host = host or settings.gateway_host
@@ -69,9 +68,7 @@ def gateway(
     if port_in_use(bind_port, bind_host):
         typer.echo(f"error: port {bind_port} on {bind_host} is already in use", err=True)
         raise typer.Exit(2)
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings)
     uvicorn.run(
         create_app(settings),
         host=bind_host,

@@ -45,6 +45,11 @@ def provider_task_queue(
     return f"{prefix}-provider-{ProviderName(provider).value}"
 
 
+def notification_task_queue(prefix: str = DEFAULT_TASK_QUEUE_PREFIX) -> str:
+    """Task queue of merchant notification deliveries."""
+    return f"{prefix}-notifications"
+
+
 def is_valid_merchant(merchant: str) -> bool:
     """True when ``merchant`` may be used in a workflow id."""
     return bool(_MERCHANT_RE.match(merchant))
@@ -69,8 +74,20 @@ def payout_workflow_id(merchant: str, reference: str) -> str:
     return transaction_workflow_id(Direction.PAYOUT, merchant, reference)
 
 
+def payin_workflow_id(merchant: str, reference: str) -> str:
+    """The id of the payin with this merchant reference."""
+    return transaction_workflow_id(Direction.PAYIN, merchant, reference)
+
+
+def refund_workflow_id(payin_workflow_id: str) -> str:
+    """The id of the (single, full) refund of a payin: ``refund-{payin workflow id}``."""
+    return f"refund-{payin_workflow_id}"
+
+
 def parse_transaction_workflow_id(workflow_id: str) -> tuple[Direction, str, str] | None:
-    """Split a transaction workflow id into (direction, merchant, reference), or None."""
+    """Split a transaction workflow id into (direction, merchant, reference), or None.
+    A refund id ``refund-payin-{merchant}-{reference}`` parses as its payin."""
+    workflow_id = workflow_id.removeprefix("refund-")
     for direction in Direction:
         prefix = f"{direction.value}-"
         if workflow_id.startswith(prefix):

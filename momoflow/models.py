@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -90,13 +91,18 @@ class TransactionStatus(StrEnum):
     PENDING = "pending"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
+    #: A payin the customer refused.
+    DECLINED = "declined"
     CANCELLED = "cancelled"
     EXPIRED = "expired"
     RECONCILING = "reconciling"
+    #: A failed payin that the provider later reported successful (NovaSend's documented
+    #: late reversal): the money did arrive. Recorded as a correction, never a silent flip.
+    LATE_SUCCEEDED = "late_succeeded"
 
     @property
     def is_final(self) -> bool:
-        """True for states that absorb every later event."""
+        """True for states that absorb every later event (but see LATE_SUCCEEDED)."""
         return self in _FINAL_TRANSACTION_STATUSES
 
 
@@ -104,8 +110,10 @@ _FINAL_TRANSACTION_STATUSES = frozenset(
     {
         TransactionStatus.SUCCEEDED,
         TransactionStatus.FAILED,
+        TransactionStatus.DECLINED,
         TransactionStatus.CANCELLED,
         TransactionStatus.EXPIRED,
+        TransactionStatus.LATE_SUCCEEDED,
     }
 )
 
@@ -353,28 +361,23 @@ class TimelineEntry(_Model):
     note: str = ""
 
 
-class PayoutState(_Model):
-    """The live state of a payout, as returned by the workflow's ``state`` query."""
+class TransactionState(_Model):
+    """What every transaction's live state has (payouts and payins)."""
 
     workflow_id: str
     merchant: str
     reference: str
     provider: ProviderName
     country: Country
-    operator: Operator
-    recipient_phone_masked: str
     amount: int
     currency: Currency
     description: str = ""
     status: TransactionStatus = TransactionStatus.CREATED
     fees: int | None = None
-    net_amount: int | None = None
-    quote_id: str | None = None
     provider_transaction_id: str | None = None
     provider_reference: str | None = None
     provider_status: str | None = None
     failure: Failure | None = None
-    quote_attempts: int = 0
     submit_attempts: int = 0
     status_polls: int = 0
     webhooks_received: int = 0
@@ -383,3 +386,197 @@ class PayoutState(_Model):
     completed_at: datetime | None = None
     updated_at: datetime
     timeline: list[TimelineEntry] = Field(default_factory=list)
+
+
+class PayoutState(TransactionState):
+    """The live state of a payout, as returned by the workflow's ``state`` query."""
+
+    operator: Operator
+    recipient_phone_masked: str
+    net_amount: int | None = None
+    quote_id: str | None = None
+    quote_attempts: int = 0
+
+
+# --------------------------------------------------------------------------- payins
+
+
+class PayinTimings(_Model):
+    """Deadlines and poll schedule of one payin, fixed when it starts (seconds)."""
+
+    provider_call_timeout_s: int = Field(default=30, ge=1)
+    submit_timeout_s: int = Field(default=3600, ge=1)
+    #: When the provider gives no ``expiresAt``: how long the customer has to pay.
+    default_expiry_s: int = Field(default=1800, ge=1)
+    #: Wait this long past the expiry before the final read that declares ``expired``.
+    expiry_grace_s: int = Field(default=60, ge=0)
+    poll_schedule_s: list[int] = Field(
+        default_factory=lambda: [5, 10, 20, 30, 60, 120, 300], min_length=1
+    )
+    #: A failed payin stays listening this long for a late success (NovaSend: 48 h, N8).
+    late_reversal_window_s: int = Field(default=48 * 3600, ge=0)
+    late_reversal_poll_interval_s: int = Field(default=6 * 3600, ge=1)
+    reconcile_poll_interval_s: int = Field(default=3600, ge=1)
+    reconcile_horizon_s: int = Field(default=7 * 24 * 3600, ge=0)
+    notification_horizon_s: int = Field(default=3 * 24 * 3600, ge=60)
+
+
+class PayinInput(_Model):
+    """The argument of :class:`workflows.payin.PayinWorkflow` (already validated)."""
+
+    merchant: str
+    reference: str
+    provider: ProviderName
+    mode: PayinMode
+    country: Country
+    operator: Operator | None = None
+    customer_phone: str | None = None
+    customer_name: str | None = None
+    amount: int
+    currency: Currency
+    description: str = ""
+    otp: str | None = None
+    return_url: str | None = None
+    cancel_url: str | None = None
+    #: The merchant's URL for signed notifications of every final state and correction.
+    notify_url: str | None = None
+    metadata: dict[str, str] = Field(default_factory=dict)
+    request_fingerprint: str
+    requested_at: datetime
+    provider_callback_url: str | None = None
+    status_by_reference: bool = False
+    #: The provider may turn a failed payin into a success later (NovaSend).
+    late_reversals: bool = False
+    timings: PayinTimings = Field(default_factory=PayinTimings)
+
+
+class Correction(_Model):
+    """A change to a final outcome, reported by the provider after the fact."""
+
+    at: datetime
+    from_status: TransactionStatus
+    to_status: TransactionStatus
+    source: str
+    provider_status: str | None = None
+
+
+class PayinState(TransactionState):
+    """The live state of a payin (``state`` query, ``created`` update, final result)."""
+
+    mode: PayinMode
+    operator: Operator | None = None
+    customer_phone_masked: str | None = None
+    payment_url: str | None = None
+    deep_links: dict[str, str] = Field(default_factory=dict)
+    qr_code: str | None = None
+    expires_at: datetime | None = None
+    corrections: list[Correction] = Field(default_factory=list)
+    notifications: list[NotificationDelivery] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- merchant notifications
+
+
+class MerchantNotification(_Model):
+    """One event to tell a merchant about, POSTed (signed) to its callback URL.
+
+    ``event_id`` is derived from the workflow id and the transition, so a re-delivery is
+    recognisable by the merchant. ``data`` holds the transaction's public view (masked phone
+    number, no secrets).
+    """
+
+    merchant: str
+    url: str
+    event_id: str
+    event_type: str
+    data: dict[str, Any]
+    occurred_at: datetime
+
+
+class DeliveryStatus(StrEnum):
+    """Where a merchant notification stands."""
+
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    GIVEN_UP = "given_up"
+
+
+class NotificationDelivery(_Model):
+    """A notification's delivery state, shown in the transaction's query result."""
+
+    event_id: str
+    event_type: str
+    status: DeliveryStatus = DeliveryStatus.PENDING
+    attempts: int = 0
+    http_status: int | None = None
+    last_error: str | None = None
+    delivered_at: datetime | None = None
+
+
+class DeliveryReport(_Model):
+    """What one successful delivery attempt returned."""
+
+    attempt: int
+    http_status: int
+    delivered_at: datetime
+
+
+# --- refunds
+
+
+class RefundTimings(_Model):
+    """Deadlines of one payin refund, fixed when it starts (seconds)."""
+
+    provider_call_timeout_s: int = Field(default=30, ge=1)
+    #: How long to keep re-sending the refund call with the same key before ``reconciling``.
+    submit_timeout_s: int = Field(default=3600, ge=1)
+    #: How long after acceptance to wait for the provider's final webhook (NovaSend has no
+    #: refund status endpoint, so nothing can be polled) before ``reconciling``.
+    settle_timeout_s: int = Field(default=48 * 3600, ge=1)
+    #: How long a ``reconciling`` refund keeps listening for a late final webhook.
+    reconcile_horizon_s: int = Field(default=7 * 24 * 3600, ge=0)
+    notification_horizon_s: int = Field(default=3 * 24 * 3600, ge=60)
+
+
+class RefundWorkflowInput(_Model):
+    """The argument of :class:`workflows.refund.RefundWorkflow`: a full refund of one
+    successful payin, checked by the gateway (provider with a refund API, payin succeeded)."""
+
+    merchant: str
+    payin_reference: str
+    #: Also the reference momoflow sent to the provider for the payin.
+    payin_workflow_id: str
+    provider: ProviderName
+    #: The payin's id at the provider.
+    provider_transaction_id: str | None = None
+    amount: int
+    currency: Currency
+    reason: str
+    #: The merchant's URL for signed notifications of the refund's outcome.
+    notify_url: str | None = None
+    requested_at: datetime
+    timings: RefundTimings = Field(default_factory=RefundTimings)
+
+
+class RefundState(_Model):
+    """The live state of a refund (``state`` query and final result)."""
+
+    workflow_id: str
+    merchant: str
+    payin_reference: str
+    payin_workflow_id: str
+    provider: ProviderName
+    amount: int
+    currency: Currency
+    reason: str
+    status: TransactionStatus = TransactionStatus.SUBMITTING
+    #: The refund's own id at the provider (NovaSend ``rf_…``).
+    provider_transaction_id: str | None = None
+    provider_status: str | None = None
+    failure: Failure | None = None
+    webhooks_received: int = 0
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+    notifications: list[NotificationDelivery] = Field(default_factory=list)
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None = None

@@ -11,16 +11,27 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
+from urllib.parse import urlsplit
 
 import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
 
 from momoflow.ids import REFERENCE_PATTERN
-from momoflow.models import Direction, Operator, PayoutInput, PayoutTimings, ProviderName
+from momoflow.models import (
+    Direction,
+    Operator,
+    PayinInput,
+    PayinMode,
+    PayinTimings,
+    PayoutInput,
+    PayoutTimings,
+    ProviderName,
+)
 from momoflow.money import COUNTRY_CURRENCY, Country, Currency, format_amount
 from momoflow.providers.capabilities import CAPABILITIES
 
@@ -198,3 +209,221 @@ def check_payout_request(request: PayoutRequest) -> list[FieldProblem]:
             )
         )
     return problems
+
+
+class Customer(BaseModel):
+    """Who pays a payin."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    phone: Phone | None = Field(default=None, description="E.164; required for direct payins")
+    name: str | None = Field(default=None, max_length=100)
+
+
+class PayinRequest(BaseModel):
+    """``POST /v1/payins``: collect money from a customer."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "reference": "ORDER-2026-0042",
+                    "provider": "novasend",
+                    "mode": "direct",
+                    "country": "CI",
+                    "operator": "wave",
+                    "customer": {"phone": "+2250701020304", "name": "Aya Kone"},
+                    "amount": 15000,
+                    "currency": "XOF",
+                    "description": "Order 2026-0042",
+                    "return_url": "https://shop.example/paid",
+                    "notify_url": "https://shop.example/momoflow/events",
+                }
+            ]
+        },
+    )
+
+    reference: Reference = Field(description="Your unique reference; never collected twice")
+    provider: ProviderName
+    mode: PayinMode = Field(
+        description="direct (push to the operator), checkout (hosted link) or qr"
+    )
+    country: Country
+    operator: Operator | None = Field(default=None, description="Required for direct payins")
+    customer: Customer = Field(default_factory=Customer)
+    amount: StrictInt = Field(gt=0, description="Integer amount in the currency's minor unit")
+    currency: Currency
+    description: str = Field(default="", max_length=140)
+    otp: str | None = Field(
+        default=None,
+        pattern=r"^[0-9]{4,8}$",
+        description="The customer's one-time code (Orange Money direct payins at NovaSend)",
+    )
+    return_url: AnyHttpUrl | None = Field(
+        default=None, description="Where the customer lands after paying"
+    )
+    cancel_url: AnyHttpUrl | None = None
+    notify_url: AnyHttpUrl | None = Field(
+        default=None, description="Your endpoint for signed notifications (docs/notifications.md)"
+    )
+    metadata: dict[MetadataKey, MetadataValue] = Field(default_factory=dict, max_length=20)
+
+    def fingerprint(self, secret: str) -> str:
+        """A keyed digest of the whole request, to recognise a reused reference."""
+        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        return hmac.new(secret.encode(), canonical.encode(), hashlib.sha256).hexdigest()
+
+    def to_input(
+        self, *, merchant: str, secret: str, requested_at: datetime, timings: PayinTimings
+    ) -> PayinInput:
+        """The workflow input for this (already checked) request."""
+        caps = CAPABILITIES[self.provider]
+        return PayinInput(
+            merchant=merchant,
+            reference=self.reference,
+            provider=self.provider,
+            mode=self.mode,
+            country=self.country,
+            operator=self.operator,
+            customer_phone=self.customer.phone,
+            customer_name=self.customer.name,
+            amount=self.amount,
+            currency=self.currency,
+            description=self.description,
+            otp=self.otp,
+            return_url=str(self.return_url) if self.return_url else None,
+            cancel_url=str(self.cancel_url) if self.cancel_url else None,
+            notify_url=str(self.notify_url) if self.notify_url else None,
+            metadata=dict(self.metadata),
+            request_fingerprint=self.fingerprint(secret),
+            requested_at=requested_at,
+            status_by_reference=caps.status_by_reference,
+            late_reversals=caps.late_reversals,
+            timings=timings,
+        )
+
+
+def check_payin_request(request: PayinRequest) -> list[FieldProblem]:
+    """Every business rule ``request`` breaks (empty when it may be collected)."""
+    problems: list[FieldProblem] = []
+    caps = CAPABILITIES[request.provider]
+    name = request.provider.value
+    if request.mode not in caps.payin_modes:
+        offered = ", ".join(sorted(m.value for m in caps.payin_modes)) or "none"
+        problems.append(
+            FieldProblem("mode", "mode_offered", f"{name} offers payin modes {offered}")
+        )
+    if request.customer.phone is not None:
+        phone_problem = check_phone_for_country(request.customer.phone, request.country)
+        if phone_problem:
+            problems.append(
+                FieldProblem("customer.phone", phone_problem.rule, phone_problem.message)
+            )
+    if request.mode is PayinMode.DIRECT:
+        if request.customer.phone is None:
+            problems.append(
+                FieldProblem(
+                    "customer.phone",
+                    "required_for_direct",
+                    "direct payins push a prompt to the customer's number: give it",
+                )
+            )
+        if request.operator is None:
+            problems.append(
+                FieldProblem("operator", "required_for_direct", "direct payins need the operator")
+            )
+    if (
+        request.provider is ProviderName.NOVASEND
+        and request.mode is PayinMode.DIRECT
+        and request.operator is Operator.ORANGE_MONEY
+        and not request.otp
+    ):
+        problems.append(
+            FieldProblem(
+                "otp",
+                "otp_required",
+                "Orange Money needs the customer's one-time code (dial #144*82# in CI)",
+            )
+        )
+    if (
+        request.provider is ProviderName.NOVASEND
+        and request.mode in (PayinMode.DIRECT, PayinMode.CHECKOUT)
+        and not (request.return_url or request.cancel_url)
+    ):
+        problems.append(
+            FieldProblem(
+                "return_url",
+                "required_by_provider",
+                "NovaSend needs a URL to send the customer back to after paying",
+            )
+        )
+    expected_currency = COUNTRY_CURRENCY[request.country]
+    if request.currency is not expected_currency:
+        problems.append(
+            FieldProblem(
+                "currency",
+                "currency_of_country",
+                f"payins in {request.country.value} are in {expected_currency.value}, "
+                f"not {request.currency.value}",
+            )
+        )
+    operators = caps.operators.get(request.country)
+    if operators is None:
+        served = ", ".join(sorted(c.value for c in caps.countries()))
+        problems.append(
+            FieldProblem(
+                "country",
+                "country_served",
+                f"{name} does not serve {request.country.value} (serves {served})",
+            )
+        )
+    elif request.operator is not None and request.operator not in operators:
+        offered = ", ".join(sorted(o.value for o in operators))
+        problems.append(
+            FieldProblem(
+                "operator",
+                "operator_in_country",
+                f"{name} offers {offered} in {request.country.value}, not {request.operator.value}",
+            )
+        )
+    limits = caps.limits_for(Direction.PAYIN, request.currency, request.country)
+    if limits is None:
+        problems.append(
+            FieldProblem(
+                "currency",
+                "currency_supported",
+                f"{name} does not collect in {request.currency.value}",
+            )
+        )
+    elif not limits.contains(request.amount):
+        problems.append(
+            FieldProblem(
+                "amount",
+                "provider_limits",
+                f"{name} collects between {format_amount(limits.minimum, request.currency)} "
+                f"and {format_amount(limits.maximum, request.currency)}",
+            )
+        )
+    return problems
+
+
+def check_notify_url(url: str | None, *, allow_private: bool) -> FieldProblem | None:
+    """A problem when momoflow should not POST to ``url``: outside local and test, only
+    https to public addresses (no loopback, private, link-local or metadata endpoints)."""
+    if url is None or allow_private:
+        return None
+    parsed = urlsplit(url)
+    if parsed.scheme != "https":
+        return FieldProblem("notify_url", "https_only", "notification URLs must use https")
+    host = parsed.hostname or ""
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        if host == "localhost" or host.endswith((".localhost", ".internal", ".local")):
+            return FieldProblem("notify_url", "public_host", f"{host} is not a public host")
+        return None
+    if not address.is_global:
+        return FieldProblem("notify_url", "public_host", f"{host} is not a public address")
+    return None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import logging
 from datetime import timedelta
 from functools import lru_cache
 from typing import Literal
@@ -19,7 +20,7 @@ from pydantic import BaseModel, Field, SecretStr, field_validator, model_validat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from momoflow.ids import MERCHANT_PATTERN
-from momoflow.models import PayoutTimings, ProviderName
+from momoflow.models import PayinTimings, PayoutTimings, ProviderName
 
 #: Secrets shipped for local development and tests only.
 DEV_SECRETS = frozenset(
@@ -31,6 +32,7 @@ DEV_SECRETS = frozenset(
         "mp_test_momoflow",
         "mpwh_momoflow_sandbox_token",
         "dev-fingerprint-secret",
+        "dev-notification-secret",
     }
 )
 
@@ -150,6 +152,12 @@ class Settings(BaseSettings):
     )
     #: Keys the fingerprint of each request (detects a reused reference with another body).
     fingerprint_secret: SecretStr = SecretStr("dev-fingerprint-secret")
+    #: Per-merchant secrets that sign notifications to merchants. JSON:
+    #: ``{"acme": "<secret>"}``; merchants not listed use ``default_notification_secret``.
+    notification_secrets: dict[str, SecretStr] = Field(default_factory=dict)
+    default_notification_secret: SecretStr = SecretStr("dev-notification-secret")
+    #: How long a merchant notification is retried before it is given up.
+    notification_horizon_s: int = Field(default=3 * 24 * 3600, ge=60)
 
     #: Providers this deployment talks to (workers poll their queues, the gateway takes
     #: their webhooks and requests).
@@ -164,6 +172,7 @@ class Settings(BaseSettings):
     novasend: NovaSendSettings = Field(default_factory=NovaSendSettings)
     mobilepay: MobilePaySettings = Field(default_factory=MobilePaySettings)
     payout_timings: PayoutTimings = Field(default_factory=PayoutTimings)
+    payin_timings: PayinTimings = Field(default_factory=PayinTimings)
 
     log_level: str = "INFO"
     #: How long a stopping worker lets in-flight tasks finish.
@@ -174,6 +183,13 @@ class Settings(BaseSettings):
     def _parse_providers(cls, value: object) -> object:
         if isinstance(value, str) and not value.strip().startswith("["):
             return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("notification_secrets", mode="before")
+    @classmethod
+    def _parse_notification_secrets(cls, value: object) -> object:
+        if isinstance(value, str):
+            return json.loads(value)
         return value
 
     @field_validator("api_keys", mode="before")
@@ -217,7 +233,13 @@ class Settings(BaseSettings):
                 "mobilepay.webhook_token": self.mobilepay.webhook_token,
             },
         }
-        secrets: dict[str, SecretStr | None] = {"fingerprint_secret": self.fingerprint_secret}
+        secrets: dict[str, SecretStr | None] = {
+            "fingerprint_secret": self.fingerprint_secret,
+            "default_notification_secret": self.default_notification_secret,
+        }
+        secrets.update(
+            {f"notification_secrets.{m}": v for m, v in self.notification_secrets.items()}
+        )
         for provider in self.providers:
             secrets.update(per_provider[provider])
         return secrets
@@ -241,6 +263,20 @@ class Settings(BaseSettings):
             case ProviderName.MOBILEPAY:
                 return self.mobilepay.rate_limit_per_second()
 
+    def notification_secret(self, merchant: str) -> str:
+        """The secret that signs ``merchant``'s notifications."""
+        secret = self.notification_secrets.get(merchant, self.default_notification_secret)
+        return secret.get_secret_value()
+
+    def payin_timings_for(self, provider: ProviderName) -> PayinTimings:
+        """The payin timings of new payins at ``provider`` (MOBILE-PAY polls slower)."""
+        timings = self.payin_timings.model_copy(
+            update={"notification_horizon_s": self.notification_horizon_s}
+        )
+        if provider is ProviderName.MOBILEPAY:
+            timings.poll_schedule_s = list(self.mobilepay.poll_schedule_s)
+        return timings
+
     def timings_for(self, provider: ProviderName) -> PayoutTimings:
         """The payout timings of new payouts at ``provider`` (MOBILE-PAY polls slower)."""
         if provider is ProviderName.MOBILEPAY:
@@ -260,6 +296,16 @@ class Settings(BaseSettings):
         if provider is ProviderName.MOBILEPAY:
             return f"{base}/{self.mobilepay.webhook_token.get_secret_value()}"
         return base
+
+
+def configure_logging(settings: Settings) -> None:
+    """Process-wide logging: readable lines; httpx's per-request lines (which print full
+    URLs, and some URLs carry secret tokens) only at WARNING."""
+    logging.basicConfig(
+        level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    for noisy in ("httpx", "httpcore"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 @lru_cache(maxsize=1)

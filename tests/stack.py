@@ -32,6 +32,7 @@ WEBHOOK_SECRET = "whsec_momoflow_sandbox"
 NOVASEND_WEBHOOK_SECRET = "nswh_momoflow_sandbox"
 MOBILEPAY_WEBHOOK_TOKEN = "mpwh_momoflow_sandbox_token"
 ACME_KEY = "mf_test_acme_key"
+ACME_NOTIFY_SECRET = "acme-notification-secret"
 GLOBEX_KEY = "mf_test_globex_key"
 
 #: Short deadlines so that tests see every branch quickly (the time-skipping tests use
@@ -42,6 +43,20 @@ TEST_TIMINGS = {
     "submit_timeout_s": 40,
     "settle_timeout_s": 25,
     "poll_schedule_s": [1, 2, 3],
+    "reconcile_poll_interval_s": 3600,
+    "reconcile_horizon_s": 3600,
+}
+
+
+#: Payins: short expiry grace and reversal window, so that every branch shows in seconds.
+TEST_PAYIN_TIMINGS = {
+    "provider_call_timeout_s": 5,
+    "submit_timeout_s": 40,
+    "default_expiry_s": 20,
+    "expiry_grace_s": 1,
+    "poll_schedule_s": [1, 2, 3],
+    "late_reversal_window_s": 40,
+    "late_reversal_poll_interval_s": 2,
     "reconcile_poll_interval_s": 3600,
     "reconcile_horizon_s": 3600,
 }
@@ -206,6 +221,9 @@ def start_stack(root: Path) -> Stack:
             ]
         ),
         "MOMOFLOW_PAYOUT_TIMINGS": json.dumps(TEST_TIMINGS),
+        "MOMOFLOW_PAYIN_TIMINGS": json.dumps(TEST_PAYIN_TIMINGS),
+        "MOMOFLOW_NOTIFICATION_HORIZON_S": "120",
+        "MOMOFLOW_NOTIFICATION_SECRETS": json.dumps({"acme": ACME_NOTIFY_SECRET}),
         "MOMOFLOW_TASK_QUEUE_PREFIX": "momoflow-test",
         "PYTHONUNBUFFERED": "1",
     }

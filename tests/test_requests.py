@@ -127,3 +127,22 @@ def test_api_keys_map_to_their_merchant() -> None:
     settings = Settings(api_keys=[{"merchant": "acme", "key_sha256": hash_api_key("k1")}])
     assert settings.merchant_for_key("k1") == "acme"
     assert settings.merchant_for_key("k2") is None
+
+
+@pytest.mark.parametrize(
+    ("url", "rule"),
+    [
+        ("http://shop.example/hook", "https_only"),
+        ("https://127.0.0.1:7233/", "public_host"),
+        ("https://169.254.169.254/latest/meta-data", "public_host"),
+        ("https://10.0.0.5/hook", "public_host"),
+        ("https://metadata.internal/hook", "public_host"),
+        ("https://shop.example/hook", None),
+    ],
+)
+def test_notification_urls_must_be_public_https_outside_local(url: str, rule: str | None) -> None:
+    from momoflow.requests import check_notify_url
+
+    problem = check_notify_url(url, allow_private=False)
+    assert (problem.rule if problem else None) == rule
+    assert check_notify_url(url, allow_private=True) is None

@@ -9,7 +9,7 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
-    from momoflow.ids import provider_task_queue, task_queue_prefix
+    from momoflow.ids import notification_task_queue, provider_task_queue, task_queue_prefix
     from momoflow.models import Failure, ProviderName
 
 #: Provider calls: back off from 1 s to 1 min; attempts are bounded by each call's
@@ -31,6 +31,11 @@ def provider_queue(provider: ProviderName) -> str:
     test) with another prefix keeps the pairing without storing queue names in inputs.
     """
     return provider_task_queue(provider, task_queue_prefix(workflow.info().task_queue))
+
+
+def notification_queue() -> str:
+    """The task queue of merchant notifications that pairs with this workflow's."""
+    return notification_task_queue(task_queue_prefix(workflow.info().task_queue))
 
 
 def application_error(err: ActivityError) -> ApplicationError | None:

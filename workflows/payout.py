@@ -49,11 +49,11 @@ with workflow.unsafe.imports_passed_through():
         ProviderEvent,
         ProviderTransaction,
         StatusLookup,
-        TimelineEntry,
         TransactionStatus,
     )
     from momoflow.money import format_amount
     from momoflow.privacy import mask_phone
+    from workflows.base import TransactionWorkflowBase
     from workflows.common import (
         CONFLICT_ERROR_TYPES,
         PROVIDER_RETRY,
@@ -66,42 +66,31 @@ with workflow.unsafe.imports_passed_through():
 MAX_QUOTE_ROUNDS = 3
 #: How long one status read may keep retrying before the workflow moves on.
 STATUS_READ_DEADLINE = timedelta(minutes=2)
-#: Timeline entries kept in the query result (the history keeps everything).
-MAX_TIMELINE = 50
-
-#: Patch: publish the provider's transaction id as the ``ProviderTransactionId`` search
-#: attribute, so that webhooks without our reference (MOBILE-PAY) find their workflow.
-PATCH_PROVIDER_TRANSACTION_SA = "provider-transaction-id-search-attribute"
 
 
 @workflow.defn(name="PayoutWorkflow")
-class PayoutWorkflow:
+class PayoutWorkflow(TransactionWorkflowBase):
     """One payout to one mobile wallet (see the module docstring for the states)."""
 
+    kind = "payout"
+
     def __init__(self) -> None:
+        super().__init__()
         self._input: PayoutInput | None = None
-        self._state: PayoutState | None = None
-        self._inbox: list[ProviderEvent] = []
-        self._seen_event_ids: set[str] = set()
-        #: Set by an unverified webhook: read the status now instead of trusting it.
-        self._poll_requested = False
 
     # ------------------------------------------------------------------ messages
 
     @workflow.signal(name="provider_event")
     def provider_event(self, event: ProviderEvent) -> None:
         """A verified webhook about this payout. Duplicates are dropped here."""
-        if event.event_id in self._seen_event_ids:
-            return
-        self._seen_event_ids.add(event.event_id)
-        self._inbox.append(event)
+        self._receive(event)
 
     @workflow.query(name="state")
     def state(self) -> PayoutState:
         """The live state of the payout."""
-        if self._state is None:
+        if self._state_value is None:
             raise RuntimeError("the payout has not started yet")
-        return self._state
+        return self._st
 
     # ------------------------------------------------------------------ main line
 
@@ -109,8 +98,9 @@ class PayoutWorkflow:
     async def run(self, input: PayoutInput) -> PayoutState:
         """Quote, create, then wait for the final answer (see the module docstring)."""
         self._input = input
+        self._provider_value = input.provider
         now = workflow.now()
-        self._state = PayoutState(
+        self._state_value = PayoutState(
             workflow_id=workflow.info().workflow_id,
             merchant=input.merchant,
             reference=input.reference,
@@ -146,8 +136,12 @@ class PayoutWorkflow:
             self._accept(transaction)
             await self._wait_for_final_answer()
         if self._status is TransactionStatus.RECONCILING:
-            await self._reconcile()
-        return self._state
+            await self._reconcile_loop(
+                poll_interval_s=input.timings.reconcile_poll_interval_s,
+                horizon_s=input.timings.reconcile_horizon_s,
+                readable_by_reference=input.status_by_reference,
+            )
+        return self._st
 
     # ------------------------------------------------------------------ steps
 
@@ -280,27 +274,7 @@ class PayoutWorkflow:
         """Webhook or poll until final; a last read, then ``reconciling``."""
         timings = self._inp.timings
         deadline = workflow.now() + timedelta(seconds=timings.settle_timeout_s)
-        poll_index = 0
-        while not self._status.is_final:
-            self._drain_inbox()
-            if self._status.is_final:
-                return
-            remaining = deadline - workflow.now()
-            if remaining <= timedelta(0):
-                break
-            step = timings.poll_schedule_s[min(poll_index, len(timings.poll_schedule_s) - 1)]
-            wait = min(timedelta(seconds=step), remaining)
-            if await self._wait_for_event(wait, f"waiting for webhook, next poll in {wait}"):
-                if not self._take_poll_request():
-                    continue
-                await self._poll("read after an unverified webhook")
-                continue
-            poll_index += 1
-            await self._poll("poll")
-        if self._status.is_final:
-            return
-        await self._poll("final read before the deadline")
-        self._drain_inbox()
+        await self._wait_with_polls(deadline, timings.poll_schedule_s)
         if not self._status.is_final:
             self._finish(
                 TransactionStatus.RECONCILING,
@@ -313,38 +287,6 @@ class PayoutWorkflow:
                     ),
                 ),
             )
-
-    async def _reconcile(self) -> None:
-        """Keep listening (and reading, slowly) until the provider gives a final answer."""
-        timings = self._inp.timings
-        horizon = workflow.now() + timedelta(seconds=timings.reconcile_horizon_s)
-        while not self._status.is_final:
-            self._drain_inbox()
-            if self._status.is_final:
-                return
-            readable = self._st.provider_transaction_id is not None or self._inp.status_by_reference
-            can_poll = readable and workflow.now() < horizon
-            interval = timedelta(seconds=timings.reconcile_poll_interval_s) if can_poll else None
-            if await self._wait_for_event(interval, "reconciling: waiting for the provider"):
-                if self._take_poll_request():
-                    await self._poll("read after an unverified webhook")
-                continue
-            await self._poll("reconciliation read")
-
-    def _take_poll_request(self) -> bool:
-        self._drain_inbox()
-        requested, self._poll_requested = self._poll_requested, False
-        return requested and not self._status.is_final
-
-    async def _wait_for_event(self, timeout: timedelta | None, summary: str) -> bool:
-        """True when an event arrived before ``timeout`` (None waits for ever)."""
-        try:
-            await workflow.wait_condition(
-                lambda: bool(self._inbox), timeout=timeout, timeout_summary=summary
-            )
-        except TimeoutError:
-            return False
-        return True
 
     async def _poll(self, why: str) -> None:
         inp, state = self._inp, self._st
@@ -374,49 +316,9 @@ class PayoutWorkflow:
 
     # ------------------------------------------------------------------ state changes
 
-    def _drain_inbox(self) -> None:
-        while self._inbox:
-            self._apply_event(self._inbox.pop(0))
-
     def _apply_event(self, event: ProviderEvent) -> None:
-        state = self._st
-        state.webhooks_received += 1
-        if state.status.is_final:
-            self._note(f"ignored {event.event_type}: the payout is already {state.status.value}")
+        if not self._vet_event(event, expected_amount=self._inp.amount):
             return
-        if event.provider is not self._inp.provider:
-            self._note(f"ignored an event from {event.provider.value}")
-            return
-        if event.external_reference not in (None, state.workflow_id):
-            self._note(f"ignored {event.event_type} for another reference")
-            return
-        if not event.verified:
-            # Unsigned (MOBILE-PAY): only a hint. The status read right after decides.
-            self._poll_requested = True
-            self._note(f"unverified {event.event_type}: reading the status to confirm")
-            return
-        if state.provider_transaction_id is None and event.provider_transaction_id:
-            # The create call's answer was lost but the provider tells us what it created.
-            self._learn_transaction_id(event.provider_transaction_id)
-        elif event.provider_transaction_id not in (None, state.provider_transaction_id):
-            self._note(
-                f"ignored {event.event_type} for transaction {event.provider_transaction_id}"
-            )
-            return
-        if event.status.is_final and (
-            (event.amount is not None and event.amount != self._inp.amount)
-            or (event.currency is not None and event.currency is not self._inp.currency)
-        ):
-            self._note(
-                f"{event.event_type} reports {event.amount} {event.currency}, not "
-                f"{self._inp.amount} {self._inp.currency.value}: the status read decides"
-            )
-            return
-        state.provider_status = event.raw_status
-        if event.provider_reference:
-            state.provider_reference = event.provider_reference
-        if event.fees is not None:
-            state.fees = event.fees
         if event.status.is_final:
             self._settle(
                 event.status,
@@ -450,11 +352,6 @@ class PayoutWorkflow:
         else:
             state.updated_at = workflow.now()
 
-    def _learn_transaction_id(self, transaction_id: str) -> None:
-        self._st.provider_transaction_id = transaction_id
-        if workflow.patched(PATCH_PROVIDER_TRANSACTION_SA):
-            workflow.upsert_search_attributes([sa.PROVIDER_TRANSACTION.value_set(transaction_id)])
-
     def _settle(
         self, status: PaymentStatus, code: str | None, message: str | None, source: str
     ) -> None:
@@ -467,34 +364,6 @@ class PayoutWorkflow:
                 provider_code=code,
             )
         self._finish(final, failure, note=f"{final.value} ({source})")
-
-    def _finish(
-        self, status: TransactionStatus, failure: Failure | None, *, note: str = ""
-    ) -> None:
-        state = self._st
-        state.failure = failure
-        if status.is_final:
-            state.completed_at = workflow.now()
-        self._record(status, note or (failure.message if failure else status.value))
-        workflow.logger.info(
-            "payout %s is %s%s",
-            state.workflow_id,
-            status.value,
-            f" ({failure.code})" if failure else "",
-        )
-
-    def _record(self, status: TransactionStatus, note: str) -> None:
-        state = self._st
-        changed = status is not state.status
-        state.status = status
-        state.updated_at = workflow.now()
-        state.timeline.append(TimelineEntry(at=state.updated_at, status=status, note=note))
-        del state.timeline[:-MAX_TIMELINE]
-        if changed:
-            workflow.upsert_search_attributes([sa.STATUS.value_set(status.value)])
-
-    def _note(self, note: str) -> None:
-        self._record(self._st.status, note)
 
     def _describe(self) -> str:
         inp = self._inp
@@ -512,13 +381,10 @@ class PayoutWorkflow:
 
     @property
     def _st(self) -> PayoutState:
-        assert self._state is not None
-        return self._state
+        state = self._state_value
+        assert isinstance(state, PayoutState)
+        return state
 
     @property
     def _call_timeout(self) -> timedelta:
         return timedelta(seconds=self._inp.timings.provider_call_timeout_s)
-
-    @property
-    def _status(self) -> TransactionStatus:
-        return self._st.status

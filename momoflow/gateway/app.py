@@ -10,14 +10,15 @@ from fastapi.responses import JSONResponse
 from temporalio.client import Client
 
 import momoflow
-from momoflow.gateway import payouts, webhooks
+from momoflow.gateway import payins, payouts, webhooks
 from momoflow.gateway.deps import TemporalConnection
 from momoflow.gateway.errors import install_error_handlers
 from momoflow.providers.registry import open_providers
 from momoflow.settings import Settings
 
 DESCRIPTION = """
-Durable payouts (and soon payins) over West African mobile-money aggregators.
+Durable payouts and payins over West African mobile-money aggregators (CaurisFlux,
+NovaSend, MOBILE-PAY).
 
 Authenticate with `Authorization: Bearer <your API key>`. Amounts are **integers in the
 currency's minor unit** (XOF and XAF have none: `50000` is 50,000 francs). Every payout is
@@ -46,6 +47,7 @@ def create_app(settings: Settings, *, client: Client | None = None) -> FastAPI:
     app.state.temporal = TemporalConnection(settings, client)
     install_error_handlers(app)
     app.include_router(payouts.router)
+    app.include_router(payins.router)
     app.include_router(webhooks.router)
 
     @app.get("/healthz", tags=["health"], summary="Liveness")

@@ -45,6 +45,8 @@ class ProviderCapabilities:
     status_by_reference: bool = False
     #: Each request names its webhook URL (else it is set once in the provider's dashboard).
     per_request_callback: bool = False
+    #: A failed payin may later turn successful (NovaSend, within 48 h, N8).
+    late_reversals: bool = False
     payin_modes: frozenset[PayinMode] = frozenset()
     #: Payin limits per (country, currency) where they differ from ``limits``.
     country_limits: dict[tuple[Direction, Country], AmountLimits] = field(default_factory=dict)
@@ -111,6 +113,7 @@ NOVASEND = ProviderCapabilities(
     },
     refunds=True,
     status_by_reference=True,
+    late_reversals=True,
     payin_modes=frozenset({PayinMode.DIRECT, PayinMode.CHECKOUT}),
 )
 

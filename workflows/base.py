@@ -1,0 +1,218 @@
+"""What payout and payin workflows share: the live state's bookkeeping, the inbox of
+provider events and the rules that vet them, and the waits.
+
+Subclasses set ``_state`` and ``_provider`` at the start of ``run`` and implement
+``_apply_event``; signal and query handlers stay on the concrete workflow classes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from momoflow import search_attributes as sa
+    from momoflow.models import (
+        Failure,
+        ProviderEvent,
+        ProviderName,
+        TimelineEntry,
+        TransactionState,
+        TransactionStatus,
+    )
+
+#: Timeline entries kept in the query result (the history keeps everything).
+MAX_TIMELINE = 50
+
+#: Patch: publish the provider's transaction id as the ``ProviderTransactionId`` search
+#: attribute, so that webhooks without our reference (MOBILE-PAY) find their workflow.
+PATCH_PROVIDER_TRANSACTION_SA = "provider-transaction-id-search-attribute"
+
+
+class TransactionWorkflowBase:
+    """Shared machinery of :class:`PayoutWorkflow` and :class:`PayinWorkflow`."""
+
+    #: "payout" or "payin", for logs.
+    kind = "transaction"
+
+    def __init__(self) -> None:
+        self._state_value: TransactionState | None = None
+        self._provider_value: ProviderName | None = None
+        self._inbox: list[ProviderEvent] = []
+        self._seen_event_ids: set[str] = set()
+        #: Set by an unverified webhook: read the status now instead of trusting it.
+        self._poll_requested = False
+
+    # ------------------------------------------------------------------ inbox
+
+    def _receive(self, event: ProviderEvent) -> None:
+        """Signal body: keep the event unless this delivery was already seen."""
+        if event.event_id in self._seen_event_ids:
+            return
+        self._seen_event_ids.add(event.event_id)
+        self._inbox.append(event)
+
+    def _drain_inbox(self) -> None:
+        while self._inbox:
+            self._apply_event(self._inbox.pop(0))
+
+    def _apply_event(self, event: ProviderEvent) -> None:
+        raise NotImplementedError  # each workflow decides what an event means
+
+    def _vet_event(
+        self, event: ProviderEvent, *, expected_amount: int, allow_final: bool = False
+    ) -> bool:
+        """True when ``event`` may change this transaction's state (see the rules).
+
+        ``allow_final`` lets a final transaction hear the event (a payin's late-reversal
+        window); everything else still applies.
+        """
+        state = self._base_state
+        state.webhooks_received += 1
+        if state.status.is_final and not allow_final:
+            self._note(f"ignored {event.event_type}: already {state.status.value}")
+            return False
+        if event.provider is not self._provider_value:
+            self._note(f"ignored an event from {event.provider.value}")
+            return False
+        if event.external_reference not in (None, state.workflow_id):
+            self._note(f"ignored {event.event_type} for another reference")
+            return False
+        if not event.verified:
+            # Unsigned (MOBILE-PAY): only a hint. The status read right after decides.
+            self._poll_requested = True
+            self._note(f"unverified {event.event_type}: reading the status to confirm")
+            return False
+        if state.provider_transaction_id is None and event.provider_transaction_id:
+            # The create call's answer was lost but the provider tells us what it created.
+            self._learn_transaction_id(event.provider_transaction_id)
+        elif event.provider_transaction_id not in (None, state.provider_transaction_id):
+            self._note(
+                f"ignored {event.event_type} for transaction {event.provider_transaction_id}"
+            )
+            return False
+        if event.status.is_final and (
+            (event.amount is not None and event.amount != expected_amount)
+            or (event.currency is not None and event.currency is not state.currency)
+        ):
+            self._note(
+                f"{event.event_type} reports {event.amount} {event.currency}, not "
+                f"{expected_amount} {state.currency.value}: the status read decides"
+            )
+            return False
+        state.provider_status = event.raw_status
+        if event.provider_reference:
+            state.provider_reference = event.provider_reference
+        if event.fees is not None:
+            state.fees = event.fees
+        return True
+
+    # ------------------------------------------------------------------ waits
+
+    async def _poll(self, why: str) -> None:
+        raise NotImplementedError  # each workflow reads its own kind of status
+
+    async def _wait_with_polls(self, deadline: datetime, schedule: list[int]) -> None:
+        """Wait for a final answer (webhook or poll, back-off ``schedule``) until
+        ``deadline``, then make one last read; the caller decides what "still not final"
+        means (reconciling for a payout, expired for a payin)."""
+        poll_index = 0
+        while not self._status.is_final:
+            self._drain_inbox()
+            if self._status.is_final:
+                return
+            remaining = deadline - workflow.now()
+            if remaining <= timedelta(0):
+                break
+            step = schedule[min(poll_index, len(schedule) - 1)]
+            wait = min(timedelta(seconds=step), remaining)
+            if await self._wait_for_event(wait, f"waiting for webhook, next poll in {wait}"):
+                if not self._take_poll_request():
+                    continue
+                await self._poll("read after an unverified webhook")
+                continue
+            poll_index += 1
+            await self._poll("poll")
+        if self._status.is_final:
+            return
+        await self._poll("final read before the deadline")
+        self._drain_inbox()
+
+    async def _reconcile_loop(
+        self, *, poll_interval_s: int, horizon_s: int, readable_by_reference: bool
+    ) -> None:
+        """Keep listening (and reading, slowly) until the provider gives a final answer."""
+        horizon = workflow.now() + timedelta(seconds=horizon_s)
+        while not self._status.is_final:
+            self._drain_inbox()
+            if self._status.is_final:
+                return
+            readable = self._base_state.provider_transaction_id is not None or readable_by_reference
+            can_poll = readable and workflow.now() < horizon
+            interval = timedelta(seconds=poll_interval_s) if can_poll else None
+            if await self._wait_for_event(interval, "reconciling: waiting for the provider"):
+                if self._take_poll_request():
+                    await self._poll("read after an unverified webhook")
+                continue
+            await self._poll("reconciliation read")
+
+    def _take_poll_request(self) -> bool:
+        self._drain_inbox()
+        requested, self._poll_requested = self._poll_requested, False
+        return requested and not self._base_state.status.is_final
+
+    async def _wait_for_event(self, timeout: timedelta | None, summary: str) -> bool:
+        """True when an event arrived before ``timeout`` (None waits for ever)."""
+        try:
+            await workflow.wait_condition(
+                lambda: bool(self._inbox), timeout=timeout, timeout_summary=summary
+            )
+        except TimeoutError:
+            return False
+        return True
+
+    # ------------------------------------------------------------------ state changes
+
+    def _learn_transaction_id(self, transaction_id: str) -> None:
+        self._base_state.provider_transaction_id = transaction_id
+        if workflow.patched(PATCH_PROVIDER_TRANSACTION_SA):
+            workflow.upsert_search_attributes([sa.PROVIDER_TRANSACTION.value_set(transaction_id)])
+
+    def _finish(
+        self, status: TransactionStatus, failure: Failure | None, *, note: str = ""
+    ) -> None:
+        state = self._base_state
+        state.failure = failure
+        if status.is_final:
+            state.completed_at = workflow.now()
+        self._record(status, note or (failure.message if failure else status.value))
+        workflow.logger.info(
+            "%s %s is %s%s",
+            self.kind,
+            state.workflow_id,
+            status.value,
+            f" ({failure.code})" if failure else "",
+        )
+
+    def _record(self, status: TransactionStatus, note: str) -> None:
+        state = self._base_state
+        changed = status is not state.status
+        state.status = status
+        state.updated_at = workflow.now()
+        state.timeline.append(TimelineEntry(at=state.updated_at, status=status, note=note))
+        del state.timeline[:-MAX_TIMELINE]
+        if changed:
+            workflow.upsert_search_attributes([sa.STATUS.value_set(status.value)])
+
+    def _note(self, note: str) -> None:
+        self._record(self._base_state.status, note)
+
+    @property
+    def _base_state(self) -> TransactionState:
+        assert self._state_value is not None
+        return self._state_value
+
+    @property
+    def _status(self) -> TransactionStatus:
+        return self._base_state.status

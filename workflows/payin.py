@@ -1,0 +1,478 @@
+"""PayinWorkflow: ask a customer to pay, know for sure whether they did, tell the merchant.
+
+States (``TransactionStatus``)::
+
+    created ─► submitting ─► pending (waiting for the customer) ─► succeeded
+                    │                    │                      ├► declined  (refused)
+                    │                    │                      ├► failed ──► late_succeeded
+                    │                    │                      └► expired   (after a last read)
+                    │                    └─► reconciling (the provider never answered)
+                    ├─► failed           (the provider refused the request)
+                    └─► reconciling      (the create outcome is unknown)
+
+Messages: signal ``provider_event`` (a webhook, normalised by the gateway); update
+``created`` (returns the state once the payment link / QR / push exists, for the caller
+that just started the payin); query ``state``.
+
+What payins add to the payout rules:
+
+* The expiry comes from the provider's ``expiresAt`` (or ``default_expiry_s``); a last
+  status read decides before ``expired`` is declared.
+* A **failed** payin at a provider with late reversals (NovaSend: a failed payin whose money
+  was in fact collected becomes successful within 48 h, N8) stays open for the window and
+  records a late success as a :class:`~momoflow.models.Correction` with the distinct status
+  ``late_succeeded``. It never silently flips.
+* Every final state, ``reconciling`` and every correction is notified to the merchant's
+  ``notify_url``, signed, retried by Temporal until delivered or the horizon; deliveries run
+  beside the main line, so a merchant endpoint that is down delays nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.providers import InitiatePayinResult, ProviderActivities
+    from momoflow import search_attributes as sa
+    from momoflow.ids import idempotency_key
+    from momoflow.models import (
+        FINAL_STATUS_FROM_PROVIDER,
+        Correction,
+        DeliveryReport,
+        DeliveryStatus,
+        Direction,
+        Failure,
+        InitiatePayinInput,
+        MerchantNotification,
+        NotificationDelivery,
+        PayinCreated,
+        PayinInput,
+        PayinState,
+        PaymentStatus,
+        ProviderEvent,
+        ProviderTransaction,
+        StatusLookup,
+        TransactionStatus,
+    )
+    from momoflow.money import format_amount
+    from momoflow.privacy import mask_phone
+    from workflows.base import TransactionWorkflowBase
+    from workflows.common import (
+        CONFLICT_ERROR_TYPES,
+        PROVIDER_RETRY,
+        application_error,
+        failure_from,
+        notification_queue,
+        provider_queue,
+    )
+
+STATUS_READ_DEADLINE = timedelta(minutes=2)
+
+#: Merchant notifications: from 5 s up to 1 h between attempts, until the horizon.
+NOTIFY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(hours=1),
+)
+
+#: Provider words that mean the customer refused (rather than a technical failure).
+_DECLINE_MARKERS = ("declin", "refus", "reject", "cancelled_by_customer")
+
+
+@workflow.defn(name="PayinWorkflow")
+class PayinWorkflow(TransactionWorkflowBase):
+    """One collection from one customer (see the module docstring)."""
+
+    kind = "payin"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._input: PayinInput | None = None
+        self._created = False
+        self._in_reversal_window = False
+        self._deliveries: list[asyncio.Task[None]] = []
+
+    # ------------------------------------------------------------------ messages
+
+    @workflow.signal(name="provider_event")
+    def provider_event(self, event: ProviderEvent) -> None:
+        """A webhook about this payin. Duplicates are dropped here."""
+        self._receive(event)
+
+    @workflow.query(name="state")
+    def state(self) -> PayinState:
+        """The live state of the payin."""
+        if self._state_value is None:
+            raise RuntimeError("the payin has not started yet")
+        return self._st
+
+    @workflow.update(name="created")
+    async def created(self) -> PayinState:
+        """The state once the provider has answered the create call (payment link, QR,
+        expiry), or once the payin ended without one."""
+        await workflow.wait_condition(lambda: self._created)
+        return self._st
+
+    # ------------------------------------------------------------------ main line
+
+    @workflow.run
+    async def run(self, input: PayinInput) -> PayinState:
+        """Create, wait for the customer, then (where the provider has them) listen for a
+        late reversal; returns once every merchant notification is settled."""
+        self._input = input
+        self._provider_value = input.provider
+        now = workflow.now()
+        self._state_value = PayinState(
+            workflow_id=workflow.info().workflow_id,
+            merchant=input.merchant,
+            reference=input.reference,
+            provider=input.provider,
+            country=input.country,
+            mode=input.mode,
+            operator=input.operator,
+            customer_phone_masked=mask_phone(input.customer_phone)
+            if input.customer_phone
+            else None,
+            amount=input.amount,
+            currency=input.currency,
+            description=input.description,
+            created_at=now,
+            updated_at=now,
+        )
+        workflow.upsert_search_attributes(
+            sa.as_updates(
+                sa.transaction_attributes(
+                    direction=Direction.PAYIN.value,
+                    provider=input.provider.value,
+                    status=TransactionStatus.CREATED.value,
+                    country=input.country.value,
+                    operator=input.operator.value if input.operator else input.mode.value,
+                    amount=input.amount,
+                    currency=input.currency.value,
+                    merchant=input.merchant,
+                    reference=input.reference,
+                )
+            )
+        )
+        self._record(TransactionStatus.CREATED, self._describe())
+
+        created = await self._create()
+        if created is not None:
+            self._accept(created)
+        self._created = True
+        if self._status is TransactionStatus.PENDING:
+            await self._wait_for_customer()
+        if self._status is TransactionStatus.RECONCILING:
+            await self._reconcile_loop(
+                poll_interval_s=input.timings.reconcile_poll_interval_s,
+                horizon_s=input.timings.reconcile_horizon_s,
+                readable_by_reference=input.status_by_reference,
+            )
+        if self._status is TransactionStatus.FAILED and input.late_reversals:
+            await self._listen_for_late_reversal()
+        await asyncio.gather(*self._deliveries)
+        return self._st
+
+    # ------------------------------------------------------------------ steps
+
+    async def _create(self) -> PayinCreated | None:
+        inp, state = self._inp, self._st
+        self._record(TransactionStatus.SUBMITTING, f"ask for {self._amount()} ({inp.mode.value})")
+        request = InitiatePayinInput(
+            provider=inp.provider,
+            mode=inp.mode,
+            external_reference=state.workflow_id,
+            idempotency_key=idempotency_key(state.workflow_id, "initiate_payin"),
+            amount=inp.amount,
+            currency=inp.currency,
+            country=inp.country,
+            operator=inp.operator,
+            customer_phone=inp.customer_phone,
+            customer_name=inp.customer_name,
+            description=inp.description,
+            otp=inp.otp,
+            callback_url=inp.provider_callback_url,
+            return_url=inp.return_url,
+            cancel_url=inp.cancel_url,
+            requested_at=inp.requested_at,
+        )
+        try:
+            result: InitiatePayinResult = await workflow.execute_activity_method(
+                ProviderActivities.initiate_payin,
+                request,
+                task_queue=provider_queue(inp.provider),
+                start_to_close_timeout=self._call_timeout,
+                schedule_to_close_timeout=timedelta(seconds=inp.timings.submit_timeout_s),
+                retry_policy=PROVIDER_RETRY,
+                summary=f"create payin {state.workflow_id}",
+            )
+        except ActivityError as err:
+            app = application_error(err)
+            if app is not None and app.non_retryable and app.type not in CONFLICT_ERROR_TYPES:
+                self._finish(
+                    TransactionStatus.FAILED, failure_from(err, default_code="provider_declined")
+                )
+                return None
+            failure = failure_from(err, default_code="create_outcome_unknown")
+            self._finish(
+                TransactionStatus.RECONCILING,
+                Failure(
+                    code="create_outcome_unknown"
+                    if app is None or not app.non_retryable
+                    else failure.code,
+                    message=f"no definite answer to the create call: {failure.message}",
+                    provider_code=failure.provider_code,
+                ),
+            )
+            return None
+        state.submit_attempts = result.attempt
+        return result.created
+
+    def _accept(self, created: PayinCreated) -> None:
+        inp, state = self._inp, self._st
+        self._learn_transaction_id(created.transaction.provider_transaction_id)
+        state.submitted_at = workflow.now()
+        state.payment_url = created.payment_url
+        state.deep_links = dict(created.deep_links)
+        state.qr_code = created.qr_code
+        state.expires_at = created.expires_at or (
+            state.submitted_at + timedelta(seconds=inp.timings.default_expiry_s)
+        )
+        self._record(
+            TransactionStatus.PENDING,
+            f"waiting for the customer until {state.expires_at:%Y-%m-%d %H:%M:%S} UTC",
+        )
+        self._apply_transaction(created.transaction, source="create")
+
+    async def _wait_for_customer(self) -> None:
+        """Webhook or poll until final; at the expiry (plus grace) a last read, then
+        ``expired``."""
+        inp, state = self._inp, self._st
+        assert state.expires_at is not None
+        deadline = state.expires_at + timedelta(seconds=inp.timings.expiry_grace_s)
+        await self._wait_with_polls(deadline, inp.timings.poll_schedule_s)
+        if not self._status.is_final:
+            self._finish(
+                TransactionStatus.EXPIRED,
+                Failure(
+                    code="expired",
+                    message=f"the customer did not pay before {state.expires_at:%Y-%m-%d %H:%M} "
+                    f"UTC (last status {state.provider_status or 'unknown'})",
+                ),
+            )
+
+    async def _listen_for_late_reversal(self) -> None:
+        """Keep a failed payin open for the provider's documented reversal window."""
+        inp = self._inp
+        timings = inp.timings
+        end = workflow.now() + timedelta(seconds=timings.late_reversal_window_s)
+        self._in_reversal_window = True
+        try:
+            while self._status is TransactionStatus.FAILED and workflow.now() < end:
+                wait = min(
+                    timedelta(seconds=timings.late_reversal_poll_interval_s), end - workflow.now()
+                )
+                if await self._wait_for_event(wait, "failed: listening for a late success"):
+                    self._drain_inbox()
+                    if self._poll_requested and self._status is TransactionStatus.FAILED:
+                        self._poll_requested = False
+                        await self._poll("read after an unverified webhook")
+                    continue
+                await self._poll("late-reversal read")
+        finally:
+            self._in_reversal_window = False
+
+    async def _poll(self, why: str) -> None:
+        inp, state = self._inp, self._st
+        if state.provider_transaction_id is None and not inp.status_by_reference:
+            return
+        state.status_polls += 1
+        try:
+            transaction = await workflow.execute_activity_method(
+                ProviderActivities.fetch_payin_status,
+                StatusLookup(
+                    provider=inp.provider,
+                    provider_transaction_id=state.provider_transaction_id,
+                    external_reference=state.workflow_id,
+                    since=inp.requested_at,
+                ),
+                task_queue=provider_queue(inp.provider),
+                start_to_close_timeout=self._call_timeout,
+                schedule_to_close_timeout=STATUS_READ_DEADLINE,
+                retry_policy=PROVIDER_RETRY,
+                summary=f"{why}: status of {state.provider_transaction_id or state.workflow_id}",
+            )
+        except ActivityError as err:
+            self._note(f"{why} failed: {failure_from(err, default_code='status_unknown').message}")
+            return
+        self._apply_transaction(transaction, source=why)
+
+    # ------------------------------------------------------------------ state changes
+
+    def _apply_event(self, event: ProviderEvent) -> None:
+        late = self._in_reversal_window and self._status is TransactionStatus.FAILED
+        if not self._vet_event(event, expected_amount=self._inp.amount, allow_final=late):
+            return
+        if late:
+            if event.status is PaymentStatus.SUCCEEDED:
+                self._correct(f"webhook {event.event_type}")
+            else:
+                self._note(f"webhook {event.event_type}: still {event.raw_status}")
+            return
+        if event.status.is_final:
+            self._settle(
+                event.status,
+                event.failure_code,
+                event.failure_message,
+                event.raw_status,
+                f"webhook {event.event_type}",
+            )
+        else:
+            self._note(f"webhook {event.event_type}: still {event.raw_status}")
+
+    def _apply_transaction(self, transaction: ProviderTransaction, *, source: str) -> None:
+        state = self._st
+        if state.provider_transaction_id is None:
+            self._learn_transaction_id(transaction.provider_transaction_id)
+        if self._in_reversal_window and self._status is TransactionStatus.FAILED:
+            if transaction.status is PaymentStatus.SUCCEEDED:
+                state.provider_status = transaction.raw_status
+                self._correct(source)
+            return
+        if state.status.is_final:
+            return
+        state.provider_status = transaction.raw_status
+        if transaction.provider_reference:
+            state.provider_reference = transaction.provider_reference
+        if transaction.fees is not None:
+            state.fees = transaction.fees
+        if transaction.status.is_final:
+            self._settle(
+                transaction.status,
+                transaction.failure_code,
+                transaction.failure_message,
+                transaction.raw_status,
+                source,
+            )
+        else:
+            state.updated_at = workflow.now()
+
+    def _settle(
+        self,
+        status: PaymentStatus,
+        code: str | None,
+        message: str | None,
+        raw_status: str,
+        source: str,
+    ) -> None:
+        final = FINAL_STATUS_FROM_PROVIDER[status]
+        words = f"{code or ''} {raw_status}".lower()
+        if final is TransactionStatus.FAILED and any(m in words for m in _DECLINE_MARKERS):
+            final = TransactionStatus.DECLINED
+        failure = None
+        if final is not TransactionStatus.SUCCEEDED:
+            failure = Failure(
+                code=code or final.value,
+                message=message or f"the provider reports the payin {raw_status}",
+                provider_code=code,
+            )
+        self._finish(final, failure, note=f"{final.value} ({source})")
+
+    def _correct(self, source: str) -> None:
+        state = self._st
+        state.corrections.append(
+            Correction(
+                at=workflow.now(),
+                from_status=state.status,
+                to_status=TransactionStatus.LATE_SUCCEEDED,
+                source=source,
+                provider_status=state.provider_status,
+            )
+        )
+        self._finish(
+            TransactionStatus.LATE_SUCCEEDED,
+            None,
+            note=f"late success reported by {source}: the failed payin is corrected",
+        )
+
+    def _finish(
+        self, status: TransactionStatus, failure: Failure | None, *, note: str = ""
+    ) -> None:
+        super()._finish(status, failure, note=note)
+        if status.is_final or status is TransactionStatus.RECONCILING:
+            event = "corrected" if status is TransactionStatus.LATE_SUCCEEDED else status.value
+            self._notify(f"payin.{event}")
+
+    # ------------------------------------------------------------------ notifications
+
+    def _notify(self, event_type: str) -> None:
+        inp, state = self._inp, self._st
+        if not inp.notify_url:
+            return
+        event_id = f"{state.workflow_id}:{event_type}:{len(state.notifications) + 1}"
+        delivery = NotificationDelivery(event_id=event_id, event_type=event_type)
+        state.notifications.append(delivery)
+        notification = MerchantNotification(
+            merchant=inp.merchant,
+            url=inp.notify_url,
+            event_id=event_id,
+            event_type=event_type,
+            data=state.model_dump(mode="json", exclude={"timeline", "notifications"}),
+            occurred_at=workflow.now(),
+        )
+        self._deliveries.append(asyncio.create_task(self._deliver(notification, delivery)))
+
+    async def _deliver(
+        self, notification: MerchantNotification, delivery: NotificationDelivery
+    ) -> None:
+        try:
+            report: DeliveryReport = await workflow.execute_activity(
+                "deliver_notification",
+                notification,
+                result_type=DeliveryReport,
+                task_queue=notification_queue(),
+                start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=timedelta(
+                    seconds=self._inp.timings.notification_horizon_s
+                ),
+                retry_policy=NOTIFY_RETRY,
+                summary=f"notify the merchant: {notification.event_type}",
+            )
+        except ActivityError as err:
+            delivery.status = DeliveryStatus.GIVEN_UP
+            delivery.last_error = failure_from(err, default_code="not_delivered").message
+            return
+        delivery.status = DeliveryStatus.DELIVERED
+        delivery.attempts = report.attempt
+        delivery.http_status = report.http_status
+        delivery.delivered_at = report.delivered_at
+
+    # ------------------------------------------------------------------ accessors
+
+    def _amount(self) -> str:
+        return format_amount(self._inp.amount, self._inp.currency)
+
+    def _describe(self) -> str:
+        inp = self._inp
+        who = mask_phone(inp.customer_phone) if inp.customer_phone else "the customer"
+        return f"collect {self._amount()} from {who} via {inp.provider.value} ({inp.mode.value})"
+
+    @property
+    def _inp(self) -> PayinInput:
+        assert self._input is not None
+        return self._input
+
+    @property
+    def _st(self) -> PayinState:
+        state = self._state_value
+        assert isinstance(state, PayinState)
+        return state
+
+    @property
+    def _call_timeout(self) -> timedelta:
+        return timedelta(seconds=self._inp.timings.provider_call_timeout_s)

@@ -155,6 +155,7 @@ class PayoutTimings(_Model):
     )
     reconcile_poll_interval_s: int = Field(default=3600, ge=1)
     reconcile_horizon_s: int = Field(default=7 * 24 * 3600, ge=0)
+    notification_horizon_s: int = Field(default=3 * 24 * 3600, ge=60)
 
 
 class PayoutInput(_Model):
@@ -175,6 +176,8 @@ class PayoutInput(_Model):
     requested_at: datetime
     #: Where the provider must send this payout's webhooks (our gateway).
     provider_callback_url: str | None = None
+    #: The merchant's URL for signed notifications of every final state.
+    notify_url: str | None = None
     #: False for providers without a quote step (NovaSend, MOBILE-PAY).
     quote_first: bool = True
     #: True when the provider can find a transaction by our reference (so a payout whose
@@ -386,6 +389,7 @@ class TransactionState(_Model):
     completed_at: datetime | None = None
     updated_at: datetime
     timeline: list[TimelineEntry] = Field(default_factory=list)
+    notifications: list[NotificationDelivery] = Field(default_factory=list)
 
 
 class PayoutState(TransactionState):
@@ -471,7 +475,6 @@ class PayinState(TransactionState):
     qr_code: str | None = None
     expires_at: datetime | None = None
     corrections: list[Correction] = Field(default_factory=list)
-    notifications: list[NotificationDelivery] = Field(default_factory=list)
 
 
 # --------------------------------------------------------------------------- merchant notifications
@@ -547,6 +550,7 @@ class RefundWorkflowInput(_Model):
     #: Also the reference momoflow sent to the provider for the payin.
     payin_workflow_id: str
     provider: ProviderName
+    country: Country
     #: The payin's id at the provider.
     provider_transaction_id: str | None = None
     amount: int
@@ -558,25 +562,13 @@ class RefundWorkflowInput(_Model):
     timings: RefundTimings = Field(default_factory=RefundTimings)
 
 
-class RefundState(_Model):
-    """The live state of a refund (``state`` query and final result)."""
+class RefundState(TransactionState):
+    """The live state of a refund (``state`` query and final result).
 
-    workflow_id: str
-    merchant: str
-    payin_reference: str
+    ``reference`` is the refunded payin's reference (a refund has none of its own);
+    ``provider_transaction_id`` is the refund's own id at the provider (NovaSend ``rf_…``).
+    """
+
     payin_workflow_id: str
-    provider: ProviderName
-    amount: int
-    currency: Currency
     reason: str
     status: TransactionStatus = TransactionStatus.SUBMITTING
-    #: The refund's own id at the provider (NovaSend ``rf_…``).
-    provider_transaction_id: str | None = None
-    provider_status: str | None = None
-    failure: Failure | None = None
-    webhooks_received: int = 0
-    timeline: list[TimelineEntry] = Field(default_factory=list)
-    notifications: list[NotificationDelivery] = Field(default_factory=list)
-    created_at: datetime
-    updated_at: datetime
-    completed_at: datetime | None = None

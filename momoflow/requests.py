@@ -84,6 +84,9 @@ class PayoutRequest(BaseModel):
     amount: StrictInt = Field(gt=0, description="Integer amount in the currency's minor unit")
     currency: Currency
     description: str = Field(default="", max_length=140)
+    notify_url: AnyHttpUrl | None = Field(
+        default=None, description="Your endpoint for signed notifications (docs/notifications.md)"
+    )
     metadata: dict[MetadataKey, MetadataValue] = Field(default_factory=dict, max_length=20)
 
     def fingerprint(self, secret: str) -> str:
@@ -109,6 +112,7 @@ class PayoutRequest(BaseModel):
             metadata=dict(self.metadata),
             request_fingerprint=self.fingerprint(secret),
             requested_at=requested_at,
+            notify_url=str(self.notify_url) if self.notify_url else None,
             quote_first=CAPABILITIES[self.provider].quotes_payouts,
             status_by_reference=CAPABILITIES[self.provider].status_by_reference,
             timings=timings,

@@ -279,11 +279,12 @@ class Settings(BaseSettings):
 
     def timings_for(self, provider: ProviderName) -> PayoutTimings:
         """The payout timings of new payouts at ``provider`` (MOBILE-PAY polls slower)."""
+        timings = self.payout_timings.model_copy(
+            update={"notification_horizon_s": self.notification_horizon_s}
+        )
         if provider is ProviderName.MOBILEPAY:
-            return self.payout_timings.model_copy(
-                update={"poll_schedule_s": list(self.mobilepay.poll_schedule_s)}
-            )
-        return self.payout_timings
+            timings.poll_schedule_s = list(self.mobilepay.poll_schedule_s)
+        return timings
 
     def graceful_shutdown(self) -> timedelta:
         """``graceful_shutdown_s`` as a timedelta."""

@@ -266,3 +266,19 @@ def test_invalid_payins_name_the_rule_and_start_nothing(
     assert answer.status_code == 422, answer.text
     assert problem in {(p["field"], p["rule"]) for p in answer.json()["problems"]}
     assert missing.status_code == 404
+
+
+def test_payout_final_state_is_notified_to_the_merchant(
+    stack: Stack, merchant: MerchantEndpoint, reference: str
+) -> None:
+    from tests.test_payout_flow import payout_body, post_payout
+
+    post_payout(stack, payout_body(reference, phone="+221770000000", notify_url=merchant.url))
+    final = stack.wait_for_payout(reference, {"failed"})
+    assert final["failure"]["code"] == "invalid_recipient"
+
+    workflow_id = f"payout-acme-{reference}"
+    events = wait_until(lambda: merchant.events(workflow_id), timeout=30, what="notification")
+    assert [e["type"] for e in events] == ["payout.failed"]
+    assert events[0]["data"]["failure"]["code"] == "invalid_recipient"
+    assert "+221770000000" not in str(events[0])  # only the masked number leaves momoflow

@@ -6,6 +6,7 @@ HTTP.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -22,10 +23,12 @@ from momoflow.ids import payout_workflow_id, provider_task_queue, workflow_task_
 from momoflow.models import PayoutTimings, ProviderName, TransactionStatus
 from momoflow.processes import find_executable
 from momoflow.providers.caurisflux import CaurisFluxClient, CaurisFluxCredentials
+from momoflow.providers.novasend import NovaSendClient, NovaSendCredentials
 from momoflow.requests import PayoutRequest
 from momoflow.temporal import register_search_attributes
 from tests.stack import PUBLIC_KEY, SECRET_KEY, WEBHOOK_SECRET, Stack
 from tests.test_payout_flow import executions, payout_body
+from workflows.payin import PayinWorkflow
 from workflows.payout import PayoutWorkflow
 
 
@@ -41,6 +44,15 @@ async def time_skipping(stack: Stack) -> AsyncIterator[tuple[WorkflowEnvironment
         async with httpx.AsyncClient(timeout=5) as http:
             activities = ProviderActivities(
                 {
+                    ProviderName.NOVASEND: NovaSendClient(
+                        http,
+                        base_url=stack.sandbox_urls["novasend"],
+                        credentials=NovaSendCredentials(
+                            api_key="nsk_test_momoflow",
+                            api_client="nsc_test_momoflow",
+                            webhook_secret="nswh_momoflow_sandbox",
+                        ),
+                    ),
                     ProviderName.CAURISFLUX: CaurisFluxClient(
                         http,
                         base_url=f"{stack.sandbox_url}/api/v1",
@@ -49,23 +61,24 @@ async def time_skipping(stack: Stack) -> AsyncIterator[tuple[WorkflowEnvironment
                             secret_key=SECRET_KEY,
                             webhook_secret=WEBHOOK_SECRET,
                         ),
-                    )
+                    ),
                 }
             )
             async with (
                 Worker(
                     env.client,
                     task_queue=workflow_task_queue(prefix),
-                    workflows=[PayoutWorkflow],
+                    workflows=[PayoutWorkflow, PayinWorkflow],
+                ),
+                Worker(
+                    env.client,
+                    task_queue=provider_task_queue(ProviderName.NOVASEND, prefix),
+                    activities=activities.all(),
                 ),
                 Worker(
                     env.client,
                     task_queue=provider_task_queue(ProviderName.CAURISFLUX, prefix),
-                    activities=[
-                        activities.quote_payout,
-                        activities.initiate_payout,
-                        activities.fetch_payout_status,
-                    ],
+                    activities=activities.all(),
                 ),
             ):
                 yield env, prefix
@@ -125,3 +138,84 @@ async def test_create_outcome_unknown_for_an_hour_goes_to_reconciling(
     assert state.status is TransactionStatus.RECONCILING
     assert state.failure is not None and state.failure.code == "create_outcome_unknown"
     assert executions(stack, reference) == 0
+
+
+async def _start_payin(env: WorkflowEnvironment, prefix: str, reference: str, phone: str):  # type: ignore[no-untyped-def]
+    from momoflow.ids import payin_workflow_id
+    from momoflow.models import PayinTimings
+    from momoflow.requests import PayinRequest
+
+    request = PayinRequest.model_validate(
+        {
+            "reference": reference,
+            "provider": "novasend",
+            "mode": "direct",
+            "country": "CI",
+            "operator": "wave",
+            "customer": {"phone": phone, "name": "Aya"},
+            "amount": 10_000,
+            "currency": "XOF",
+            "return_url": "https://shop.example/ok",
+        }
+    )
+    payin_input = request.to_input(
+        merchant="acme", secret="test", requested_at=datetime.now(UTC), timings=PayinTimings()
+    )
+    return await env.client.start_workflow(
+        PayinWorkflow.run,
+        payin_input,
+        id=payin_workflow_id("acme", reference),
+        task_queue=workflow_task_queue(prefix),
+    )
+
+
+async def _sandbox_settled(env: WorkflowEnvironment, stack: Stack, handle, word: str) -> None:  # type: ignore[no-untyped-def]
+    """Wait, in real time, until the NovaSend sandbox shows ``word`` for this payin: the
+    sandbox runs on real time while the workflow's clock is skipped."""
+    from tests.stack import wait_until
+
+    deadline = asyncio.get_running_loop().time() + 30
+    state = await handle.query(PayinWorkflow.state)
+    while state.provider_transaction_id is None:
+        assert asyncio.get_running_loop().time() < deadline, "payin never created"
+        await asyncio.sleep(0.1)
+        state = await handle.query(PayinWorkflow.state)
+
+    def shows() -> bool:
+        with stack.sandbox("novasend") as http:
+            entry = http.get(f"/_sandbox/transactions/{state.provider_transaction_id}").json()
+        return bool(entry.get("state") == word)
+
+    wait_until(shows, timeout=30, what=f"the sandbox to show {word}")
+
+
+async def test_failed_payin_that_succeeds_within_48h_is_corrected(
+    time_skipping: tuple[WorkflowEnvironment, str], stack: Stack, reference: str
+) -> None:
+    env, prefix = time_skipping
+    # ...0004 at the NovaSend sandbox: fails, then (seconds later, real time) succeeds.
+    handle = await _start_payin(env, prefix, reference, "+2250701230004")
+    await _sandbox_settled(env, stack, handle, "failed")
+    await env.sleep(timedelta(minutes=1))
+    assert (await handle.query(PayinWorkflow.state)).status is TransactionStatus.FAILED
+
+    await _sandbox_settled(env, stack, handle, "completed")
+    await env.sleep(timedelta(hours=7))  # the next 6-hourly read in the 48 h window sees it
+    result = await handle.result()
+    assert result.status is TransactionStatus.LATE_SUCCEEDED
+    assert [(c.from_status, c.to_status) for c in result.corrections] == [
+        (TransactionStatus.FAILED, TransactionStatus.LATE_SUCCEEDED)
+    ]
+
+
+async def test_failed_payin_closes_after_the_48h_window_without_a_reversal(
+    time_skipping: tuple[WorkflowEnvironment, str], stack: Stack, reference: str
+) -> None:
+    env, prefix = time_skipping
+    handle = await _start_payin(env, prefix, reference, "+2250701230005")
+    await _sandbox_settled(env, stack, handle, "failed")
+    await env.sleep(timedelta(hours=49))
+    result = await handle.result()
+    assert result.status is TransactionStatus.FAILED
+    assert result.corrections == []
+    assert result.status_polls >= 8  # one read every 6 h during the window

@@ -7,20 +7,35 @@ Subclasses set ``_state`` and ``_provider`` at the start of ``run`` and implemen
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from momoflow import search_attributes as sa
     from momoflow.models import (
+        DeliveryReport,
+        DeliveryStatus,
         Failure,
+        MerchantNotification,
+        NotificationDelivery,
         ProviderEvent,
         ProviderName,
         TimelineEntry,
         TransactionState,
         TransactionStatus,
     )
+    from workflows.common import failure_from, notification_queue
+
+#: Merchant notifications: from 5 s up to 1 h between attempts, until the horizon.
+NOTIFY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=5),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(hours=1),
+)
 
 #: Timeline entries kept in the query result (the history keeps everything).
 MAX_TIMELINE = 50
@@ -37,6 +52,7 @@ class TransactionWorkflowBase:
     kind = "transaction"
 
     def __init__(self) -> None:
+        self._deliveries: list[asyncio.Task[None]] = []
         self._state_value: TransactionState | None = None
         self._provider_value: ProviderName | None = None
         self._inbox: list[ProviderEvent] = []
@@ -207,6 +223,57 @@ class TransactionWorkflowBase:
 
     def _note(self, note: str) -> None:
         self._record(self._base_state.status, note)
+
+    # ------------------------------------------------------------------ notifications
+
+    def _notify(self, event_type: str, *, url: str | None, horizon_s: int) -> None:
+        """Tell the merchant, beside the main line: a merchant endpoint that is down
+        delays nothing. The delivery's state shows in the query result."""
+        state = self._base_state
+        if not url:
+            return
+        event_id = f"{state.workflow_id}:{event_type}:{len(state.notifications) + 1}"
+        delivery = NotificationDelivery(event_id=event_id, event_type=event_type)
+        state.notifications.append(delivery)
+        notification = MerchantNotification(
+            merchant=state.merchant,
+            url=url,
+            event_id=event_id,
+            event_type=event_type,
+            data=state.model_dump(mode="json", exclude={"timeline", "notifications"}),
+            occurred_at=workflow.now(),
+        )
+        self._deliveries.append(
+            asyncio.create_task(self._deliver(notification, delivery, horizon_s))
+        )
+
+    async def _deliver(
+        self, notification: MerchantNotification, delivery: NotificationDelivery, horizon_s: int
+    ) -> None:
+        try:
+            report: DeliveryReport = await workflow.execute_activity(
+                "deliver_notification",
+                notification,
+                result_type=DeliveryReport,
+                task_queue=notification_queue(),
+                start_to_close_timeout=timedelta(seconds=30),
+                schedule_to_close_timeout=timedelta(seconds=horizon_s),
+                retry_policy=NOTIFY_RETRY,
+                summary=f"notify the merchant: {notification.event_type}",
+            )
+        except ActivityError as err:
+            delivery.status = DeliveryStatus.GIVEN_UP
+            delivery.last_error = failure_from(err, default_code="not_delivered").message
+            return
+        delivery.status = DeliveryStatus.DELIVERED
+        delivery.attempts = report.attempt
+        delivery.http_status = report.http_status
+        delivery.delivered_at = report.delivered_at
+
+    async def _notifications_settled(self) -> None:
+        """Wait until every notification is delivered or given up (the workflow stays
+        open until then, so none is lost)."""
+        await asyncio.gather(*self._deliveries)
 
     @property
     def _base_state(self) -> TransactionState:

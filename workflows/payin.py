@@ -29,11 +29,9 @@ What payins add to the payout rules:
 
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
@@ -43,13 +41,9 @@ with workflow.unsafe.imports_passed_through():
     from momoflow.models import (
         FINAL_STATUS_FROM_PROVIDER,
         Correction,
-        DeliveryReport,
-        DeliveryStatus,
         Direction,
         Failure,
         InitiatePayinInput,
-        MerchantNotification,
-        NotificationDelivery,
         PayinCreated,
         PayinInput,
         PayinState,
@@ -67,18 +61,10 @@ with workflow.unsafe.imports_passed_through():
         PROVIDER_RETRY,
         application_error,
         failure_from,
-        notification_queue,
         provider_queue,
     )
 
 STATUS_READ_DEADLINE = timedelta(minutes=2)
-
-#: Merchant notifications: from 5 s up to 1 h between attempts, until the horizon.
-NOTIFY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=5),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(hours=1),
-)
 
 #: Provider words that mean the customer refused (rather than a technical failure).
 _DECLINE_MARKERS = ("declin", "refus", "reject", "cancelled_by_customer")
@@ -95,7 +81,6 @@ class PayinWorkflow(TransactionWorkflowBase):
         self._input: PayinInput | None = None
         self._created = False
         self._in_reversal_window = False
-        self._deliveries: list[asyncio.Task[None]] = []
 
     # ------------------------------------------------------------------ messages
 
@@ -175,7 +160,7 @@ class PayinWorkflow(TransactionWorkflowBase):
             )
         if self._status is TransactionStatus.FAILED and input.late_reversals:
             await self._listen_for_late_reversal()
-        await asyncio.gather(*self._deliveries)
+        await self._notifications_settled()
         return self._st
 
     # ------------------------------------------------------------------ steps
@@ -406,51 +391,11 @@ class PayinWorkflow(TransactionWorkflowBase):
         super()._finish(status, failure, note=note)
         if status.is_final or status is TransactionStatus.RECONCILING:
             event = "corrected" if status is TransactionStatus.LATE_SUCCEEDED else status.value
-            self._notify(f"payin.{event}")
-
-    # ------------------------------------------------------------------ notifications
-
-    def _notify(self, event_type: str) -> None:
-        inp, state = self._inp, self._st
-        if not inp.notify_url:
-            return
-        event_id = f"{state.workflow_id}:{event_type}:{len(state.notifications) + 1}"
-        delivery = NotificationDelivery(event_id=event_id, event_type=event_type)
-        state.notifications.append(delivery)
-        notification = MerchantNotification(
-            merchant=inp.merchant,
-            url=inp.notify_url,
-            event_id=event_id,
-            event_type=event_type,
-            data=state.model_dump(mode="json", exclude={"timeline", "notifications"}),
-            occurred_at=workflow.now(),
-        )
-        self._deliveries.append(asyncio.create_task(self._deliver(notification, delivery)))
-
-    async def _deliver(
-        self, notification: MerchantNotification, delivery: NotificationDelivery
-    ) -> None:
-        try:
-            report: DeliveryReport = await workflow.execute_activity(
-                "deliver_notification",
-                notification,
-                result_type=DeliveryReport,
-                task_queue=notification_queue(),
-                start_to_close_timeout=timedelta(seconds=30),
-                schedule_to_close_timeout=timedelta(
-                    seconds=self._inp.timings.notification_horizon_s
-                ),
-                retry_policy=NOTIFY_RETRY,
-                summary=f"notify the merchant: {notification.event_type}",
+            self._notify(
+                f"payin.{event}",
+                url=self._inp.notify_url,
+                horizon_s=self._inp.timings.notification_horizon_s,
             )
-        except ActivityError as err:
-            delivery.status = DeliveryStatus.GIVEN_UP
-            delivery.last_error = failure_from(err, default_code="not_delivered").message
-            return
-        delivery.status = DeliveryStatus.DELIVERED
-        delivery.attempts = report.attempt
-        delivery.http_status = report.http_status
-        delivery.delivered_at = report.delivered_at
 
     # ------------------------------------------------------------------ accessors
 

@@ -141,6 +141,7 @@ class PayoutWorkflow(TransactionWorkflowBase):
                 horizon_s=input.timings.reconcile_horizon_s,
                 readable_by_reference=input.status_by_reference,
             )
+        await self._notifications_settled()
         return self._st
 
     # ------------------------------------------------------------------ steps
@@ -364,6 +365,17 @@ class PayoutWorkflow(TransactionWorkflowBase):
                 provider_code=code,
             )
         self._finish(final, failure, note=f"{final.value} ({source})")
+
+    def _finish(
+        self, status: TransactionStatus, failure: Failure | None, *, note: str = ""
+    ) -> None:
+        super()._finish(status, failure, note=note)
+        if status.is_final or status is TransactionStatus.RECONCILING:
+            self._notify(
+                f"payout.{status.value}",
+                url=self._inp.notify_url,
+                horizon_s=self._inp.timings.notification_horizon_s,
+            )
 
     def _describe(self) -> str:
         inp = self._inp

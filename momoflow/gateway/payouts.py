@@ -16,7 +16,7 @@ from momoflow.models import Direction, PayoutState, TransactionStatus
 from momoflow.money import format_amount
 from momoflow.privacy import mask_phone
 from momoflow.providers.capabilities import CAPABILITIES
-from momoflow.requests import PayoutRequest, check_payout_request
+from momoflow.requests import PayoutRequest, check_notify_url, check_payout_request
 
 log = logging.getLogger("momoflow.gateway")
 
@@ -40,6 +40,12 @@ async def create_payout(
     """Start the payout, or return the existing one when ``reference`` was already used
     with the same request. The same reference with another request is a 409."""
     problems = check_payout_request(body)
+    url_problem = check_notify_url(
+        str(body.notify_url) if body.notify_url else None,
+        allow_private=settings.env in ("local", "test"),
+    )
+    if url_problem:
+        problems.append(url_problem)
     if problems:
         return problems_response(problems)
     secret = settings.fingerprint_secret.get_secret_value()

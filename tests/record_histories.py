@@ -1,4 +1,4 @@
-"""Record payout histories for the replay tests: ``python -m tests.record_histories``.
+"""Record histories for the replay tests: ``python -m tests.record_histories [payouts] [payins]``.
 
 Starts a private stack (dev server, sandbox, gateway, worker), runs one payout per path
 (webhook, polling, declined, reconciling, 5xx retried) and writes each history to
@@ -14,17 +14,18 @@ import sys
 import tempfile
 from pathlib import Path
 
-from momoflow.ids import payout_workflow_id
+from momoflow.ids import payin_workflow_id, payout_workflow_id
 from momoflow.settings import TemporalSettings
 from momoflow.temporal import connect_client
 from tests.stack import start_stack
+from tests.test_payin_flow import payin_body, post_payin, wait_payin
 from tests.test_payout_flow import payout_body, post_payout
 
 OUT = Path(__file__).parent / "histories"
 
 #: Bump when a recording is meant to add new shapes of history; older files stay and must
 #: keep replaying (``workflow.patched`` guards the differences).
-GENERATION = "REC2"
+GENERATION = "REC3"
 
 _SN = {"provider": "caurisflux", "country": "SN", "operator": "wave"}
 _NS = {"provider": "novasend", "country": "CI", "operator": "wave"}
@@ -56,13 +57,24 @@ SCENARIOS: dict[str, tuple[dict[str, object], dict[str, object] | None, set[str]
 }
 
 
-async def main() -> None:
+#: name -> (provider, mode, phone, end states)
+PAYIN_SCENARIOS: dict[str, tuple[str, str, str, set[str]]] = {
+    "payin-checkout": ("caurisflux", "checkout", "+221771231021", {"succeeded"}),
+    "payin-declined": ("novasend", "checkout", "+2250701230002", {"declined"}),
+    "payin-late-reversal": ("novasend", "direct", "+2250701230004", {"late_succeeded"}),
+}
+
+
+async def main(which: set[str]) -> None:
+    """Record the payout and/or payin scenarios (``which``)."""
     with tempfile.TemporaryDirectory() as root:
         stack = start_stack(Path(root))
         try:
             stack.start_worker("worker", prefix="momoflow-test")
             client = await connect_client(TemporalSettings(address=stack.temporal_address))
-            for name, (overrides, fault, final) in SCENARIOS.items():
+            payouts = SCENARIOS if "payouts" in which else {}
+            payins = PAYIN_SCENARIOS if "payins" in which else {}
+            for name, (overrides, fault, final) in payouts.items():
                 fields = dict(overrides)
                 provider, phone = str(fields.pop("provider")), str(fields.pop("phone"))
                 if fault:
@@ -78,11 +90,22 @@ async def main() -> None:
                 path = OUT / f"{workflow_id}.json"
                 path.write_text(history.to_json())
                 print(f"recorded {path} ({len(history.events)} events)")
+            for name, (provider, mode, phone, final) in payins.items():
+                reference = f"{GENERATION}-{name}"
+                post_payin(stack, payin_body(reference, provider, mode, phone))
+                wait_payin(stack, reference, final, timeout=90)
+                workflow_id = payin_workflow_id("acme", reference)
+                handle = client.get_workflow_handle(workflow_id)
+                await handle.result()
+                history = await handle.fetch_history()
+                path = OUT / f"{workflow_id}.json"
+                path.write_text(history.to_json())
+                print(f"recorded {path} ({len(history.events)} events)")
         finally:
             stack.stop_all()
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    asyncio.run(main(set(sys.argv[1:]) or {"payouts", "payins"}))
     sys.stdout.flush()
     os._exit(0)

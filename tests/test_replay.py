@@ -17,13 +17,16 @@ from temporalio.worker import Replayer
 
 from tests.stack import Stack
 from tests.test_payout_flow import payout_body, post_payout
+from workflows.payin import PayinWorkflow
 from workflows.payout import PayoutWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 
 
 def _replayer() -> Replayer:
-    return Replayer(workflows=[PayoutWorkflow], data_converter=pydantic_data_converter)
+    return Replayer(
+        workflows=[PayoutWorkflow, PayinWorkflow], data_converter=pydantic_data_converter
+    )
 
 
 @pytest.mark.parametrize("path", sorted(HISTORIES.glob("*.json")), ids=lambda p: p.stem)
@@ -38,6 +41,10 @@ def test_recorded_histories_cover_every_generation_and_provider() -> None:
     # REC: before the ProviderTransactionId patch; REC2: after it, all three providers.
     assert {"payout-acme-REC-webhook", "payout-acme-REC-reconciling"} <= names
     assert {"payout-acme-REC2-novasend", "payout-acme-REC2-mobilepay-retried"} <= names
+    # REC3: payins, including a late reversal corrected after a failure.
+    assert {"payin-acme-REC3-payin-checkout", "payin-acme-REC3-payin-late-reversal"} <= {
+        path.stem for path in HISTORIES.glob("payin-*.json")
+    }
 
 
 async def test_histories_of_this_session_replay(
@@ -47,7 +54,9 @@ async def test_histories_of_this_session_replay(
     stack.wait_for_payout(reference, {"succeeded"})
     histories = [
         await client.get_workflow_handle(wf.id, run_id=wf.run_id).fetch_history()
-        async for wf in client.list_workflows("WorkflowType = 'PayoutWorkflow'")
+        async for wf in client.list_workflows(
+            "WorkflowType = 'PayoutWorkflow' OR WorkflowType = 'PayinWorkflow'"
+        )
     ]
 
     async def each() -> AsyncIterator[WorkflowHistory]:

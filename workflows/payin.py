@@ -126,7 +126,7 @@ class PayinWorkflow(TransactionWorkflowBase):
             amount=input.amount,
             currency=input.currency,
             description=input.description,
-            created_at=now,
+            created_at=input.requested_at,
             updated_at=now,
         )
         workflow.upsert_search_attributes(

@@ -111,7 +111,7 @@ class PayoutWorkflow(TransactionWorkflowBase):
             amount=input.amount,
             currency=input.currency,
             description=input.description,
-            created_at=now,
+            created_at=input.requested_at,
             updated_at=now,
         )
         workflow.upsert_search_attributes(

@@ -3,22 +3,25 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from fastapi import APIRouter, Response, status
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError
 
-from momoflow import search_attributes as sa
 from momoflow.gateway.deps import MerchantDep, SettingsDep, TemporalDep
 from momoflow.gateway.errors import problems_response
-from momoflow.gateway.transactions import ERROR_RESPONSES, not_found, read_state, start_once
-from momoflow.ids import payin_workflow_id, workflow_task_queue
-from momoflow.models import Direction, PayinState, TransactionStatus
+from momoflow.gateway.transactions import (
+    ERROR_RESPONSES,
+    not_found,
+    read_state,
+    reference_conflict,
+)
+from momoflow.ids import payin_workflow_id
+from momoflow.models import PayinState
 from momoflow.money import format_amount
-from momoflow.privacy import mask_phone
-from momoflow.providers.capabilities import CAPABILITIES
-from momoflow.requests import PayinRequest, check_notify_url, check_payin_request
+from momoflow.requests import PayinRequest
+from momoflow.starts import ReferenceInUse, RequestProblems, start_payin
 
 log = logging.getLogger("momoflow.gateway")
 
@@ -45,51 +48,14 @@ async def create_payin(
     """Start the payin and answer once the provider has created it, with what the customer
     needs (``payment_url``, ``deep_links``, ``qr_code``, ``expires_at``); the payin then goes
     on (follow it with ``GET /v1/payins/{reference}`` or your ``notify_url``)."""
-    problems = check_payin_request(body)
-    url_problem = check_notify_url(
-        str(body.notify_url) if body.notify_url else None,
-        allow_private=settings.env in ("local", "test"),
-    )
-    if url_problem:
-        problems.append(url_problem)
-    if problems:
-        return problems_response(problems)
-    workflow_id = payin_workflow_id(merchant, body.reference)
-    payin_input = body.to_input(
-        merchant=merchant,
-        secret=settings.fingerprint_secret.get_secret_value(),
-        requested_at=datetime.now(UTC),
-        timings=settings.payin_timings_for(body.provider),
-    )
-    if CAPABILITIES[body.provider].per_request_callback:
-        payin_input.provider_callback_url = settings.webhook_url(body.provider)
-    who = mask_phone(body.customer.phone) if body.customer.phone else "a customer"
-    created = await start_once(
-        client,
-        "PayinWorkflow",
-        payin_input,
-        workflow_id=workflow_id,
-        task_queue=workflow_task_queue(settings.task_queue_prefix),
-        fingerprint=payin_input.request_fingerprint,
-        search_attributes=sa.transaction_attributes(
-            direction=Direction.PAYIN.value,
-            provider=body.provider.value,
-            status=TransactionStatus.CREATED.value,
-            country=body.country.value,
-            operator=body.operator.value if body.operator else body.mode.value,
-            amount=body.amount,
-            currency=body.currency.value,
-            merchant=merchant,
-            reference=body.reference,
-        ),
-        summary=(
-            f"Payin {format_amount(body.amount, body.currency)} from {who} via "
-            f"{body.provider.value} ({body.mode.value})"
-        ),
-        what="payin",
-        reference=body.reference,
-    )
-    if not created:
+    try:
+        started = await start_payin(client, merchant, body, settings)
+    except RequestProblems as exc:
+        return problems_response(exc.problems)
+    except ReferenceInUse as exc:
+        raise reference_conflict(exc) from None
+    workflow_id = started.workflow_id
+    if not started.created:
         response.status_code = status.HTTP_200_OK
     else:
         log.info("payin %s started (%s)", workflow_id, format_amount(body.amount, body.currency))

@@ -1,5 +1,5 @@
-"""What the payout and payin endpoints share: starting a transaction workflow idempotently
-on the business reference, and reading a transaction's state."""
+"""What the payout and payin endpoints share: error answers and reading a transaction's
+state (starting one is :mod:`momoflow.starts`, shared with the Python client)."""
 
 from __future__ import annotations
 
@@ -9,13 +9,9 @@ from typing import Any, TypeVar
 from fastapi import HTTPException, status
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.common import (
-    TypedSearchAttributes,
-    WorkflowIDConflictPolicy,
-    WorkflowIDReusePolicy,
-)
-from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
+
+from momoflow.starts import ReferenceInUse
 
 FINGERPRINT_MEMO = "request_fingerprint"
 #: How long a read waits for a worker to answer the ``state`` query.
@@ -31,47 +27,11 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-async def start_once(
-    client: Client,
-    workflow: str,
-    workflow_input: BaseModel,
-    *,
-    workflow_id: str,
-    task_queue: str,
-    fingerprint: str,
-    search_attributes: TypedSearchAttributes,
-    summary: str,
-    what: str,
-    reference: str,
-) -> bool:
-    """Start the workflow; False when it already exists with the same request (a retried
-    call). The same reference with another request is a 409; a finished workflow is
-    never started again (reuse policy REJECT_DUPLICATE)."""
-    try:
-        await client.start_workflow(
-            workflow,
-            workflow_input,
-            id=workflow_id,
-            task_queue=task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-            id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
-            memo={FINGERPRINT_MEMO: fingerprint},
-            search_attributes=search_attributes,
-            static_summary=summary,
-        )
-    except WorkflowAlreadyStartedError:
-        description = await client.get_workflow_handle(workflow_id).describe()
-        if await description.memo_value(FINGERPRINT_MEMO, None) != fingerprint:
-            raise HTTPException(
-                status.HTTP_409_CONFLICT,
-                detail={
-                    "error": "reference_conflict",
-                    "message": f"reference {reference!r} was already used for a different "
-                    f"{what}; use a new reference",
-                },
-            ) from None
-        return False
-    return True
+def reference_conflict(exc: ReferenceInUse) -> HTTPException:
+    """409 for a reference already used with another request."""
+    return HTTPException(
+        status.HTTP_409_CONFLICT, detail={"error": "reference_conflict", "message": str(exc)}
+    )
 
 
 async def read_state(

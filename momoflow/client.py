@@ -1,0 +1,791 @@
+"""Typed client of momoflow's business API: start and follow payouts, payins and refunds.
+
+Two clients with the same methods: :class:`MomoflowClient` (async, ``httpx.AsyncClient``)
+and :class:`SyncMomoflowClient` (blocking, ``httpx.Client``, for scripts). Both drive the
+same request plans (:class:`_Api`), so retries, error mapping and polling behave the same.
+
+Every call that writes (``create_payout``, ``create_payin``, ``refund_payin``) is
+idempotent on the business reference: sending it again returns the existing transaction
+instead of starting a second one. That is why the clients retry writes too, on ``503`` and
+on connection errors, and why **a caller must reuse the same reference when it retries a
+business operation**, never make up a new one. See ``docs/client.md``.
+
+:func:`start_payout_on_temporal` starts a payout directly on Temporal, for services that
+hold a Temporal client rather than an API key; it shares its start logic with the gateway
+(:mod:`momoflow.starts`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import math
+import random
+import time
+from collections.abc import Callable, Collection, Generator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Generic, Self, TypeAlias, TypeVar
+from urllib.parse import quote
+
+import httpx
+import pydantic
+from temporalio.client import Client as TemporalClient
+
+import momoflow
+from momoflow.ids import REFERENCE_PATTERN, is_valid_reference
+from momoflow.models import (
+    PayinState,
+    PayoutState,
+    RefundState,
+    TransactionState,
+    TransactionStatus,
+)
+from momoflow.requests import FieldProblem, PayinRequest, PayoutRequest
+from momoflow.settings import Settings
+from momoflow.starts import ReferenceInUse, RequestProblems, start_payout
+
+__all__ = [
+    "MomoflowClient",
+    "MomoflowError",
+    "MomoflowTimeout",
+    "NotFound",
+    "NotRefundable",
+    "Problem",
+    "ReferenceConflict",
+    "RefundNotSupported",
+    "ServiceUnavailable",
+    "SyncMomoflowClient",
+    "Unauthenticated",
+    "ValidationFailed",
+    "is_settled",
+    "start_payout_on_temporal",
+]
+
+#: Attempts per call, the first included (only ``503`` and connection errors are retried).
+DEFAULT_MAX_ATTEMPTS = 3
+#: A ``Retry-After`` longer than this is cut to this (seconds).
+MAX_RETRY_DELAY_S = 30.0
+#: ``POST /v1/payins`` waits up to 20 s for the provider's payment link before answering,
+#: so that call gets at least this timeout (seconds).
+PAYIN_CREATE_TIMEOUT_S = 30.0
+#: A read inside ``wait_for_*`` gets at least this timeout, even right at the deadline.
+MIN_READ_TIMEOUT_S = 1.0
+
+StateT = TypeVar("StateT", bound=TransactionState)
+T = TypeVar("T")
+
+# --------------------------------------------------------------------------- errors
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One broken rule of a refused request: which field, which rule, a sentence."""
+
+    field: str
+    rule: str
+    message: str
+
+
+class MomoflowError(Exception):
+    """Base of every error of this client.
+
+    ``status`` is the HTTP status (None when no answer came), ``code`` the server's
+    machine-readable ``error`` (e.g. ``reference_conflict``) and ``message`` its sentence.
+    """
+
+    def __init__(self, message: str, *, status: int | None = None, code: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+
+
+class ValidationFailed(MomoflowError):
+    """``422``: the request breaks rules; ``problems`` lists every one. Nothing started."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        problems: Sequence[Problem] = (),
+        status: int | None = 422,
+        code: str | None = "validation_failed",
+    ):
+        details = "; ".join(f"{p.field}: {p.message}" for p in problems)
+        super().__init__(f"{message}: {details}" if details else message, status=status, code=code)
+        self.problems = list(problems)
+
+
+class ReferenceConflict(MomoflowError):
+    """``409``: the reference was already used for a different request."""
+
+
+class NotFound(MomoflowError):
+    """``404``: no transaction (or refund) with this reference for this API key."""
+
+
+class Unauthenticated(MomoflowError):
+    """``401``: the API key is missing or unknown."""
+
+
+class NotRefundable(MomoflowError):
+    """The payin cannot be refunded (``payin_not_refundable``: e.g. it did not succeed)."""
+
+
+class RefundNotSupported(MomoflowError):
+    """The payin's provider offers no refunds through its API (``refund_not_supported``)."""
+
+
+class ServiceUnavailable(MomoflowError):
+    """``503`` (or no answer at all) after every retry. Retry later with the same reference:
+    a write may have been accepted. ``retry_after`` is the server's hint, in seconds."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = 503,
+        code: str | None = None,
+        retry_after: float | None = None,
+    ):
+        super().__init__(message, status=status, code=code)
+        self.retry_after = retry_after
+
+
+class MomoflowTimeout(MomoflowError):
+    """``wait_for_*`` reached its deadline; ``last_state`` is the last state read (None when
+    no read succeeded). The transaction goes on: this is not a failure of the payment."""
+
+    def __init__(self, message: str, *, last_state: TransactionState | None):
+        super().__init__(message)
+        self.last_state = last_state
+
+
+_ERRORS_BY_CODE: dict[str, type[MomoflowError]] = {
+    "validation_failed": ValidationFailed,
+    "reference_conflict": ReferenceConflict,
+    "not_found": NotFound,
+    "unauthenticated": Unauthenticated,
+    "payin_not_refundable": NotRefundable,
+    "refund_not_supported": RefundNotSupported,
+}
+_ERRORS_BY_STATUS: dict[int, type[MomoflowError]] = {
+    401: Unauthenticated,
+    404: NotFound,
+    422: ValidationFailed,
+    503: ServiceUnavailable,
+}
+
+
+def _problems(raw: object) -> list[Problem]:
+    if not isinstance(raw, list):
+        return []
+    return [
+        Problem(str(p.get("field", "")), str(p.get("rule", "")), str(p.get("message", "")))
+        for p in raw
+        if isinstance(p, dict)
+    ]
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    """``Retry-After`` in seconds (delta-seconds or HTTP date), None when absent or bad."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def _error_for(response: httpx.Response) -> MomoflowError:
+    """The error an unsuccessful answer stands for (by the body's ``error``, else the
+    status). Its message is the server's ``message``; nothing of the request is echoed."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        body = {}
+    code = body.get("error") if isinstance(body.get("error"), str) else None
+    server_message = body.get("message")
+    message = (
+        server_message
+        if isinstance(server_message, str) and server_message
+        else f"HTTP {response.status_code} {response.reason_phrase}".strip()
+    )
+    status = response.status_code
+    cls = _ERRORS_BY_CODE.get(code or "") or _ERRORS_BY_STATUS.get(status, MomoflowError)
+    if cls is ValidationFailed:
+        return ValidationFailed(
+            message, problems=_problems(body.get("problems")), status=status, code=code
+        )
+    if cls is ServiceUnavailable:
+        return ServiceUnavailable(
+            message, status=status, code=code, retry_after=_retry_after(response)
+        )
+    return cls(message, status=status, code=code)
+
+
+def is_settled(state: TransactionState) -> bool:
+    """The default end of ``wait_for_*``: a final status, or ``reconciling`` (the outcome
+    is unknown and needs an operator or the reconciliation sweep; it may take days)."""
+    return state.status.is_final or state.status is TransactionStatus.RECONCILING
+
+
+# --------------------------------------------------------------------------- request plans
+#
+# A plan is a generator that yields what to do (send a request, or sleep) and receives what
+# happened (the response, or the httpx error). The async and sync clients only execute
+# those steps, so everything else (retries, errors, polling deadlines) exists once.
+
+
+@dataclass(frozen=True)
+class _Send:
+    method: str
+    url: str
+    headers: dict[str, str] = field(repr=False)
+    timeout: float
+    json: Any = None
+
+
+@dataclass(frozen=True)
+class _Sleep:
+    seconds: float
+
+
+_Step: TypeAlias = _Send | _Sleep
+_Outcome: TypeAlias = httpx.Response | httpx.HTTPError | None
+_Plan: TypeAlias = Generator[_Step, _Outcome, T]
+
+#: Connection-level failures worth a retry (the request may or may not have arrived; every
+#: call here is idempotent, so sending it again is safe).
+_RETRYABLE = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+
+
+@dataclass(frozen=True)
+class _Kind(Generic[StateT]):
+    """What differs between payouts, payins and refunds on the wire."""
+
+    name: str
+    prefix: str
+    state: type[StateT]
+    suffix: str = ""
+
+    def path(self, reference: str) -> str:
+        """The resource of ``reference`` (checked, so that it cannot change the path)."""
+        if not is_valid_reference(reference):
+            raise ValueError(f"invalid reference {reference!r}: must match {REFERENCE_PATTERN}")
+        return f"{self.prefix}/{quote(reference, safe='')}{self.suffix}"
+
+
+_PAYOUTS = _Kind("payout", "/v1/payouts", PayoutState)
+_PAYINS = _Kind("payin", "/v1/payins", PayinState)
+_REFUNDS = _Kind("refund", "/v1/payins", RefundState, suffix="/refund")
+
+
+def _parse(model: type[StateT]) -> Callable[[httpx.Response], StateT]:
+    def parse(response: httpx.Response) -> StateT:
+        # Unknown fields are ignored, so that a newer server does not break this client.
+        return model.model_validate_json(response.content, extra="ignore")
+
+    return parse
+
+
+def _request_body(model: type[pydantic.BaseModel], request: object) -> dict[str, Any]:
+    """The JSON body of a request given as a model or a mapping, validated here first (a
+    bad mapping raises ``pydantic.ValidationError`` before anything is sent)."""
+    if not isinstance(request, model):
+        request = model.model_validate(request)
+    assert isinstance(request, pydantic.BaseModel)
+    return request.model_dump(mode="json", exclude_unset=True)
+
+
+def _until(until: Callable[[StateT], bool] | Collection[str]) -> Callable[[StateT], bool]:
+    if callable(until):
+        return until
+    statuses = {until} if isinstance(until, str) else {str(s) for s in until}
+    return lambda state: state.status.value in statuses
+
+
+class _Api:
+    """The plans of every call; holds the address, the key and the retry policy."""
+
+    def __init__(self, base_url: str, api_key: str, *, timeout: float, max_attempts: int):
+        if not api_key or api_key.strip() != api_key:
+            raise ValueError("api_key must be a non-empty key without surrounding spaces")
+        if max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        self.base_url = base_url.rstrip("/")
+        self._headers = {
+            "Authorization": f"Bearer {api_key}",
+            "Accept": "application/json",
+            "User-Agent": f"momoflow-client/{momoflow.__version__}",
+        }
+        self.timeout = timeout
+        self.max_attempts = max_attempts
+
+    def __repr__(self) -> str:
+        return f"_Api(base_url={self.base_url!r})"
+
+    def call(
+        self,
+        method: str,
+        path: str,
+        parse: Callable[[httpx.Response], T],
+        *,
+        json: Any = None,
+        timeout: float | None = None,
+        attempts: int | None = None,
+    ) -> _Plan[T]:
+        """One call, retried on 503 and connection errors only (never on another status)."""
+        limit = attempts or self.max_attempts
+        send = _Send(
+            method,
+            f"{self.base_url}{path}",
+            self._headers,
+            timeout=timeout or self.timeout,
+            json=json,
+        )
+        for attempt in range(1, limit + 1):
+            outcome = yield send
+            if isinstance(outcome, httpx.Response):
+                if outcome.is_success:
+                    try:
+                        return parse(outcome)
+                    except ValueError as exc:  # pydantic's ValidationError included
+                        raise MomoflowError(
+                            f"unexpected answer to {method} {path}: {exc}",
+                            status=outcome.status_code,
+                        ) from exc
+                error = _error_for(outcome)
+                if not isinstance(error, ServiceUnavailable) or attempt == limit:
+                    raise error
+                delay = error.retry_after
+            elif isinstance(outcome, _RETRYABLE):
+                if attempt == limit:
+                    raise ServiceUnavailable(
+                        f"no answer from momoflow ({type(outcome).__name__}) after "
+                        f"{limit} attempt{'s' if limit > 1 else ''}",
+                        status=None,
+                    ) from outcome
+                delay = None
+            elif isinstance(outcome, httpx.HTTPError):
+                raise MomoflowError(f"{method} {path} failed: {outcome}") from outcome
+            else:  # pragma: no cover - the clients always answer a send
+                raise RuntimeError("a send step got no outcome")
+            if delay is None:
+                delay = 2 ** (attempt - 1) * random.uniform(0.5, 1.0)
+            yield _Sleep(min(delay, MAX_RETRY_DELAY_S))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # ------------------------------------------------------------ transactions
+
+    def create(
+        self, kind: _Kind[StateT], model: type[pydantic.BaseModel], request: object
+    ) -> _Plan[StateT]:
+        body = _request_body(model, request)
+        timeout = max(self.timeout, PAYIN_CREATE_TIMEOUT_S) if kind is _PAYINS else None
+        return self.call("POST", kind.prefix, _parse(kind.state), json=body, timeout=timeout)
+
+    def refund(self, reference: str, reason: str, notify_url: str | None) -> _Plan[RefundState]:
+        body = (
+            {"reason": reason}
+            if notify_url is None
+            else {"reason": reason, "notify_url": notify_url}
+        )
+        return self.call("POST", _REFUNDS.path(reference), _parse(RefundState), json=body)
+
+    def get(self, kind: _Kind[StateT], reference: str) -> _Plan[StateT]:
+        return self.call("GET", kind.path(reference), _parse(kind.state))
+
+    def wait(
+        self,
+        kind: _Kind[StateT],
+        reference: str,
+        *,
+        timeout: float,
+        poll_interval: float,
+        until: Callable[[StateT], bool] | Collection[str],
+    ) -> _Plan[StateT]:
+        """Read the state until ``until`` holds, each ``poll_interval``, until ``timeout``.
+
+        A ``503`` or a connection error during the wait is not fatal: the next read is
+        tried, at the latest at the deadline. 4xx errors end the wait at once.
+        """
+        if timeout < 0 or poll_interval <= 0:
+            raise ValueError("timeout must be >= 0 and poll_interval > 0")
+        return self._wait(
+            kind, kind.path(reference), reference, timeout, poll_interval, _until(until)
+        )
+
+    def _wait(
+        self,
+        kind: _Kind[StateT],
+        path: str,
+        reference: str,
+        timeout: float,
+        poll_interval: float,
+        done: Callable[[StateT], bool],
+    ) -> _Plan[StateT]:
+        deadline = time.monotonic() + timeout
+        last: StateT | None = None
+        unavailable: ServiceUnavailable | None = None
+        while True:
+            remaining = deadline - time.monotonic()
+            read_timeout = max(min(self.timeout, remaining), MIN_READ_TIMEOUT_S)
+            pause = poll_interval
+            try:
+                last = yield from self.call(
+                    "GET", path, _parse(kind.state), timeout=read_timeout, attempts=1
+                )
+            except ServiceUnavailable as exc:
+                unavailable = exc
+                pause = max(poll_interval, exc.retry_after or 0.0)
+            else:
+                if done(last):
+                    return last
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                seen = f"still {last.status.value}" if last else "never read"
+                raise MomoflowTimeout(
+                    f"{kind.name} {reference!r} {seen} after {timeout:g}s",
+                    last_state=last,
+                ) from unavailable
+            yield _Sleep(min(pause, remaining))
+
+
+def _result(stop: StopIteration) -> Any:
+    return stop.value
+
+
+# --------------------------------------------------------------------------- async client
+
+
+class MomoflowClient:
+    """Async client of the momoflow gateway.
+
+    ``http`` injects an ``httpx.AsyncClient`` (tests, custom transports); it is then the
+    caller's to close. ``timeout`` (seconds) applies to each request, whatever the client.
+    Writes are idempotent on the reference, so every call is retried on ``503`` (honouring
+    ``Retry-After``, at most ``max_attempts`` attempts in all) and on connection errors;
+    never on another status. Use as ``async with MomoflowClient(...) as momoflow:``.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        http: httpx.AsyncClient | None = None,
+        timeout: float = 15.0,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    ) -> None:
+        self._api = _Api(base_url, api_key, timeout=timeout, max_attempts=max_attempts)
+        self._owns_http = http is None
+        self._http = http if http is not None else httpx.AsyncClient(timeout=timeout)
+
+    def __repr__(self) -> str:
+        return f"MomoflowClient(base_url={self._api.base_url!r})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the HTTP client, unless it was injected."""
+        if self._owns_http:
+            await self._http.aclose()
+
+    async def _run(self, plan: _Plan[T]) -> T:
+        outcome: _Outcome = None
+        try:
+            while True:
+                try:
+                    step = plan.send(outcome)
+                except StopIteration as stop:
+                    result: T = _result(stop)
+                    return result
+                if isinstance(step, _Sleep):
+                    await asyncio.sleep(step.seconds)
+                    outcome = None
+                    continue
+                try:
+                    outcome = await self._http.request(
+                        step.method,
+                        step.url,
+                        headers=step.headers,
+                        json=step.json,
+                        timeout=step.timeout,
+                    )
+                except httpx.HTTPError as exc:
+                    outcome = exc
+        finally:
+            plan.close()
+
+    async def create_payout(self, request: PayoutRequest | Mapping[str, Any]) -> PayoutState:
+        """Pay a recipient; returns the payout's state (``created`` for a new one).
+
+        A mapping is validated into :class:`PayoutRequest` first: a malformed one raises
+        ``pydantic.ValidationError`` and sends nothing. Sending the same request again
+        returns the same payout. Raises :class:`ValidationFailed` (business rules),
+        :class:`ReferenceConflict`, :class:`Unauthenticated`, :class:`ServiceUnavailable`.
+        """
+        return await self._run(self._api.create(_PAYOUTS, PayoutRequest, request))
+
+    async def get_payout(self, reference: str) -> PayoutState:
+        """The payout's live state; :class:`NotFound` when there is none."""
+        return await self._run(self._api.get(_PAYOUTS, reference))
+
+    async def wait_for_payout(
+        self,
+        reference: str,
+        *,
+        timeout: float,
+        poll_interval: float = 1.0,
+        until: Callable[[PayoutState], bool] | Collection[str] = is_settled,
+    ) -> PayoutState:
+        """Poll the payout until ``until`` holds (a predicate, or a set of statuses; by
+        default a final status or ``reconciling``). Raises :class:`MomoflowTimeout`, with
+        the last state, when ``timeout`` seconds pass first."""
+        plan = self._api.wait(
+            _PAYOUTS, reference, timeout=timeout, poll_interval=poll_interval, until=until
+        )
+        return await self._run(plan)
+
+    async def create_payin(self, request: PayinRequest | Mapping[str, Any]) -> PayinState:
+        """Collect from a customer; returns the payin's state, which carries what the
+        customer needs (``payment_url``, ``deep_links``, ``qr_code``, ``expires_at``) once
+        the provider has answered. Same validation, idempotency and errors as
+        :meth:`create_payout`."""
+        return await self._run(self._api.create(_PAYINS, PayinRequest, request))
+
+    async def get_payin(self, reference: str) -> PayinState:
+        """The payin's live state; :class:`NotFound` when there is none."""
+        return await self._run(self._api.get(_PAYINS, reference))
+
+    async def wait_for_payin(
+        self,
+        reference: str,
+        *,
+        timeout: float,
+        poll_interval: float = 1.0,
+        until: Callable[[PayinState], bool] | Collection[str] = is_settled,
+    ) -> PayinState:
+        """Poll the payin like :meth:`wait_for_payout` polls a payout."""
+        plan = self._api.wait(
+            _PAYINS, reference, timeout=timeout, poll_interval=poll_interval, until=until
+        )
+        return await self._run(plan)
+
+    async def refund_payin(
+        self, reference: str, reason: str, *, notify_url: str | None = None
+    ) -> RefundState:
+        """Refund a succeeded payin in full. A payin has at most one refund: asking again
+        returns it, whatever the reason. ``notify_url`` defaults to the payin's. Raises
+        :class:`NotRefundable` (the payin has not succeeded), :class:`RefundNotSupported`
+        (the provider has no refund API; the message says what to do), :class:`NotFound`."""
+        return await self._run(self._api.refund(reference, reason, notify_url))
+
+    async def get_refund(self, reference: str) -> RefundState:
+        """The refund of payin ``reference``; :class:`NotFound` when it has none."""
+        return await self._run(self._api.get(_REFUNDS, reference))
+
+    async def wait_for_refund(
+        self,
+        reference: str,
+        *,
+        timeout: float,
+        poll_interval: float = 1.0,
+        until: Callable[[RefundState], bool] | Collection[str] = is_settled,
+    ) -> RefundState:
+        """Poll payin ``reference``'s refund like :meth:`wait_for_payout` polls a payout."""
+        plan = self._api.wait(
+            _REFUNDS, reference, timeout=timeout, poll_interval=poll_interval, until=until
+        )
+        return await self._run(plan)
+
+
+# --------------------------------------------------------------------------- sync client
+
+
+class SyncMomoflowClient:
+    """Blocking twin of :class:`MomoflowClient` (same methods, same behaviour), on
+    ``httpx.Client``. Use as ``with SyncMomoflowClient(...) as momoflow:``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        http: httpx.Client | None = None,
+        timeout: float = 15.0,
+        max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    ) -> None:
+        self._api = _Api(base_url, api_key, timeout=timeout, max_attempts=max_attempts)
+        self._owns_http = http is None
+        self._http = http if http is not None else httpx.Client(timeout=timeout)
+
+    def __repr__(self) -> str:
+        return f"SyncMomoflowClient(base_url={self._api.base_url!r})"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the HTTP client, unless it was injected."""
+        if self._owns_http:
+            self._http.close()
+
+    def _run(self, plan: _Plan[T]) -> T:
+        outcome: _Outcome = None
+        try:
+            while True:
+                try:
+                    step = plan.send(outcome)
+                except StopIteration as stop:
+                    result: T = _result(stop)
+                    return result
+                if isinstance(step, _Sleep):
+                    time.sleep(step.seconds)
+                    outcome = None
+                    continue
+                try:
+                    outcome = self._http.request(
+                        step.method,
+                        step.url,
+                        headers=step.headers,
+                        json=step.json,
+                        timeout=step.timeout,
+                    )
+                except httpx.HTTPError as exc:
+                    outcome = exc
+        finally:
+            plan.close()
+
+    def create_payout(self, request: PayoutRequest | Mapping[str, Any]) -> PayoutState:
+        """See :meth:`MomoflowClient.create_payout`."""
+        return self._run(self._api.create(_PAYOUTS, PayoutRequest, request))
+
+    def get_payout(self, reference: str) -> PayoutState:
+        """See :meth:`MomoflowClient.get_payout`."""
+        return self._run(self._api.get(_PAYOUTS, reference))
+
+    def wait_for_payout(
+        self,
+        reference: str,
+        *,
+        timeout: float,
+        poll_interval: float = 1.0,
+        until: Callable[[PayoutState], bool] | Collection[str] = is_settled,
+    ) -> PayoutState:
+        """See :meth:`MomoflowClient.wait_for_payout`."""
+        plan = self._api.wait(
+            _PAYOUTS, reference, timeout=timeout, poll_interval=poll_interval, until=until
+        )
+        return self._run(plan)
+
+    def create_payin(self, request: PayinRequest | Mapping[str, Any]) -> PayinState:
+        """See :meth:`MomoflowClient.create_payin`."""
+        return self._run(self._api.create(_PAYINS, PayinRequest, request))
+
+    def get_payin(self, reference: str) -> PayinState:
+        """See :meth:`MomoflowClient.get_payin`."""
+        return self._run(self._api.get(_PAYINS, reference))
+
+    def wait_for_payin(
+        self,
+        reference: str,
+        *,
+        timeout: float,
+        poll_interval: float = 1.0,
+        until: Callable[[PayinState], bool] | Collection[str] = is_settled,
+    ) -> PayinState:
+        """See :meth:`MomoflowClient.wait_for_payin`."""
+        plan = self._api.wait(
+            _PAYINS, reference, timeout=timeout, poll_interval=poll_interval, until=until
+        )
+        return self._run(plan)
+
+    def refund_payin(
+        self, reference: str, reason: str, *, notify_url: str | None = None
+    ) -> RefundState:
+        """See :meth:`MomoflowClient.refund_payin`."""
+        return self._run(self._api.refund(reference, reason, notify_url))
+
+    def get_refund(self, reference: str) -> RefundState:
+        """See :meth:`MomoflowClient.get_refund`."""
+        return self._run(self._api.get(_REFUNDS, reference))
+
+    def wait_for_refund(
+        self,
+        reference: str,
+        *,
+        timeout: float,
+        poll_interval: float = 1.0,
+        until: Callable[[RefundState], bool] | Collection[str] = is_settled,
+    ) -> RefundState:
+        """See :meth:`MomoflowClient.wait_for_refund`."""
+        plan = self._api.wait(
+            _REFUNDS, reference, timeout=timeout, poll_interval=poll_interval, until=until
+        )
+        return self._run(plan)
+
+
+# --------------------------------------------------------------------------- direct start
+
+
+async def start_payout_on_temporal(
+    client: TemporalClient,
+    merchant: str,
+    request: PayoutRequest | Mapping[str, Any],
+    settings: Settings,
+) -> str:
+    """Start a payout directly on Temporal, exactly as the gateway does; its workflow id.
+
+    Same checks, workflow id, reuse policy, fingerprint memo, search attributes, timings and
+    callback URL as ``POST /v1/payouts`` (both use :func:`momoflow.starts.start_payout`):
+    the gateway then serves it, and the same request sent to the gateway is recognised as
+    the same payout. ``settings`` must be the gateway's (the same ``fingerprint_secret``,
+    ``task_queue_prefix`` and ``public_url``). Calling it again with the same request
+    returns the same id. Raises :class:`ValidationFailed` (nothing started),
+    :class:`ReferenceConflict`, or ``pydantic.ValidationError`` for a malformed mapping.
+    """
+    if not isinstance(request, PayoutRequest):
+        request = PayoutRequest.model_validate(request)
+    try:
+        started = await start_payout(client, merchant, request, settings)
+    except RequestProblems as exc:
+        problems = _from_field_problems(exc.problems)
+        raise ValidationFailed(str(exc), problems=problems, status=None) from None
+    except ReferenceInUse as exc:
+        raise ReferenceConflict(str(exc), status=None, code="reference_conflict") from None
+    return started.workflow_id
+
+
+def _from_field_problems(problems: Sequence[FieldProblem]) -> list[Problem]:
+    return [Problem(p.field, p.rule, p.message) for p in problems]

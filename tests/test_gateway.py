@@ -155,3 +155,33 @@ def test_openapi_docs_and_health_are_served(stack: Stack) -> None:
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
     assert health.json() == {"status": "ok"}
     assert ready.status_code == 200
+
+
+def test_unroutable_mobilepay_hint_asks_for_a_retry(stack: Stack) -> None:
+    """MOBILE-PAY names only its own transaction id; when no workflow has published it yet
+    the event is not recorded, so the answer makes the provider send it again."""
+    import json
+
+    from tests.stack import MOBILEPAY_WEBHOOK_TOKEN
+
+    body = json.dumps(
+        {
+            "event": "transfer.completed",
+            "timestamp": "2026-11-23T12:00:00Z",
+            "data": {
+                "transfer_id": "TRF999999",
+                "amount": 100,
+                "currency": "FCFA",
+                "status": "completed",
+            },
+        }
+    ).encode()
+    with stack.gateway(key=None) as http:
+        answer = http.post(
+            f"/webhooks/mobilepay/{MOBILEPAY_WEBHOOK_TOKEN}",
+            content=body,
+            headers={"Content-Type": "application/json"},
+        )
+    assert answer.status_code == 503
+    assert answer.json()["error"] == "not_recorded"
+    assert answer.headers["retry-after"] == "30"

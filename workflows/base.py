@@ -8,6 +8,7 @@ Subclasses set ``_state`` and ``_provider`` at the start of ``run`` and implemen
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from temporalio import workflow
@@ -24,11 +25,18 @@ with workflow.unsafe.imports_passed_through():
         NotificationDelivery,
         ProviderEvent,
         ProviderName,
+        ProviderTransaction,
+        StatusLookup,
         TimelineEntry,
         TransactionState,
         TransactionStatus,
     )
-    from workflows.common import failure_from, notification_queue
+    from workflows.common import (
+        PROVIDER_RETRY,
+        failure_from,
+        notification_queue,
+        provider_queue,
+    )
 
 #: Merchant notifications: from 5 s up to 1 h between attempts, until the horizon.
 NOTIFY_RETRY = RetryPolicy(
@@ -36,6 +44,9 @@ NOTIFY_RETRY = RetryPolicy(
     backoff_coefficient=2.0,
     maximum_interval=timedelta(hours=1),
 )
+
+#: How long one status read may keep retrying before the workflow moves on.
+STATUS_READ_DEADLINE = timedelta(minutes=2)
 
 #: Timeline entries kept in the query result (the history keeps everything).
 MAX_TIMELINE = 50
@@ -128,6 +139,47 @@ class TransactionWorkflowBase:
 
     async def _poll(self, why: str) -> None:
         raise NotImplementedError  # each workflow reads its own kind of status
+
+    def _apply_transaction(self, transaction: ProviderTransaction, *, source: str) -> None:
+        raise NotImplementedError  # each workflow decides what a status read means
+
+    async def _read_status(
+        self,
+        why: str,
+        activity: Callable[..., Awaitable[ProviderTransaction]],
+        *,
+        requested_at: datetime,
+        status_by_reference: bool,
+        call_timeout: timedelta,
+    ) -> None:
+        """One status read through ``activity`` (by the provider's id, or by our reference
+        where the provider allows it); a failed read changes nothing."""
+        state = self._base_state
+        provider = self._provider_value
+        assert provider is not None
+        if state.provider_transaction_id is None and not status_by_reference:
+            return
+        state.status_polls += 1
+        try:
+            transaction = await workflow.execute_activity_method(
+                activity,
+                StatusLookup(
+                    provider=provider,
+                    provider_transaction_id=state.provider_transaction_id,
+                    external_reference=state.workflow_id,
+                    since=requested_at,
+                ),
+                task_queue=provider_queue(provider),
+                start_to_close_timeout=call_timeout,
+                schedule_to_close_timeout=STATUS_READ_DEADLINE,
+                retry_policy=PROVIDER_RETRY,
+                summary=f"{why}: status of {state.provider_transaction_id or state.workflow_id}",
+            )
+        except ActivityError as err:
+            # The next poll or a webhook will tell.
+            self._note(f"{why} failed: {failure_from(err, default_code='status_unknown').message}")
+            return
+        self._apply_transaction(transaction, source=why)
 
     async def _wait_with_polls(self, deadline: datetime, schedule: list[int]) -> None:
         """Wait for a final answer (webhook or poll, back-off ``schedule``) until

@@ -50,7 +50,6 @@ with workflow.unsafe.imports_passed_through():
         PaymentStatus,
         ProviderEvent,
         ProviderTransaction,
-        StatusLookup,
         TransactionStatus,
     )
     from momoflow.money import format_amount
@@ -64,7 +63,6 @@ with workflow.unsafe.imports_passed_through():
         provider_queue,
     )
 
-STATUS_READ_DEADLINE = timedelta(minutes=2)
 
 #: Provider words that mean the customer refused (rather than a technical failure).
 _DECLINE_MARKERS = ("declin", "refus", "reject", "cancelled_by_customer")
@@ -273,29 +271,13 @@ class PayinWorkflow(TransactionWorkflowBase):
             self._in_reversal_window = False
 
     async def _poll(self, why: str) -> None:
-        inp, state = self._inp, self._st
-        if state.provider_transaction_id is None and not inp.status_by_reference:
-            return
-        state.status_polls += 1
-        try:
-            transaction = await workflow.execute_activity_method(
-                ProviderActivities.fetch_payin_status,
-                StatusLookup(
-                    provider=inp.provider,
-                    provider_transaction_id=state.provider_transaction_id,
-                    external_reference=state.workflow_id,
-                    since=inp.requested_at,
-                ),
-                task_queue=provider_queue(inp.provider),
-                start_to_close_timeout=self._call_timeout,
-                schedule_to_close_timeout=STATUS_READ_DEADLINE,
-                retry_policy=PROVIDER_RETRY,
-                summary=f"{why}: status of {state.provider_transaction_id or state.workflow_id}",
-            )
-        except ActivityError as err:
-            self._note(f"{why} failed: {failure_from(err, default_code='status_unknown').message}")
-            return
-        self._apply_transaction(transaction, source=why)
+        await self._read_status(
+            why,
+            ProviderActivities.fetch_payin_status,
+            requested_at=self._inp.requested_at,
+            status_by_reference=self._inp.status_by_reference,
+            call_timeout=self._call_timeout,
+        )
 
     # ------------------------------------------------------------------ state changes
 

@@ -48,7 +48,6 @@ with workflow.unsafe.imports_passed_through():
         PayoutState,
         ProviderEvent,
         ProviderTransaction,
-        StatusLookup,
         TransactionStatus,
     )
     from momoflow.money import format_amount
@@ -64,8 +63,6 @@ with workflow.unsafe.imports_passed_through():
 
 #: Quote rounds: a quote that expires before the create call is re-asked this many times.
 MAX_QUOTE_ROUNDS = 3
-#: How long one status read may keep retrying before the workflow moves on.
-STATUS_READ_DEADLINE = timedelta(minutes=2)
 
 
 @workflow.defn(name="PayoutWorkflow")
@@ -290,30 +287,13 @@ class PayoutWorkflow(TransactionWorkflowBase):
             )
 
     async def _poll(self, why: str) -> None:
-        inp, state = self._inp, self._st
-        if state.provider_transaction_id is None and not inp.status_by_reference:
-            return
-        state.status_polls += 1
-        try:
-            transaction = await workflow.execute_activity_method(
-                ProviderActivities.fetch_payout_status,
-                StatusLookup(
-                    provider=inp.provider,
-                    provider_transaction_id=state.provider_transaction_id,
-                    external_reference=state.workflow_id,
-                    since=inp.requested_at,
-                ),
-                task_queue=provider_queue(inp.provider),
-                start_to_close_timeout=self._call_timeout,
-                schedule_to_close_timeout=STATUS_READ_DEADLINE,
-                retry_policy=PROVIDER_RETRY,
-                summary=f"{why}: status of {state.provider_transaction_id or state.workflow_id}",
-            )
-        except ActivityError as err:
-            # A failed read changes nothing: the next poll or a webhook will tell.
-            self._note(f"{why} failed: {failure_from(err, default_code='status_unknown').message}")
-            return
-        self._apply_transaction(transaction, source=why)
+        await self._read_status(
+            why,
+            ProviderActivities.fetch_payout_status,
+            requested_at=self._inp.requested_at,
+            status_by_reference=self._inp.status_by_reference,
+            call_timeout=self._call_timeout,
+        )
 
     # ------------------------------------------------------------------ state changes
 

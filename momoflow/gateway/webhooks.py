@@ -97,6 +97,19 @@ async def _receive(
         log.warning("could not look up the %s webhook's transaction: %s", provider.value, exc)
         raise _not_recorded() from exc
     if workflow_id is None:
+        if event.external_reference is None and event.provider_transaction_id:
+            # Known by the provider's id only (MOBILE-PAY): the workflow may not have
+            # published that id yet, or visibility lags. Not recorded, so ask for a retry.
+            log.info(
+                "%s webhook %s: no workflow yet for its transaction id; asking for a retry",
+                provider.value,
+                event.event_id,
+            )
+            raise HTTPException(
+                status.HTTP_503_SERVICE_UNAVAILABLE,
+                detail={"error": "not_recorded", "message": "transaction not known yet; retry"},
+                headers={"Retry-After": "30"},
+            )
         log.info(
             "ignored %s webhook %s: not a momoflow transaction", provider.value, event.event_id
         )

@@ -26,10 +26,11 @@ from momoflow.settings import Settings, configure_logging, get_settings
 from momoflow.temporal import connect_client
 from workflows.payin import PayinWorkflow
 from workflows.payout import PayoutWorkflow
+from workflows.refund import RefundWorkflow
 
 log = logging.getLogger("momoflow.worker")
 
-WORKFLOWS: Sequence[type] = (PayoutWorkflow, PayinWorkflow)
+WORKFLOWS: Sequence[type] = (PayoutWorkflow, PayinWorkflow, RefundWorkflow)
 
 
 async def run_worker(

@@ -19,13 +19,15 @@ from tests.stack import Stack
 from tests.test_payout_flow import payout_body, post_payout
 from workflows.payin import PayinWorkflow
 from workflows.payout import PayoutWorkflow
+from workflows.refund import RefundWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 
 
 def _replayer() -> Replayer:
     return Replayer(
-        workflows=[PayoutWorkflow, PayinWorkflow], data_converter=pydantic_data_converter
+        workflows=[PayoutWorkflow, PayinWorkflow, RefundWorkflow],
+        data_converter=pydantic_data_converter,
     )
 
 
@@ -55,7 +57,8 @@ async def test_histories_of_this_session_replay(
     histories = [
         await client.get_workflow_handle(wf.id, run_id=wf.run_id).fetch_history()
         async for wf in client.list_workflows(
-            "WorkflowType = 'PayoutWorkflow' OR WorkflowType = 'PayinWorkflow'"
+            "WorkflowType = 'PayoutWorkflow' OR WorkflowType = 'PayinWorkflow' "
+            "OR WorkflowType = 'RefundWorkflow'"
         )
     ]
 

@@ -50,11 +50,11 @@ def gateway_settings(stack: Stack, monkeypatch: pytest.MonkeyPatch) -> Settings:
 
 
 def require_route(stack: Stack, method: str, path: str) -> None:
-    """Skip unless the stack's gateway serves ``method path`` (read from its OpenAPI)."""
+    """Fail unless the stack's gateway serves ``method path`` (read from its OpenAPI): the
+    client must not drift from the API it speaks."""
     with httpx.Client(base_url=stack.gateway_url, timeout=10) as http:
         paths = http.get("/openapi.json").raise_for_status().json()["paths"]
-    if method.lower() not in paths.get(path, {}):
-        pytest.skip(f"the gateway does not serve {method} {path} yet (it is being added)")
+    assert method.lower() in paths.get(path, {}), f"the gateway does not serve {method} {path}"
 
 
 # --------------------------------------------------------------------------- payouts

@@ -32,7 +32,9 @@ with workflow.unsafe.imports_passed_through():
         TransactionStatus,
     )
     from workflows.common import (
+        CONFLICT_ERROR_TYPES,
         PROVIDER_RETRY,
+        application_error,
         failure_from,
         notification_queue,
         provider_queue,
@@ -246,6 +248,27 @@ class TransactionWorkflowBase:
         self._base_state.provider_transaction_id = transaction_id
         if workflow.patched(PATCH_PROVIDER_TRANSACTION_SA):
             workflow.upsert_search_attributes([sa.PROVIDER_TRANSACTION.value_set(transaction_id)])
+
+    def _create_call_failed(self, err: ActivityError, *, call: str = "create") -> None:
+        """A money-moving call that did not return (design rule 2): ``failed`` only when the
+        provider said a final no; a conflict, or anything else once its deadline passed
+        (timeouts, 5xx, unreadable answers), is ``reconciling``: money may have moved."""
+        app = application_error(err)
+        if app is not None and app.non_retryable and app.type not in CONFLICT_ERROR_TYPES:
+            self._finish(
+                TransactionStatus.FAILED, failure_from(err, default_code="provider_declined")
+            )
+            return
+        failure = failure_from(err, default_code=f"{call}_outcome_unknown")
+        conflict = app is not None and app.non_retryable
+        self._finish(
+            TransactionStatus.RECONCILING,
+            Failure(
+                code=failure.code if conflict else f"{call}_outcome_unknown",
+                message=f"no definite answer to the {call} call: {failure.message}",
+                provider_code=failure.provider_code,
+            ),
+        )
 
     def _finish(
         self, status: TransactionStatus, failure: Failure | None, *, note: str = ""

@@ -56,10 +56,7 @@ with workflow.unsafe.imports_passed_through():
     from momoflow.privacy import mask_phone
     from workflows.base import TransactionWorkflowBase
     from workflows.common import (
-        CONFLICT_ERROR_TYPES,
         PROVIDER_RETRY,
-        application_error,
-        failure_from,
         provider_queue,
     )
 
@@ -195,23 +192,7 @@ class PayinWorkflow(TransactionWorkflowBase):
                 summary=f"create payin {state.workflow_id}",
             )
         except ActivityError as err:
-            app = application_error(err)
-            if app is not None and app.non_retryable and app.type not in CONFLICT_ERROR_TYPES:
-                self._finish(
-                    TransactionStatus.FAILED, failure_from(err, default_code="provider_declined")
-                )
-                return None
-            failure = failure_from(err, default_code="create_outcome_unknown")
-            self._finish(
-                TransactionStatus.RECONCILING,
-                Failure(
-                    code="create_outcome_unknown"
-                    if app is None or not app.non_retryable
-                    else failure.code,
-                    message=f"no definite answer to the create call: {failure.message}",
-                    provider_code=failure.provider_code,
-                ),
-            )
+            self._create_call_failed(err)
             return None
         state.submit_attempts = result.attempt
         return result.created

@@ -54,7 +54,6 @@ with workflow.unsafe.imports_passed_through():
     from momoflow.privacy import mask_phone
     from workflows.base import TransactionWorkflowBase
     from workflows.common import (
-        CONFLICT_ERROR_TYPES,
         PROVIDER_RETRY,
         application_error,
         failure_from,
@@ -227,29 +226,9 @@ class PayoutWorkflow(TransactionWorkflowBase):
             )
         except ActivityError as err:
             app = application_error(err)
-            if app is not None and app.non_retryable:
-                if app.type == "QuoteExpired":
-                    return "requote"
-                if app.type in CONFLICT_ERROR_TYPES:
-                    self._finish(
-                        TransactionStatus.RECONCILING,
-                        failure_from(err, default_code="provider_conflict"),
-                    )
-                    return None
-                self._finish(
-                    TransactionStatus.FAILED, failure_from(err, default_code="provider_declined")
-                )
-                return None
-            # Timeouts, 5xx, unreadable answers until the deadline: money may have moved.
-            failure = failure_from(err, default_code="create_outcome_unknown")
-            self._finish(
-                TransactionStatus.RECONCILING,
-                Failure(
-                    code="create_outcome_unknown",
-                    message=f"no definite answer to the create call: {failure.message}",
-                    provider_code=failure.provider_code,
-                ),
-            )
+            if app is not None and app.non_retryable and app.type == "QuoteExpired":
+                return "requote"
+            self._create_call_failed(err)
             return None
         state.submit_attempts = result.attempt
         return result.transaction

@@ -52,10 +52,7 @@ with workflow.unsafe.imports_passed_through():
     from momoflow.money import format_amount
     from workflows.base import TransactionWorkflowBase
     from workflows.common import (
-        CONFLICT_ERROR_TYPES,
         PROVIDER_RETRY,
-        application_error,
-        failure_from,
         provider_queue,
     )
 
@@ -174,22 +171,7 @@ class RefundWorkflow(TransactionWorkflowBase):
                 summary=f"refund payin {inp.payin_workflow_id}",
             )
         except ActivityError as err:
-            app = application_error(err)
-            if app is not None and app.non_retryable and app.type not in CONFLICT_ERROR_TYPES:
-                self._finish(
-                    TransactionStatus.FAILED, failure_from(err, default_code="refund_declined")
-                )
-                return None
-            failure = failure_from(err, default_code="refund_outcome_unknown")
-            conflict = app is not None and app.non_retryable
-            self._finish(
-                TransactionStatus.RECONCILING,
-                Failure(
-                    code=failure.code if conflict else "refund_outcome_unknown",
-                    message=f"no definite answer to the refund call: {failure.message}",
-                    provider_code=failure.provider_code,
-                ),
-            )
+            self._create_call_failed(err, call="refund")
             return None
         return transaction
 

@@ -29,9 +29,11 @@ class MerchantEndpoint:
     """A merchant's notification endpoint: verifies our signature, can be 'down'."""
 
     url: str = ""
-    down_for: int = 0
+    #: workflow id -> how many of its deliveries to refuse with 503 (a targeted outage, so
+    #: other tests' deliveries can never consume it).
+    down_for: dict[str, int] = field(default_factory=dict)
     received: list[dict[str, Any]] = field(default_factory=list)
-    refused: int = 0
+    refused: dict[str, int] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def events(self, workflow_id: str) -> list[dict[str, Any]]:
@@ -48,12 +50,14 @@ def merchant() -> Iterator[MerchantEndpoint]:
     async def receive(request: Request) -> Response:
         body = await request.body()
         verify(ACME_NOTIFY_SECRET, body, request.headers.get("momoflow-signature"), now=time.time())
+        event = json.loads(body)
+        workflow_id = event["data"]["workflow_id"]
         with endpoint.lock:
-            if endpoint.down_for > 0:
-                endpoint.down_for -= 1
-                endpoint.refused += 1
+            if endpoint.down_for.get(workflow_id, 0) > 0:
+                endpoint.down_for[workflow_id] -= 1
+                endpoint.refused[workflow_id] = endpoint.refused.get(workflow_id, 0) + 1
                 return Response(status_code=503)
-            endpoint.received.append(json.loads(body))
+            endpoint.received.append(event)
         return Response(status_code=204)
 
     app = Starlette(routes=[Route("/events", receive, methods=["POST"])])
@@ -209,9 +213,9 @@ def test_novasend_late_reversal_is_recorded_as_a_correction(
 def test_notification_is_retried_until_the_merchant_endpoint_comes_back(
     stack: Stack, merchant: MerchantEndpoint, reference: str
 ) -> None:
+    workflow_id = payin_workflow_id("acme", reference)
     with merchant.lock:
-        merchant.down_for = 2
-        refused_before = merchant.refused
+        merchant.down_for[workflow_id] = 2
     post_payin(
         stack,
         payin_body(reference, "caurisflux", "checkout", "+221771231003", notify_url=merchant.url),
@@ -225,7 +229,8 @@ def test_notification_is_retried_until_the_merchant_endpoint_comes_back(
 
     state = wait_until(delivered, timeout=60, what="delivery after the endpoint came back")
     assert state["notifications"][0]["attempts"] == 3
-    assert merchant.refused - refused_before == 2
+    assert merchant.refused[workflow_id] == 2
+    assert [e["type"] for e in merchant.events(workflow_id)] == ["payin.succeeded"]
 
 
 def test_same_reference_returns_the_existing_payin(stack: Stack, reference: str) -> None:

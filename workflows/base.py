@@ -8,6 +8,7 @@ Subclasses set ``_state`` and ``_provider`` at the start of ``run`` and implemen
 from __future__ import annotations
 
 import asyncio
+from abc import abstractmethod
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
@@ -86,8 +87,9 @@ class TransactionWorkflowBase:
         while self._inbox:
             self._apply_event(self._inbox.pop(0))
 
+    @abstractmethod
     def _apply_event(self, event: ProviderEvent) -> None:
-        raise NotImplementedError  # each workflow decides what an event means
+        """What a vetted provider event means for this kind of transaction."""
 
     def _vet_event(
         self, event: ProviderEvent, *, expected_amount: int, allow_final: bool = False
@@ -139,11 +141,13 @@ class TransactionWorkflowBase:
 
     # ------------------------------------------------------------------ waits
 
+    @abstractmethod
     async def _poll(self, why: str) -> None:
-        raise NotImplementedError  # each workflow reads its own kind of status
+        """Read this transaction's status (see :meth:`_read_status`)."""
 
+    @abstractmethod
     def _apply_transaction(self, transaction: ProviderTransaction, *, source: str) -> None:
-        raise NotImplementedError  # each workflow decides what a status read means
+        """What a status read means for this kind of transaction."""
 
     async def _read_status(
         self,

@@ -186,14 +186,7 @@ class RefundWorkflow(TransactionWorkflowBase):
             TransactionStatus.PENDING,
             f"accepted as {transaction.provider_transaction_id} ({transaction.raw_status})",
         )
-        if transaction.status.is_final:
-            self._settle(
-                transaction.status,
-                transaction.failure_code,
-                transaction.failure_message,
-                transaction.raw_status,
-                "refund call",
-            )
+        self._apply_transaction(transaction, source="refund call")
 
     async def _listen_until(self, deadline: datetime, summary: str) -> None:
         """Apply webhooks as they come until the refund is final or ``deadline``."""
@@ -219,6 +212,22 @@ class RefundWorkflow(TransactionWorkflowBase):
             )
         else:
             self._note(f"webhook {event.event_type}: still {event.raw_status}")
+
+    async def _poll(self, why: str) -> None:
+        """Nothing to read: NovaSend has no refund status endpoint (N8), so only its
+        webhook settles a refund."""
+        self._note(f"{why}: no refund status endpoint; waiting for the provider's webhook")
+
+    def _apply_transaction(self, transaction: ProviderTransaction, *, source: str) -> None:
+        """The refund call's answer: final when the provider already says so."""
+        if transaction.status.is_final and not self._status.is_final:
+            self._settle(
+                transaction.status,
+                transaction.failure_code,
+                transaction.failure_message,
+                transaction.raw_status,
+                source,
+            )
 
     def _settle(
         self,

@@ -8,7 +8,6 @@ state, inject faults, read the ledger / webhook log / request log and force sett
 from __future__ import annotations
 
 import ipaddress
-import json
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -18,7 +17,8 @@ from starlette.responses import JSONResponse, Response
 
 from .caurisflux_catalog import PAYIN_FINAL, PAYOUT_FINAL
 from .caurisflux_wire import nest_error
-from .kit import FaultSpec, LedgerEntry
+from .kit import LedgerEntry
+from .kit.control import add_config_and_fault_routes, read_json
 
 if TYPE_CHECKING:
     from .caurisflux_engine import CaurisFluxEngine
@@ -75,11 +75,6 @@ def _invalid(exc: ValidationError | ValueError) -> Response:
     return nest_error(400, str(exc))
 
 
-async def _json(request: Request) -> Any:
-    raw = await request.body()
-    return json.loads(raw) if raw.strip() else {}
-
-
 def control_router(engine: CaurisFluxEngine) -> APIRouter:
     """The ``/_sandbox`` routes bound to ``engine``."""
 
@@ -103,47 +98,14 @@ def control_router(engine: CaurisFluxEngine) -> APIRouter:
         data["current_balance"] = engine.account.balance
         return data
 
-    @router.post("/reset")
-    async def reset() -> Response:
-        await engine.reset()
-        return JSONResponse({"ok": True})
-
-    @router.get("/config")
-    async def get_config() -> Response:
-        return JSONResponse(config_json())
-
-    @router.post("/config")
-    async def set_config(request: Request) -> Response:
-        try:
-            patch = ConfigPatch.model_validate(await _json(request))
-            engine.apply_config(patch.model_dump(include=patch.model_fields_set))
-        except (ValidationError, ValueError) as exc:
-            return _invalid(exc)
-        return JSONResponse(config_json())
-
-    @router.get("/faults")
-    async def list_faults() -> Response:
-        return JSONResponse({"faults": [f.to_dict() for f in engine.faults.active()]})
-
-    @router.post("/faults")
-    async def add_fault(request: Request) -> Response:
-        try:
-            fault = engine.faults.add(FaultSpec.model_validate(await _json(request)))
-        except (ValidationError, ValueError) as exc:
-            return _invalid(exc)
-        return JSONResponse(fault.to_dict(), status_code=201)
-
-    @router.delete("/faults")
-    async def clear_faults() -> Response:
-        count = len(engine.faults.active())
-        engine.faults.clear()
-        return JSONResponse({"cleared": count})
-
-    @router.delete("/faults/{fault_id}")
-    async def delete_fault(fault_id: str) -> Response:
-        if not engine.faults.remove(fault_id):
-            return nest_error(404, f"Fault {fault_id} introuvable")
-        return JSONResponse({"cleared": 1})
+    add_config_and_fault_routes(
+        router,
+        engine,
+        config_patch=ConfigPatch,
+        config_json=config_json,
+        invalid=_invalid,
+        fault_not_found=lambda fault_id: nest_error(404, f"Fault {fault_id} introuvable"),
+    )
 
     @router.get("/ledger")
     async def ledger() -> Response:
@@ -179,7 +141,7 @@ def control_router(engine: CaurisFluxEngine) -> APIRouter:
         if tx is None:
             return nest_error(404, f"Transaction {transaction_id} introuvable")
         try:
-            order = SettleRequest.model_validate(await _json(request))
+            order = SettleRequest.model_validate(await read_json(request))
         except (ValidationError, ValueError) as exc:
             return _invalid(exc)
         finals = PAYOUT_FINAL if tx.kind == "payout" else PAYIN_FINAL

@@ -14,8 +14,14 @@ from fastapi import APIRouter, Depends, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import JSONResponse, Response
 
-from .kit import FaultSpec, LedgerEntry
-from .kit.control import SettleOrder, loopback_only, read_json, validation_messages
+from .kit import LedgerEntry
+from .kit.control import (
+    SettleOrder,
+    add_config_and_fault_routes,
+    loopback_only,
+    read_json,
+    validation_messages,
+)
 from .mobilepay_catalog import PAYMENT_FINAL, TRANSFER_FINAL
 from .mobilepay_wire import mp_error
 
@@ -104,47 +110,16 @@ def control_router(engine: MobilePayEngine) -> APIRouter:
     def missing(transaction_id: str) -> Response:
         return mp_error(404, "NOT_FOUND", f"Transaction {transaction_id} introuvable")
 
-    @router.post("/reset")
-    async def reset() -> Response:
-        await engine.reset()
-        return JSONResponse({"ok": True})
-
-    @router.get("/config")
-    async def get_config() -> Response:
-        return JSONResponse(config_json())
-
-    @router.post("/config")
-    async def set_config(request: Request) -> Response:
-        try:
-            patch = ConfigPatch.model_validate(await read_json(request))
-            engine.apply_config(patch.model_dump(include=patch.model_fields_set))
-        except (ValidationError, ValueError) as exc:
-            return _invalid(exc)
-        return JSONResponse(config_json())
-
-    @router.get("/faults")
-    async def list_faults() -> Response:
-        return JSONResponse({"faults": [f.to_dict() for f in engine.faults.active()]})
-
-    @router.post("/faults")
-    async def add_fault(request: Request) -> Response:
-        try:
-            fault = engine.faults.add(FaultSpec.model_validate(await read_json(request)))
-        except (ValidationError, ValueError) as exc:
-            return _invalid(exc)
-        return JSONResponse(fault.to_dict(), status_code=201)
-
-    @router.delete("/faults")
-    async def clear_faults() -> Response:
-        count = len(engine.faults.active())
-        engine.faults.clear()
-        return JSONResponse({"cleared": count})
-
-    @router.delete("/faults/{fault_id}")
-    async def delete_fault(fault_id: str) -> Response:
-        if not engine.faults.remove(fault_id):
-            return mp_error(404, "NOT_FOUND", f"Fault {fault_id} introuvable")
-        return JSONResponse({"cleared": 1})
+    add_config_and_fault_routes(
+        router,
+        engine,
+        config_patch=ConfigPatch,
+        config_json=config_json,
+        invalid=_invalid,
+        fault_not_found=lambda fault_id: mp_error(
+            404, "NOT_FOUND", f"Fault {fault_id} introuvable"
+        ),
+    )
 
     @router.get("/ledger")
     async def ledger() -> Response:

@@ -26,6 +26,8 @@ from momoflow.models import (
     PayinCreated,
     PayoutQuote,
     PayoutQuoteInput,
+    ProviderAvailability,
+    ProviderBalance,
     ProviderName,
     ProviderTransaction,
     RefundInput,
@@ -174,6 +176,22 @@ class ProviderActivities:
         except ProviderError as exc:
             raise to_application_error(exc) from None
 
+    @activity.defn(name="provider_balances")
+    async def provider_balances(self, provider: ProviderName) -> list[ProviderBalance]:
+        """The provider account's balances (campaign pre-flight)."""
+        try:
+            return await self._provider(provider).balances()
+        except ProviderError as exc:
+            raise to_application_error(exc) from None
+
+    @activity.defn(name="provider_availability")
+    async def provider_availability(self, provider: ProviderName) -> ProviderAvailability:
+        """Whether the provider answers and pays out now (pre-flight, outage probes)."""
+        try:
+            return await self._provider(provider).availability()
+        except ProviderError as exc:
+            raise to_application_error(exc) from None
+
     def all(self) -> list[Callable[..., Any]]:
         """Every activity of this class, for a worker's registration."""
         return [
@@ -183,4 +201,6 @@ class ProviderActivities:
             self.initiate_payin,
             self.fetch_payin_status,
             self.refund_payin,
+            self.provider_balances,
+            self.provider_availability,
         ]

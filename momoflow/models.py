@@ -184,6 +184,9 @@ class PayoutInput(_Model):
     #: create answer was lost can still be read).
     status_by_reference: bool = False
     timings: PayoutTimings = Field(default_factory=PayoutTimings)
+    #: The campaign that started this payout (a line of it): told of every settled outcome
+    #: (signal ``line_settled``). None for payouts started one by one.
+    campaign_workflow_id: str | None = None
 
 
 # --------------------------------------------------------------------------- provider operations

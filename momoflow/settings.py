@@ -14,6 +14,7 @@ import json
 import logging
 from datetime import timedelta
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
@@ -124,6 +125,36 @@ class MobilePaySettings(BaseModel):
         return self.rate_limit_per_hour / 3600.0
 
 
+class CampaignSettings(BaseModel):
+    """Bulk payout campaigns: where files live and how lines without a provider route."""
+
+    #: Local directory of the campaign store (relative paths are under ``state_dir``).
+    store_dir: str = "campaigns"
+    #: S3-compatible bucket for the campaign store; when set it replaces ``store_dir``.
+    s3_bucket: str | None = None
+    s3_endpoint_url: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key_id: SecretStr | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_prefix: str = "campaigns/"
+    #: Provider of lines that name none, by ``COUNTRY/operator`` or ``COUNTRY``. JSON:
+    #: ``{"CI/orange_money": "novasend", "SN": "caurisflux"}``; otherwise the first enabled
+    #: provider (in ``providers`` order) that pays that operator in that country.
+    routes: dict[str, ProviderName] = Field(default_factory=dict)
+    #: Largest upload accepted by ``POST /v1/campaigns`` (bytes).
+    max_upload_bytes: int = Field(default=64 * 1024 * 1024, ge=1024)
+    #: Distinct (provider, country, operator, amount) prices quoted by pre-flight per
+    #: campaign; lines beyond are estimated at the highest quoted fee rate.
+    preflight_quote_limit: int = Field(default=50, ge=0)
+
+    @field_validator("routes", mode="before")
+    @classmethod
+    def _parse_routes(cls, value: object) -> object:
+        if isinstance(value, str):
+            return json.loads(value)
+        return value
+
+
 class Settings(BaseSettings):
     """All of momoflow's settings. Build with :func:`get_settings`."""
 
@@ -173,6 +204,7 @@ class Settings(BaseSettings):
     mobilepay: MobilePaySettings = Field(default_factory=MobilePaySettings)
     payout_timings: PayoutTimings = Field(default_factory=PayoutTimings)
     payin_timings: PayinTimings = Field(default_factory=PayinTimings)
+    campaigns: CampaignSettings = Field(default_factory=CampaignSettings)
 
     log_level: str = "INFO"
     #: How long a stopping worker lets in-flight tasks finish.
@@ -285,6 +317,12 @@ class Settings(BaseSettings):
         if provider is ProviderName.MOBILEPAY:
             timings.poll_schedule_s = list(self.mobilepay.poll_schedule_s)
         return timings
+
+    def campaign_store_dir(self) -> Path:
+        """The local campaign store directory (``campaigns.store_dir`` under ``state_dir``
+        when relative)."""
+        path = Path(self.campaigns.store_dir)
+        return path if path.is_absolute() else Path(self.state_dir) / path
 
     def graceful_shutdown(self) -> timedelta:
         """``graceful_shutdown_s`` as a timedelta."""

@@ -27,6 +27,7 @@ Rules kept here:
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from temporalio import workflow
@@ -35,6 +36,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.providers import InitiatePayoutResult, ProviderActivities
     from momoflow import search_attributes as sa
+    from momoflow.campaigns.models import LINE_SETTLED_SIGNAL, LineOutcome
     from momoflow.ids import idempotency_key
     from momoflow.models import (
         FINAL_STATUS_FROM_PROVIDER,
@@ -335,6 +337,36 @@ class PayoutWorkflow(TransactionWorkflowBase):
                 url=self._inp.notify_url,
                 horizon_s=self._inp.timings.notification_horizon_s,
             )
+            if self._inp.campaign_workflow_id:
+                self._deliveries.append(asyncio.create_task(self._tell_campaign()))
+
+    async def _tell_campaign(self) -> None:
+        """Report this line's settled outcome to its campaign. Only payouts started by a
+        campaign have ``campaign_workflow_id``, so histories of other payouts are unchanged."""
+        inp, state = self._inp, self._st
+        assert inp.campaign_workflow_id is not None
+        outcome = LineOutcome(
+            workflow_id=state.workflow_id,
+            reference=state.reference,
+            provider=inp.provider,
+            status=state.status,
+            amount=inp.amount,
+            currency=inp.currency,
+            fees=state.fees,
+            provider_transaction_id=state.provider_transaction_id,
+            provider_reference=state.provider_reference,
+            failure_code=state.failure.code if state.failure else None,
+            failure_message=state.failure.message if state.failure else None,
+            at=workflow.now(),
+        )
+        try:
+            await workflow.get_external_workflow_handle(inp.campaign_workflow_id).signal(
+                LINE_SETTLED_SIGNAL, outcome
+            )
+        except Exception as exc:
+            # The campaign has ended (a reconciling line settling days later): its report
+            # reads this payout's live state instead.
+            workflow.logger.info("campaign %s not told: %s", inp.campaign_workflow_id, exc)
 
     def _describe(self) -> str:
         inp = self._inp

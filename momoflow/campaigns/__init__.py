@@ -1,0 +1,1 @@
+"""Bulk supplier payout campaigns: file parsing, the campaign store, reports."""

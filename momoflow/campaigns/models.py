@@ -1,0 +1,344 @@
+"""Campaign models: what crosses the campaign's workflow, activity and API boundaries.
+
+A campaign's lines never travel in bulk through Temporal history: the uploaded file lives
+in the campaign store (:mod:`momoflow.campaigns.store`) and activities read it a page at a
+time. What the workflow carries is small: counters, cursors and the lines in flight.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from momoflow.models import Operator, PayoutInput, ProviderName, TransactionStatus
+from momoflow.money import Country, Currency
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CampaignPhase(StrEnum):
+    """Where a campaign is in its life."""
+
+    PREFLIGHT = "preflight"
+    AWAITING_APPROVAL = "awaiting_approval"
+    RUNNING = "running"
+    PAUSED = "paused"
+    #: Cancelled or out of lines: the lines already sent are finishing.
+    DRAINING = "draining"
+    COMPLETED = "completed"
+    CANCELLED = "cancelled"
+    #: Pre-flight found nothing payable; nothing was sent.
+    REJECTED = "rejected"
+
+    @property
+    def is_final(self) -> bool:
+        """True once the campaign will send nothing more and every line has an outcome."""
+        return self in (CampaignPhase.COMPLETED, CampaignPhase.CANCELLED, CampaignPhase.REJECTED)
+
+
+class FileFormat(StrEnum):
+    """Accepted upload formats."""
+
+    CSV = "csv"
+    JSONL = "jsonl"
+
+
+#: Columns of a campaign file (CSV header or JSON-lines keys). ``provider`` may be blank.
+CAMPAIGN_COLUMNS = (
+    "reference",
+    "provider",
+    "country",
+    "operator",
+    "phone",
+    "name",
+    "amount",
+    "currency",
+    "description",
+)
+REQUIRED_COLUMNS = frozenset(CAMPAIGN_COLUMNS) - {"provider", "description"}
+
+
+class LineProblem(_Model):
+    """One broken rule on one line of the file."""
+
+    line: int
+    reference: str | None = None
+    field: str
+    rule: str
+    message: str
+
+
+class CampaignLine(_Model):
+    """A valid line, ready to become a payout (stored in the campaign store, not history)."""
+
+    line: int
+    payout: PayoutInput
+
+
+class CampaignOptions(_Model):
+    """How a campaign runs; every field has a default that suits a large campaign."""
+
+    #: Start paying as soon as pre-flight passes, without waiting for ``approve``.
+    auto_approve: bool = False
+    #: Payouts in flight per provider (started and not yet final or reconciling).
+    max_in_flight_per_provider: int = Field(default=50, ge=1, le=1000)
+    #: Consecutive provider errors (on a provider's lines) that pause that provider.
+    outage_error_threshold: int = Field(default=5, ge=1)
+    #: Seconds between availability checks of a provider paused by an outage.
+    outage_probe_interval_s: int = Field(default=60, ge=1)
+    #: History events after which the workflow continues as new (well below the limits).
+    max_history_events: int = Field(default=8_000, ge=200, le=40_000)
+    #: Outcomes buffered in the workflow before they are written to the store.
+    outcome_batch_size: int = Field(default=200, ge=1, le=2_000)
+    #: Lines read from the store per activity call.
+    page_size: int = Field(default=200, ge=10, le=1_000)
+
+
+class CampaignInput(_Model):
+    """Start of a campaign: the file is already in the store under ``campaign_id``."""
+
+    campaign_id: str
+    merchant: str
+    reference: str
+    name: str = ""
+    file_format: FileFormat
+    file_sha256: str
+    submitted_at: datetime
+    submitted_by: str = ""
+    options: CampaignOptions = Field(default_factory=CampaignOptions)
+
+
+class ProviderTotals(_Model):
+    """Valid lines of one provider and currency, as pre-flight priced them."""
+
+    provider: ProviderName
+    currency: Currency
+    lines: int = 0
+    amount: int = 0
+    #: Fees the provider quoted, plus estimates for lines no quote covered.
+    fees: int = 0
+    fees_quoted_lines: int = 0
+    fees_estimated_lines: int = 0
+    #: Lines of a provider that prices nothing in advance (fees unknown until paid).
+    fees_unknown_lines: int = 0
+    balance: int | None = None
+    available: bool | None = None
+    availability_detail: str = ""
+
+    @property
+    def required(self) -> int:
+        """Amount plus fees: what the provider account must hold."""
+        return self.amount + self.fees
+
+    @property
+    def short_by(self) -> int:
+        """How much the balance lacks (0 when enough or unknown)."""
+        if self.balance is None:
+            return 0
+        return max(0, self.required - self.balance)
+
+
+class PreparedCampaign(_Model):
+    """What the prepare activity found in the file (problems stay in the store)."""
+
+    lines: int
+    valid_lines: int
+    invalid_lines: int
+    problem_count: int
+    #: The first problems, for the API and the UI; the store has them all.
+    first_problems: list[LineProblem] = Field(default_factory=list)
+    totals: list[ProviderTotals] = Field(default_factory=list)
+    #: Valid lines per provider (the pages of each provider's queue).
+    lines_by_provider: dict[ProviderName, int] = Field(default_factory=dict)
+
+
+class QuoteGroup(_Model):
+    """Lines sharing a price: one quote prices them all."""
+
+    provider: ProviderName
+    country: Country
+    operator: Operator
+    currency: Currency
+    amount: int
+    lines: int
+
+
+class Preflight(_Model):
+    """Pre-flight's verdict, reported all at once before any money moves."""
+
+    prepared: PreparedCampaign
+    totals: list[ProviderTotals] = Field(default_factory=list)
+    #: Reasons approval is refused (a short balance, an unavailable provider).
+    blocking: list[str] = Field(default_factory=list)
+    warnings: list[str] = Field(default_factory=list)
+    checked_at: datetime
+
+
+#: Signal a campaign line's payout sends its campaign when it settles.
+LINE_SETTLED_SIGNAL = "line_settled"
+
+
+class LineOutcome(_Model):
+    """A line's settled outcome, sent by its payout to the campaign (signal ``line_settled``)."""
+
+    workflow_id: str
+    reference: str
+    provider: ProviderName
+    status: TransactionStatus
+    amount: int
+    currency: Currency
+    fees: int | None = None
+    provider_transaction_id: str | None = None
+    provider_reference: str | None = None
+    failure_code: str | None = None
+    failure_message: str | None = None
+    at: datetime
+
+
+class StatusCount(_Model):
+    """Lines and their total amount."""
+
+    lines: int = 0
+    amount: int = 0
+
+
+class ProviderRun(_Model):
+    """Per-provider execution state, carried across continue-as-new."""
+
+    provider: ProviderName
+    #: Next line of this provider's queue to start (index into its pages).
+    cursor: int = 0
+    total: int = 0
+    consecutive_errors: int = 0
+    #: Why the provider's lines are paused (outage), or None.
+    paused_reason: str | None = None
+
+
+class InFlight(_Model):
+    """A line whose payout was started and has not reported a settled outcome."""
+
+    line: int
+    provider: ProviderName
+    amount: int
+
+
+class CampaignProgress(_Model):
+    """The campaign's live progress (query ``progress``, ``GET /v1/campaigns/{ref}``)."""
+
+    campaign_id: str
+    merchant: str
+    reference: str
+    name: str = ""
+    phase: CampaignPhase
+    phase_reason: str = ""
+    lines: int = 0
+    valid_lines: int = 0
+    invalid_lines: int = 0
+    started_lines: int = 0
+    in_flight: int = 0
+    #: Lines skipped at start because their reference already paid something else.
+    skipped_lines: int = 0
+    by_status: dict[str, StatusCount] = Field(default_factory=dict)
+    settled_lines: int = 0
+    settled_amount: int = 0
+    currency_totals: dict[str, int] = Field(default_factory=dict)
+    paused_providers: dict[str, str] = Field(default_factory=dict)
+    #: Lines settled per second over the last minute of activity.
+    rate_per_s: float = 0.0
+    eta_s: int | None = None
+    approved_by: str | None = None
+    approved_at: datetime | None = None
+    cancelled_by: str | None = None
+    submitted_at: datetime
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    updated_at: datetime
+    runs: int = 1
+    preflight: Preflight | None = None
+
+
+class CampaignCarry(_Model):
+    """Everything a continued-as-new run needs (bounded: no per-line data but in-flight)."""
+
+    progress: CampaignProgress
+    providers: list[ProviderRun] = Field(default_factory=list)
+    in_flight: dict[str, InFlight] = Field(default_factory=dict)
+    #: Lines that reported ``reconciling`` and may still report a final status.
+    reconciling: dict[str, InFlight] = Field(default_factory=dict)
+    outcome_batches: int = 0
+    paused_by_operator: bool = False
+    cancel_requested: bool = False
+    #: (unix seconds, settled lines) samples for the rate, newest last.
+    rate_samples: list[tuple[float, int]] = Field(default_factory=list)
+
+
+class ApproveRequest(_Model):
+    """``approve`` update: who approves, and whether a short balance is accepted."""
+
+    approved_by: str = Field(min_length=1, max_length=100)
+    accept_short_balance: bool = False
+
+
+class PauseRequest(_Model):
+    """``pause`` / ``resume`` update: the whole campaign, or one provider's lines."""
+
+    by: str = Field(default="operator", min_length=1, max_length=100)
+    provider: ProviderName | None = None
+
+
+class CancelRequest(_Model):
+    """``cancel`` update: no new line starts; lines already sent finish and are reported."""
+
+    by: str = Field(min_length=1, max_length=100)
+    reason: str = Field(default="", max_length=500)
+
+
+class ReportRow(_Model):
+    """One line of the campaign report."""
+
+    line: int
+    reference: str
+    provider: str
+    country: str
+    operator: str
+    recipient: str
+    name: str
+    amount: int | None
+    currency: str
+    status: str
+    provider_transaction_id: str = ""
+    provider_reference: str = ""
+    fees: int | None = None
+    error_code: str = ""
+    error_reason: str = ""
+
+
+__all__ = [
+    "CAMPAIGN_COLUMNS",
+    "LINE_SETTLED_SIGNAL",
+    "REQUIRED_COLUMNS",
+    "ApproveRequest",
+    "CampaignCarry",
+    "CampaignInput",
+    "CampaignLine",
+    "CampaignOptions",
+    "CampaignPhase",
+    "CampaignProgress",
+    "CancelRequest",
+    "FileFormat",
+    "InFlight",
+    "LineOutcome",
+    "LineProblem",
+    "PauseRequest",
+    "Preflight",
+    "PreparedCampaign",
+    "ProviderRun",
+    "ProviderTotals",
+    "QuoteGroup",
+    "ReportRow",
+    "StatusCount",
+]

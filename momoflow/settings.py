@@ -12,14 +12,16 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from momoflow.codec import KEY_ID_PATTERN, decode_key, is_valid_key_id
 from momoflow.ids import MERCHANT_PATTERN
 from momoflow.models import PayinTimings, PayoutTimings, ProviderName
 
@@ -39,6 +41,12 @@ DEV_SECRETS = frozenset(
 
 #: The API key of the ``demo`` merchant in local development (``momoflow dev``).
 DEV_API_KEY = "mf_dev_demo_key"
+
+#: The payload codec's development key (AES-256, base64) and its id: local and test only.
+DEV_CODEC_KEY_ID = "dev"
+DEV_CODEC_KEY = "bW9tb2Zsb3ctZGV2LWNvZGVjLWtleS0zMi1ieXRlcyE="
+#: The operator token that may decode payloads in local development and tests.
+DEV_OPERATOR_TOKEN = "mfop_dev_operator_token"
 
 
 def hash_api_key(key: str) -> str:
@@ -155,6 +163,107 @@ class CampaignSettings(BaseModel):
         return value
 
 
+class OperatorTokenEntry(BaseModel):
+    """One operator allowed to use the codec endpoints, and the SHA-256 of their token."""
+
+    operator: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{0,63}$")
+    token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
+
+
+class CodecSettings(BaseModel):
+    """Encryption of Temporal payloads (``momoflow/codec.py``) and the gateway's codec
+    endpoints that let operators read them in the Temporal UI."""
+
+    # Validation errors must not echo keys.
+    model_config = ConfigDict(hide_input_in_errors=True)
+
+    #: Key id -> base64 AES-256 key. JSON: ``{"2026-01": "<base64>"}``. Keep retired keys
+    #: as long as histories encrypted with them are kept.
+    keys: dict[str, SecretStr] = Field(
+        default_factory=lambda: {DEV_CODEC_KEY_ID: SecretStr(DEV_CODEC_KEY)}
+    )
+    #: The key new payloads are encrypted with.
+    active_key_id: str = DEV_CODEC_KEY_ID
+    #: Who may call ``/codec/encode`` and ``/codec/decode``. JSON:
+    #: ``[{"operator": "awa", "token_sha256": "<hex>"}]``; make entries with
+    #: ``momoflow keys operator NAME``.
+    operator_tokens: list[OperatorTokenEntry] = Field(
+        default_factory=lambda: [
+            OperatorTokenEntry(operator="dev", token_sha256=hash_api_key(DEV_OPERATOR_TOKEN))
+        ]
+    )
+    #: Origins of the Temporal UI allowed to call the codec endpoints from a browser (CORS).
+    #: JSON: ``["https://temporal.example.com"]``.
+    ui_origins: list[str] = Field(
+        default_factory=lambda: ["http://127.0.0.1:8233", "http://localhost:8233"]
+    )
+    #: Lifetime of an operator's browser session (``/codec/login``).
+    session_ttl_s: int = Field(default=8 * 3600, ge=60, le=7 * 24 * 3600)
+
+    @field_validator("keys", "operator_tokens", "ui_origins", mode="before")
+    @classmethod
+    def _parse_json(cls, value: object) -> object:
+        if isinstance(value, str):
+            return json.loads(value)
+        return value
+
+    @field_validator("keys")
+    @classmethod
+    def _check_keys(cls, value: dict[str, SecretStr]) -> dict[str, SecretStr]:
+        if not value:
+            raise ValueError("at least one codec key is required")
+        for key_id, key in value.items():
+            if not is_valid_key_id(key_id):
+                raise ValueError(f"invalid codec key id {key_id!r}: must match {KEY_ID_PATTERN}")
+            try:
+                decode_key(key.get_secret_value())
+            except ValueError as exc:
+                raise ValueError(f"codec key {key_id!r}: {exc}") from None
+        return value
+
+    @field_validator("ui_origins")
+    @classmethod
+    def _check_origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if not re.fullmatch(r"https?://[^/\s?#]+", origin):
+                raise ValueError(f"{origin!r} is not an origin (scheme://host[:port], no path)")
+        return value
+
+    @model_validator(mode="after")
+    def _active_key_exists(self) -> CodecSettings:
+        if self.active_key_id not in self.keys:
+            raise ValueError(f"active_key_id {self.active_key_id!r} is not one of the keys")
+        return self
+
+    def key_bytes(self) -> dict[str, bytes]:
+        """Every key, decoded."""
+        return {key_id: decode_key(key.get_secret_value()) for key_id, key in self.keys.items()}
+
+    def operator_for_token(self, token: str) -> str | None:
+        """The operator owning ``token``, or None; constant-time over every entry."""
+        digest = hash_api_key(token)
+        found: str | None = None
+        for entry in self.operator_tokens:
+            if hmac.compare_digest(entry.token_sha256, digest):
+                found = entry.operator
+        return found
+
+
+class TelemetrySettings(BaseModel):
+    """Where traces go and where metrics are served (``momoflow/telemetry.py``)."""
+
+    #: OTLP/HTTP base URL of an OpenTelemetry collector, e.g. ``http://otel-collector:4318``
+    #: (spans go to ``<url>/v1/traces``). Unset, the standard ``OTEL_EXPORTER_OTLP_ENDPOINT``
+    #: or ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`` is used; with none of them, nothing is
+    #: exported (trace ids still reach the logs).
+    otlp_endpoint: str | None = None
+    #: ``host:port`` where a worker serves Prometheus metrics (Temporal SDK and momoflow's
+    #: business metrics) at ``/metrics``, e.g. ``0.0.0.0:9464``. Unset: not served.
+    worker_metrics_address: str | None = Field(default=None, pattern=r"^\S*:[0-9]{1,5}$")
+    #: Whether the gateway serves ``GET /metrics`` (Prometheus text format).
+    gateway_metrics: bool = True
+
+
 class Settings(BaseSettings):
     """All of momoflow's settings. Build with :func:`get_settings`."""
 
@@ -164,6 +273,8 @@ class Settings(BaseSettings):
         env_file=".env",
         env_ignore_empty=True,
         extra="ignore",
+        # A refused setting must not print the secrets beside it.
+        hide_input_in_errors=True,
     )
 
     env: Literal["local", "test", "staging", "production"] = "local"
@@ -205,8 +316,13 @@ class Settings(BaseSettings):
     payout_timings: PayoutTimings = Field(default_factory=PayoutTimings)
     payin_timings: PayinTimings = Field(default_factory=PayinTimings)
     campaigns: CampaignSettings = Field(default_factory=CampaignSettings)
+    codec: CodecSettings = Field(default_factory=CodecSettings)
 
     log_level: str = "INFO"
+    #: ``text`` (readable lines) or ``json`` (one object per line); both carry trace ids and
+    #: mask phone numbers and secrets.
+    log_format: Literal["text", "json"] = "text"
+    telemetry: TelemetrySettings = Field(default_factory=TelemetrySettings)
     #: How long a stopping worker lets in-flight tasks finish.
     graceful_shutdown_s: int = Field(default=15, ge=0)
 
@@ -243,6 +359,17 @@ class Settings(BaseSettings):
         dev_key = hash_api_key(DEV_API_KEY)
         if any(hmac.compare_digest(entry.key_sha256, dev_key) for entry in self.api_keys):
             used.append("api_keys")
+        dev_codec_key = decode_key(DEV_CODEC_KEY)
+        used += [
+            f"codec.keys.{key_id}"
+            for key_id, key in self.codec.key_bytes().items()
+            if hmac.compare_digest(key, dev_codec_key)
+        ]
+        dev_operator = hash_api_key(DEV_OPERATOR_TOKEN)
+        if any(
+            hmac.compare_digest(e.token_sha256, dev_operator) for e in self.codec.operator_tokens
+        ):
+            used.append("codec.operator_tokens")
         if used:
             raise ValueError(
                 f"development secrets are not allowed with env={self.env}: set {', '.join(used)}"
@@ -343,6 +470,11 @@ def configure_logging(settings: Settings) -> None:
     logging.basicConfig(
         level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
+    # Imported here: momoflow.logs needs the settings' secrets, not the other way round.
+    from momoflow.logs import install
+    from momoflow.redaction import Redactor, secret_values
+
+    install(settings.log_format, Redactor(secret_values(settings)))
     for noisy in ("httpx", "httpcore"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 

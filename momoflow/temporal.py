@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 from temporalio.api.enums.v1 import IndexedValueType
@@ -11,20 +12,38 @@ from temporalio.api.operatorservice.v1 import (
 )
 from temporalio.client import Client, Interceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
 from momoflow import search_attributes
-from momoflow.settings import TemporalSettings
+from momoflow.codec import EncryptionCodec
+from momoflow.settings import CodecSettings, TemporalSettings, get_settings
+
+
+def data_converter(codec: CodecSettings) -> DataConverter:
+    """momoflow's data converter: pydantic payloads, encrypted by :class:`EncryptionCodec`
+    with ``codec``'s keys. Failure messages and stack traces move into the failure's
+    encoded attributes, so they are encrypted too (a provider's error text may quote a
+    phone number)."""
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=EncryptionCodec(codec.key_bytes(), active_key_id=codec.active_key_id),
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
 
 
 async def connect_client(
-    settings: TemporalSettings, *, interceptors: Sequence[Interceptor] = ()
+    settings: TemporalSettings,
+    *,
+    interceptors: Sequence[Interceptor] = (),
+    codec: CodecSettings | None = None,
 ) -> Client:
-    """A Temporal client with momoflow's pydantic data converter."""
+    """A Temporal client with momoflow's encrypting data converter (:func:`data_converter`);
+    ``codec`` defaults to the process's ``MOMOFLOW_CODEC__*`` settings."""
     return await Client.connect(
         settings.address,
         namespace=settings.namespace,
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(codec if codec is not None else get_settings().codec),
         tls=TLSConfig() if settings.tls else False,
         api_key=settings.api_key.get_secret_value() if settings.api_key else None,
         interceptors=interceptors,

@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest_asyncio
 from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -25,7 +24,8 @@ from momoflow.processes import find_executable
 from momoflow.providers.caurisflux import CaurisFluxClient, CaurisFluxCredentials
 from momoflow.providers.novasend import NovaSendClient, NovaSendCredentials
 from momoflow.requests import PayoutRequest
-from momoflow.temporal import register_search_attributes
+from momoflow.settings import CodecSettings
+from momoflow.temporal import data_converter, register_search_attributes
 from tests.stack import PUBLIC_KEY, SECRET_KEY, WEBHOOK_SECRET, Stack
 from tests.test_payout_flow import executions, payout_body
 from workflows.payin import PayinWorkflow
@@ -36,7 +36,7 @@ from workflows.payout import PayoutWorkflow
 async def time_skipping(stack: Stack) -> AsyncIterator[tuple[WorkflowEnvironment, str]]:
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=find_executable("temporal-test-server"),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(CodecSettings()),
     )
     async with env:
         await register_search_attributes(env.client, "default")

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest_asyncio
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer, Worker
 
@@ -35,8 +34,8 @@ from momoflow.models import (
 from momoflow.money import Country, Currency
 from momoflow.processes import find_executable
 from momoflow.providers.registry import open_providers
-from momoflow.settings import NovaSendSettings, Settings
-from momoflow.temporal import register_search_attributes
+from momoflow.settings import CodecSettings, NovaSendSettings, Settings
+from momoflow.temporal import data_converter, register_search_attributes
 from tests import test_payin_flow
 from tests.stack import ACME_KEY, GLOBEX_KEY, Stack, wait_until
 from tests.test_payin_flow import (
@@ -183,7 +182,7 @@ async def time_skipping(stack: Stack) -> AsyncIterator[tuple[WorkflowEnvironment
     workflows: here a refund never hears its final webhook."""
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=find_executable("temporal-test-server"),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(CodecSettings()),
     )
     async with env:
         await register_search_attributes(env.client, "default")
@@ -308,7 +307,7 @@ async def test_refund_the_provider_refuses_fails_with_its_reason(
 
 
 def _replayer() -> Replayer:
-    return Replayer(workflows=[RefundWorkflow], data_converter=pydantic_data_converter)
+    return Replayer(workflows=[RefundWorkflow], data_converter=data_converter(CodecSettings()))
 
 
 async def test_refund_histories_of_this_session_replay(

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 from temporalio.client import Client, WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer
 
+from momoflow.settings import CodecSettings
+from momoflow.temporal import data_converter
 from tests.stack import Stack
 from tests.test_payout_flow import payout_body, post_payout
 from workflows.payin import PayinWorkflow
@@ -27,7 +28,8 @@ HISTORIES = Path(__file__).parent / "histories"
 def _replayer() -> Replayer:
     return Replayer(
         workflows=[PayoutWorkflow, PayinWorkflow, RefundWorkflow],
-        data_converter=pydantic_data_converter,
+        # Decodes the session's encrypted histories and the plain recorded ones alike.
+        data_converter=data_converter(CodecSettings()),
     )
 
 

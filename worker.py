@@ -37,7 +37,7 @@ async def run_worker(
     settings: Settings, *, stop: asyncio.Event, client: Client | None = None
 ) -> None:
     """Poll momoflow's task queues until ``stop`` is set, then drain and return."""
-    client = client or await connect_client(settings.temporal)
+    client = client or await connect_client(settings.temporal, codec=settings.codec)
     prefix = settings.task_queue_prefix
     async with (
         open_providers(settings) as providers,

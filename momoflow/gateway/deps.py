@@ -31,7 +31,8 @@ class TemporalConnection:
             if self._client is None:
                 try:
                     self._client = await asyncio.wait_for(
-                        connect_client(self._settings.temporal), timeout=10
+                        connect_client(self._settings.temporal, codec=self._settings.codec),
+                        timeout=10,
                     )
                 except Exception as exc:
                     raise HTTPException(

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from temporalio.client import Client
 
 import momoflow
-from momoflow.gateway import payins, payouts, refunds, webhooks
+from momoflow.gateway import codec, payins, payouts, refunds, webhooks
 from momoflow.gateway.deps import TemporalConnection
 from momoflow.gateway.errors import install_error_handlers
 from momoflow.providers.registry import open_providers
@@ -50,6 +50,7 @@ def create_app(settings: Settings, *, client: Client | None = None) -> FastAPI:
     app.include_router(payins.router)
     app.include_router(refunds.router)
     app.include_router(webhooks.router)
+    app.include_router(codec.router)
 
     @app.get("/healthz", tags=["health"], summary="Liveness")
     async def healthz() -> dict[str, str]:

@@ -9,6 +9,8 @@
     momoflow sandbox caurisflux ...       one provider simulator
     momoflow temporal register-search-attributes
     momoflow keys generate MERCHANT       a new API key and its MOMOFLOW_API_KEYS entry
+    momoflow keys codec KEY_ID            a new payload encryption key (MOMOFLOW_CODEC__KEYS)
+    momoflow keys operator NAME           a new operator token for the codec endpoints
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ app = typer.Typer(
     add_completion=False,
 )
 temporal_app = typer.Typer(help="Temporal server administration.", no_args_is_help=True)
-keys_app = typer.Typer(help="Business API keys.", no_args_is_help=True)
+keys_app = typer.Typer(
+    help="Business API keys, payload encryption keys and operator tokens.", no_args_is_help=True
+)
 app.add_typer(temporal_app, name="temporal")
 app.add_typer(keys_app, name="keys")
 
@@ -150,7 +154,7 @@ def register_search_attributes() -> None:
     settings = get_settings()
 
     async def _run() -> list[str]:
-        client = await connect_client(settings.temporal)
+        client = await connect_client(settings.temporal, codec=settings.codec)
         return await register(client, settings.temporal.namespace)
 
     added = asyncio.run(_run())
@@ -171,6 +175,40 @@ def generate_key(merchant: str) -> None:
     typer.echo(f"API key (give it to the merchant, it is not stored): {key}")
     entry = {"merchant": merchant, "key_sha256": hash_api_key(key)}
     typer.echo(f"MOMOFLOW_API_KEYS entry: {json.dumps(entry)}")
+
+
+@keys_app.command("codec")
+def generate_codec_key(key_id: str) -> None:
+    """Print a new AES-256 key for encrypting Temporal payloads, named KEY_ID (e.g. 2026-07)."""
+    from momoflow.codec import KEY_ID_PATTERN, generate_key, is_valid_key_id
+
+    if not is_valid_key_id(key_id):
+        typer.echo(f"error: key ids must match {KEY_ID_PATTERN}", err=True)
+        raise typer.Exit(2)
+    typer.echo(
+        f"MOMOFLOW_CODEC__KEYS entry (keep it secret): {json.dumps({key_id: generate_key()})}"
+    )
+    typer.echo(
+        "Add it to the keys of every worker and gateway first; once all run with it, set "
+        f"MOMOFLOW_CODEC__ACTIVE_KEY_ID={key_id}. Keep the old keys (see docs/operations.md)."
+    )
+
+
+@keys_app.command("operator")
+def generate_operator_token(operator: str) -> None:
+    """Print a new token that lets OPERATOR read encrypted payloads through /codec."""
+    from momoflow.settings import OperatorTokenEntry, hash_api_key
+
+    token = f"mfop_{secrets.token_urlsafe(32)}"
+    try:
+        entry = OperatorTokenEntry(operator=operator, token_sha256=hash_api_key(token))
+    except ValueError:
+        typer.echo(
+            "error: operator names are 1-64 characters of a-z, 0-9, '.', '_' and '-'", err=True
+        )
+        raise typer.Exit(2) from None
+    typer.echo(f"operator token (give it to {operator}, it is not stored): {token}")
+    typer.echo(f"MOMOFLOW_CODEC__OPERATOR_TOKENS entry: {entry.model_dump_json()}")
 
 
 def main() -> None:

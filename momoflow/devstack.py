@@ -10,6 +10,7 @@ everything, in reverse order.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import sys
@@ -33,7 +34,7 @@ from momoflow.processes import (
     tcp_ready,
     temporal_dev_server_argv,
 )
-from momoflow.settings import DEV_API_KEY, Settings, get_settings
+from momoflow.settings import DEV_API_KEY, DEV_OPERATOR_TOKEN, Settings, get_settings
 from momoflow.temporal import connect_client, register_search_attributes
 
 console = Console(highlight=False)
@@ -199,6 +200,12 @@ def _child_env(settings: Settings, config: DevStackConfig, temporal_address: str
         "MOMOFLOW_PUBLIC_URL": gateway_url,
         "MOMOFLOW_GATEWAY_PORT": str(config.gateway_port),
         "PYTHONUNBUFFERED": "1",
+        "MOMOFLOW_CODEC__UI_ORIGINS": os.environ.get(
+            "MOMOFLOW_CODEC__UI_ORIGINS",
+            json.dumps(
+                [f"http://127.0.0.1:{config.ui_port}", f"http://localhost:{config.ui_port}"]
+            ),
+        ),
         **{k: v for k, v in DEV_DEFAULTS.items() if k not in os.environ},
     }
 
@@ -250,6 +257,7 @@ def run_dev(config: DevStackConfig) -> int:
                     ui_port=config.ui_port,
                     db_file=state_dir / "temporal.db",
                     search_attribute_flags=[],
+                    extra=["--ui-codec-endpoint", _ui_codec_endpoint(settings, config)],
                 ),
                 log_path=logs / "temporal.log",
                 ready=tcp_ready("127.0.0.1", config.temporal_port),
@@ -312,12 +320,23 @@ def run_dev(config: DevStackConfig) -> int:
         console.print("stopped.")
 
 
+def _ui_codec_endpoint(settings: Settings, config: DevStackConfig) -> str:
+    """The codec endpoint the dev UI calls. That UI can send neither a header nor (unless
+    the operator enables it in its settings) a cookie, so while the development operator
+    token is accepted, the endpoint carries it in its path: whoever can open the local UI
+    sees decrypted payloads, as they could read the dev key anyway."""
+    base = f"http://127.0.0.1:{config.gateway_port}/codec"
+    if settings.codec.operator_for_token(DEV_OPERATOR_TOKEN) is not None:
+        return f"{base}/token/{DEV_OPERATOR_TOKEN}"
+    return base
+
+
 async def _register(settings: Settings, address: str) -> list[str]:
     temporal = settings.temporal.model_copy(update={"address": address})
     deadline = time.monotonic() + 30
     while True:
         try:
-            client = await connect_client(temporal)
+            client = await connect_client(temporal, codec=settings.codec)
             return await register_search_attributes(client, temporal.namespace)
         except Exception:
             if time.monotonic() > deadline:
@@ -337,6 +356,9 @@ def _banner(config: DevStackConfig, existing_temporal: str | None, state_dir: Pa
     for name, port in _sandbox_ports(config).items():
         table.add_row(f"{name} sandbox ledger", f"http://127.0.0.1:{port}/_sandbox/ledger")
     table.add_row("Demo API key", f"{DEV_API_KEY} (merchant 'demo')")
+    table.add_row(
+        "Codec (decrypts history)", f"{gateway}/codec, operator token {DEV_OPERATOR_TOKEN}"
+    )
     table.add_row("Logs", str(state_dir / "logs"))
     console.print(table)
     console.print(

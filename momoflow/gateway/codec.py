@@ -51,6 +51,7 @@ SESSION_COOKIE = "momoflow_codec_session"
 MAX_BODY_BYTES = 8 * 1024 * 1024
 ALLOWED_HEADERS = "authorization, content-type, x-namespace"
 _SESSION_VERSION = "v1"
+_LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 Operation = Literal["encode", "decode"]
 
@@ -168,7 +169,7 @@ async def login(request: Request) -> Response:
         _session_value(settings.codec, operator, hash_api_key(token), expires),
         max_age=settings.codec.session_ttl_s,
         path="/codec",
-        secure=_secure_cookies(request, settings),
+        secure=_secure_cookies(request),
         httponly=True,
         samesite="strict",
     )
@@ -377,8 +378,10 @@ def _settings(request: Request) -> Settings:
     return settings
 
 
-def _secure_cookies(request: Request, settings: Settings) -> bool:
-    return request.url.scheme == "https" or settings.public_url.startswith("https://")
+def _secure_cookies(request: Request) -> bool:
+    """``Secure`` everywhere but on a loopback host, where the UI and the gateway are
+    reached over plain HTTP (``momoflow dev``, or both through an SSH tunnel)."""
+    return request.url.scheme == "https" or request.url.hostname not in _LOOPBACK_HOSTS
 
 
 def _error(status: int, code: str, message: str, headers: dict[str, str]) -> JSONResponse:

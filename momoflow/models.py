@@ -11,7 +11,7 @@ so that a change to those rules can never make an old workflow history fail to r
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -391,6 +391,10 @@ class TransactionState(_Model):
     submitted_at: datetime | None = None
     completed_at: datetime | None = None
     updated_at: datetime
+    #: When the transaction last went to ``reconciling`` (its age for operators).
+    reconciling_since: datetime | None = None
+    #: Set when an operator closed a ``reconciling`` transaction by hand.
+    resolution: Resolution | None = None
     timeline: list[TimelineEntry] = Field(default_factory=list)
     notifications: list[NotificationDelivery] = Field(default_factory=list)
 
@@ -478,6 +482,81 @@ class PayinState(TransactionState):
     qr_code: str | None = None
     expires_at: datetime | None = None
     corrections: list[Correction] = Field(default_factory=list)
+
+
+# --------------------------------------------------------------------------- reconciliation
+
+
+class ResolutionOutcome(StrEnum):
+    """What an operator found out about a ``reconciling`` transaction."""
+
+    #: The money moved: the payout reached the recipient, the customer paid, the refund
+    #: was sent.
+    PAID = "paid"
+    #: The money did not move.
+    FAILED = "failed"
+
+
+class ManualResolution(_Model):
+    """The argument of the ``resolve`` update: an operator closes a ``reconciling``
+    transaction. It is kept in the workflow history, so every resolution is audited."""
+
+    outcome: ResolutionOutcome
+    #: Why: the evidence (a dashboard check, a support ticket). Required.
+    reason: str
+    #: Who decided. Required.
+    operator: str
+
+
+class Resolution(_Model):
+    """A manual resolution as recorded in the transaction's state."""
+
+    outcome: ResolutionOutcome
+    reason: str
+    operator: str
+    resolved_at: datetime
+    #: Why the transaction was reconciling before it was resolved.
+    previous_failure: Failure | None = None
+
+
+class RecheckRequest(_Model):
+    """The argument of the ``recheck`` signal: read the status now (reconciling only)."""
+
+    #: Who asks, for the activity summary in the history (a sweep run, an operator).
+    requested_by: str = "operator"
+
+
+class ListTransactionsInput(_Model):
+    """One page of a provider's transaction list, created between two days (inclusive)."""
+
+    provider: ProviderName
+    start: date
+    end: date
+    offset: int = Field(default=0, ge=0)
+    limit: int = Field(default=100, ge=1, le=100)
+
+
+class ListedTransaction(_Model):
+    """One item of a provider's transaction list, normalised (no phone number, no name)."""
+
+    provider: ProviderName
+    provider_transaction_id: str
+    #: Our reference (the workflow id) when the provider echoes it.
+    external_reference: str | None = None
+    direction: Direction | None = None
+    status: PaymentStatus
+    raw_status: str
+    amount: int | None = None
+    currency: Currency | None = None
+    created_at: datetime | None = None
+
+
+class TransactionListPage(_Model):
+    """A page of :class:`ListedTransaction`; ``next_offset`` is None on the last page."""
+
+    items: list[ListedTransaction] = Field(default_factory=list)
+    total: int | None = None
+    next_offset: int | None = None
 
 
 # --------------------------------------------------------------------------- merchant notifications

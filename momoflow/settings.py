@@ -133,6 +133,28 @@ class MobilePaySettings(BaseModel):
         return self.rate_limit_per_hour / 3600.0
 
 
+class ReconcileSettings(BaseModel):
+    """Reconciliation: the sweep of ``reconciling`` transactions and the daily report per
+    provider (both Temporal Schedules, made by ``momoflow reconcile schedule``)."""
+
+    #: Seconds between two sweeps (overlapping runs are skipped).
+    sweep_interval_s: int = Field(default=900, ge=60)
+    #: Reconciling transactions rechecked per sweep; the rest wait for the next one.
+    sweep_max_transactions: int = Field(default=500, ge=1)
+    #: How long a sweep waits for the status reads it asked for.
+    recheck_wait_s: int = Field(default=180, ge=10)
+    #: When the daily report runs (UTC); it covers the previous UTC day.
+    report_hour_utc: int = Field(default=2, ge=0, le=23)
+    report_minute_utc: int = Field(default=30, ge=0, le=59)
+    #: Where report files go (relative paths are under ``state_dir``); use storage every
+    #: worker shares, since any worker may write a report.
+    reports_dir: str = "reports"
+    #: Transactions a report compares per side before it declares itself incomplete.
+    report_max_transactions: int = Field(default=20_000, ge=1)
+    #: Status reads a report keeps in flight (providers without a transaction list).
+    report_read_concurrency: int = Field(default=10, ge=1, le=100)
+
+
 class CampaignSettings(BaseModel):
     """Bulk payout campaigns: where files live and how lines without a provider route."""
 
@@ -316,6 +338,7 @@ class Settings(BaseSettings):
     payout_timings: PayoutTimings = Field(default_factory=PayoutTimings)
     payin_timings: PayinTimings = Field(default_factory=PayinTimings)
     campaigns: CampaignSettings = Field(default_factory=CampaignSettings)
+    reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
     codec: CodecSettings = Field(default_factory=CodecSettings)
 
     log_level: str = "INFO"
@@ -444,6 +467,12 @@ class Settings(BaseSettings):
         if provider is ProviderName.MOBILEPAY:
             timings.poll_schedule_s = list(self.mobilepay.poll_schedule_s)
         return timings
+
+    def reports_dir(self) -> Path:
+        """Where reconciliation reports are written (``reconcile.reports_dir`` under
+        ``state_dir`` when relative)."""
+        path = Path(self.reconcile.reports_dir)
+        return path if path.is_absolute() else Path(self.state_dir) / path
 
     def campaign_store_dir(self) -> Path:
         """The local campaign store directory (``campaigns.store_dir`` under ``state_dir``

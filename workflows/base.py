@@ -1,8 +1,22 @@
-"""What payout and payin workflows share: the live state's bookkeeping, the inbox of
-provider events and the rules that vet them, and the waits.
+"""What payout, payin and refund workflows share: the live state's bookkeeping, the inbox
+of provider events and the rules that vet them, the waits, and the operator's tools.
 
 Subclasses set ``_state`` and ``_provider`` at the start of ``run`` and implement
-``_apply_event``; signal and query handlers stay on the concrete workflow classes.
+``_apply_event``; their own signal and query handlers stay on the concrete classes. Two
+handlers live here because they mean the same for every transaction:
+
+* signal ``recheck`` (:class:`~momoflow.models.RecheckRequest`): a ``reconciling``
+  transaction reads its status now instead of at the next hourly read (the reconciliation
+  sweep sends it). Ignored in every other state.
+* update ``resolve`` (:class:`~momoflow.models.ManualResolution`): an operator closes a
+  ``reconciling`` transaction as paid or failed, with a reason. The validator refuses it in
+  any other state and without a reason or an operator; the arguments stay in the history,
+  the timeline says "resolved by <operator>: <reason>", and the merchant is notified as for
+  any final state.
+
+Neither changes what existing histories replay to: both only set flags that no recorded
+history can set, and the waits they wake are otherwise unchanged, so no ``patched`` marker
+is needed.
 """
 
 from __future__ import annotations
@@ -14,19 +28,24 @@ from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from momoflow import search_attributes as sa
+    from momoflow import telemetry
     from momoflow.models import (
         DeliveryReport,
         DeliveryStatus,
         Failure,
+        ManualResolution,
         MerchantNotification,
         NotificationDelivery,
         ProviderEvent,
         ProviderName,
         ProviderTransaction,
+        RecheckRequest,
+        Resolution,
+        ResolutionOutcome,
         StatusLookup,
         TimelineEntry,
         TransactionState,
@@ -58,6 +77,18 @@ MAX_TIMELINE = 50
 #: attribute, so that webhooks without our reference (MOBILE-PAY) find their workflow.
 PATCH_PROVIDER_TRANSACTION_SA = "provider-transaction-id-search-attribute"
 
+#: Longest reason and operator name a manual resolution accepts.
+MAX_RESOLUTION_REASON = 500
+MAX_OPERATOR_NAME = 100
+
+#: ``failure.code`` of a transaction an operator marked failed.
+OPERATOR_FAILED_CODE = "operator_marked_failed"
+
+
+def _refused(message: str) -> ApplicationError:
+    """A refused ``resolve`` update: the caller sees ``message`` and nothing changes."""
+    return ApplicationError(message, type="ResolutionRefused", non_retryable=True)
+
 
 class TransactionWorkflowBase:
     """Shared machinery of :class:`PayoutWorkflow` and :class:`PayinWorkflow`."""
@@ -73,6 +104,64 @@ class TransactionWorkflowBase:
         self._seen_event_ids: set[str] = set()
         #: Set by an unverified webhook: read the status now instead of trusting it.
         self._poll_requested = False
+        #: True while ``_reconcile_loop`` runs: only then does ``recheck`` mean anything.
+        self._in_reconcile_loop = False
+        #: Set by the ``recheck`` signal; taken by ``_reconcile_loop``.
+        self._recheck_requested = False
+        self._recheck_by = ""
+
+    # ------------------------------------------------------------------ operators
+
+    @workflow.signal(name="recheck")
+    def recheck(self, request: RecheckRequest) -> None:
+        """Read the status now if the transaction is ``reconciling`` (else ignored)."""
+        if self._in_reconcile_loop and not self._status.is_final:
+            self._recheck_requested = True
+            self._recheck_by = request.requested_by
+
+    @workflow.update(name="resolve")
+    def resolve(self, resolution: ManualResolution) -> TransactionState:
+        """Close a ``reconciling`` transaction as paid or failed (see the module docstring);
+        returns the final state."""
+        state = self._base_state
+        reason, operator = resolution.reason.strip(), resolution.operator.strip()
+        state.resolution = Resolution(
+            outcome=resolution.outcome,
+            reason=reason,
+            operator=operator,
+            resolved_at=workflow.now(),
+            previous_failure=state.failure,
+        )
+        note = f"resolved by {operator}: {reason}"
+        if resolution.outcome is ResolutionOutcome.PAID:
+            self._finish(TransactionStatus.SUCCEEDED, None, note=note)
+        else:
+            self._finish(
+                TransactionStatus.FAILED,
+                Failure(code=OPERATOR_FAILED_CODE, message=f"marked failed by hand: {reason}"),
+                note=note,
+            )
+        return state
+
+    @resolve.validator
+    def _check_resolution(self, resolution: ManualResolution) -> None:
+        if self._state_value is None:
+            raise _refused("the transaction has not started yet: nothing to resolve")
+        state = self._state_value
+        if state.status is not TransactionStatus.RECONCILING:
+            raise _refused(
+                f"{state.workflow_id} is {state.status.value}, not reconciling: only a "
+                "reconciling transaction can be resolved by hand"
+            )
+        reason, operator = resolution.reason.strip(), resolution.operator.strip()
+        if not reason:
+            raise _refused("a reason is required: say what proves the outcome")
+        if not operator:
+            raise _refused("an operator name is required: say who resolves it")
+        if len(reason) > MAX_RESOLUTION_REASON:
+            raise _refused(f"the reason is longer than {MAX_RESOLUTION_REASON} characters")
+        if len(operator) > MAX_OPERATOR_NAME:
+            raise _refused(f"the operator name is longer than {MAX_OPERATOR_NAME} characters")
 
     # ------------------------------------------------------------------ inbox
 
@@ -216,20 +305,41 @@ class TransactionWorkflowBase:
     async def _reconcile_loop(
         self, *, poll_interval_s: int, horizon_s: int, readable_by_reference: bool
     ) -> None:
-        """Keep listening (and reading, slowly) until the provider gives a final answer."""
+        """Keep listening (and reading, slowly) until the provider gives a final answer or
+        an operator resolves it. A ``recheck`` reads at once, even past the horizon."""
         horizon = workflow.now() + timedelta(seconds=horizon_s)
-        while not self._status.is_final:
-            self._drain_inbox()
-            if self._status.is_final:
-                return
-            readable = self._base_state.provider_transaction_id is not None or readable_by_reference
-            can_poll = readable and workflow.now() < horizon
-            interval = timedelta(seconds=poll_interval_s) if can_poll else None
-            if await self._wait_for_event(interval, "reconciling: waiting for the provider"):
-                if self._take_poll_request():
-                    await self._poll("read after an unverified webhook")
-                continue
-            await self._poll("reconciliation read")
+        self._in_reconcile_loop = True
+        try:
+            while not self._status.is_final:
+                self._drain_inbox()
+                if self._status.is_final:
+                    return
+                readable = (
+                    self._base_state.provider_transaction_id is not None or readable_by_reference
+                )
+                can_poll = readable and workflow.now() < horizon
+                interval = timedelta(seconds=poll_interval_s) if can_poll else None
+                if await self._wait_for_event(interval, "reconciling: waiting for the provider"):
+                    if self._take_recheck():
+                        await self._poll(f"recheck asked by {self._recheck_by}")
+                        continue
+                    if self._take_poll_request():
+                        await self._poll("read after an unverified webhook")
+                    continue
+                await self._poll("reconciliation read")
+        finally:
+            self._in_reconcile_loop = False
+            self._recheck_requested = False
+
+    def _take_recheck(self) -> bool:
+        """True when a recheck was asked and the transaction is still not final (the read
+        it makes also answers a pending unverified webhook)."""
+        if not self._recheck_requested:
+            return False
+        self._recheck_requested = False
+        self._drain_inbox()
+        self._poll_requested = False
+        return not self._base_state.status.is_final
 
     def _take_poll_request(self) -> bool:
         self._drain_inbox()
@@ -237,11 +347,19 @@ class TransactionWorkflowBase:
         return requested and not self._base_state.status.is_final
 
     async def _wait_for_event(self, timeout: timedelta | None, summary: str) -> bool:
-        """True when an event arrived before ``timeout`` (None waits for ever)."""
-        try:
-            await workflow.wait_condition(
-                lambda: bool(self._inbox), timeout=timeout, timeout_summary=summary
+        """True when an event arrived before ``timeout`` (None waits for ever), a recheck
+        was asked, or an operator's resolution made a non-final transaction final."""
+        was_final = self._status.is_final
+
+        def woken() -> bool:
+            return (
+                bool(self._inbox)
+                or self._recheck_requested
+                or (not was_final and self._status.is_final)
             )
+
+        try:
+            await workflow.wait_condition(woken, timeout=timeout, timeout_summary=summary)
         except TimeoutError:
             return False
         return True
@@ -289,12 +407,22 @@ class TransactionWorkflowBase:
             status.value,
             f" ({failure.code})" if failure else "",
         )
+        # Workflow meter: nothing is counted while a history replays.
+        telemetry.workflow_metrics().transaction_finished(
+            kind=self.kind,
+            provider=state.provider.value,
+            status=status.value,
+            amount=state.amount,
+            currency=state.currency.value,
+        )
 
     def _record(self, status: TransactionStatus, note: str) -> None:
         state = self._base_state
         changed = status is not state.status
         state.status = status
         state.updated_at = workflow.now()
+        if changed and status is TransactionStatus.RECONCILING:
+            state.reconciling_since = state.updated_at
         state.timeline.append(TimelineEntry(at=state.updated_at, status=status, note=note))
         del state.timeline[:-MAX_TIMELINE]
         if changed:

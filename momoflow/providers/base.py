@@ -8,6 +8,7 @@ from typing import Protocol, runtime_checkable
 from momoflow.models import (
     InitiatePayinInput,
     InitiatePayoutInput,
+    ListTransactionsInput,
     PayinCreated,
     PayoutQuote,
     PayoutQuoteInput,
@@ -18,6 +19,7 @@ from momoflow.models import (
     ProviderTransaction,
     RefundInput,
     StatusLookup,
+    TransactionListPage,
 )
 
 
@@ -54,6 +56,11 @@ class PaymentProvider(Protocol):
 
     async def refund_payin(self, request: RefundInput) -> ProviderTransaction:
         """Refund a successful payin, or raise UnsupportedOperation."""
+        ...
+
+    async def list_transactions(self, request: ListTransactionsInput) -> TransactionListPage:
+        """One page of the provider's transaction list (the reconciliation report), or raise
+        UnsupportedOperation where the provider has none (``lists_transactions``)."""
         ...
 
     async def balances(self) -> list[ProviderBalance]:

@@ -47,6 +47,9 @@ class ProviderCapabilities:
     per_request_callback: bool = False
     #: A failed payin may later turn successful (NovaSend, within 48 h, N8).
     late_reversals: bool = False
+    #: The provider lists its transactions by date (the daily reconciliation report reads
+    #: the list; without one it reads each transaction's status).
+    lists_transactions: bool = False
     payin_modes: frozenset[PayinMode] = frozenset()
     #: Payin limits per (country, currency) where they differ from ``limits``.
     country_limits: dict[tuple[Direction, Country], AmountLimits] = field(default_factory=dict)
@@ -140,6 +143,8 @@ MOBILEPAY = ProviderCapabilities(
     idempotent_writes=False,
     signed_webhooks=False,
     status_by_reference=True,
+    # GET /transactions with start_date/end_date [M1].
+    lists_transactions=True,
     payin_modes=frozenset({PayinMode.QR}),
 )
 

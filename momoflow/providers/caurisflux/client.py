@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 from momoflow.models import (
     InitiatePayinInput,
     InitiatePayoutInput,
+    ListTransactionsInput,
     PayinCreated,
     PayoutQuote,
     PayoutQuoteInput,
@@ -22,6 +23,7 @@ from momoflow.models import (
     ProviderTransaction,
     RefundInput,
     StatusLookup,
+    TransactionListPage,
 )
 from momoflow.providers import errors
 from momoflow.providers.caurisflux.mapping import (
@@ -189,6 +191,15 @@ class CaurisFluxClient:
             "transaction id, amount and reason (refund API announced, S6)",
             provider=PROVIDER,
             operation="refund_payin",
+        )
+
+    async def list_transactions(self, request: ListTransactionsInput) -> TransactionListPage:
+        """CaurisFlux documents no transaction list endpoint: the reconciliation report reads
+        each transaction's status instead."""
+        raise errors.UnsupportedOperation(
+            "CaurisFlux documents no transaction list endpoint",
+            provider=PROVIDER,
+            operation="list_transactions",
         )
 
     async def balances(self) -> list[ProviderBalance]:

@@ -35,6 +35,7 @@ from pydantic import BaseModel
 from momoflow.models import (
     InitiatePayinInput,
     InitiatePayoutInput,
+    ListTransactionsInput,
     PayinCreated,
     PayinMode,
     PayoutQuote,
@@ -46,6 +47,7 @@ from momoflow.models import (
     ProviderTransaction,
     RefundInput,
     StatusLookup,
+    TransactionListPage,
 )
 from momoflow.privacy import mask_phone
 from momoflow.providers import errors
@@ -55,6 +57,7 @@ from momoflow.providers.mobilepay.mapping import (
     TransactionKind,
     Verdict,
     as_utc,
+    build_list_params,
     build_qr_payment_request,
     build_transfer_request,
     classify_error,
@@ -64,6 +67,7 @@ from momoflow.providers.mobilepay.mapping import (
     matches_reference,
     parse_balance,
     parse_qr_created,
+    parse_transaction_list,
     parse_transaction_page,
     parse_transfer_created,
     parse_webhook_event,
@@ -442,6 +446,16 @@ class MobilePayClient:
         raise errors.UnsupportedOperation(
             "MOBILE-PAY offers no refund API", provider=PROVIDER, operation="refund_payin"
         )
+
+    async def list_transactions(self, request: ListTransactionsInput) -> TransactionListPage:
+        """One page of ``GET /transactions`` between two days (the reconciliation report)."""
+        response = await self._call(
+            "GET",
+            "/transactions",
+            operation="list_transactions",
+            params=build_list_params(request),
+        )
+        return parse_transaction_list(response.status_code, response.content, request=request)
 
     # ----------------------------------------------------------------------- account
 

@@ -17,13 +17,17 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from momoflow.models import (
+    Direction,
     InitiatePayinInput,
     InitiatePayoutInput,
+    ListedTransaction,
+    ListTransactionsInput,
     PayinCreated,
     PaymentStatus,
     ProviderEvent,
     ProviderName,
     ProviderTransaction,
+    TransactionListPage,
 )
 from momoflow.money import Country, Currency
 from momoflow.privacy import mask_phone
@@ -297,6 +301,87 @@ def to_transaction(
         failure_code=item.error_code,
         failure_message=scrub(item.error_message),
         updated_at=item.updated_at or item.created_at,
+    )
+
+
+# --------------------------------------------------------------------------- the list
+
+
+def build_list_params(request: ListTransactionsInput) -> dict[str, str | int]:
+    """Query of ``GET /transactions`` [M1 parameters]: whole days, bounds inclusive (3.4.2)."""
+    return {
+        "limit": request.limit,
+        "offset": request.offset,
+        "start_date": request.start.isoformat(),
+        "end_date": request.end.isoformat(),
+    }
+
+
+_REFERENCE_MARKER = re.compile(r"\[ref ([^\]\s]+)\]")
+
+
+def listed_reference(item: MobilePayTransactionItem) -> str | None:
+    """The reference momoflow sent with the item (``metadata.reference``, ``reference`` or
+    the ``[ref …]`` marker of the description), or None."""
+    if item.metadata and isinstance(item.metadata.get("reference"), str):
+        return str(item.metadata["reference"])
+    if item.reference:
+        return item.reference
+    found = _REFERENCE_MARKER.search(item.description or "")
+    return found.group(1) if found else None
+
+
+def listed_status(item: MobilePayTransactionItem) -> PaymentStatus:
+    """The item's status; an item that does not say its type is read with whichever
+    vocabulary calls its word final (``completed`` is a transfer's, ``received`` a
+    payment's), else PENDING."""
+    if (item.type or "").strip().lower() in ("transfer", "payment"):
+        return map_status(item.status, item_kind(item, TransactionKind.TRANSFER))
+    transfer = map_transfer_status(item.status)
+    return transfer if transfer.is_final else map_payment_status(item.status)
+
+
+def to_listed_transaction(item: MobilePayTransactionItem) -> ListedTransaction | None:
+    """A history item for the reconciliation report; None when it carries no id (nothing
+    could ever match it). No phone number is kept."""
+    ids = item.ids()
+    if not ids:
+        return None
+    match (item.type or "").strip().lower():
+        case "transfer":
+            direction: Direction | None = Direction.PAYOUT
+        case "payment":
+            direction = Direction.PAYIN
+        case _:
+            direction = None
+    return ListedTransaction(
+        provider=ProviderName.MOBILEPAY,
+        provider_transaction_id=ids[0],
+        external_reference=listed_reference(item),
+        direction=direction,
+        status=listed_status(item),
+        raw_status=item.status,
+        amount=item.amount,
+        currency=normalise_currency(item.currency),
+        created_at=as_utc(item.created_at) if item.created_at else None,
+    )
+
+
+def parse_transaction_list(
+    status: int, body: bytes, *, request: ListTransactionsInput
+) -> TransactionListPage:
+    """One page of ``GET /transactions`` for the report. The last page is an empty one, the
+    one that reaches ``total``, or a page shorter than the ``limit`` the answer echoes."""
+    page = parse_transaction_page(status, body, operation="list_transactions")
+    items = [listed for item in page.data if (listed := to_listed_transaction(item))]
+    seen = request.offset + len(page.data)
+    finished = not page.data
+    if page.total is not None:
+        finished = finished or seen >= page.total
+    elif page.limit is not None:
+        finished = finished or len(page.data) < page.limit
+    return TransactionListPage(
+        items=items, total=page.total, next_offset=None if finished else seen
     )
 
 

@@ -15,6 +15,7 @@ from pydantic import BaseModel
 from momoflow.models import (
     InitiatePayinInput,
     InitiatePayoutInput,
+    ListTransactionsInput,
     PayinCreated,
     PayoutQuote,
     PayoutQuoteInput,
@@ -25,6 +26,7 @@ from momoflow.models import (
     ProviderTransaction,
     RefundInput,
     StatusLookup,
+    TransactionListPage,
 )
 from momoflow.providers import errors
 from momoflow.providers.http import map_httpx_errors
@@ -238,6 +240,15 @@ class NovaSendClient:
             idempotency_key=request.idempotency_key,
         )
         return parse_refund_response(response.status_code, response.content, request=request)
+
+    async def list_transactions(self, request: ListTransactionsInput) -> TransactionListPage:
+        """NovaSend documents no transaction list endpoint: the reconciliation report reads
+        each transaction's status instead."""
+        raise errors.UnsupportedOperation(
+            "NovaSend documents no transaction list endpoint",
+            provider=PROVIDER,
+            operation="list_transactions",
+        )
 
     async def balances(self) -> list[ProviderBalance]:
         """``GET /v1/balance`` [N12]."""

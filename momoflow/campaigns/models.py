@@ -12,7 +12,13 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from momoflow.models import Operator, PayoutInput, ProviderName, TransactionStatus
+from momoflow.models import (
+    Operator,
+    PayoutInput,
+    ProviderAvailability,
+    ProviderBalance,
+    ProviderName,
+)
 from momoflow.money import Country, Currency
 
 
@@ -142,6 +148,17 @@ class ProviderTotals(_Model):
         return max(0, self.required - self.balance)
 
 
+class QuoteGroup(_Model):
+    """Lines sharing a price: one quote prices them all."""
+
+    provider: ProviderName
+    country: Country
+    operator: Operator
+    currency: Currency
+    amount: int
+    lines: int
+
+
 class PreparedCampaign(_Model):
     """What the prepare activity found in the file (problems stay in the store)."""
 
@@ -154,17 +171,56 @@ class PreparedCampaign(_Model):
     totals: list[ProviderTotals] = Field(default_factory=list)
     #: Valid lines per provider (the pages of each provider's queue).
     lines_by_provider: dict[ProviderName, int] = Field(default_factory=dict)
+    #: Prices pre-flight should ask for (the most common first, up to the limit).
+    quote_groups: list[QuoteGroup] = Field(default_factory=list)
+    #: Distinct prices beyond the limit (their fees are estimated).
+    unquoted_groups: int = 0
 
 
-class QuoteGroup(_Model):
-    """Lines sharing a price: one quote prices them all."""
+class GroupQuote(_Model):
+    """A quoted price (``fees`` None when the quote failed: ``error`` says why)."""
 
+    group: QuoteGroup
+    fees: int | None = None
+    error: str = ""
+
+
+class PreflightChecks(_Model):
+    """What the workflow learnt from the providers, for :func:`finish_preflight`."""
+
+    campaign_id: str
+    prepared: PreparedCampaign
+    quotes: list[GroupQuote] = Field(default_factory=list)
+    balances: dict[ProviderName, list[ProviderBalance]] = Field(default_factory=dict)
+    availability: dict[ProviderName, ProviderAvailability] = Field(default_factory=dict)
+    #: Provider calls that failed, by provider: "balance: ...", "availability: ...".
+    errors: dict[ProviderName, list[str]] = Field(default_factory=dict)
+
+
+class ReadLines(_Model):
+    """``read_campaign_lines``: a slice of one provider's queue."""
+
+    campaign_id: str
     provider: ProviderName
-    country: Country
-    operator: Operator
-    currency: Currency
-    amount: int
-    lines: int
+    start: int
+    count: int
+
+
+class OutcomeBatch(_Model):
+    """``record_campaign_outcomes``: one numbered batch of line outcomes."""
+
+    campaign_id: str
+    batch: int
+    outcomes: list[LineOutcome]
+
+
+class ExistingPayout(_Model):
+    """A line's payout that already existed when the campaign tried to start it."""
+
+    workflow_id: str
+    campaign_workflow_id: str | None = None
+    #: Its outcome when it has settled (final or reconciling), else None.
+    outcome: LineOutcome | None = None
 
 
 class Preflight(_Model):
@@ -182,13 +238,18 @@ class Preflight(_Model):
 LINE_SETTLED_SIGNAL = "line_settled"
 
 
+#: Outcome of a line that was not paid because its reference already paid something else.
+SKIPPED = "skipped"
+
+
 class LineOutcome(_Model):
     """A line's settled outcome, sent by its payout to the campaign (signal ``line_settled``)."""
 
     workflow_id: str
     reference: str
     provider: ProviderName
-    status: TransactionStatus
+    #: A :class:`TransactionStatus` value, or :data:`SKIPPED`.
+    status: str
     amount: int
     currency: Currency
     fees: int | None = None
@@ -214,8 +275,10 @@ class ProviderRun(_Model):
     cursor: int = 0
     total: int = 0
     consecutive_errors: int = 0
-    #: Why the provider's lines are paused (outage), or None.
+    #: Why the provider's lines are paused, or None.
     paused_reason: str | None = None
+    #: Paused by the outage threshold (probed and resumed automatically), not an operator.
+    outage: bool = False
 
 
 class InFlight(_Model):
@@ -233,6 +296,8 @@ class CampaignProgress(_Model):
     merchant: str
     reference: str
     name: str = ""
+    file_format: FileFormat = FileFormat.CSV
+    file_sha256: str = ""
     phase: CampaignPhase
     phase_reason: str = ""
     lines: int = 0
@@ -243,9 +308,10 @@ class CampaignProgress(_Model):
     #: Lines skipped at start because their reference already paid something else.
     skipped_lines: int = 0
     by_status: dict[str, StatusCount] = Field(default_factory=dict)
+    #: Lines with an outcome (final, reconciling or skipped).
     settled_lines: int = 0
-    settled_amount: int = 0
-    currency_totals: dict[str, int] = Field(default_factory=dict)
+    #: Amount paid (succeeded lines), per currency.
+    paid: dict[str, int] = Field(default_factory=dict)
     paused_providers: dict[str, str] = Field(default_factory=dict)
     #: Lines settled per second over the last minute of activity.
     rate_per_s: float = 0.0
@@ -280,7 +346,9 @@ class ApproveRequest(_Model):
     """``approve`` update: who approves, and whether a short balance is accepted."""
 
     approved_by: str = Field(min_length=1, max_length=100)
-    accept_short_balance: bool = False
+    #: Approve although pre-flight found a blocking problem (a short balance, a provider
+    #: unavailable at pre-flight): the approver takes responsibility, and it is recorded.
+    override_blocking: bool = False
 
 
 class PauseRequest(_Model):
@@ -320,6 +388,7 @@ class ReportRow(_Model):
 __all__ = [
     "CAMPAIGN_COLUMNS",
     "LINE_SETTLED_SIGNAL",
+    "SKIPPED",
     "REQUIRED_COLUMNS",
     "ApproveRequest",
     "CampaignCarry",
@@ -329,16 +398,21 @@ __all__ = [
     "CampaignPhase",
     "CampaignProgress",
     "CancelRequest",
+    "ExistingPayout",
     "FileFormat",
+    "GroupQuote",
     "InFlight",
     "LineOutcome",
     "LineProblem",
+    "OutcomeBatch",
     "PauseRequest",
     "Preflight",
+    "PreflightChecks",
     "PreparedCampaign",
     "ProviderRun",
     "ProviderTotals",
     "QuoteGroup",
+    "ReadLines",
     "ReportRow",
     "StatusCount",
 ]

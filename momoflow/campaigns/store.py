@@ -2,7 +2,8 @@
 
 One folder (or key prefix) per campaign::
 
-    {campaign_id}/upload.{csv,jsonl}      the file as uploaded (never changed)
+    {campaign_id}/upload-{sha256}.{csv,jsonl}
+                                          the file as uploaded (never changed)
     {campaign_id}/problems.jsonl          every problem of every invalid line
     {campaign_id}/lines/{provider}/{n}.jsonl
                                           valid lines, per provider, pages of PAGE_LINES
@@ -18,6 +19,7 @@ nothing is appended twice. Blobs go to a :class:`BlobStore`: a local directory b
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -26,6 +28,7 @@ from typing import Protocol
 
 from momoflow.campaigns.models import CampaignLine, FileFormat, LineOutcome, LineProblem, Preflight
 from momoflow.models import ProviderName
+from momoflow.settings import Settings
 
 #: Lines per stored page of a provider's queue (fixed: changing it would move cursors).
 PAGE_LINES = 100
@@ -98,15 +101,23 @@ class CampaignStore:
 
     # ------------------------------------------------------------------ upload
 
-    def save_upload(self, campaign_id: str, file_format: FileFormat, data: bytes) -> None:
-        """Keep the uploaded file (same id, same bytes: same object)."""
-        self.blobs.put(f"{campaign_id}/upload.{file_format.value}", data)
+    def save_upload(self, campaign_id: str, file_format: FileFormat, data: bytes) -> str:
+        """Keep the uploaded file under its digest (two uploads racing for one campaign
+        reference can never overwrite each other); returns the SHA-256."""
+        digest = hashlib.sha256(data).hexdigest()
+        self.blobs.put(f"{campaign_id}/upload-{digest}.{file_format.value}", data)
+        return digest
 
-    def upload(self, campaign_id: str, file_format: FileFormat) -> bytes:
-        """The uploaded file; ``FileNotFoundError`` when it is missing."""
-        data = self.blobs.get(f"{campaign_id}/upload.{file_format.value}")
+    def upload(self, campaign_id: str, file_format: FileFormat, sha256: str) -> bytes:
+        """The uploaded file with this digest; ``FileNotFoundError`` when it is missing or
+        its content no longer matches the digest."""
+        data = self.blobs.get(f"{campaign_id}/upload-{sha256}.{file_format.value}")
         if data is None:
             raise FileNotFoundError(f"campaign {campaign_id}: the uploaded file is missing")
+        if hashlib.sha256(data).hexdigest() != sha256:
+            raise FileNotFoundError(
+                f"campaign {campaign_id}: the stored file does not match its SHA-256"
+            )
         return data
 
     # ------------------------------------------------------------------ pre-flight
@@ -193,9 +204,15 @@ def _jsonl(rows: Iterable[str]) -> bytes:
     return "".join(f"{row}\n" for row in rows).encode()
 
 
-def open_store(settings_root: Path | str) -> CampaignStore:
-    """The local-directory store under ``settings_root``."""
-    return CampaignStore(LocalBlobStore(Path(settings_root)))
+def store_for(settings: Settings) -> CampaignStore:
+    """The configured campaign store: the S3-compatible bucket when one is set, otherwise
+    the local directory (``campaigns.store_dir``)."""
+    config = settings.campaigns
+    if config.s3_bucket:
+        from momoflow.campaigns.s3 import S3BlobStore
+
+        return CampaignStore(S3BlobStore.from_settings(config))
+    return CampaignStore(LocalBlobStore(settings.campaign_store_dir()))
 
 
-__all__ = ["PAGE_LINES", "BlobStore", "CampaignStore", "LocalBlobStore", "open_store"]
+__all__ = ["PAGE_LINES", "BlobStore", "CampaignStore", "LocalBlobStore", "store_for"]

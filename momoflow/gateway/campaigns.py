@@ -1,0 +1,396 @@
+"""``/v1/campaigns``: bulk supplier payouts from a CSV or JSON-lines file.
+
+Submit the file as the request body (``Content-Type: text/csv`` or
+``application/x-ndjson``); the campaign checks every line (pre-flight), waits for approval,
+then pays each valid line once. See ``docs/campaigns.md``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.common import SearchAttributePair, TypedSearchAttributes
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from momoflow import search_attributes as sa
+from momoflow.campaigns.models import (
+    ApproveRequest,
+    CampaignInput,
+    CampaignOptions,
+    CampaignPhase,
+    CampaignProgress,
+    CancelRequest,
+    LineOutcome,
+    LineProblem,
+    PauseRequest,
+    Preflight,
+)
+from momoflow.campaigns.parsing import FileRejected, detect_format, inspect_file
+from momoflow.campaigns.report import build_report, outcome_from_state, report_csv
+from momoflow.campaigns.store import CampaignStore, store_for
+from momoflow.gateway.deps import MerchantDep, SettingsDep, TemporalDep
+from momoflow.gateway.errors import problems_response
+from momoflow.gateway.transactions import (
+    ERROR_RESPONSES,
+    not_found,
+    read_state,
+    reference_conflict,
+)
+from momoflow.ids import REFERENCE_PATTERN, campaign_workflow_id, is_valid_reference
+from momoflow.models import PayoutState
+from momoflow.requests import FieldProblem
+from momoflow.starts import ReferenceInUse, start_once
+
+log = logging.getLogger("momoflow.gateway")
+
+router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
+
+#: Registered workflow type name of :class:`~workflows.campaign.CampaignWorkflow`.
+CAMPAIGN_WORKFLOW = "CampaignWorkflow"
+
+_FILE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "text/csv": {"schema": {"type": "string", "format": "binary"}},
+            "application/x-ndjson": {"schema": {"type": "string", "format": "binary"}},
+        },
+    }
+}
+
+
+class CampaignProblems(BaseModel):
+    """Pre-flight's verdict and every problem of every invalid line."""
+
+    preflight: Preflight | None
+    problems: list[LineProblem]
+
+
+def _store(request: Request) -> CampaignStore:
+    store: CampaignStore | None = getattr(request.app.state, "campaign_store", None)
+    if store is None:
+        store = store_for(request.app.state.settings)
+        request.app.state.campaign_store = store
+    return store
+
+
+def _campaign_id(merchant: str, reference: str) -> str:
+    try:
+        return campaign_workflow_id(merchant, reference)
+    except ValueError:
+        raise not_found("campaign", reference) from None
+
+
+@router.post(
+    "",
+    response_model=CampaignProgress,
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra=_FILE_BODY,
+    responses={
+        200: {"description": "Existing campaign with this reference and file"},
+        413: {"description": "The file is larger than the configured limit"},
+        415: {"description": "Not CSV or JSON lines"},
+        **ERROR_RESPONSES,
+    },
+    summary="Submit a payout campaign (idempotent on `reference`)",
+)
+async def submit_campaign(
+    request: Request,
+    response: Response,
+    merchant: MerchantDep,
+    settings: SettingsDep,
+    client: TemporalDep,
+    reference: Annotated[str, Query(description="Your unique campaign reference")],
+    name: Annotated[str, Query(max_length=100)] = "",
+    auto_approve: bool = False,
+    max_in_flight_per_provider: Annotated[int, Query(ge=1, le=1000)] = 50,
+    outage_error_threshold: Annotated[int, Query(ge=1)] = 5,
+    outage_probe_interval_s: Annotated[int, Query(ge=1)] = 60,
+    max_history_events: Annotated[int, Query(ge=200, le=40_000)] = 8_000,
+) -> CampaignProgress | Response:
+    """Store the file, then start the campaign: pre-flight checks every line and reports
+    all problems at once; nothing is paid before approval (unless ``auto_approve``)."""
+    if not is_valid_reference(reference):
+        return problems_response(
+            [FieldProblem("reference", "pattern", f"must match {REFERENCE_PATTERN}")]
+        )
+    file_format = detect_format(request.headers.get("content-type"))
+    if file_format is None:
+        raise HTTPException(
+            status.HTTP_415_UNSUPPORTED_MEDIA_TYPE,
+            detail={
+                "error": "unsupported_media_type",
+                "message": "send the file as text/csv or application/x-ndjson",
+            },
+        )
+    data = await _read_body(request, settings.campaigns.max_upload_bytes)
+    try:
+        summary = await asyncio.to_thread(inspect_file, data, file_format)
+    except FileRejected as exc:
+        return problems_response([FieldProblem(p.field, p.rule, p.message) for p in exc.problems])
+    options = CampaignOptions(
+        auto_approve=auto_approve,
+        max_in_flight_per_provider=max_in_flight_per_provider,
+        outage_error_threshold=outage_error_threshold,
+        outage_probe_interval_s=outage_probe_interval_s,
+        max_history_events=max_history_events,
+    )
+    campaign_id = campaign_workflow_id(merchant, reference)
+    digest = await asyncio.to_thread(_store(request).save_upload, campaign_id, file_format, data)
+    now = datetime.now(UTC)
+    campaign = CampaignInput(
+        campaign_id=campaign_id,
+        merchant=merchant,
+        reference=reference,
+        name=name,
+        file_format=file_format,
+        file_sha256=digest,
+        submitted_at=now,
+        submitted_by=merchant,
+        options=options,
+    )
+    fingerprint = hashlib.sha256(
+        json.dumps(
+            {"file": digest, "name": name, "options": options.model_dump(mode="json")},
+            sort_keys=True,
+        ).encode()
+    ).hexdigest()
+    try:
+        created = await start_once(
+            client,
+            CAMPAIGN_WORKFLOW,
+            campaign,
+            workflow_id=campaign_id,
+            task_queue=f"{settings.task_queue_prefix}-workflows",
+            fingerprint=fingerprint,
+            search_attributes=TypedSearchAttributes(
+                [
+                    SearchAttributePair(sa.DIRECTION, "campaign"),
+                    SearchAttributePair(sa.STATUS, CampaignPhase.PREFLIGHT.value),
+                    SearchAttributePair(sa.MERCHANT, merchant),
+                    SearchAttributePair(sa.REFERENCE, reference),
+                    SearchAttributePair(sa.CAMPAIGN, campaign_id),
+                ]
+            ),
+            summary=f"Campaign {reference}: {summary.lines} lines ({file_format.value})",
+            what="campaign",
+            reference=reference,
+        )
+    except ReferenceInUse as exc:
+        raise reference_conflict(exc) from None
+    if not created:
+        response.status_code = status.HTTP_200_OK
+        return await _progress(client, campaign_id, reference)
+    log.info("campaign %s submitted: %d lines", campaign_id, summary.lines)
+    return CampaignProgress(
+        campaign_id=campaign_id,
+        merchant=merchant,
+        reference=reference,
+        name=name,
+        file_format=file_format,
+        file_sha256=digest,
+        phase=CampaignPhase.PREFLIGHT,
+        lines=summary.lines,
+        submitted_at=now,
+        updated_at=now,
+    )
+
+
+@router.get(
+    "/{reference}",
+    response_model=CampaignProgress,
+    responses={404: {"description": "No campaign with this reference"}, **ERROR_RESPONSES},
+    summary="A campaign's progress: counts and amounts by status, rate, ETA",
+)
+async def get_campaign(
+    reference: str, merchant: MerchantDep, client: TemporalDep
+) -> CampaignProgress:
+    """Live progress (only the caller's own campaigns are visible)."""
+    return await _progress(client, _campaign_id(merchant, reference), reference)
+
+
+@router.get(
+    "/{reference}/problems",
+    response_model=CampaignProblems,
+    responses={404: {"description": "No campaign with this reference"}, **ERROR_RESPONSES},
+    summary="Pre-flight's verdict and every problem of every invalid line",
+)
+async def get_problems(
+    reference: str, request: Request, merchant: MerchantDep, client: TemporalDep
+) -> CampaignProblems:
+    """Every line problem found by pre-flight (empty until pre-flight has run)."""
+    campaign_id = _campaign_id(merchant, reference)
+    await _progress(client, campaign_id, reference)
+    store = _store(request)
+    preflight, problems = await asyncio.gather(
+        asyncio.to_thread(store.preflight, campaign_id),
+        asyncio.to_thread(store.problems, campaign_id),
+    )
+    return CampaignProblems(preflight=preflight, problems=problems)
+
+
+@router.get(
+    "/{reference}/report",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "One row per line of the file"},
+        404: {"description": "No campaign with this reference"},
+    },
+    summary="The campaign report (CSV): every line, status, provider reference, fees, error",
+)
+async def get_report(
+    reference: str, request: Request, merchant: MerchantDep, client: TemporalDep
+) -> StreamingResponse:
+    """Every line of the uploaded file with its final (or current) status."""
+    campaign_id = _campaign_id(merchant, reference)
+    progress = await _progress(client, campaign_id, reference)
+
+    async def live(workflow_id: str) -> LineOutcome | None:
+        return await _live_outcome(client, workflow_id)
+
+    rows = await build_report(_store(request), progress, live)
+    return StreamingResponse(
+        report_csv(rows),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="campaign-{reference}.csv"'},
+    )
+
+
+async def _update(
+    client: Client, merchant: str, reference: str, name: str, body: BaseModel
+) -> CampaignProgress:
+    campaign_id = _campaign_id(merchant, reference)
+    handle = client.get_workflow_handle(campaign_id)
+    try:
+        result: CampaignProgress = await handle.execute_update(
+            name, body, result_type=CampaignProgress
+        )
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, detail={"error": "campaign_state", "message": message}
+        ) from None
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            raise not_found("campaign", reference) from None
+        raise
+    log.info("campaign %s: %s", campaign_id, name)
+    return result
+
+
+_CONTROL_RESPONSES: dict[int | str, dict[str, Any]] = {
+    404: {"description": "No campaign with this reference"},
+    409: {"description": "Not possible in the campaign's current phase"},
+    **ERROR_RESPONSES,
+}
+
+
+@router.post(
+    "/{reference}/approve",
+    response_model=CampaignProgress,
+    responses=_CONTROL_RESPONSES,
+    summary="Approve the campaign: its valid lines start paying",
+)
+async def approve_campaign(
+    reference: str, body: ApproveRequest, merchant: MerchantDep, client: TemporalDep
+) -> CampaignProgress:
+    """Refused (409) unless the campaign awaits approval, and when pre-flight found a
+    blocking problem unless ``override_blocking`` is set."""
+    return await _update(client, merchant, reference, "approve", body)
+
+
+@router.post(
+    "/{reference}/pause",
+    response_model=CampaignProgress,
+    responses=_CONTROL_RESPONSES,
+    summary="Pause the campaign (or one provider's lines); lines in flight finish",
+)
+async def pause_campaign(
+    reference: str, body: PauseRequest, merchant: MerchantDep, client: TemporalDep
+) -> CampaignProgress:
+    """Stop starting lines of the campaign, or of ``provider`` only."""
+    return await _update(client, merchant, reference, "pause", body)
+
+
+@router.post(
+    "/{reference}/resume",
+    response_model=CampaignProgress,
+    responses=_CONTROL_RESPONSES,
+    summary="Resume the campaign (or one provider's lines)",
+)
+async def resume_campaign(
+    reference: str, body: PauseRequest, merchant: MerchantDep, client: TemporalDep
+) -> CampaignProgress:
+    """Start lines again; also lifts an outage pause before the next probe."""
+    return await _update(client, merchant, reference, "resume", body)
+
+
+@router.post(
+    "/{reference}/cancel",
+    response_model=CampaignProgress,
+    responses=_CONTROL_RESPONSES,
+    summary="Cancel: no new line starts; lines already sent finish and are reported",
+)
+async def cancel_campaign(
+    reference: str, body: CancelRequest, merchant: MerchantDep, client: TemporalDep
+) -> CampaignProgress:
+    """Stop the campaign for good; the report lists unsent lines as ``not_sent``."""
+    return await _update(client, merchant, reference, "cancel", body)
+
+
+async def _progress(client: Client, campaign_id: str, reference: str) -> CampaignProgress:
+    return await read_state(
+        client,
+        campaign_id,
+        CampaignProgress,
+        what="campaign",
+        reference=reference,
+        query="progress",
+    )
+
+
+async def _live_outcome(client: Client, workflow_id: str) -> LineOutcome | None:
+    try:
+        state = await read_state(
+            client, workflow_id, PayoutState, what="payout", reference=workflow_id
+        )
+    except HTTPException as exc:
+        if exc.status_code == status.HTTP_404_NOT_FOUND:
+            return None
+        raise
+    return outcome_from_state(state)
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _too_large(limit: int) -> HTTPException:
+    return HTTPException(
+        status.HTTP_413_CONTENT_TOO_LARGE,
+        detail={"error": "too_large", "message": f"the file is larger than {limit} bytes"},
+    )
+
+
+__all__ = ["CAMPAIGN_WORKFLOW", "router"]

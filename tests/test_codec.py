@@ -1,0 +1,463 @@
+"""Private data in Temporal history is encrypted, and only operators can read it.
+
+The first half tests the codec alone (AES-GCM, key ids, rotation, refusals). The second
+half runs payouts on the real stack, reads their history with a client that has no codec
+(what anyone with access to Temporal sees), and asks the gateway's codec endpoints to
+decrypt it, as the Temporal UI does.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from typing import Any
+
+import httpx
+import pytest
+from google.protobuf import json_format
+from pydantic import ValidationError
+from temporalio.api.common.v1 import Payload, Payloads
+from temporalio.api.enums.v1 import EventType
+from temporalio.api.failure.v1 import Failure
+from temporalio.api.history.v1 import History
+from temporalio.client import Client
+from temporalio.converter import DefaultPayloadConverter
+from temporalio.exceptions import ApplicationError
+
+from momoflow.codec import (
+    ENCODING,
+    KEY_ID_METADATA,
+    DecryptionError,
+    EncryptionCodec,
+    UnknownKeyError,
+    generate_key,
+)
+from momoflow.gateway import create_app
+from momoflow.ids import payout_workflow_id
+from momoflow.settings import (
+    DEV_CODEC_KEY,
+    DEV_CODEC_KEY_ID,
+    DEV_OPERATOR_TOKEN,
+    CodecSettings,
+    OperatorTokenEntry,
+    Settings,
+    hash_api_key,
+)
+from momoflow.temporal import data_converter
+from tests.stack import ACME_KEY, Stack
+from tests.test_payout_flow import payout_body, post_payout
+
+PHONE = "+221771239876"
+#: Every way a phone number is commonly written, down to the national number.
+PHONE_FORMS = ("+221771239876", "221771239876", "00221771239876", "771239876", "77 123 98 76")
+NAME = "Fatou Sow Ba"
+NAME_PARTS = ("Fatou Sow Ba", "Fatou", "FATOU")
+UI_ORIGIN = "http://127.0.0.1:8233"
+OLD = base64.b64decode(DEV_CODEC_KEY)
+
+
+def _codec(keys: dict[str, bytes], active: str) -> EncryptionCodec:
+    return EncryptionCodec(keys, active_key_id=active)
+
+
+def _json_payload(value: Any) -> Payload:
+    return DefaultPayloadConverter().to_payloads([value])[0]
+
+
+# --------------------------------------------------------------------------- the codec
+
+
+async def test_payload_round_trips_and_is_unreadable_in_between() -> None:
+    codec = _codec({"k1": OLD}, "k1")
+    original = _json_payload({"phone": PHONE, "name": NAME})
+
+    [sealed] = await codec.encode([original])
+    [opened] = await codec.decode([sealed])
+
+    assert sealed.metadata["encoding"] == ENCODING
+    assert sealed.metadata[KEY_ID_METADATA] == b"k1"
+    raw = sealed.SerializeToString()
+    assert PHONE.encode() not in raw and NAME.encode() not in raw
+    assert b"json/plain" not in raw  # the original metadata is encrypted too
+    assert opened == original
+
+
+async def test_each_encryption_uses_a_fresh_nonce() -> None:
+    codec = _codec({"k1": OLD}, "k1")
+    payload = _json_payload("same input")
+
+    first, second = await codec.encode([payload, payload])
+
+    assert first.data[:12] != second.data[:12]
+    assert first.data != second.data
+
+
+async def test_encrypted_and_foreign_payloads_pass_through_unchanged() -> None:
+    codec = _codec({"k1": OLD}, "k1")
+    plain = _json_payload({"recorded": "before encryption"})
+    [sealed] = await codec.encode([plain])
+
+    assert await codec.encode([sealed]) == [sealed]
+    assert await codec.decode([plain]) == [plain]
+
+
+async def test_old_payloads_decode_after_the_active_key_changes() -> None:
+    new = base64.b64decode(generate_key())
+    before = _codec({"2026-01": OLD}, "2026-01")
+    after = _codec({"2026-01": OLD, "2026-07": new}, "2026-07")
+    original = _json_payload({"phone": PHONE})
+
+    [old_sealed] = await before.encode([original])
+    [new_sealed] = await after.encode([original])
+
+    assert new_sealed.metadata[KEY_ID_METADATA] == b"2026-07"
+    assert await after.decode([old_sealed, new_sealed]) == [original, original]
+
+
+async def test_unknown_key_id_is_a_clear_error_that_names_the_id_not_the_key() -> None:
+    retired = base64.b64decode(generate_key())
+    [sealed] = await _codec({"2025-01": retired}, "2025-01").encode([_json_payload(1)])
+
+    with pytest.raises(UnknownKeyError) as info:
+        await _codec({"2026-01": OLD}, "2026-01").decode([sealed])
+
+    message = str(info.value)
+    assert "'2025-01'" in message and "MOMOFLOW_CODEC__KEYS" in message
+    assert base64.b64encode(retired).decode() not in message
+    assert base64.b64encode(OLD).decode() not in message
+
+
+async def test_altered_or_relabelled_payloads_do_not_decrypt() -> None:
+    other = base64.b64decode(generate_key())
+    codec = _codec({"a": OLD, "b": other}, "a")
+    [sealed] = await codec.encode([_json_payload("x")])
+
+    flipped = Payload()
+    flipped.CopyFrom(sealed)
+    flipped.data = sealed.data[:-1] + bytes([sealed.data[-1] ^ 1])
+    relabelled = Payload()
+    relabelled.CopyFrom(sealed)
+    relabelled.metadata[KEY_ID_METADATA] = b"b"
+
+    for bad in (flipped, relabelled):
+        with pytest.raises(DecryptionError):
+            await codec.decode([bad])
+
+
+def test_codec_repr_and_settings_errors_never_show_keys() -> None:
+    codec = _codec({"k1": OLD}, "k1")
+    assert DEV_CODEC_KEY not in repr(codec) and "k1" in repr(codec)
+
+    short = base64.b64encode(b"sixteen byte key").decode()
+    with pytest.raises(ValidationError) as info:
+        CodecSettings(keys={"k1": short}, active_key_id="k1")
+    assert short not in str(info.value) and "32 bytes" in str(info.value)
+    with pytest.raises(ValidationError, match="not one of the keys"):
+        CodecSettings(keys={"k1": DEV_CODEC_KEY}, active_key_id="k2")
+
+
+def test_production_refuses_the_development_codec_key_and_operator_token() -> None:
+    with pytest.raises(ValidationError) as info:
+        Settings(env="production")
+    assert f"codec.keys.{DEV_CODEC_KEY_ID}" in str(info.value)
+    assert "codec.operator_tokens" in str(info.value)
+    assert DEV_CODEC_KEY not in str(info.value)
+
+
+async def test_failure_messages_are_encrypted_and_restored() -> None:
+    converter = data_converter(CodecSettings())
+    failure = Failure()
+
+    await converter.encode_failure(
+        ApplicationError(f"recipient {PHONE} unknown", type="InvalidRecipient"), failure
+    )
+
+    assert PHONE.encode() not in failure.SerializeToString()
+    assert failure.application_failure_info.type == "InvalidRecipient"
+    assert failure.encoded_attributes.metadata["encoding"] == ENCODING
+    restored = await converter.decode_failure(failure)
+    assert isinstance(restored, ApplicationError)
+    assert restored.message == f"recipient {PHONE} unknown"
+
+
+# --------------------------------------------------------------------------- on the stack
+
+
+def _decode_request(payloads: list[Payload]) -> dict[str, Any]:
+    body: dict[str, Any] = json_format.MessageToDict(Payloads(payloads=payloads))
+    return body
+
+
+def _texts(answer: httpx.Response) -> list[str]:
+    """The decoded payloads' data, as text."""
+    return [base64.b64decode(p.get("data", "")).decode() for p in answer.json()["payloads"]]
+
+
+def _codec_call(
+    stack: Stack,
+    operation: str,
+    payloads: list[Payload],
+    *,
+    token: str | None = DEV_OPERATOR_TOKEN,
+    origin: str | None = None,
+    **headers: str,
+) -> httpx.Response:
+    sent = {"X-Namespace": "default", **headers}
+    if token is not None:
+        sent["Authorization"] = f"Bearer {token}"
+    if origin is not None:
+        sent["Origin"] = origin
+    with stack.gateway(key=None) as http:
+        return http.post(f"/codec/{operation}", json=_decode_request(payloads), headers=sent)
+
+
+async def _raw_history(stack: Stack, client: Client, reference: str) -> History:
+    """The payout's history as anyone with Temporal access gets it: no codec."""
+    await client.get_workflow_handle(payout_workflow_id("acme", reference)).result()
+    plain = await Client.connect(stack.temporal_address)
+    history = await plain.get_workflow_handle(payout_workflow_id("acme", reference)).fetch_history()
+    return History(events=history.events)
+
+
+def _started(history: History) -> Any:
+    return history.events[0].workflow_execution_started_event_attributes
+
+
+@pytest.fixture(scope="module")
+def paid(stack: Stack) -> str:
+    """One payout to a recipient whose number and name must not leak."""
+    reference = f"CODEC-{uuid.uuid4().hex[:12]}"
+    post_payout(stack, payout_body(reference, recipient={"phone": PHONE, "name": NAME}))
+    stack.wait_for_payout(reference, {"succeeded"})
+    return reference
+
+
+async def test_raw_history_holds_no_phone_number_or_name(
+    stack: Stack, client: Client, paid: str
+) -> None:
+    history = await _raw_history(stack, client, paid)
+    raw = history.SerializeToString()
+    as_json = json_format.MessageToJson(history)
+
+    assert paid.encode() in raw  # the search below does look at the history's bytes
+    for form in (*PHONE_FORMS, *NAME_PARTS):
+        assert form.encode() not in raw, form
+        assert form not in as_json, form
+    started = _started(history)
+    assert started.input.payloads[0].metadata["encoding"] == ENCODING
+    # Memo (the request fingerprint) and the run's summary are payloads too: encrypted.
+    assert all(p.metadata["encoding"] == ENCODING for p in started.memo.fields.values())
+    assert history.events[0].user_metadata.summary.metadata["encoding"] == ENCODING
+    # Search attributes stay readable for finding payments, and hold no personal data.
+    indexed = {k: v.data.decode() for k, v in started.search_attributes.indexed_fields.items()}
+    assert json.loads(indexed["MerchantReference"]) == paid
+    assert not any(form in value for value in indexed.values() for form in PHONE_FORMS)
+
+
+async def test_codec_endpoint_decodes_history_for_an_operator(
+    stack: Stack, client: Client, paid: str
+) -> None:
+    history = await _raw_history(stack, client, paid)
+    summary = history.events[0].user_metadata.summary
+
+    answer = _codec_call(stack, "decode", [*_started(history).input.payloads, summary])
+
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["cache-control"] == "no-store"
+    workflow_input, summary = _texts(answer)
+    assert PHONE in workflow_input and NAME in workflow_input
+    assert "+221*****9876" in summary  # the run's summary carries the masked number only
+    assert PHONE not in summary
+
+
+async def test_codec_endpoints_refuse_callers_without_an_operator_token(
+    stack: Stack, client: Client, paid: str
+) -> None:
+    payloads = list(_started(await _raw_history(stack, client, paid)).input.payloads)
+
+    for token in (None, "mfop_not_a_real_token", ACME_KEY):
+        for operation in ("decode", "encode"):
+            answer = _codec_call(stack, operation, payloads, token=token)
+            assert answer.status_code == 401, (token, operation, answer.text)
+            assert PHONE not in answer.text
+    with stack.gateway(key=None) as http:
+        basic = http.post(
+            "/codec/decode",
+            json=_decode_request(payloads),
+            headers={"Authorization": f"Basic {DEV_OPERATOR_TOKEN}"},
+        )
+    assert basic.status_code == 401
+
+
+async def test_encode_then_decode_round_trips_through_the_gateway(stack: Stack) -> None:
+    original = _json_payload({"phone": PHONE})
+
+    encoded = _codec_call(stack, "encode", [original])
+    assert encoded.status_code == 200, encoded.text
+    [sealed] = json_format.ParseDict(encoded.json(), Payloads()).payloads
+    assert sealed.metadata["encoding"] == ENCODING
+    assert sealed.metadata[KEY_ID_METADATA] == DEV_CODEC_KEY_ID.encode()
+
+    decoded = _codec_call(stack, "decode", [sealed])
+    assert json_format.ParseDict(decoded.json(), Payloads()).payloads == [original]
+
+
+def test_preflight_is_allowed_for_the_ui_origin_only(stack: Stack) -> None:
+    request = {
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type,x-namespace",
+    }
+    with stack.gateway(key=None) as http:
+        allowed = http.options("/codec/decode", headers={**request, "Origin": UI_ORIGIN})
+        foreign = http.options(
+            "/codec/decode", headers={**request, "Origin": "https://attacker.example"}
+        )
+
+    assert allowed.status_code == 204
+    assert allowed.headers["access-control-allow-origin"] == UI_ORIGIN
+    assert allowed.headers["access-control-allow-credentials"] == "true"
+    assert {h.strip() for h in allowed.headers["access-control-allow-headers"].split(",")} >= {
+        "authorization",
+        "content-type",
+        "x-namespace",
+    }
+    assert "POST" in allowed.headers["access-control-allow-methods"]
+    assert foreign.status_code == 403
+    assert "access-control-allow-origin" not in foreign.headers
+
+
+def test_browser_calls_from_a_foreign_origin_are_refused_even_with_a_token(stack: Stack) -> None:
+    payload = _json_payload("x")
+
+    from_ui = _codec_call(stack, "encode", [payload], origin=UI_ORIGIN)
+    foreign = _codec_call(stack, "encode", [payload], origin="https://attacker.example")
+
+    assert from_ui.status_code == 200
+    assert from_ui.headers["access-control-allow-origin"] == UI_ORIGIN
+    assert foreign.status_code == 403
+    assert "access-control-allow-origin" not in foreign.headers
+
+
+async def test_signed_in_operator_decodes_with_the_session_cookie(
+    stack: Stack, client: Client, paid: str
+) -> None:
+    payloads = list(_started(await _raw_history(stack, client, paid)).input.payloads)
+    body = _decode_request(payloads)
+    headers = {"Origin": UI_ORIGIN, "X-Namespace": "default"}
+
+    with stack.gateway(key=None) as http:
+        refused = http.post("/codec/login", data={"token": "mfop_wrong"})
+        signed_in = http.post("/codec/login", data={"token": DEV_OPERATOR_TOKEN})
+        cookie = signed_in.cookies["momoflow_codec_session"]
+        decoded = http.post("/codec/decode", json=body, headers=headers)
+        version, expires, mac, operator = cookie.split(":")
+        http.cookies.clear()
+        longer = f"{version}:{int(expires) + 86400}:{mac}:{operator}"
+        http.cookies.set("momoflow_codec_session", longer)
+        forged = http.post("/codec/decode", json=body, headers=headers)
+
+    assert refused.status_code == 401 and "momoflow_codec_session" not in refused.cookies
+    assert signed_in.status_code == 200
+    set_cookie = signed_in.headers["set-cookie"].lower()
+    assert "httponly" in set_cookie and "samesite=strict" in set_cookie
+    assert "path=/codec" in set_cookie
+    assert DEV_OPERATOR_TOKEN not in cookie
+    assert decoded.status_code == 200, decoded.text
+    assert any(PHONE in text for text in _texts(decoded))
+    assert forged.status_code == 401
+
+
+async def test_path_token_endpoint_for_the_dev_ui(stack: Stack, client: Client, paid: str) -> None:
+    payloads = list(_started(await _raw_history(stack, client, paid)).input.payloads)
+    body = _decode_request(payloads)
+
+    with stack.gateway(key=None) as http:
+        good = http.post(f"/codec/token/{DEV_OPERATOR_TOKEN}/decode", json=body)
+        bad = http.post("/codec/token/mfop_wrong/decode", json=body)
+
+    assert good.status_code == 200 and any(PHONE in text for text in _texts(good))
+    assert bad.status_code == 401
+
+
+async def test_failure_message_of_a_refused_payout_is_encrypted_and_decodable(
+    stack: Stack, client: Client, reference: str
+) -> None:
+    stack.configure_sandbox(balance=0)  # the create call is refused: a failed activity
+    try:
+        post_payout(stack, payout_body(reference, phone=PHONE))
+        stack.wait_for_payout(reference, {"failed"})
+    finally:
+        stack.configure_sandbox(balance=100_000_000)
+    history = await _raw_history(stack, client, reference)
+    failed = [
+        e.activity_task_failed_event_attributes.failure
+        for e in history.events
+        if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_FAILED
+    ]
+
+    assert failed, "a refused create call is a failed activity"
+    assert failed[0].message == "Encoded failure"
+    assert failed[0].application_failure_info.type == "InsufficientBalance"
+    assert failed[0].encoded_attributes.metadata["encoding"] == ENCODING
+    assert PHONE.encode() not in history.SerializeToString()
+    answer = _codec_call(stack, "decode", [failed[0].encoded_attributes])
+    assert answer.status_code == 200, answer.text
+    assert "insufficient_balance" in json.loads(_texts(answer)[0])["message"]
+
+
+# --------------------------------------------------------------------------- rotation
+
+
+def _gateway_with(codec: CodecSettings) -> httpx.AsyncClient:
+    """A gateway app in this process with other codec settings (codec routes only)."""
+    app = create_app(Settings(env="test", codec=codec))
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw")
+
+
+async def test_history_written_before_a_key_rotation_stays_readable(
+    stack: Stack, client: Client, paid: str
+) -> None:
+    payloads = list(_started(await _raw_history(stack, client, paid)).input.payloads)
+    operator = OperatorTokenEntry(operator="ops", token_sha256=hash_api_key("mfop_ops"))
+    rotated = CodecSettings(
+        keys={DEV_CODEC_KEY_ID: DEV_CODEC_KEY, "2026-07": generate_key()},
+        active_key_id="2026-07",
+        operator_tokens=[operator],
+    )
+    auth = {"Authorization": "Bearer mfop_ops"}
+
+    async with _gateway_with(rotated) as http:
+        decoded = await http.post("/codec/decode", json=_decode_request(payloads), headers=auth)
+        encoded = await http.post(
+            "/codec/encode", json=_decode_request([_json_payload(1)]), headers=auth
+        )
+
+    assert decoded.status_code == 200, decoded.text
+    assert any(PHONE in text for text in _texts(decoded))
+    [sealed] = json_format.ParseDict(encoded.json(), Payloads()).payloads
+    assert sealed.metadata[KEY_ID_METADATA] == b"2026-07"
+
+
+async def test_gateway_without_the_old_key_names_the_missing_key_id(
+    stack: Stack, client: Client, paid: str
+) -> None:
+    payloads = list(_started(await _raw_history(stack, client, paid)).input.payloads)
+    new_key = generate_key()
+    only_new = CodecSettings(
+        keys={"2026-07": new_key},
+        active_key_id="2026-07",
+        operator_tokens=[OperatorTokenEntry(operator="ops", token_sha256=hash_api_key("mfop_ops"))],
+    )
+
+    async with _gateway_with(only_new) as http:
+        answer = await http.post(
+            "/codec/decode",
+            json=_decode_request(payloads),
+            headers={"Authorization": "Bearer mfop_ops"},
+        )
+
+    assert answer.status_code == 400
+    assert answer.json()["error"] == "unknown_key_id"
+    assert f"'{DEV_CODEC_KEY_ID}'" in answer.json()["message"]
+    assert new_key not in answer.text and DEV_CODEC_KEY not in answer.text

@@ -1,0 +1,735 @@
+"""CampaignWorkflow: pay every valid line of a supplier file exactly once.
+
+Phases (:class:`~momoflow.campaigns.models.CampaignPhase`)::
+
+    preflight ─► awaiting_approval ─► running ⇄ paused ─► draining ─► completed
+        │               │                 └──────────────► (cancel) ─► cancelled
+        └─► rejected    └─► cancelled
+
+* **Pre-flight** checks every line (activity ``prepare_campaign``: the file is read from the
+  campaign store, never carried in history), prices the lines (quotes on each provider's
+  rate-limited queue), reads balances and availability, and reports everything at once.
+  Nothing moves before the ``approve`` update (or ``auto_approve`` with no blocking problem).
+* **Execution** starts one child :class:`~workflows.payout.PayoutWorkflow` per line, with
+  the line's reference as the payout's (``payout-{merchant}-{reference}``): a line can never
+  be paid twice, even by two campaigns. At most ``max_in_flight_per_provider`` lines of a
+  provider are in flight; each payout tells the campaign its settled outcome (signal
+  ``line_settled``), so children are never awaited and survive continue-as-new
+  (``ParentClosePolicy.ABANDON``).
+* **History stays small**: the workflow continues as new after ``max_history_events``,
+  carrying counters, cursors and the lines in flight (:class:`CampaignCarry`); outcomes go
+  to the store in numbered batches.
+* **Outages**: ``outage_error_threshold`` consecutive provider errors on a provider's lines
+  pause that provider only; its availability is probed every ``outage_probe_interval_s`` and
+  its lines resume when it answers again (or when an operator resumes it).
+* ``pause`` / ``resume`` / ``cancel`` updates; ``cancel`` stops new lines, and lines already
+  sent finish and are reported. Query ``progress``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy, SearchAttributePair, WorkflowIDReusePolicy
+from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.campaigns import CampaignActivities
+    from activities.providers import ProviderActivities
+    from momoflow import search_attributes as sa
+    from momoflow.campaigns.models import (
+        LINE_SETTLED_SIGNAL,
+        SKIPPED,
+        ApproveRequest,
+        CampaignCarry,
+        CampaignInput,
+        CampaignLine,
+        CampaignPhase,
+        CampaignProgress,
+        CancelRequest,
+        GroupQuote,
+        InFlight,
+        LineOutcome,
+        OutcomeBatch,
+        PauseRequest,
+        Preflight,
+        PreflightChecks,
+        PreparedCampaign,
+        ProviderRun,
+        ReadLines,
+        StatusCount,
+    )
+    from momoflow.ids import campaign_task_queue, payout_workflow_id, task_queue_prefix
+    from momoflow.models import (
+        PayoutQuoteInput,
+        ProviderAvailability,
+        ProviderBalance,
+        ProviderName,
+        TransactionStatus,
+    )
+    from momoflow.money import format_amount
+    from momoflow.privacy import mask_phone
+    from momoflow.starts import FINGERPRINT_MEMO, PAYOUT_WORKFLOW
+    from workflows.common import failure_from, provider_queue
+
+#: Failure codes of a line that say the provider, not the line, is in trouble.
+OUTAGE_CODES = frozenset(
+    {
+        "provider_unavailable",
+        "provider_rate_limited",
+        "provider_protocol_error",
+        "provider_auth_error",
+        "create_outcome_unknown",
+    }
+)
+#: Store work (the file, the outcomes): retried patiently, it never moves money.
+STORE_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
+)
+#: A pre-flight provider call (quote, balance, availability) that fails is reported, not fatal.
+PREFLIGHT_CALL = timedelta(seconds=60)
+#: Buffered outcomes are written at least this often, so reports of a running campaign
+#: rarely need to read payouts one by one.
+FLUSH_EVERY = timedelta(seconds=20)
+#: Rate samples: one at most every 5 s, rate measured over the last minute.
+RATE_SAMPLE_EVERY_S = 5.0
+RATE_WINDOW_S = 60.0
+
+
+@workflow.defn(name="CampaignWorkflow")
+class CampaignWorkflow:
+    """A bulk payout campaign (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._input: CampaignInput | None = None
+        self._carry: CampaignCarry | None = None
+        self._early: list[LineOutcome] = []
+        self._buffer: list[LineOutcome] = []
+        self._queues: dict[ProviderName, list[CampaignLine]] = {}
+        self._changed = False
+        self._approved = False
+        self._last_flush: datetime | None = None
+        self._next_probe: datetime | None = None
+
+    # ------------------------------------------------------------------ messages
+
+    @workflow.signal(name=LINE_SETTLED_SIGNAL)
+    def line_settled(self, outcome: LineOutcome) -> None:
+        """A line's payout reached a final state or ``reconciling``."""
+        if self._carry is None:
+            self._early.append(outcome)
+            return
+        self._settle(outcome)
+
+    @workflow.query(name="progress")
+    def progress(self) -> CampaignProgress:
+        """Counts and amounts by status, rate, ETA."""
+        return self._snapshot()
+
+    @workflow.update(name="approve")
+    def approve(self, request: ApproveRequest) -> CampaignProgress:
+        """Let the campaign pay its valid lines."""
+        progress = self._c.progress
+        progress.approved_by = request.approved_by
+        progress.approved_at = workflow.now()
+        if request.override_blocking and progress.preflight and progress.preflight.blocking:
+            progress.phase_reason = "approved over: " + "; ".join(progress.preflight.blocking)
+        self._approved = True
+        self._changed = True
+        return self._snapshot()
+
+    @approve.validator
+    def _check_approve(self, request: ApproveRequest) -> None:
+        carry = self._carry
+        if carry is None or carry.progress.phase is not CampaignPhase.AWAITING_APPROVAL:
+            phase = carry.progress.phase.value if carry else "starting"
+            raise ValueError(f"the campaign is {phase}, not awaiting approval")
+        preflight = carry.progress.preflight
+        if preflight and preflight.blocking and not request.override_blocking:
+            raise ValueError(
+                "pre-flight found blocking problems: "
+                + "; ".join(preflight.blocking)
+                + " (approve with override_blocking to pay anyway)"
+            )
+
+    @workflow.update(name="pause")
+    def pause(self, request: PauseRequest) -> CampaignProgress:
+        """Stop starting lines (of one provider, or all); lines in flight finish."""
+        carry = self._c
+        if request.provider is None:
+            carry.paused_by_operator = True
+            carry.progress.phase_reason = f"paused by {request.by}"
+        else:
+            run = self._run_of(request.provider)
+            run.paused_reason = f"paused by {request.by}"
+            run.outage = False
+        self._changed = True
+        return self._snapshot()
+
+    @workflow.update(name="resume")
+    def resume(self, request: PauseRequest) -> CampaignProgress:
+        """Start lines again (one provider's, or the whole campaign's and every provider's)."""
+        carry = self._c
+        runs = [self._run_of(request.provider)] if request.provider else carry.providers
+        if request.provider is None:
+            carry.paused_by_operator = False
+            carry.progress.phase_reason = f"resumed by {request.by}"
+        for run in runs:
+            run.paused_reason = None
+            run.outage = False
+            run.consecutive_errors = 0
+        self._changed = True
+        return self._snapshot()
+
+    @workflow.update(name="cancel")
+    def cancel(self, request: CancelRequest) -> CampaignProgress:
+        """Start no new line; the lines already sent finish and are reported."""
+        carry = self._c
+        carry.cancel_requested = True
+        carry.progress.cancelled_by = request.by
+        carry.progress.phase_reason = f"cancelled by {request.by}" + (
+            f": {request.reason}" if request.reason else ""
+        )
+        self._changed = True
+        return self._snapshot()
+
+    @pause.validator
+    def _check_pause(self, request: PauseRequest) -> None:
+        self._check_running("paused", request.provider)
+
+    @resume.validator
+    def _check_resume(self, request: PauseRequest) -> None:
+        self._check_running("resumed", request.provider)
+
+    @cancel.validator
+    def _check_cancel(self, request: CancelRequest) -> None:
+        self._check_running("cancelled", None)
+
+    def _check_running(self, verb: str, provider: ProviderName | None) -> None:
+        carry = self._carry
+        if carry is None:
+            raise ValueError(f"the campaign is starting and cannot be {verb} yet")
+        if carry.progress.phase.is_final or carry.cancel_requested:
+            raise ValueError(f"the campaign is {carry.progress.phase.value}: nothing to {verb}")
+        if provider is not None and provider not in {r.provider for r in carry.providers}:
+            raise ValueError(f"the campaign has no line for {provider.value}")
+
+    # ------------------------------------------------------------------ main line
+
+    @workflow.run
+    async def run(
+        self, input: CampaignInput, carry: CampaignCarry | None = None
+    ) -> CampaignProgress:
+        """Pre-flight, approval, then execution (see the module docstring)."""
+        self._input = input
+        self._last_flush = self._next_probe = workflow.now()
+        if carry is None:
+            now = workflow.now()
+            self._carry = CampaignCarry(
+                progress=CampaignProgress(
+                    campaign_id=input.campaign_id,
+                    merchant=input.merchant,
+                    reference=input.reference,
+                    name=input.name,
+                    file_format=input.file_format,
+                    file_sha256=input.file_sha256,
+                    phase=CampaignPhase.PREFLIGHT,
+                    submitted_at=input.submitted_at,
+                    updated_at=now,
+                )
+            )
+            self._publish()
+            if not await self._preflight():
+                return self._end(CampaignPhase.REJECTED)
+            await self._await_approval()
+            if self._c.cancel_requested:
+                return self._end(CampaignPhase.CANCELLED)
+            self._c.progress.started_at = workflow.now()
+        else:
+            self._carry = carry
+            carry.progress.runs += 1
+            self._approved = True
+        for outcome in self._early:
+            self._settle(outcome)
+        self._early.clear()
+        return await self._execute()
+
+    # ------------------------------------------------------------------ pre-flight
+
+    async def _preflight(self) -> bool:
+        progress = self._c.progress
+        try:
+            prepared: PreparedCampaign = await workflow.execute_activity_method(
+                CampaignActivities.prepare_campaign,
+                self._inp,
+                task_queue=self._campaign_queue,
+                start_to_close_timeout=timedelta(minutes=30),
+                heartbeat_timeout=timedelta(minutes=5),
+                retry_policy=RetryPolicy(maximum_attempts=5),
+                summary="check every line of the file",
+            )
+        except ActivityError as err:
+            progress.phase_reason = failure_from(err, default_code="preflight_failed").message
+            return False
+        progress.lines = prepared.lines
+        progress.valid_lines = prepared.valid_lines
+        progress.invalid_lines = prepared.invalid_lines
+        self._c.providers = [
+            ProviderRun(provider=provider, total=count)
+            for provider, count in sorted(prepared.lines_by_provider.items())
+        ]
+        checks = PreflightChecks(campaign_id=self._inp.campaign_id, prepared=prepared)
+        await asyncio.gather(
+            *(self._check_provider(run.provider, checks) for run in self._c.providers),
+            *(self._quote(i, checks) for i in range(len(prepared.quote_groups))),
+        )
+        preflight: Preflight = await workflow.execute_activity_method(
+            CampaignActivities.finish_preflight,
+            checks,
+            task_queue=self._campaign_queue,
+            start_to_close_timeout=timedelta(minutes=30),
+            retry_policy=STORE_RETRY,
+            summary="price the lines, compare balances",
+        )
+        progress.preflight = preflight
+        workflow.upsert_search_attributes(
+            [sa.AMOUNT.value_set(sum(t.amount for t in preflight.totals))]
+        )
+        if prepared.valid_lines == 0:
+            progress.phase_reason = (
+                f"no payable line: {prepared.invalid_lines} of {prepared.lines} lines have "
+                "problems (see the pre-flight report)"
+            )
+            return False
+        return True
+
+    async def _check_provider(self, provider: ProviderName, checks: PreflightChecks) -> None:
+        errors = checks.errors.setdefault(provider, [])
+        try:
+            availability: ProviderAvailability = await workflow.execute_activity_method(
+                ProviderActivities.provider_availability,
+                provider,
+                task_queue=provider_queue(provider),
+                schedule_to_close_timeout=PREFLIGHT_CALL,
+                summary=f"is {provider.value} available?",
+            )
+            checks.availability[provider] = availability
+        except ActivityError as err:
+            checks.availability[provider] = ProviderAvailability(
+                provider=provider,
+                available=False,
+                detail=failure_from(err, default_code="provider_unavailable").message,
+            )
+        try:
+            balances: list[ProviderBalance] = await workflow.execute_activity_method(
+                ProviderActivities.provider_balances,
+                provider,
+                task_queue=provider_queue(provider),
+                schedule_to_close_timeout=PREFLIGHT_CALL,
+                summary=f"{provider.value} balance",
+            )
+            checks.balances[provider] = balances
+        except ActivityError as err:
+            message = failure_from(err, default_code="provider_unavailable").message
+            errors.append(f"balance unknown: {message}")
+
+    async def _quote(self, index: int, checks: PreflightChecks) -> None:
+        group = checks.prepared.quote_groups[index]
+        quote = GroupQuote(group=group)
+        try:
+            answer = await workflow.execute_activity_method(
+                ProviderActivities.quote_payout,
+                PayoutQuoteInput(
+                    provider=group.provider,
+                    amount=group.amount,
+                    currency=group.currency,
+                    country=group.country,
+                    operator=group.operator,
+                ),
+                task_queue=provider_queue(group.provider),
+                schedule_to_close_timeout=PREFLIGHT_CALL,
+                summary=f"quote {format_amount(group.amount, group.currency)} "
+                f"({group.lines} line(s))",
+            )
+            quote.fees = answer.fees
+        except ActivityError as err:
+            quote.error = failure_from(err, default_code="provider_unavailable").message
+            checks.errors.setdefault(group.provider, []).append(
+                f"quote of {format_amount(group.amount, group.currency)} failed: {quote.error}"
+            )
+        checks.quotes.append(quote)
+        # Sorted so the activity input (in history) never depends on completion order.
+        checks.quotes.sort(key=lambda q: checks.prepared.quote_groups.index(q.group))
+
+    async def _await_approval(self) -> None:
+        progress = self._c.progress
+        preflight = progress.preflight
+        blocked = bool(preflight and preflight.blocking)
+        if self._inp.options.auto_approve and not blocked:
+            progress.approved_by = "auto_approve"
+            progress.approved_at = workflow.now()
+            return
+        self._set_phase(CampaignPhase.AWAITING_APPROVAL)
+        if self._inp.options.auto_approve:
+            progress.phase_reason = "auto_approve held back by pre-flight: " + "; ".join(
+                preflight.blocking if preflight else []
+            )
+        await workflow.wait_condition(lambda: self._approved or self._c.cancel_requested)
+
+    # ------------------------------------------------------------------ execution
+
+    async def _execute(self) -> CampaignProgress:
+        options = self._inp.options
+        while True:
+            self._set_phase(self._running_phase())
+            if not self._c.cancel_requested and not self._c.paused_by_operator:
+                await self._start_lines()
+            if self._buffer and (
+                len(self._buffer) >= options.outcome_batch_size
+                or workflow.now() - (self._last_flush or workflow.now()) >= FLUSH_EVERY
+            ):
+                await self._flush()
+            if self._done():
+                break
+            if self._history_full():
+                await self._continue_as_new()
+            await self._wait()
+        await self._flush()
+        final = CampaignPhase.CANCELLED if self._c.cancel_requested else CampaignPhase.COMPLETED
+        return self._end(final)
+
+    async def _start_lines(self) -> None:
+        window = self._inp.options.max_in_flight_per_provider
+        in_flight: dict[ProviderName, int] = {}
+        for entry in self._c.in_flight.values():
+            in_flight[entry.provider] = in_flight.get(entry.provider, 0) + 1
+        batch: list[CampaignLine] = []
+        for run in self._c.providers:
+            if run.paused_reason is not None:
+                continue
+            free = window - in_flight.get(run.provider, 0)
+            if free > 0 and run.cursor < run.total:
+                batch.extend(await self._take(run, free))
+        if batch:
+            await asyncio.gather(*(self._start_line(line) for line in batch))
+
+    async def _take(self, run: ProviderRun, count: int) -> list[CampaignLine]:
+        queue = self._queues.setdefault(run.provider, [])
+        if len(queue) < count and run.cursor + len(queue) < run.total:
+            queue.extend(
+                await workflow.execute_activity_method(
+                    CampaignActivities.read_lines,
+                    ReadLines(
+                        campaign_id=self._inp.campaign_id,
+                        provider=run.provider,
+                        start=run.cursor + len(queue),
+                        count=max(count - len(queue), self._inp.options.page_size),
+                    ),
+                    task_queue=self._campaign_queue,
+                    start_to_close_timeout=timedelta(minutes=2),
+                    retry_policy=STORE_RETRY,
+                    summary=f"read {run.provider.value} lines from {run.cursor + len(queue)}",
+                )
+            )
+        taken, self._queues[run.provider] = queue[:count], queue[count:]
+        run.cursor += len(taken)
+        return taken
+
+    async def _start_line(self, line: CampaignLine) -> None:
+        carry, payout = self._c, line.payout
+        workflow_id = payout_workflow_id(payout.merchant, payout.reference)
+        carry.in_flight[workflow_id] = InFlight(
+            line=line.line, provider=payout.provider, amount=payout.amount
+        )
+        carry.progress.started_lines += 1
+        attributes = sa.transaction_attributes(
+            direction="payout",
+            provider=payout.provider.value,
+            status=TransactionStatus.CREATED.value,
+            country=payout.country.value,
+            operator=payout.operator.value,
+            amount=payout.amount,
+            currency=payout.currency.value,
+            merchant=payout.merchant,
+            reference=payout.reference,
+        )
+        try:
+            await workflow.start_child_workflow(
+                PAYOUT_WORKFLOW,
+                payout,
+                id=workflow_id,
+                task_queue=workflow.info().task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                parent_close_policy=workflow.ParentClosePolicy.ABANDON,
+                memo={FINGERPRINT_MEMO: payout.request_fingerprint},
+                search_attributes=attributes.updated(
+                    SearchAttributePair(sa.CAMPAIGN, self._inp.campaign_id)
+                ),
+                static_summary=(
+                    f"Payout {format_amount(payout.amount, payout.currency)} to "
+                    f"{mask_phone(payout.recipient_phone)} via {payout.provider.value}/"
+                    f"{payout.operator.value} (campaign {self._inp.reference}, line {line.line})"
+                ),
+            )
+        except WorkflowAlreadyStartedError:
+            await self._adopt(workflow_id, line)
+
+    async def _adopt(self, workflow_id: str, line: CampaignLine) -> None:
+        """The line's payout exists: ours (a line we started, seen again) or another's."""
+        existing = await workflow.execute_activity_method(
+            CampaignActivities.existing_payout,
+            workflow_id,
+            task_queue=self._campaign_queue,
+            start_to_close_timeout=timedelta(seconds=30),
+            retry_policy=STORE_RETRY,
+            summary=f"who owns {workflow_id}?",
+        )
+        if existing.campaign_workflow_id == self._inp.campaign_id:
+            if existing.outcome is not None:
+                self._settle(existing.outcome)
+            return
+        payout = line.payout
+        self._settle(
+            LineOutcome(
+                workflow_id=workflow_id,
+                reference=payout.reference,
+                provider=payout.provider,
+                status=SKIPPED,
+                amount=payout.amount,
+                currency=payout.currency,
+                failure_code="duplicate_reference",
+                failure_message=f"reference {payout.reference!r} was already used by "
+                f"{workflow_id}"
+                + (
+                    f" (campaign {existing.campaign_workflow_id})"
+                    if existing.campaign_workflow_id
+                    else ""
+                )
+                + "; this line was not paid",
+                at=workflow.now(),
+            )
+        )
+
+    def _settle(self, outcome: LineOutcome) -> None:
+        carry = self._c
+        workflow_id = outcome.workflow_id
+        entry = carry.in_flight.pop(workflow_id, None)
+        reconciling = TransactionStatus.RECONCILING.value
+        if entry is None:
+            entry = carry.reconciling.get(workflow_id)
+            if entry is None or outcome.status == reconciling:
+                return
+            # A reconciling line got its final answer.
+            del carry.reconciling[workflow_id]
+            self._count(reconciling, -1, -entry.amount)
+            self._count(outcome.status, 1, entry.amount)
+            self._paid(outcome, entry.amount)
+            self._buffer.append(outcome)
+            self._changed = True
+            return
+        if outcome.status == reconciling:
+            carry.reconciling[workflow_id] = entry
+        self._count(outcome.status, 1, entry.amount)
+        self._paid(outcome, entry.amount)
+        carry.progress.settled_lines += 1
+        if outcome.status == SKIPPED:
+            carry.progress.skipped_lines += 1
+        self._watch_outage(entry.provider, outcome)
+        self._buffer.append(outcome)
+        self._changed = True
+
+    def _count(self, status: str, lines: int, amount: int) -> None:
+        by_status = self._c.progress.by_status
+        count = by_status.setdefault(status, StatusCount())
+        count.lines += lines
+        count.amount += amount
+
+    def _paid(self, outcome: LineOutcome, amount: int) -> None:
+        if outcome.status == TransactionStatus.SUCCEEDED.value:
+            paid = self._c.progress.paid
+            paid[outcome.currency.value] = paid.get(outcome.currency.value, 0) + amount
+
+    def _watch_outage(self, provider: ProviderName, outcome: LineOutcome) -> None:
+        run = self._run_of(provider)
+        if outcome.failure_code in OUTAGE_CODES:
+            run.consecutive_errors += 1
+        elif outcome.status != SKIPPED:
+            run.consecutive_errors = 0
+        threshold = self._inp.options.outage_error_threshold
+        if run.consecutive_errors >= threshold and run.paused_reason is None:
+            run.paused_reason = (
+                f"{run.consecutive_errors} provider errors in a row "
+                f"(last: {outcome.failure_code}); probing every "
+                f"{self._inp.options.outage_probe_interval_s} s"
+            )
+            run.outage = True
+            self._next_probe = workflow.now() + timedelta(
+                seconds=self._inp.options.outage_probe_interval_s
+            )
+            workflow.logger.warning("campaign %s: %s paused", self._inp.campaign_id, provider)
+
+    async def _wait(self) -> None:
+        self._changed = False
+        outage = [r for r in self._c.providers if r.outage and r.paused_reason]
+        deadlines = [FLUSH_EVERY] if self._buffer else []
+        if outage:
+            next_probe = self._next_probe or workflow.now()
+            deadlines.append(max(timedelta(0), next_probe - workflow.now()))
+        timeout = min(deadlines) if deadlines else None
+        try:
+            await workflow.wait_condition(lambda: self._changed, timeout=timeout)
+        except TimeoutError:
+            pass
+        if outage and workflow.now() >= (self._next_probe or workflow.now()):
+            await self._probe(outage)
+
+    async def _probe(self, runs: list[ProviderRun]) -> None:
+        self._next_probe = workflow.now() + timedelta(
+            seconds=self._inp.options.outage_probe_interval_s
+        )
+        for run in runs:
+            try:
+                availability: ProviderAvailability = await workflow.execute_activity_method(
+                    ProviderActivities.provider_availability,
+                    run.provider,
+                    task_queue=provider_queue(run.provider),
+                    schedule_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=RetryPolicy(maximum_attempts=2),
+                    summary=f"is {run.provider.value} back?",
+                )
+            except ActivityError:
+                continue
+            if availability.available and run.outage:
+                run.paused_reason = None
+                run.outage = False
+                run.consecutive_errors = 0
+                self._changed = True
+
+    async def _flush(self) -> None:
+        self._last_flush = workflow.now()
+        if not self._buffer:
+            return
+        carry = self._c
+        batch, self._buffer = self._buffer, []
+        await workflow.execute_activity_method(
+            CampaignActivities.record_outcomes,
+            OutcomeBatch(
+                campaign_id=self._inp.campaign_id, batch=carry.outcome_batches, outcomes=batch
+            ),
+            task_queue=self._campaign_queue,
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=STORE_RETRY,
+            summary=f"record {len(batch)} outcomes",
+        )
+        carry.outcome_batches += 1
+
+    def _done(self) -> bool:
+        carry = self._c
+        if carry.in_flight:
+            return False
+        if carry.cancel_requested:
+            return True
+        return all(run.cursor >= run.total for run in carry.providers)
+
+    def _history_full(self) -> bool:
+        info = workflow.info()
+        return (
+            info.get_current_history_length() >= self._inp.options.max_history_events
+            or info.is_continue_as_new_suggested()
+        )
+
+    async def _continue_as_new(self) -> None:
+        await self._flush()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        self._sample_rate()
+        workflow.continue_as_new(args=[self._inp, self._c])
+
+    # ------------------------------------------------------------------ bookkeeping
+
+    def _running_phase(self) -> CampaignPhase:
+        carry = self._c
+        if carry.cancel_requested:
+            return CampaignPhase.DRAINING
+        if carry.paused_by_operator:
+            return CampaignPhase.PAUSED
+        if all(run.cursor >= run.total for run in carry.providers):
+            return CampaignPhase.DRAINING
+        return CampaignPhase.RUNNING
+
+    def _set_phase(self, phase: CampaignPhase) -> None:
+        progress = self._c.progress
+        self._sample_rate()
+        if progress.phase is phase:
+            return
+        progress.phase = phase
+        progress.updated_at = workflow.now()
+        workflow.upsert_search_attributes([sa.STATUS.value_set(phase.value)])
+
+    def _end(self, phase: CampaignPhase) -> CampaignProgress:
+        self._set_phase(phase)
+        self._c.progress.completed_at = workflow.now()
+        return self._snapshot()
+
+    def _publish(self) -> None:
+        inp = self._inp
+        workflow.upsert_search_attributes(
+            [
+                sa.DIRECTION.value_set("campaign"),
+                sa.STATUS.value_set(CampaignPhase.PREFLIGHT.value),
+                sa.MERCHANT.value_set(inp.merchant),
+                sa.REFERENCE.value_set(inp.reference),
+                sa.CAMPAIGN.value_set(inp.campaign_id),
+            ]
+        )
+
+    def _sample_rate(self) -> None:
+        carry = self._c
+        now = workflow.now().timestamp()
+        samples = carry.rate_samples
+        if samples and now - samples[-1][0] < RATE_SAMPLE_EVERY_S:
+            return
+        samples.append((now, carry.progress.settled_lines))
+        while len(samples) > 2 and now - samples[1][0] > RATE_WINDOW_S:
+            samples.pop(0)
+
+    def _snapshot(self) -> CampaignProgress:
+        if self._carry is None:
+            raise RuntimeError("the campaign has not started yet")
+        carry = self._carry
+        progress = carry.progress.model_copy(deep=True)
+        progress.in_flight = len(carry.in_flight)
+        progress.paused_providers = {
+            run.provider.value: run.paused_reason
+            for run in carry.providers
+            if run.paused_reason is not None
+        }
+        samples = carry.rate_samples
+        if len(samples) >= 2 and samples[-1][0] > samples[0][0]:
+            settled = samples[-1][1] - samples[0][1]
+            progress.rate_per_s = round(settled / (samples[-1][0] - samples[0][0]), 2)
+        remaining = progress.valid_lines - progress.settled_lines
+        if progress.rate_per_s > 0 and not progress.phase.is_final:
+            progress.eta_s = int(remaining / progress.rate_per_s)
+        return progress
+
+    def _run_of(self, provider: ProviderName) -> ProviderRun:
+        for run in self._c.providers:
+            if run.provider is provider:
+                return run
+        raise ValueError(f"the campaign has no line for {provider.value}")
+
+    @property
+    def _c(self) -> CampaignCarry:
+        assert self._carry is not None
+        return self._carry
+
+    @property
+    def _inp(self) -> CampaignInput:
+        assert self._input is not None
+        return self._input
+
+    @property
+    def _campaign_queue(self) -> str:
+        return campaign_task_queue(task_queue_prefix(workflow.info().task_queue))

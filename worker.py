@@ -20,6 +20,7 @@ from temporalio.worker import Worker
 
 from activities.notifications import NotificationActivities
 from activities.providers import ProviderActivities
+from momoflow import telemetry
 from momoflow.ids import notification_task_queue, provider_task_queue, workflow_task_queue
 from momoflow.providers.registry import open_providers
 from momoflow.settings import Settings, configure_logging, get_settings
@@ -85,6 +86,8 @@ def main() -> None:
     """Entry point: run until SIGINT/SIGTERM."""
     settings = get_settings()
     configure_logging(settings)
+    # Before any Temporal client: tracing interceptor, and the runtime serving metrics.
+    telemetry.setup(telemetry.Service.WORKER, settings)
 
     async def _main() -> None:
         stop = asyncio.Event()
@@ -99,6 +102,7 @@ def main() -> None:
     except Exception:
         log.exception("worker crashed")
         rc = 1
+    telemetry.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
     # The Temporal SDK can crash the interpreter at exit (sdk-python#300); leave directly.

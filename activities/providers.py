@@ -12,7 +12,8 @@ answer, which may hold a phone number) must never reach the workflow history.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
@@ -20,6 +21,7 @@ from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from momoflow import telemetry
 from momoflow.models import (
     InitiatePayinInput,
     InitiatePayoutInput,
@@ -94,6 +96,31 @@ def to_application_error(exc: ProviderError) -> ApplicationError:
     )
 
 
+@contextmanager
+def provider_operation(
+    operation: str, provider: ProviderName, **attributes: str | int | None
+) -> Iterator[None]:
+    """Runs one provider operation inside an activity: the activity's span gets the
+    provider, the operation and ``attributes`` (references, amounts; never a phone number
+    or a name), and on a :class:`ProviderError` its classification (type, HTTP status,
+    provider code) before it becomes the activity's ``ApplicationError``."""
+    telemetry.annotate(provider=provider.value, operation=operation, **attributes)
+    try:
+        yield
+    except ProviderError as exc:
+        telemetry.note_provider_error(exc)
+        raise to_application_error(exc) from None
+
+
+def note_transaction(transaction: ProviderTransaction) -> None:
+    """What the provider answered, on the activity's span."""
+    telemetry.annotate(
+        provider_status=transaction.status.value,
+        provider_raw_status=transaction.raw_status,
+        provider_transaction_id=transaction.provider_transaction_id,
+    )
+
+
 class ProviderActivities:
     """Provider HTTP calls, one adapter per provider, injected by ``worker.py``."""
 
@@ -118,10 +145,17 @@ class ProviderActivities:
     @activity.defn(name="quote_payout")
     async def quote_payout(self, request: PayoutQuoteInput) -> PayoutQuote:
         """Price a payout at the provider."""
-        try:
-            return await self._provider(request.provider).quote_payout(request)
-        except ProviderError as exc:
-            raise to_application_error(exc) from None
+        with provider_operation(
+            "quote_payout",
+            request.provider,
+            amount=request.amount,
+            currency=request.currency.value,
+            country=request.country.value,
+            operator=request.operator.value,
+        ):
+            quote = await self._provider(request.provider).quote_payout(request)
+        telemetry.annotate(fees=quote.fees, quote_id=quote.quote_id)
+        return quote
 
     @activity.defn(name="initiate_payout")
     async def initiate_payout(self, request: InitiatePayoutInput) -> InitiatePayoutResult:
@@ -135,62 +169,88 @@ class ProviderActivities:
         )
         # Providers without idempotency look for an earlier transfer on every re-send.
         request = request.model_copy(update={"attempt": info.attempt})
-        try:
+        with provider_operation(
+            "initiate_payout",
+            request.provider,
+            reference=request.external_reference,
+            amount=request.amount,
+            currency=request.currency.value,
+            country=request.country.value,
+            operator=request.operator.value,
+        ):
             transaction = await self._provider(request.provider).initiate_payout(request)
-        except ProviderError as exc:
-            raise to_application_error(exc) from None
+        note_transaction(transaction)
         return InitiatePayoutResult(transaction=transaction, attempt=info.attempt)
 
     @activity.defn(name="fetch_payout_status")
     async def fetch_payout_status(self, lookup: StatusLookup) -> ProviderTransaction:
         """Read a payout's status at the provider."""
-        try:
-            return await self._provider(lookup.provider).payout_status(lookup)
-        except ProviderError as exc:
-            raise to_application_error(exc) from None
+        with provider_operation(
+            "payout_status",
+            lookup.provider,
+            reference=lookup.external_reference,
+            provider_transaction_id=lookup.provider_transaction_id,
+        ):
+            transaction = await self._provider(lookup.provider).payout_status(lookup)
+        note_transaction(transaction)
+        return transaction
 
     @activity.defn(name="initiate_payin")
     async def initiate_payin(self, request: InitiatePayinInput) -> InitiatePayinResult:
         """Ask the customer to pay, with the request's idempotency key (safe to repeat)."""
         info = activity.info()
         request = request.model_copy(update={"attempt": info.attempt})
-        try:
+        with provider_operation(
+            "initiate_payin",
+            request.provider,
+            reference=request.external_reference,
+            amount=request.amount,
+            currency=request.currency.value,
+            country=request.country.value,
+            mode=request.mode.value,
+        ):
             created = await self._provider(request.provider).initiate_payin(request)
-        except ProviderError as exc:
-            raise to_application_error(exc) from None
+        note_transaction(created.transaction)
         return InitiatePayinResult(created=created, attempt=info.attempt)
 
     @activity.defn(name="fetch_payin_status")
     async def fetch_payin_status(self, lookup: StatusLookup) -> ProviderTransaction:
         """Read a payin's status at the provider."""
-        try:
-            return await self._provider(lookup.provider).payin_status(lookup)
-        except ProviderError as exc:
-            raise to_application_error(exc) from None
+        with provider_operation(
+            "payin_status",
+            lookup.provider,
+            reference=lookup.external_reference,
+            provider_transaction_id=lookup.provider_transaction_id,
+        ):
+            transaction = await self._provider(lookup.provider).payin_status(lookup)
+        note_transaction(transaction)
+        return transaction
 
     @activity.defn(name="refund_payin")
     async def refund_payin(self, request: RefundInput) -> ProviderTransaction:
         """Refund a successful payin, with the refund's own idempotency key."""
-        try:
-            return await self._provider(request.provider).refund_payin(request)
-        except ProviderError as exc:
-            raise to_application_error(exc) from None
+        with provider_operation(
+            "refund_payin",
+            request.provider,
+            reference=request.external_reference,
+            payin_reference=request.payin_reference,
+            provider_transaction_id=request.provider_transaction_id,
+        ):
+            transaction = await self._provider(request.provider).refund_payin(request)
+        note_transaction(transaction)
+        return transaction
 
     @activity.defn(name="provider_balances")
     async def provider_balances(self, provider: ProviderName) -> list[ProviderBalance]:
         """The provider account's balances (campaign pre-flight)."""
-        try:
+        with provider_operation("balances", provider):
             return await self._provider(provider).balances()
-        except ProviderError as exc:
-            raise to_application_error(exc) from None
 
     @activity.defn(name="provider_availability")
     async def provider_availability(self, provider: ProviderName) -> ProviderAvailability:
         """Whether the provider answers and pays out now (pre-flight, outage probes)."""
-        try:
+        with provider_operation("availability", provider):
             return await self._provider(provider).availability()
-        except ProviderError as exc:
-            raise to_application_error(exc) from None
 
     def all(self) -> list[Callable[..., Any]]:
         """Every activity of this class, for a worker's registration."""

@@ -39,6 +39,9 @@ app.add_typer(keys_app, name="keys")
 
 
 def _exit(rc: int) -> None:
+    from momoflow import telemetry
+
+    telemetry.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
     # The Temporal SDK can crash the interpreter at exit (sdk-python#300); leave directly.
@@ -62,6 +65,7 @@ def gateway(
 
     import uvicorn
 
+    from momoflow import telemetry
     from momoflow.gateway import create_app
     from momoflow.processes import port_in_use
     from momoflow.settings import configure_logging, get_settings
@@ -73,12 +77,15 @@ def gateway(
         typer.echo(f"error: port {bind_port} on {bind_host} is already in use", err=True)
         raise typer.Exit(2)
     configure_logging(settings)
+    telemetry.setup(telemetry.Service.GATEWAY, settings)
     uvicorn.run(
         create_app(settings),
         host=bind_host,
         port=bind_port,
         log_level=settings.log_level.lower(),
         access_log=False,
+        # uvicorn's lines go through the root logger: same format, same redaction.
+        log_config=None,
     )
     _exit(0)
 
@@ -147,11 +154,13 @@ def sandboxes(
 @temporal_app.command("register-search-attributes")
 def register_search_attributes() -> None:
     """Register momoflow's search attributes on the configured namespace (idempotent)."""
+    from momoflow import telemetry
     from momoflow.settings import get_settings
     from momoflow.temporal import connect_client
     from momoflow.temporal import register_search_attributes as register
 
     settings = get_settings()
+    telemetry.setup(telemetry.Service.CLI, settings)
 
     async def _run() -> list[str]:
         client = await connect_client(settings.temporal, codec=settings.codec)

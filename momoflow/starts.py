@@ -34,6 +34,7 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from momoflow import search_attributes as sa
+from momoflow import telemetry
 from momoflow.ids import payin_workflow_id, payout_workflow_id, workflow_task_queue
 from momoflow.models import Direction, PayinInput, PayoutInput, TransactionStatus
 from momoflow.money import format_amount
@@ -143,9 +144,19 @@ async def start_once(
         )
     except WorkflowAlreadyStartedError:
         description = await client.get_workflow_handle(workflow_id).describe()
-        if await description.memo_value(FINGERPRINT_MEMO, None) != fingerprint:
+        same = await description.memo_value(FINGERPRINT_MEMO, None) == fingerprint
+        telemetry.note_transaction_start(
+            kind=what,
+            workflow_id=workflow_id,
+            search_attributes=search_attributes,
+            outcome="existing" if same else "reference_conflict",
+        )
+        if not same:
             raise ReferenceInUse(what, reference) from None
         return False
+    telemetry.note_transaction_start(
+        kind=what, workflow_id=workflow_id, search_attributes=search_attributes, outcome="created"
+    )
     return True
 
 

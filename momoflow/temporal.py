@@ -15,7 +15,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter, DefaultFailureConverterWithEncodedAttributes
 from temporalio.service import RPCError, RPCStatusCode, TLSConfig
 
-from momoflow import search_attributes
+from momoflow import search_attributes, telemetry
 from momoflow.codec import EncryptionCodec
 from momoflow.settings import CodecSettings, TemporalSettings, get_settings
 
@@ -46,7 +46,8 @@ async def connect_client(
         data_converter=data_converter(codec if codec is not None else get_settings().codec),
         tls=TLSConfig() if settings.tls else False,
         api_key=settings.api_key.get_secret_value() if settings.api_key else None,
-        interceptors=interceptors,
+        # The process's tracing interceptor (momoflow.telemetry.setup), if any.
+        interceptors=telemetry.with_tracing(interceptors),
     )
 
 

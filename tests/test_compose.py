@@ -567,3 +567,89 @@ def test_temporal_server_finds_its_database_and_dynamic_config(
     assert source, "DYNAMIC_CONFIG_FILE_PATH is not mounted: the server refuses to start"
     content = compose["configs"][source]["content"]
     assert isinstance(yaml.safe_load(content), dict)
+
+
+# --- telemetry: collector, trace viewer, metrics ---------------------------------------------
+
+
+def _config_file(compose: dict[str, Any], service: dict[str, Any], target: str) -> Path:
+    """The repository file a service gets at ``target`` through compose ``configs``."""
+    sources = {c["target"]: c["source"] for c in service.get("configs", [])}
+    assert target in sources, f"nothing is mounted at {target}"
+    path = ROOT / compose["configs"][sources[target]]["file"]
+    assert path.is_file(), f"{path} does not exist"
+    return path
+
+
+def _url_host_port(url: str) -> tuple[str, int]:
+    match = re.fullmatch(r"https?://([^:/]+):(\d+)/?", url)
+    assert match, f"{url!r} is not scheme://host:port"
+    return match.group(1), int(match.group(2))
+
+
+def _listen_port(endpoint: str) -> int:
+    return int(endpoint.rsplit(":", 1)[1])
+
+
+@pytest.fixture(scope="module")
+def collector_config(compose: dict[str, Any], services: dict[str, dict[str, Any]]) -> Any:
+    collector = services["otel-collector"]
+    argv = _service_argv(collector)
+    flags = [a.split("=", 1)[1] for a in argv if a.startswith("--config=")]
+    assert flags, f"the collector is not given its config: {argv}"
+    return yaml.safe_load(_config_file(compose, collector, flags[0]).read_text(encoding="utf-8"))
+
+
+def test_momoflow_exports_spans_to_the_collectors_otlp_http_receiver(
+    services: dict[str, dict[str, Any]], collector_config: Any
+) -> None:
+    http = collector_config["receivers"]["otlp"]["protocols"]["http"]
+    for name in MOMOFLOW_SERVICES:
+        env = _environment(services[name])
+        host, port = _url_host_port(env["MOMOFLOW_TELEMETRY__OTLP_ENDPOINT"])
+        assert host == "otel-collector" and host in services
+        assert port == _listen_port(http["endpoint"]), "momoflow and the collector disagree"
+        assert "otel-collector" in services[name]["depends_on"]
+
+
+def test_collector_pipeline_forwards_traces_to_jaeger(
+    services: dict[str, dict[str, Any]], collector_config: Any
+) -> None:
+    pipeline = collector_config["service"]["pipelines"]["traces"]
+    for section in ("receivers", "processors", "exporters"):
+        defined = set(collector_config.get(section) or {})
+        used = set(pipeline.get(section, []))
+        assert used and used <= defined, f"{section}: pipeline uses {used}, defined {defined}"
+    for extension in collector_config["service"].get("extensions", []):
+        assert extension in collector_config["extensions"]
+    [exporter] = pipeline["exporters"]
+    endpoint = collector_config["exporters"][exporter]["endpoint"]
+    host, port = endpoint.rsplit(":", 1)
+    assert host == "jaeger" and host in services
+    assert exporter.split("/")[0] == "otlp" and port == "4317", "Jaeger takes OTLP/gRPC on 4317"
+    assert "jaeger" in services["otel-collector"]["depends_on"]
+    assert "attributes/never-export" in pipeline["processors"]
+
+
+def test_trace_viewer_and_prometheus_are_local_only(services: dict[str, dict[str, Any]]) -> None:
+    for name, port in (("jaeger", "16686"), ("prometheus", "9090")):
+        published = [str(p) for p in services[name]["ports"]]
+        assert published == [f"127.0.0.1:{port}:{port}"], f"{name} must not be public"
+
+
+def test_prometheus_scrapes_the_ports_momoflow_serves_metrics_on(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    path = _config_file(compose, services["prometheus"], "/etc/prometheus/prometheus.yml")
+    jobs = {job["job_name"]: job for job in yaml.safe_load(path.read_text())["scrape_configs"]}
+    env = _environment(services["worker"])
+    worker_port = _listen_port(env["MOMOFLOW_TELEMETRY__WORKER_METRICS_ADDRESS"])
+    gateway_argv = _service_argv(services["gateway"])
+    gateway_port = int(gateway_argv[gateway_argv.index("--port") + 1])
+    for job, service, port in (
+        ("momoflow-worker", "worker", worker_port),
+        ("momoflow-gateway", "gateway", gateway_port),
+    ):
+        [discovery] = jobs[job]["dns_sd_configs"]
+        assert discovery["names"] == [service] and discovery["port"] == port, job
+        assert jobs[job].get("metrics_path", "/metrics") == "/metrics"

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from temporalio.client import Client
 
 import momoflow
+from momoflow import telemetry
 from momoflow.gateway import codec, payins, payouts, refunds, webhooks
 from momoflow.gateway.deps import TemporalConnection
 from momoflow.gateway.errors import install_error_handlers
@@ -46,6 +47,9 @@ def create_app(settings: Settings, *, client: Client | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.temporal = TemporalConnection(settings, client)
     install_error_handlers(app)
+    telemetry.instrument_app(app)
+    if settings.telemetry.gateway_metrics:
+        app.include_router(telemetry.metrics_router())
     app.include_router(payouts.router)
     app.include_router(payins.router)
     app.include_router(refunds.router)

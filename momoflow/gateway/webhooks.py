@@ -16,6 +16,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from momoflow import search_attributes as sa
+from momoflow import telemetry
 from momoflow.gateway.deps import ProvidersDep, TemporalDep
 from momoflow.ids import parse_transaction_workflow_id
 from momoflow.models import ProviderEvent, ProviderName
@@ -86,6 +87,7 @@ async def _receive(
         event = adapter.parse_webhook(headers, body)
     except WebhookVerificationError as exc:
         log.warning("refused %s webhook: %s", provider.value, exc.reason)
+        telemetry.note_webhook(provider.value, "refused", reason=exc.reason)
         code = status.HTTP_400_BAD_REQUEST if exc.reason == "bad_body" else 401
         raise HTTPException(
             code, detail={"error": f"webhook_{exc.reason}", "message": str(exc)}
@@ -95,6 +97,7 @@ async def _receive(
         workflow_id = await _workflow_for(event, client)
     except RPCError as exc:
         log.warning("could not look up the %s webhook's transaction: %s", provider.value, exc)
+        telemetry.note_webhook(provider.value, "not_recorded")
         raise _not_recorded() from exc
     if workflow_id is None:
         if event.external_reference is None and event.provider_transaction_id:
@@ -105,6 +108,7 @@ async def _receive(
                 provider.value,
                 event.event_id,
             )
+            telemetry.note_webhook(provider.value, "not_recorded")
             raise HTTPException(
                 status.HTTP_503_SERVICE_UNAVAILABLE,
                 detail={"error": "not_recorded", "message": "transaction not known yet; retry"},
@@ -113,15 +117,22 @@ async def _receive(
         log.info(
             "ignored %s webhook %s: not a momoflow transaction", provider.value, event.event_id
         )
+        telemetry.note_webhook(provider.value, "ignored", event_type=event.event_type)
         return {"status": "ignored", "reason": "unknown reference"}
+    # The signal's span is a child of this request's; the workflow's HandleSignal span, in
+    # the transaction's trace, links to it.
+    seen = {"workflow_id": workflow_id, "event_type": event.event_type}
     try:
         await client.get_workflow_handle(workflow_id).signal(PROVIDER_EVENT_SIGNAL, event)
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             log.info("ignored %s webhook for %s: no open workflow", provider.value, workflow_id)
+            telemetry.note_webhook(provider.value, "ignored", **seen)
             return {"status": "ignored", "reason": "no open transaction with this reference"}
         log.warning("could not record %s webhook for %s: %s", provider.value, workflow_id, exc)
+        telemetry.note_webhook(provider.value, "not_recorded", **seen)
         raise _not_recorded() from exc
+    telemetry.note_webhook(provider.value, "accepted", event_status=event.status.value, **seen)
     log.info("%s webhook %s -> %s", provider.value, event.event_type, workflow_id)
     return {"status": "accepted"}
 

@@ -11,21 +11,28 @@ from typing import Any
 import httpx
 
 from momoflow.providers.errors import ProviderProtocolError, ProviderUnavailable
+from momoflow.telemetry import provider_call
 
 
 @contextmanager
 def map_httpx_errors(provider: str, operation: str) -> Iterator[None]:
-    """Turn httpx transport failures into :class:`ProviderUnavailable` (outcome unknown)."""
-    try:
-        yield
-    except httpx.TimeoutException as exc:
-        raise ProviderUnavailable(
-            f"no answer in time ({type(exc).__name__})", provider=provider, operation=operation
-        ) from exc
-    except httpx.TransportError as exc:
-        raise ProviderUnavailable(
-            f"connection failed ({type(exc).__name__})", provider=provider, operation=operation
-        ) from exc
+    """Turn httpx transport failures into :class:`ProviderUnavailable` (outcome unknown).
+
+    Wrap exactly one HTTP request: its span and latency metric are labelled with
+    ``provider`` and ``operation`` (:func:`momoflow.telemetry.provider_call`)."""
+    with provider_call(provider, operation) as call:
+        try:
+            yield
+        except httpx.TimeoutException as exc:
+            call.failed("timeout")
+            raise ProviderUnavailable(
+                f"no answer in time ({type(exc).__name__})", provider=provider, operation=operation
+            ) from exc
+        except httpx.TransportError as exc:
+            call.failed("connection_error")
+            raise ProviderUnavailable(
+                f"connection failed ({type(exc).__name__})", provider=provider, operation=operation
+            ) from exc
 
 
 def json_body(body: bytes, *, provider: str, operation: str, http_status: int) -> Any:

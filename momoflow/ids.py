@@ -50,6 +50,20 @@ def notification_task_queue(prefix: str = DEFAULT_TASK_QUEUE_PREFIX) -> str:
     return f"{prefix}-notifications"
 
 
+def campaign_task_queue(prefix: str = DEFAULT_TASK_QUEUE_PREFIX) -> str:
+    """Task queue of campaign store activities (reading files, recording outcomes)."""
+    return f"{prefix}-campaigns"
+
+
+def campaign_workflow_id(merchant: str, reference: str) -> str:
+    """The id of the campaign with this merchant reference: ``campaign-{merchant}-{ref}``."""
+    if not is_valid_merchant(merchant):
+        raise ValueError(f"invalid merchant id {merchant!r}: must match {MERCHANT_PATTERN}")
+    if not is_valid_reference(reference):
+        raise ValueError(f"invalid reference {reference!r}: must match {REFERENCE_PATTERN}")
+    return f"campaign-{merchant}-{reference}"
+
+
 def is_valid_merchant(merchant: str) -> bool:
     """True when ``merchant`` may be used in a workflow id."""
     return bool(_MERCHANT_RE.match(merchant))

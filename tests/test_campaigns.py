@@ -40,7 +40,11 @@ def lines_for(tag: str, providers: Iterable[str], per_provider: int) -> list[str
 
 
 def submit(
-    stack: Stack, rows: list[str], *, reference: str | None = None, key: str = ACME_KEY,
+    stack: Stack,
+    rows: list[str],
+    *,
+    reference: str | None = None,
+    key: str = ACME_KEY,
     **params: Any,
 ) -> tuple[str, httpx.Response]:
     reference = reference or f"C-{uuid.uuid4().hex[:12]}"
@@ -63,16 +67,24 @@ def progress(stack: Stack, reference: str) -> dict[str, Any]:
     return body
 
 
-def wait_phase(stack: Stack, reference: str, phases: set[str], timeout: float = 120) -> dict[str, Any]:
+def wait_phase(
+    stack: Stack, reference: str, phases: set[str], timeout: float = 120
+) -> dict[str, Any]:
+    seen: list[str] = [""]
+
     def check() -> dict[str, Any] | None:
         with stack.gateway() as http:
             answer = http.get(f"/v1/campaigns/{reference}")
+        seen[0] = f"{answer.status_code} {answer.text[:500]}"
         if answer.status_code == 200 and answer.json()["phase"] in phases:
             body: dict[str, Any] = answer.json()
             return body
         return None
 
-    result: dict[str, Any] = wait_until(check, timeout=timeout, what=f"campaign in {phases}")
+    try:
+        result: dict[str, Any] = wait_until(check, timeout=timeout, what=f"campaign in {phases}")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}; last answer: {seen[0]}") from None
     return result
 
 

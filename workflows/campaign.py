@@ -219,11 +219,9 @@ class CampaignWorkflow:
     # ------------------------------------------------------------------ main line
 
     @workflow.run
-    async def run(
-        self, input: CampaignInput, carry: CampaignCarry | None = None
-    ) -> CampaignProgress:
+    async def run(self, input: CampaignInput) -> CampaignProgress:
         """Pre-flight, approval, then execution (see the module docstring)."""
-        self._input = input
+        carry, self._input = input.carry, input.model_copy(update={"carry": None})
         self._last_flush = self._next_probe = workflow.now()
         if carry is None:
             now = workflow.now()
@@ -644,7 +642,7 @@ class CampaignWorkflow:
         await self._flush()
         await workflow.wait_condition(workflow.all_handlers_finished)
         self._sample_rate()
-        workflow.continue_as_new(args=[self._inp, self._c])
+        workflow.continue_as_new(self._inp.model_copy(update={"carry": self._c}))
 
     # ------------------------------------------------------------------ bookkeeping
 

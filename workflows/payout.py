@@ -349,7 +349,7 @@ class PayoutWorkflow(TransactionWorkflowBase):
             workflow_id=state.workflow_id,
             reference=state.reference,
             provider=inp.provider,
-            status=state.status,
+            status=state.status.value,
             amount=inp.amount,
             currency=inp.currency,
             fees=state.fees,

@@ -116,6 +116,8 @@ class CampaignInput(_Model):
     submitted_at: datetime
     submitted_by: str = ""
     options: CampaignOptions = Field(default_factory=CampaignOptions)
+    #: Set only when the campaign continues as new: where the previous run left off.
+    carry: CampaignCarry | None = None
 
 
 class ProviderTotals(_Model):
@@ -416,3 +418,5 @@ __all__ = [
     "ReportRow",
     "StatusCount",
 ]
+
+CampaignInput.model_rebuild()

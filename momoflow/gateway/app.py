@@ -11,7 +11,7 @@ from temporalio.client import Client
 
 import momoflow
 from momoflow import telemetry
-from momoflow.gateway import codec, payins, payouts, refunds, webhooks
+from momoflow.gateway import campaigns, codec, payins, payouts, refunds, webhooks
 from momoflow.gateway.deps import TemporalConnection
 from momoflow.gateway.errors import install_error_handlers
 from momoflow.providers.registry import open_providers
@@ -53,6 +53,7 @@ def create_app(settings: Settings, *, client: Client | None = None) -> FastAPI:
     app.include_router(payouts.router)
     app.include_router(payins.router)
     app.include_router(refunds.router)
+    app.include_router(campaigns.router)
     app.include_router(webhooks.router)
     app.include_router(codec.router)
 

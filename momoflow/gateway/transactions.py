@@ -35,9 +35,15 @@ def reference_conflict(exc: ReferenceInUse) -> HTTPException:
 
 
 async def read_state(
-    client: Client, workflow_id: str, state_type: type[StateT], *, what: str, reference: str
+    client: Client,
+    workflow_id: str,
+    state_type: type[StateT],
+    *,
+    what: str,
+    reference: str,
+    query: str = "state",
 ) -> StateT:
-    """The transaction's state: its result once completed, else the live query."""
+    """The workflow's state: its result once completed, else the live ``query``."""
     handle = client.get_workflow_handle(workflow_id, result_type=state_type)
     try:
         description = await handle.describe()
@@ -45,7 +51,7 @@ async def read_state(
             result: StateT = await handle.result()
             return result
         return await asyncio.wait_for(
-            handle.query("state", result_type=state_type), timeout=QUERY_TIMEOUT_S
+            handle.query(query, result_type=state_type), timeout=QUERY_TIMEOUT_S
         )
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:

@@ -33,6 +33,7 @@ from momoflow.codec import (
     UnknownKeyError,
     generate_key,
 )
+from momoflow.devstack import DevStackConfig, _ui_codec_endpoint
 from momoflow.gateway import create_app
 from momoflow.ids import payout_workflow_id
 from momoflow.settings import (
@@ -378,6 +379,39 @@ async def test_path_token_endpoint_for_the_dev_ui(stack: Stack, client: Client, 
 
     assert good.status_code == 200 and any(PHONE in text for text in _texts(good))
     assert bad.status_code == 401
+
+
+async def test_dev_ui_codec_endpoint_answers_the_requests_the_ui_sends(
+    stack: Stack, client: Client, paid: str
+) -> None:
+    """The exact calls of Temporal UI 2.54 (the dev server's): a preflight, then a POST to
+    ``<endpoint>/decode?preserveStorageRefs=true`` with ``X-Namespace`` and no credentials
+    (checked in a headless Chromium too: see docs/operations.md)."""
+    port = int(stack.gateway_url.rsplit(":", 1)[1])
+    endpoint = _ui_codec_endpoint(Settings(env="local"), DevStackConfig(gateway_port=port))
+    payloads = list(_started(await _raw_history(stack, client, paid)).input.payloads)
+
+    with httpx.Client(timeout=15) as http:
+        preflight = http.options(
+            f"{endpoint}/decode",
+            headers={
+                "Origin": UI_ORIGIN,
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type,x-namespace",
+            },
+        )
+        answer = http.post(
+            f"{endpoint}/decode?preserveStorageRefs=true",
+            json=_decode_request(payloads),
+            headers={"Origin": UI_ORIGIN, "X-Namespace": "default"},
+        )
+
+    assert endpoint.startswith(f"{stack.gateway_url}/codec/")
+    assert preflight.status_code == 204
+    assert preflight.headers["access-control-allow-origin"] == UI_ORIGIN
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["access-control-allow-origin"] == UI_ORIGIN
+    assert any(PHONE in text for text in _texts(answer))
 
 
 async def test_failure_message_of_a_refused_payout_is_encrypted_and_decodable(

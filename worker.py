@@ -20,6 +20,7 @@ from temporalio.worker import Worker
 
 from activities.notifications import NotificationActivities
 from activities.providers import ProviderActivities
+from activities.reconcile import ReconcileActivities, ReportProviderActivities
 from momoflow import telemetry
 from momoflow.ids import notification_task_queue, provider_task_queue, workflow_task_queue
 from momoflow.providers.registry import open_providers
@@ -27,9 +28,21 @@ from momoflow.settings import Settings, configure_logging, get_settings
 from momoflow.temporal import connect_client
 from workflows.payin import PayinWorkflow
 from workflows.payout import PayoutWorkflow
+from workflows.reconcile import (
+    ReconcileDailyReportWorkflow,
+    ReconcileReportWorkflow,
+    ReconcileSweepWorkflow,
+)
 from workflows.refund import RefundWorkflow
 
 log = logging.getLogger("momoflow.worker")
+
+#: Reconciliation: the sweep and the daily reports (started by schedules).
+RECONCILE_WORKFLOWS: Sequence[type] = (
+    ReconcileSweepWorkflow,
+    ReconcileReportWorkflow,
+    ReconcileDailyReportWorkflow,
+)
 
 WORKFLOWS: Sequence[type] = (PayoutWorkflow, PayinWorkflow, RefundWorkflow)
 
@@ -45,12 +58,15 @@ async def run_worker(
         httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as notify_http,
     ):
         activities = ProviderActivities(providers)
+        reconciliation = ReconcileActivities(client, reports_dir=settings.reports_dir())
+        report_reads = ReportProviderActivities(providers)
         notifications = NotificationActivities(notify_http, secret_for=settings.notification_secret)
         workers = [
             Worker(
                 client,
                 task_queue=workflow_task_queue(prefix),
-                workflows=list(WORKFLOWS),
+                workflows=[*WORKFLOWS, *RECONCILE_WORKFLOWS],
+                activities=reconciliation.all(),
                 graceful_shutdown_timeout=settings.graceful_shutdown(),
             )
         ]
@@ -67,7 +83,7 @@ async def run_worker(
                 Worker(
                     client,
                     task_queue=provider_task_queue(provider, prefix),
-                    activities=activities.all(),
+                    activities=[*activities.all(), *report_reads.all()],
                     max_task_queue_activities_per_second=settings.rate_limit_per_second(provider),
                     graceful_shutdown_timeout=settings.graceful_shutdown(),
                 )

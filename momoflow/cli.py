@@ -11,6 +11,8 @@
     momoflow keys generate MERCHANT       a new API key and its MOMOFLOW_API_KEYS entry
     momoflow keys codec KEY_ID            a new payload encryption key (MOMOFLOW_CODEC__KEYS)
     momoflow keys operator NAME           a new operator token for the codec endpoints
+    momoflow reconcile list|show|resolve  reconciling transactions, resolved by hand
+    momoflow reconcile sweep|report|schedule   the sweep, daily reports and their schedules
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from typing import Annotated
 
 import typer
 
+from momoflow.reconcile import app as reconcile_app
+
 app = typer.Typer(
     name="momoflow",
     help="Durable payin/payout orchestration for West African mobile money.",
@@ -36,6 +40,7 @@ keys_app = typer.Typer(
 )
 app.add_typer(temporal_app, name="temporal")
 app.add_typer(keys_app, name="keys")
+app.add_typer(reconcile_app, name="reconcile")
 
 
 def _exit(rc: int) -> None:

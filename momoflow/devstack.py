@@ -266,6 +266,8 @@ def run_dev(config: DevStackConfig) -> int:
         added = asyncio.run(_register(settings, temporal_address))
         if added:
             console.print(f"registered search attributes: {', '.join(added)}")
+        for schedule_id, what in asyncio.run(_schedule(settings, temporal_address)).items():
+            console.print(f"reconciliation schedule {schedule_id}: {what}")
 
         for sandbox in sandbox_processes(
             settings,
@@ -329,6 +331,16 @@ def _ui_codec_endpoint(settings: Settings, config: DevStackConfig) -> str:
     if settings.codec.operator_for_token(DEV_OPERATOR_TOKEN) is not None:
         return f"{base}/token/{DEV_OPERATOR_TOKEN}"
     return base
+
+
+async def _schedule(settings: Settings, address: str) -> dict[str, str]:
+    """The reconciliation sweep and daily report schedules (``momoflow reconcile schedule``);
+    their runs wait for the worker started next."""
+    from momoflow.reconcile import ensure_schedules
+
+    temporal = settings.temporal.model_copy(update={"address": address})
+    client = await connect_client(temporal, codec=settings.codec)
+    return await ensure_schedules(client, settings)
 
 
 async def _register(settings: Settings, address: str) -> list[str]:

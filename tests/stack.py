@@ -225,6 +225,7 @@ def start_stack(root: Path) -> Stack:
         "MOMOFLOW_NOTIFICATION_HORIZON_S": "120",
         "MOMOFLOW_NOTIFICATION_SECRETS": json.dumps({"acme": ACME_NOTIFY_SECRET}),
         "MOMOFLOW_TASK_QUEUE_PREFIX": "momoflow-test",
+        "MOMOFLOW_RECONCILE__REPORTS_DIR": str(root / "reports"),
         "PYTHONUNBUFFERED": "1",
     }
     stack = Stack(

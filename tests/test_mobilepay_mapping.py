@@ -9,15 +9,18 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 
 from momoflow.models import (
+    Direction,
     InitiatePayinInput,
     InitiatePayoutInput,
+    ListedTransaction,
+    ListTransactionsInput,
     Operator,
     PayinMode,
     PaymentStatus,
@@ -32,6 +35,7 @@ from momoflow.providers.base import PaymentProvider
 from momoflow.providers.mobilepay import MobilePayClient, MobilePayCredentials
 from momoflow.providers.mobilepay import mapping as mp
 from momoflow.providers.mobilepay.client import CLOCK_MARGIN, MAX_SEARCH_PAGES
+from momoflow.providers.mobilepay.wire import MobilePayTransactionItem
 
 NOW = 1_800_000_000.0
 NOW_DT = datetime.fromtimestamp(NOW, UTC)
@@ -868,3 +872,124 @@ def test_webhook_fields_are_normalised() -> None:
     )
     event = _client(Provider()).parse_webhook(TOKEN_HEADERS, failed)
     assert (event.failure_code, event.failure_message) == ("INSUFFICIENT_FUNDS", "Solde")
+
+
+# --------------------------------------------------------------------------- transaction list
+
+
+def _listing(**changes: Any) -> ListTransactionsInput:
+    values: dict[str, Any] = {
+        "provider": ProviderName.MOBILEPAY,
+        "start": date(2026, 11, 22),
+        "end": date(2026, 11, 23),
+    }
+    return ListTransactionsInput(**{**values, **changes})
+
+
+def test_the_list_is_asked_for_whole_days_page_by_page() -> None:
+    assert mp.build_list_params(_listing(offset=200, limit=50)) == {
+        "limit": 50,
+        "offset": 200,
+        "start_date": "2026-11-22",
+        "end_date": "2026-11-23",
+    }
+
+
+def test_list_items_normalise_for_the_report_without_phone_numbers() -> None:
+    item = MobilePayTransactionItem.model_validate(
+        _item(status="completed", metadata={"reference": REF}, recipient_phone=PHONE)
+    )
+    listed = mp.to_listed_transaction(item)
+    assert listed == ListedTransaction(
+        provider=ProviderName.MOBILEPAY,
+        provider_transaction_id="TRF1",
+        external_reference=REF,
+        direction=Direction.PAYOUT,
+        status=PaymentStatus.SUCCEEDED,
+        raw_status="completed",
+        amount=25_000,
+        currency=Currency.XOF,
+        created_at=NOW_DT - timedelta(minutes=5),
+    )
+    assert PHONE not in listed.model_dump_json()
+
+
+@pytest.mark.parametrize(
+    ("fields", "reference"),
+    [
+        ({"description": "Salaire mars [ref payout-acme-INV-7]"}, "payout-acme-INV-7"),
+        ({"reference": "payout-acme-INV-8", "description": "x [ref other]"}, "payout-acme-INV-8"),
+        ({"metadata": {"reference": 42}, "description": "no marker"}, None),
+        ({}, None),
+    ],
+)
+def test_the_reference_is_read_from_metadata_reference_or_the_description_marker(
+    fields: dict[str, Any], reference: str | None
+) -> None:
+    item = MobilePayTransactionItem.model_validate(_item(**fields))
+    listed = mp.to_listed_transaction(item)
+    assert listed is not None and listed.external_reference == reference
+
+
+@pytest.mark.parametrize(
+    ("item_type", "raw", "status", "direction"),
+    [
+        ("payment", "received", PaymentStatus.SUCCEEDED, Direction.PAYIN),
+        ("payment", "expired", PaymentStatus.EXPIRED, Direction.PAYIN),
+        ("transfer", "received", PaymentStatus.PENDING, Direction.PAYOUT),
+        (None, "received", PaymentStatus.SUCCEEDED, None),
+        (None, "completed", PaymentStatus.SUCCEEDED, None),
+        (None, "failed", PaymentStatus.FAILED, None),
+        (None, "en_cours", PaymentStatus.PENDING, None),
+    ],
+)
+def test_list_statuses_follow_the_item_type_and_never_guess_a_failure(
+    item_type: str | None, raw: str, status: PaymentStatus, direction: Direction | None
+) -> None:
+    item = MobilePayTransactionItem.model_validate(_item(type=item_type, status=raw))
+    listed = mp.to_listed_transaction(item)
+    assert listed is not None
+    assert (listed.status, listed.direction) == (status, direction)
+
+
+def test_a_list_item_without_any_id_is_left_out() -> None:
+    item = MobilePayTransactionItem.model_validate(_item(id=None))
+    assert mp.to_listed_transaction(item) is None
+
+
+@pytest.mark.parametrize(
+    ("body", "offset", "next_offset"),
+    [
+        ({"data": [_item()], "total": 3, "limit": 1}, 0, 1),
+        ({"data": [_item()], "total": 3, "limit": 1}, 2, None),
+        ({"data": [_item()], "limit": 100}, 0, None),
+        ({"data": [_item()]}, 0, 1),
+        ({"data": []}, 5, None),
+        ([_item(), _item(id="TRF2")], 0, 2),
+    ],
+)
+def test_list_pages_end_at_the_total_a_short_page_or_an_empty_page(
+    body: Any, offset: int, next_offset: int | None
+) -> None:
+    page = mp.parse_transaction_list(
+        200, json.dumps(body).encode(), request=_listing(offset=offset)
+    )
+    assert page.next_offset == next_offset
+    assert [i.provider_transaction_id for i in page.items] == [
+        i["id"] for i in (body if isinstance(body, list) else body["data"])
+    ]
+
+
+async def test_the_client_lists_transactions_with_the_day_bounds() -> None:
+    provider = Provider()
+    provider.on("GET", "/api/v1/transactions", _page([_item(status="completed")], total=1))
+    page = await _client(provider).list_transactions(_listing())
+    (sent,) = provider.sent("GET", "/api/v1/transactions")
+    assert dict(sent.url.params) == {
+        "limit": "100",
+        "offset": "0",
+        "start_date": "2026-11-22",
+        "end_date": "2026-11-23",
+    }
+    assert sent.headers["Authorization"] == f"Bearer {TOKEN}"
+    assert [i.status for i in page.items] == [PaymentStatus.SUCCEEDED] and page.next_offset is None

@@ -1,0 +1,829 @@
+"""``momoflow reconcile``: the operator's side of reconciliation, over a Temporal client.
+
+::
+
+    momoflow reconcile list [--provider P] [--all] [--json]
+    momoflow reconcile show WORKFLOW_ID [--json]
+    momoflow reconcile resolve WORKFLOW_ID (--paid|--failed) --reason TEXT --operator NAME
+    momoflow reconcile sweep                 run the sweep now (the schedule's action)
+    momoflow reconcile report --provider P [--date YYYY-MM-DD]
+    momoflow reconcile schedule              create or update both schedules (idempotent)
+
+The same functions serve the activities of ``activities/reconcile.py``: listing the
+``reconciling`` transactions of one deployment (its workflow task queue), reading their
+state, asking them to recheck and waiting for the reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Annotated, Any
+
+import typer
+from pydantic import BaseModel, ConfigDict, ValidationError
+from temporalio.client import (
+    Client,
+    Schedule,
+    ScheduleActionStartWorkflow,
+    ScheduleAlreadyRunningError,
+    ScheduleCalendarSpec,
+    ScheduleIntervalSpec,
+    ScheduleOverlapPolicy,
+    SchedulePolicy,
+    ScheduleRange,
+    ScheduleSpec,
+    ScheduleState,
+    ScheduleUpdate,
+    ScheduleUpdateInput,
+    WorkflowExecution,
+    WorkflowExecutionStatus,
+    WorkflowUpdateFailedError,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from momoflow import search_attributes as sa
+from momoflow.ids import workflow_task_queue
+from momoflow.models import (
+    Failure,
+    ManualResolution,
+    ProviderName,
+    RecheckRequest,
+    Resolution,
+    ResolutionOutcome,
+    TimelineEntry,
+    TransactionStatus,
+)
+from momoflow.providers.capabilities import CAPABILITIES
+from momoflow.reconciliation import (
+    DAILY_REPORT_WORKFLOW,
+    REPORT_WORKFLOW,
+    SWEEP_WORKFLOW,
+    TRANSACTION_WORKFLOWS,
+    DailyReportInput,
+    FindReconcilingInput,
+    FoundReconciling,
+    MomoflowOutcome,
+    OutcomePage,
+    OutcomePageInput,
+    RecheckInput,
+    ReconcilingTransaction,
+    ReportInput,
+    ReportSummary,
+    SweepInput,
+    SweepItem,
+    SweepOutcome,
+    SweepReport,
+    kind_of,
+    not_readable_reason,
+    recheck_detail,
+    report_schedule_id,
+    report_workflow_id,
+    sweep_schedule_id,
+)
+from momoflow.settings import Settings
+
+#: How long one ``state`` query may take before the workflow counts as not answering.
+QUERY_TIMEOUT_S = 5.0
+#: State queries in flight at once while listing or waiting for rechecks.
+QUERY_CONCURRENCY = 10
+#: Longest a sweep run or a report run may take before Temporal stops it.
+SWEEP_RUN_TIMEOUT = timedelta(hours=1)
+REPORT_RUN_TIMEOUT = timedelta(hours=12)
+
+
+class StateView(BaseModel):
+    """The fields of a transaction's ``state`` that reconciliation reads (any of
+    PayoutState, PayinState, RefundState)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    workflow_id: str
+    merchant: str | None = None
+    reference: str | None = None
+    provider: ProviderName | None = None
+    amount: int | None = None
+    currency: str | None = None
+    status: TransactionStatus
+    failure: Failure | None = None
+    provider_transaction_id: str | None = None
+    provider_status: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    reconciling_since: datetime | None = None
+    status_polls: int = 0
+    recipient_phone_masked: str | None = None
+    customer_phone_masked: str | None = None
+    resolution: Resolution | None = None
+    timeline: list[TimelineEntry] = []
+
+    @property
+    def phone_masked(self) -> str | None:
+        """The recipient's (payout) or customer's (payin) masked number."""
+        return self.recipient_phone_masked or self.customer_phone_masked
+
+    def notes_after(self, moment: datetime | None) -> list[str]:
+        """Timeline notes written after ``moment``."""
+        return [e.note for e in self.timeline if moment is None or e.at > moment]
+
+
+class ResolveRefused(Exception):
+    """The workflow refused the resolution (not reconciling, no reason, closed, unknown)."""
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def reconciling_query(
+    task_queue: str, *, provider: ProviderName | None = None, include_closed: bool = False
+) -> str:
+    """The visibility query of one deployment's reconciling transactions."""
+    types = ", ".join(f"'{name}'" for name in TRANSACTION_WORKFLOWS)
+    parts = [
+        f"{sa.STATUS.name} = 'reconciling'",
+        f"TaskQueue = '{task_queue}'",
+        f"WorkflowType IN ({types})",
+    ]
+    if provider is not None:
+        parts.append(f"{sa.PROVIDER.name} = '{provider.value}'")
+    if not include_closed:
+        parts.append("ExecutionStatus = 'Running'")
+    return " AND ".join(parts)
+
+
+async def read_state(
+    client: Client,
+    workflow_id: str,
+    *,
+    run_id: str | None = None,
+    running: bool | None = None,
+    timeout: float = QUERY_TIMEOUT_S,
+) -> StateView:
+    """The transaction's state: its result once completed, else the live query.
+
+    Raises ``TimeoutError`` when no worker answers, ``RPCError`` when it does not exist.
+    """
+    handle = client.get_workflow_handle(workflow_id, run_id=run_id)
+    if running is None:
+        description = await handle.describe()
+        running = description.status == WorkflowExecutionStatus.RUNNING
+        completed = description.status == WorkflowExecutionStatus.COMPLETED
+    else:
+        completed = not running
+    if completed:
+        raw = await asyncio.wait_for(handle.result(), timeout=timeout)
+    else:
+        raw = await asyncio.wait_for(handle.query("state"), timeout=timeout)
+    return StateView.model_validate(raw)
+
+
+def _attribute(execution: WorkflowExecution, key: Any) -> Any:
+    return execution.typed_search_attributes.get(key)
+
+
+def _row(
+    execution: WorkflowExecution, view: StateView | None, error: str | None
+) -> ReconcilingTransaction:
+    """One operator row from visibility, and from the state when the workflow answered."""
+    provider_name = _attribute(execution, sa.PROVIDER)
+    provider = (
+        ProviderName(provider_name) if provider_name in ProviderName.__members__.values() else None
+    )
+    if view is not None and view.provider is not None:
+        provider = view.provider
+    transaction_id = (
+        view.provider_transaction_id if view else _attribute(execution, sa.PROVIDER_TRANSACTION)
+    )
+    workflow_type = execution.workflow_type or ""
+    by_reference = CAPABILITIES[provider].status_by_reference if provider else False
+    reason = not_readable_reason(
+        workflow_type=workflow_type,
+        provider=provider,
+        provider_transaction_id=transaction_id,
+        status_by_reference=by_reference,
+    )
+    running = execution.status == WorkflowExecutionStatus.RUNNING
+    if not running and reason is None:
+        reason = "the workflow has closed: settle it with the provider and the merchant directly"
+    return ReconcilingTransaction(
+        workflow_id=execution.id,
+        run_id=execution.run_id,
+        workflow_type=workflow_type,
+        kind=kind_of(workflow_type),
+        merchant=view.merchant if view else _attribute(execution, sa.MERCHANT),
+        reference=view.reference if view else _attribute(execution, sa.REFERENCE),
+        provider=provider,
+        amount=view.amount if view else _attribute(execution, sa.AMOUNT),
+        currency=view.currency if view else _attribute(execution, sa.CURRENCY),
+        phone_masked=view.phone_masked if view else None,
+        status=view.status if view else TransactionStatus.RECONCILING,
+        running=running,
+        failure=view.failure if view else None,
+        provider_transaction_id=transaction_id,
+        provider_status=view.provider_status if view else None,
+        reconciling_since=view.reconciling_since if view else None,
+        started_at=execution.start_time,
+        updated_at=view.updated_at if view else None,
+        status_polls=view.status_polls if view else 0,
+        readable=reason is None,
+        not_readable_reason=reason,
+        state_error=error,
+    )
+
+
+async def _snapshot(
+    client: Client, execution: WorkflowExecution, gate: asyncio.Semaphore
+) -> ReconcilingTransaction:
+    async with gate:
+        try:
+            view = await read_state(
+                client,
+                execution.id,
+                run_id=execution.run_id,
+                running=execution.status == WorkflowExecutionStatus.RUNNING,
+            )
+        except TimeoutError:
+            return _row(execution, None, f"no worker answered within {QUERY_TIMEOUT_S:g} s")
+        except (RPCError, ValidationError) as exc:
+            return _row(execution, None, f"state unreadable: {type(exc).__name__}")
+    return _row(execution, view, None)
+
+
+async def find_reconciling(client: Client, request: FindReconcilingInput) -> FoundReconciling:
+    """Up to ``request.limit`` reconciling transactions, page by page, each with its state."""
+    query = reconciling_query(
+        request.task_queue, provider=request.provider, include_closed=request.include_closed
+    )
+    total = (await client.count_workflows(query)).count
+    executions: list[WorkflowExecution] = []
+    token: bytes | None = None
+    while len(executions) < request.limit:
+        page = client.list_workflows(query, page_size=request.page_size, next_page_token=token)
+        await page.fetch_next_page()
+        executions.extend(page.current_page or [])
+        token = page.next_page_token
+        if not token:
+            break
+    truncated = len(executions) > request.limit or bool(token) or total > request.limit
+    executions = executions[: request.limit]
+    gate = asyncio.Semaphore(QUERY_CONCURRENCY)
+    rows = await asyncio.gather(*(_snapshot(client, e, gate) for e in executions))
+    return FoundReconciling(
+        transactions=list(rows), total=max(total, len(rows)), truncated=truncated
+    )
+
+
+# --------------------------------------------------------------------------- rechecks
+
+
+def _done(before: ReconcilingTransaction, view: StateView) -> SweepItem | None:
+    """The outcome once the workflow has answered the recheck, else None."""
+    new_notes = view.notes_after(before.updated_at)
+    detail = recheck_detail(before, view.status, view.provider_status, new_notes)
+    row = before.model_copy(
+        update={
+            "status": view.status,
+            "provider_status": view.provider_status,
+            "provider_transaction_id": view.provider_transaction_id,
+            "updated_at": view.updated_at,
+            "status_polls": view.status_polls,
+            "failure": view.failure,
+        }
+    )
+    if view.status is not TransactionStatus.RECONCILING:
+        return SweepItem(
+            transaction=row, outcome=SweepOutcome.RESOLVED, status=view.status, detail=detail
+        )
+    moved = (
+        before.updated_at is not None
+        and view.updated_at is not None
+        and view.updated_at > before.updated_at
+    )
+    if moved:
+        return SweepItem(
+            transaction=row,
+            outcome=SweepOutcome.STILL_RECONCILING,
+            status=view.status,
+            detail=detail,
+        )
+    return None
+
+
+async def recheck_and_wait(
+    client: Client,
+    request: RecheckInput,
+    *,
+    heartbeat: Callable[[], None] = lambda: None,
+    poll_every_s: float = 1.0,
+) -> list[SweepItem]:
+    """Signal ``recheck`` to every readable transaction of ``request``, then wait (up to
+    ``wait_s``) until each has read its status; one item per transaction."""
+    items: list[SweepItem] = []
+    pending: dict[str, ReconcilingTransaction] = {}
+    for row in request.transactions:
+        if not row.readable:
+            items.append(_item(row, SweepOutcome.NOT_READABLE, row.not_readable_reason or ""))
+        elif row.state_error is not None or row.updated_at is None:
+            items.append(_item(row, SweepOutcome.NO_ANSWER, row.state_error or "no state"))
+        else:
+            pending[row.workflow_id] = row
+    signal = RecheckRequest(requested_by=request.requested_by)
+    for workflow_id, row in list(pending.items()):
+        try:
+            await client.get_workflow_handle(workflow_id, run_id=row.run_id).signal(
+                "recheck", signal
+            )
+        except RPCError as exc:
+            del pending[workflow_id]
+            items.append(_item(row, SweepOutcome.NO_ANSWER, f"recheck not delivered: {exc}"))
+    deadline = time.monotonic() + request.wait_s
+    gate = asyncio.Semaphore(QUERY_CONCURRENCY)
+
+    async def look(row: ReconcilingTransaction) -> SweepItem | None:
+        async with gate:
+            try:
+                view = await read_state(client, row.workflow_id, run_id=row.run_id)
+            except (TimeoutError, RPCError, ValidationError):
+                return None
+        return _done(row, view)
+
+    while pending and time.monotonic() < deadline:
+        await asyncio.sleep(poll_every_s)
+        heartbeat()
+        answers = await asyncio.gather(*(look(row) for row in pending.values()))
+        for workflow_id, answer in zip(list(pending), answers, strict=True):
+            if answer is not None:
+                items.append(answer)
+                del pending[workflow_id]
+    for row in pending.values():
+        items.append(
+            _item(
+                row,
+                SweepOutcome.NO_ANSWER,
+                f"no status read finished within {request.wait_s} s (provider queue throttled "
+                "or worker down); the workflow still applies the answer when it comes",
+            )
+        )
+    return items
+
+
+def _item(row: ReconcilingTransaction, outcome: SweepOutcome, detail: str) -> SweepItem:
+    return SweepItem(transaction=row, outcome=outcome, status=row.status, detail=detail)
+
+
+# --------------------------------------------------------------------------- resolving
+
+
+async def resolve(client: Client, workflow_id: str, resolution: ManualResolution) -> dict[str, Any]:
+    """Run the ``resolve`` update; returns the final state, or raises :class:`ResolveRefused`
+    with the workflow's reason."""
+    if not resolution.reason.strip():
+        raise ResolveRefused("a reason is required: say what proves the outcome")
+    if not resolution.operator.strip():
+        raise ResolveRefused("an operator name is required: say who resolves it")
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        state: dict[str, Any] = await handle.execute_update("resolve", resolution)
+    except WorkflowUpdateFailedError as exc:
+        cause = exc.cause
+        message = cause.message if isinstance(cause, ApplicationError) else str(cause or exc)
+        raise ResolveRefused(message) from None
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        raise ResolveRefused(await _why_not_running(client, workflow_id)) from None
+    return state
+
+
+async def _why_not_running(client: Client, workflow_id: str) -> str:
+    """Why an update found no running workflow: unknown id, or closed (and how it ended)."""
+    try:
+        view = await read_state(client, workflow_id)
+    except RPCError:
+        return f"{workflow_id}: no such transaction"
+    except (TimeoutError, ValidationError):
+        return f"{workflow_id} has closed: nothing to resolve"
+    return (
+        f"{workflow_id} is {view.status.value}, not reconciling (its workflow has closed): "
+        "nothing to resolve"
+    )
+
+
+# --------------------------------------------------------------------------- reports
+
+
+def outcomes_query(request: OutcomePageInput) -> str:
+    """Visibility query of one deployment's transactions at a provider, by start time."""
+    types = ", ".join(f"'{name}'" for name in TRANSACTION_WORKFLOWS)
+    return (
+        f"TaskQueue = '{request.task_queue}' AND WorkflowType IN ({types}) AND "
+        f"{sa.PROVIDER.name} = '{request.provider.value}' AND "
+        f"StartTime >= '{_rfc3339(request.start)}' AND StartTime < '{_rfc3339(request.end)}'"
+    )
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+async def outcome_page(client: Client, request: OutcomePageInput) -> OutcomePage:
+    """One page of momoflow outcomes, from visibility only (no query, no payload)."""
+    page = client.list_workflows(
+        outcomes_query(request),
+        page_size=request.page_size,
+        next_page_token=request.next_page_token,
+    )
+    await page.fetch_next_page()
+    outcomes = []
+    for execution in page.current_page or []:
+        status = _attribute(execution, sa.STATUS)
+        outcomes.append(
+            MomoflowOutcome(
+                workflow_id=execution.id,
+                workflow_type=execution.workflow_type or "",
+                status=TransactionStatus(status)
+                if status in TransactionStatus.__members__.values()
+                else None,
+                amount=_attribute(execution, sa.AMOUNT),
+                currency=_attribute(execution, sa.CURRENCY),
+                provider_transaction_id=_attribute(execution, sa.PROVIDER_TRANSACTION),
+                started_at=execution.start_time,
+                running=execution.status == WorkflowExecutionStatus.RUNNING,
+            )
+        )
+    return OutcomePage(outcomes=outcomes, next_page_token=page.next_page_token or None)
+
+
+async def run_report(
+    client: Client, settings: Settings, provider: ProviderName, day: date
+) -> ReportSummary:
+    """Run one provider's report for ``day`` now and wait for it (a report of the same
+    provider and day already running is joined, not doubled)."""
+    prefix = settings.task_queue_prefix
+    handle = await client.start_workflow(
+        REPORT_WORKFLOW,
+        ReportInput(
+            provider=provider,
+            day=day,
+            max_transactions=settings.reconcile.report_max_transactions,
+            read_concurrency=settings.reconcile.report_read_concurrency,
+        ),
+        id=report_workflow_id(prefix, provider, day),
+        task_queue=workflow_task_queue(prefix),
+        execution_timeout=REPORT_RUN_TIMEOUT,
+        id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        result_type=ReportSummary,
+    )
+    summary: ReportSummary = await handle.result()
+    return summary
+
+
+async def run_sweep(client: Client, settings: Settings) -> SweepReport:
+    """Run one sweep now (what the schedule does) and wait for its report."""
+    prefix = settings.task_queue_prefix
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    report: SweepReport = await client.execute_workflow(
+        SWEEP_WORKFLOW,
+        sweep_input(settings),
+        id=f"{sweep_schedule_id(prefix)}-manual-{stamp}",
+        task_queue=workflow_task_queue(prefix),
+        execution_timeout=SWEEP_RUN_TIMEOUT,
+        result_type=SweepReport,
+    )
+    return report
+
+
+# --------------------------------------------------------------------------- schedules
+
+
+def sweep_input(settings: Settings) -> SweepInput:
+    """The sweep's bounds from the settings."""
+    rc = settings.reconcile
+    return SweepInput(max_transactions=rc.sweep_max_transactions, recheck_wait_s=rc.recheck_wait_s)
+
+
+def schedules(settings: Settings) -> dict[str, Schedule]:
+    """The sweep (every ``sweep_interval_s``) and the daily report (at
+    ``report_hour_utc:report_minute_utc``), overlapping runs skipped."""
+    prefix = settings.task_queue_prefix
+    rc = settings.reconcile
+    queue = workflow_task_queue(prefix)
+    skip = SchedulePolicy(overlap=ScheduleOverlapPolicy.SKIP)
+    sweep = Schedule(
+        action=ScheduleActionStartWorkflow(
+            SWEEP_WORKFLOW,
+            sweep_input(settings),
+            id=sweep_schedule_id(prefix),
+            task_queue=queue,
+            execution_timeout=SWEEP_RUN_TIMEOUT,
+        ),
+        spec=ScheduleSpec(
+            intervals=[ScheduleIntervalSpec(every=timedelta(seconds=rc.sweep_interval_s))]
+        ),
+        policy=skip,
+        state=ScheduleState(
+            note="momoflow: asks every reconciling transaction to read its status now "
+            "(momoflow reconcile schedule)"
+        ),
+    )
+    report = Schedule(
+        action=ScheduleActionStartWorkflow(
+            DAILY_REPORT_WORKFLOW,
+            DailyReportInput(
+                providers=list(settings.providers),
+                max_transactions=rc.report_max_transactions,
+                read_concurrency=rc.report_read_concurrency,
+            ),
+            id=report_schedule_id(prefix),
+            task_queue=queue,
+            execution_timeout=REPORT_RUN_TIMEOUT,
+        ),
+        spec=ScheduleSpec(
+            calendars=[
+                ScheduleCalendarSpec(
+                    hour=[ScheduleRange(rc.report_hour_utc)],
+                    minute=[ScheduleRange(rc.report_minute_utc)],
+                    comment="the previous UTC day, one report per provider",
+                )
+            ]
+        ),
+        policy=skip,
+        state=ScheduleState(
+            note="momoflow: daily reconciliation report per provider (momoflow reconcile schedule)"
+        ),
+    )
+    return {sweep_schedule_id(prefix): sweep, report_schedule_id(prefix): report}
+
+
+async def ensure_schedules(client: Client, settings: Settings) -> dict[str, str]:
+    """Create both schedules, or update them to the current settings: ``{id: "created" |
+    "updated"}``. Safe to run any number of times."""
+    done: dict[str, str] = {}
+    for schedule_id, schedule in schedules(settings).items():
+        try:
+            await client.create_schedule(schedule_id, schedule)
+            done[schedule_id] = "created"
+        except ScheduleAlreadyRunningError:
+
+            def replace(_: ScheduleUpdateInput, new: Schedule = schedule) -> ScheduleUpdate:
+                return ScheduleUpdate(schedule=new)
+
+            await client.get_schedule_handle(schedule_id).update(replace)
+            done[schedule_id] = "updated"
+    return done
+
+
+# --------------------------------------------------------------------------- the CLI
+
+app = typer.Typer(
+    help="Reconciliation: reconciling transactions, manual resolution, sweep and reports.",
+    no_args_is_help=True,
+)
+
+
+def _exit(rc: int) -> None:
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # The Temporal SDK can crash the interpreter at exit (sdk-python#300); leave directly.
+    os._exit(rc)
+
+
+def _run(work: Callable[[Client, Settings], Any]) -> Any:
+    from momoflow.settings import get_settings
+    from momoflow.temporal import connect_client
+
+    settings = get_settings()
+
+    async def main() -> Any:
+        client = await connect_client(settings.temporal, codec=settings.codec)
+        return await work(client, settings)
+
+    return asyncio.run(main())
+
+
+def _age(row: ReconcilingTransaction, now: datetime) -> str:
+    age = row.age(now)
+    if age is None:
+        return "?"
+    hours, rest = divmod(int(age.total_seconds()), 3600)
+    return f"{hours // 24}d{hours % 24:02d}h" if hours >= 24 else f"{hours}h{rest // 60:02d}m"
+
+
+def _amount(amount: int | None, currency: str | None) -> str:
+    return "?" if amount is None else f"{amount:,} {currency or ''}".strip()
+
+
+def _print_rows(rows: Sequence[ReconcilingTransaction]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    now = datetime.now(UTC)
+    table = Table(show_lines=False)
+    for column in ("workflow id", "provider", "amount", "phone", "reason", "age", "note"):
+        table.add_column(column)
+    for row in rows:
+        note = row.state_error or row.not_readable_reason or ""
+        table.add_row(
+            row.workflow_id,
+            row.provider.value if row.provider else "?",
+            _amount(row.amount, row.currency),
+            row.phone_masked or "-",
+            row.failure.code if row.failure else "?",
+            _age(row, now),
+            note,
+        )
+    Console(width=200).print(table)
+
+
+@app.command("list")
+def list_command(
+    provider: Annotated[
+        ProviderName | None, typer.Option(help="Only this provider's transactions")
+    ] = None,
+    include_closed: Annotated[
+        bool, typer.Option("--all", help="Also closed workflows that ended reconciling")
+    ] = False,
+    limit: Annotated[int, typer.Option(help="At most this many")] = 500,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON document")] = False,
+) -> None:
+    """The reconciling transactions: reason, age, provider, amount, masked phone."""
+
+    async def work(client: Client, settings: Settings) -> FoundReconciling:
+        return await find_reconciling(
+            client,
+            FindReconcilingInput(
+                task_queue=workflow_task_queue(settings.task_queue_prefix),
+                limit=limit,
+                provider=provider,
+                include_closed=include_closed,
+            ),
+        )
+
+    found: FoundReconciling = _run(work)
+    if as_json:
+        typer.echo(found.model_dump_json(indent=2))
+    else:
+        _print_rows(found.transactions)
+        more = f" (showing {len(found.transactions)})" if found.truncated else ""
+        typer.echo(f"{found.total} reconciling{more}")
+    _exit(0)
+
+
+@app.command("show")
+def show_command(
+    workflow_id: Annotated[str, typer.Argument(help="e.g. payout-acme-INV-1")],
+    as_json: Annotated[bool, typer.Option("--json", help="The whole state as JSON")] = False,
+) -> None:
+    """One transaction: status, why it is reconciling, provider ids, timeline."""
+
+    async def work(client: Client, settings: Settings) -> StateView:
+        return await read_state(client, workflow_id)
+
+    try:
+        view: StateView = _run(work)
+    except RPCError as exc:
+        typer.echo(f"error: {workflow_id}: {exc.message}", err=True)
+        _exit(1)
+        return
+    except TimeoutError:
+        typer.echo(f"error: {workflow_id}: no worker answered; is a worker running?", err=True)
+        _exit(1)
+        return
+    if as_json:
+        typer.echo(view.model_dump_json(indent=2))
+        _exit(0)
+    now = datetime.now(UTC)
+    lines = [
+        f"{view.workflow_id}: {view.status.value}",
+        f"  provider      {view.provider.value if view.provider else '?'}"
+        f" (transaction {view.provider_transaction_id or 'unknown'}, status "
+        f"{view.provider_status or 'unknown'})",
+        f"  amount        {_amount(view.amount, view.currency)}",
+        f"  phone         {view.phone_masked or '-'}",
+        f"  merchant      {view.merchant} / {view.reference}",
+    ]
+    if view.failure:
+        lines.append(f"  reason        {view.failure.code}: {view.failure.message}")
+    if view.reconciling_since:
+        lines.append(
+            f"  reconciling   since {view.reconciling_since:%Y-%m-%d %H:%M} UTC "
+            f"({now - view.reconciling_since} ago), {view.status_polls} status reads"
+        )
+    if view.resolution:
+        r = view.resolution
+        lines.append(
+            f"  resolved      {r.outcome.value} by {r.operator} at "
+            f"{r.resolved_at:%Y-%m-%d %H:%M} UTC: {r.reason}"
+        )
+    lines.append("  timeline:")
+    lines += [f"    {e.at:%Y-%m-%d %H:%M:%S} {e.status.value:<12} {e.note}" for e in view.timeline]
+    typer.echo("\n".join(lines))
+    _exit(0)
+
+
+@app.command("resolve")
+def resolve_command(
+    workflow_id: Annotated[str, typer.Argument(help="e.g. payout-acme-INV-1")],
+    reason: Annotated[str, typer.Option(help="What proves the outcome (kept in the history)")],
+    operator: Annotated[str, typer.Option(help="Who resolves it (kept in the history)")],
+    paid: Annotated[bool, typer.Option("--paid", help="The money moved")] = False,
+    failed: Annotated[bool, typer.Option("--failed", help="The money did not move")] = False,
+) -> None:
+    """Close a reconciling transaction by hand: --paid or --failed, with a reason."""
+    if paid == failed:
+        typer.echo("error: say --paid or --failed (exactly one)", err=True)
+        _exit(2)
+    outcome = ResolutionOutcome.PAID if paid else ResolutionOutcome.FAILED
+    resolution = ManualResolution(outcome=outcome, reason=reason, operator=operator)
+
+    async def work(client: Client, settings: Settings) -> dict[str, Any]:
+        return await resolve(client, workflow_id, resolution)
+
+    try:
+        state: dict[str, Any] = _run(work)
+    except ResolveRefused as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        _exit(1)
+        return
+    typer.echo(f"{workflow_id}: {state.get('status')} (resolved by {operator.strip()})")
+    _exit(0)
+
+
+@app.command("sweep")
+def sweep_command(
+    as_json: Annotated[bool, typer.Option("--json", help="The sweep report as JSON")] = False,
+) -> None:
+    """Run the sweep once now and print what it resolved and what is left."""
+
+    async def work(client: Client, settings: Settings) -> SweepReport:
+        return await run_sweep(client, settings)
+
+    report: SweepReport = _run(work)
+    if as_json:
+        typer.echo(report.model_dump_json(indent=2))
+    else:
+        typer.echo(report.markdown())
+    _exit(0)
+
+
+def _parse_day(value: str | None) -> date:
+    if value is None:
+        return datetime.now(UTC).date() - timedelta(days=1)
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+@app.command("report")
+def report_command(
+    provider: Annotated[ProviderName, typer.Option(help="The provider to reconcile")],
+    day: Annotated[
+        str | None, typer.Option("--date", help="UTC day, YYYY-MM-DD (default: yesterday)")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The whole report as JSON")] = False,
+) -> None:
+    """Compare a provider's records of one day with momoflow's outcomes, now."""
+    when = _parse_day(day)
+
+    async def work(client: Client, settings: Settings) -> ReportSummary:
+        return await run_report(client, settings, provider, when)
+
+    summary: ReportSummary = _run(work)
+    if as_json:
+        typer.echo(summary.model_dump_json(indent=2))
+        _exit(0)
+    typer.echo(f"{provider.value} {when.isoformat()}: {summary.method}")
+    typer.echo(
+        f"momoflow {summary.momoflow_transactions}, provider {summary.provider_transactions}, "
+        f"matched {summary.matched}, not checked {summary.unchecked}, "
+        f"mismatches {summary.total_mismatches}" + (" (INCOMPLETE)" if summary.incomplete else "")
+    )
+    for mismatch in summary.mismatches:
+        typer.echo(
+            f"  {mismatch.kind.value}: {mismatch.workflow_id or mismatch.provider_transaction_id}"
+            f" — {mismatch.detail}"
+        )
+    for path in summary.files:
+        typer.echo(f"written: {path}")
+    _exit(0)
+
+
+@app.command("schedule")
+def schedule_command() -> None:
+    """Create or update the sweep and daily report schedules (idempotent)."""
+
+    async def work(client: Client, settings: Settings) -> dict[str, str]:
+        return await ensure_schedules(client, settings)
+
+    done: dict[str, str] = _run(work)
+    for schedule_id, what in done.items():
+        typer.echo(f"{schedule_id}: {what}")
+    _exit(0)

@@ -262,6 +262,10 @@ class ReportInput(_Model):
     max_transactions: int = Field(default=20_000, ge=1)
     #: Status reads in flight at once (each on the provider's rate-limited queue).
     read_concurrency: int = Field(default=10, ge=1, le=100)
+    #: Set when a status-read report continues as new: the summary so far, and where the
+    #: listing of momoflow's transactions stopped.
+    carry: ReportSummary | None = None
+    next_page_token: bytes | None = None
 
 
 class DailyReportInput(_Model):
@@ -436,8 +440,8 @@ def report_method(provider: ProviderName, mode: ReportMode) -> str:
     """The plain sentence a report opens with."""
     if mode is ReportMode.TRANSACTION_LIST:
         return (
-            f"{provider.value}'s transaction list for the day (and a day either side, so that "
-            "transactions near midnight match) compared with momoflow's outcomes"
+            f"{provider.value}'s transaction list for the day compared with momoflow's outcomes "
+            "(each side read a day wider, so that transactions near midnight still match)"
         )
     return (
         f"{provider.value} has no transaction list endpoint: each momoflow transaction of the "
@@ -585,10 +589,12 @@ def compare_lists(
 ) -> None:
     """Compare a provider's list with momoflow's outcomes into ``summary``.
 
-    Both sides cover a day either side of ``summary.day``, so that a transaction started
-    at 23:59 and created at the provider at 00:00 still matches; only transactions of the
-    day itself are counted and flagged. A provider item matches by its id
-    (``ProviderTransactionId``) or by the reference it echoes (our workflow id).
+    ``momoflow`` may include the day before (an item created today can belong to a
+    transaction started just before midnight) and ``provider`` the day after (a transaction
+    started today can be created just after); only momoflow transactions started on
+    ``summary.day`` and provider items created on it are counted and flagged. A provider
+    item matches by its id (``ProviderTransactionId``) or by the reference it echoes (our
+    workflow id).
     """
     start, end = day_window(summary.day)
     outcomes = list(momoflow)

@@ -17,10 +17,11 @@ import logging
 import os
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
@@ -29,18 +30,28 @@ import pytest_asyncio
 import uvicorn
 from opentelemetry import trace
 from opentelemetry.instrumentation.utils import suppress_http_instrumentation
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
 
-from momoflow import logs
+from momoflow import logs, telemetry
 from momoflow.gateway.app import create_app
 from momoflow.ids import payin_workflow_id, payout_workflow_id
 from momoflow.logs import TraceContextFilter
-from momoflow.processes import free_port
+from momoflow.processes import ManagedProcess, free_port, http_ready
 from momoflow.redaction import Redactor, mask_phones_in, secret_values
 from momoflow.requests import PayoutRequest
+from momoflow.sandbox.kit.serving import ThreadedServer
 from momoflow.settings import DEV_API_KEY, Settings
 from momoflow.starts import start_payout
 from momoflow.telemetry import Service, Telemetry
@@ -472,6 +483,118 @@ async def test_redaction_catches_what_an_instrumentation_would_leak(traced: Trac
     assert exported.status.description == "bad number +221*****0123"
 
 
+@dataclass
+class OtlpReceiver:
+    """A stand-in collector: keeps every OTLP/HTTP export request it gets."""
+
+    url: str = ""
+    bodies: list[bytes] = field(default_factory=list)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def spans(self) -> list[tuple[str, Any]]:
+        """(service.name, span) of every span received so far."""
+        found = []
+        with self.lock:
+            bodies = list(self.bodies)
+        for body in bodies:
+            request = ExportTraceServiceRequest.FromString(body)
+            for resource_spans in request.resource_spans:
+                service = next(
+                    a.value.string_value
+                    for a in resource_spans.resource.attributes
+                    if a.key == "service.name"
+                )
+                for scope in resource_spans.scope_spans:
+                    found += [(service, span) for span in scope.spans]
+        return found
+
+
+@pytest.fixture
+def otlp_receiver() -> Iterator[OtlpReceiver]:
+    receiver = OtlpReceiver()
+
+    async def receive(request: Request) -> Response:
+        body = await request.body()
+        with receiver.lock:
+            receiver.bodies.append(body)
+        return Response(
+            ExportTraceServiceResponse().SerializeToString(),
+            media_type="application/x-protobuf",
+        )
+
+    app = Starlette(routes=[Route("/v1/traces", receive, methods=["POST"])])
+    with ThreadedServer(app) as server:
+        receiver.url = server.url
+        yield receiver
+
+
+def test_gateway_exports_redacted_spans_over_otlp_http_when_an_endpoint_is_set(
+    stack: Stack, otlp_receiver: OtlpReceiver, reference: str, tmp_path: Any
+) -> None:
+    port = free_port()
+    gateway = ManagedProcess(
+        "gateway-otlp",
+        [sys.executable, "-m", "momoflow.cli", "gateway", "--port", str(port)],
+        log_path=tmp_path / "gateway-otlp.log",
+        env={
+            **stack.env,
+            "MOMOFLOW_GATEWAY_PORT": str(port),
+            "MOMOFLOW_TELEMETRY__OTLP_ENDPOINT": otlp_receiver.url,
+            "OTEL_BSP_SCHEDULE_DELAY": "100",
+        },
+        ready=http_ready(f"http://127.0.0.1:{port}/healthz"),
+    ).start(timeout=60)
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=15) as http:
+            answer = http.post(
+                "/v1/payouts",
+                json=payout_body(reference),
+                headers={"Authorization": f"Bearer {ACME_KEY}"},
+            )
+            assert answer.status_code == 201, answer.text
+
+        def exported() -> Any:
+            for service, span in otlp_receiver.spans():
+                attributes = {a.key: a.value for a in span.attributes}
+                ref = attributes.get("momoflow.reference")
+                if span.name == "POST /v1/payouts" and ref and ref.string_value == reference:
+                    return service, span
+            return None
+
+        service, span = wait_until(exported, timeout=30, what="the request span at the receiver")
+        assert service == "momoflow-gateway"
+        names = {s.name for _, s in otlp_receiver.spans() if s.trace_id == span.trace_id}
+        assert "StartWorkflow:PayoutWorkflow" in names
+        with otlp_receiver.lock:
+            raw = b"".join(otlp_receiver.bodies)
+        for secret in (PHONE, PHONE.lstrip("+"), NAME, ACME_KEY, "sk_test_momoflow"):
+            assert secret.encode() not in raw
+    finally:
+        gateway.stop()
+
+
+def test_nothing_is_exported_without_an_endpoint(stack: Stack, traced_settings: Settings) -> None:
+    assert telemetry.otlp_traces_endpoint(traced_settings) is None
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/")
+        assert telemetry.otlp_traces_endpoint(traced_settings) == "http://collector:4318/v1/traces"
+        patch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://other:4318/v1/traces")
+        assert telemetry.otlp_traces_endpoint(traced_settings) == "http://other:4318/v1/traces"
+        configured = traced_settings.model_copy(
+            update={
+                "telemetry": traced_settings.telemetry.model_copy(
+                    update={"otlp_endpoint": "http://mine:4318"}
+                )
+            }
+        )
+        assert telemetry.otlp_traces_endpoint(configured) == "http://mine:4318/v1/traces"
+
+
+@pytest.fixture
+def traced_settings(stack: Stack) -> Settings:
+    return settings_for(stack)
+
+
 # ------------------------------------------------------------------------------ metrics
 
 
@@ -526,6 +649,18 @@ async def test_gateway_metrics_count_payouts_webhooks_and_provider_calls(
     )
     assert "process_cpu_seconds_total" in after
     assert "momoflow_campaign_lines" in after
+
+
+def test_campaign_progress_gauge_holds_each_campaigns_latest_counts() -> None:
+    recorded = telemetry.Metrics(telemetry.PrometheusBackend())
+    registry = recorded.serve_prometheus()
+    recorded.campaign_lines("campaign-acme-PAYROLL-11", {"paid": 3, "failed": 1, "pending": 96})
+    recorded.campaign_lines("campaign-acme-PAYROLL-11", {"paid": 99, "failed": 1, "pending": 0})
+    text = generate_latest(registry).decode()
+    campaign = {"campaign_id": "campaign-acme-PAYROLL-11"}
+    assert samples(text, "momoflow_campaign_lines", **campaign, status="paid") == 99
+    assert samples(text, "momoflow_campaign_lines", **campaign, status="pending") == 0
+    assert samples(text, "momoflow_campaign_lines", **campaign) == 100
 
 
 async def test_worker_serves_temporal_sdk_and_business_metrics(

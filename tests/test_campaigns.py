@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from temporalio.client import Client
 
 from momoflow.ids import payout_workflow_id
 from tests.stack import ACME_KEY, GLOBEX_KEY, Stack, wait_until
@@ -28,7 +29,8 @@ PHONES = {
 def line(ref: str, provider: str, n: int, amount: int = 10_000, suffix: str | None = None) -> str:
     country, operator, prefix = PHONES[provider]
     digits = suffix if suffix is not None else f"{1100 + n % 800:04d}"
-    return f"{ref},{provider},{country},{operator},{prefix}{digits},Awa Diallo {n},{amount},XOF,line {n}"
+    phone = f"{prefix}{digits}"
+    return f"{ref},{provider},{country},{operator},{phone},Awa Diallo {n},{amount},XOF,line {n}"
 
 
 def lines_for(tag: str, providers: Iterable[str], per_provider: int) -> list[str]:
@@ -60,11 +62,20 @@ def submit(
 
 
 def progress(stack: Stack, reference: str) -> dict[str, Any]:
-    with stack.gateway() as http:
-        answer = http.get(f"/v1/campaigns/{reference}")
-    assert answer.status_code == 200, answer.text
-    body: dict[str, Any] = answer.json()
-    return body
+    """The campaign's progress; waits out a 503 (no worker answering for a moment, e.g.
+    while a killed worker is restarted)."""
+
+    def read() -> dict[str, Any] | None:
+        with stack.gateway() as http:
+            answer = http.get(f"/v1/campaigns/{reference}")
+        if answer.status_code == 503:
+            return None
+        assert answer.status_code == 200, answer.text
+        body: dict[str, Any] = answer.json()
+        return body
+
+    result: dict[str, Any] = wait_until(read, timeout=60, what="a worker answering")
+    return result
 
 
 def wait_phase(
@@ -132,3 +143,266 @@ def test_campaign_pays_every_valid_line_once_after_approval(stack: Stack) -> Non
     with stack.gateway() as http:
         payout = http.get(f"/v1/payouts/{lines[0]['reference']}").json()
     assert payout["status"] == "succeeded"
+
+
+def test_preflight_reports_every_bad_line_at_once(stack: Stack) -> None:
+    tag = f"P{uuid.uuid4().hex[:6]}"
+    earlier = f"{tag}-earlier"
+    with stack.gateway() as http:
+        created = http.post(
+            "/v1/payouts",
+            json={
+                "reference": earlier,
+                "provider": "caurisflux",
+                "country": "SN",
+                "operator": "wave",
+                "recipient": {"phone": "+221771231201", "name": "Awa Diallo"},
+                "amount": 10_000,
+                "currency": "XOF",
+            },
+        )
+    assert created.status_code == 201, created.text
+    rows = [
+        line(f"{tag}-ok", "caurisflux", 1),  # line 1: valid
+        f"{tag}-2,caurisflux,SN,wave,+2250701231234,Kone,10000,XOF,",  # CI number for SN
+        f"{tag}-3,caurisflux,SN,airtel,+221771231203,Kone,10000,XOF,",  # unknown operator
+        line(f"{tag}-4", "caurisflux", 4, amount=50),  # below CaurisFlux's minimum
+        line(f"{tag}-dup", "novasend", 5),  # lines 5 and 6 share a reference
+        line(f"{tag}-dup", "novasend", 6),
+        line(earlier, "caurisflux", 7),  # already used by a payout
+        f"{tag}-8,novasend,CI,wave,+2250701231208,Kone,1000.50,XOF,",  # decimal amount
+        f"{tag}-9,caurisflux,SN,wave,+221771231209,Kone,10000,XAF,",  # not SN's currency
+        f"{tag}-10,caurisflux,SN,wave,+221771231210,,10000,XOF,",  # no name
+    ]
+    reference, answer = submit(stack, rows)
+    assert answer.status_code == 201, answer.text
+
+    waiting = wait_phase(stack, reference, {"awaiting_approval"})
+    assert (waiting["lines"], waiting["valid_lines"], waiting["invalid_lines"]) == (10, 1, 9)
+    with stack.gateway() as http:
+        found = http.get(f"/v1/campaigns/{reference}/problems").json()
+    rules = {(p["line"], p["field"], p["rule"]) for p in found["problems"]}
+    assert (2, "phone", "number_in_country") in rules
+    assert (3, "operator", "known_operator") in rules
+    assert (4, "amount", "provider_limits") in rules
+    assert (5, "reference", "unique_in_file") in rules
+    assert (6, "reference", "unique_in_file") in rules
+    assert (7, "reference", "unique_reference") in rules
+    assert (8, "amount", "whole_number") in rules
+    assert (9, "currency", "currency_of_country") in rules
+    assert (10, "name", "required") in rules
+    totals = found["preflight"]["totals"]
+    assert [(t["provider"], t["lines"], t["amount"]) for t in totals] == [("caurisflux", 1, 10_000)]
+    assert totals[0]["fees_quoted_lines"] == 1 and totals[0]["balance"] is not None
+    assert found["preflight"]["blocking"] == []
+
+    cancelled = control(stack, reference, "cancel", {"by": "Fatou", "reason": "bad file"})
+    assert cancelled.status_code == 200, cancelled.text
+    done = wait_phase(stack, reference, FINAL_PHASES)
+    assert done["phase"] == "cancelled" and done["started_lines"] == 0
+    statuses = {r["line"]: r["status"] for r in report(stack, reference)}
+    assert statuses["1"] == "not_sent"
+    assert {statuses[str(n)] for n in range(2, 11)} == {"invalid"}
+    assert executions(stack, "caurisflux", f"{tag}-ok") == 0
+
+
+def test_a_file_without_any_payable_line_is_rejected(stack: Stack) -> None:
+    reference, answer = submit(
+        stack, [f"R-{uuid.uuid4().hex[:6]},caurisflux,SN,wave,+221771231299,K,10,XOF,"]
+    )
+    assert answer.status_code == 201, answer.text
+    done = wait_phase(stack, reference, FINAL_PHASES)
+    assert done["phase"] == "rejected"
+    assert "no payable line" in done["phase_reason"]
+    assert control(stack, reference, "approve", {"approved_by": "x"}).status_code == 409
+
+
+def test_malformed_uploads_are_refused_and_start_nothing(stack: Stack) -> None:
+    reference = f"M-{uuid.uuid4().hex[:8]}"
+    with stack.gateway() as http:
+        wrong_type = http.post(
+            "/v1/campaigns",
+            params={"reference": reference},
+            content=b"x",
+            headers={"Content-Type": "application/pdf"},
+        )
+        bad_header = http.post(
+            "/v1/campaigns",
+            params={"reference": reference},
+            content=b"reference,ammount\nA,1\n",
+            headers={"Content-Type": "text/csv"},
+        )
+        empty = http.post(
+            "/v1/campaigns",
+            params={"reference": reference},
+            content=HEADER.encode(),
+            headers={"Content-Type": "text/csv"},
+        )
+        missing = http.get(f"/v1/campaigns/{reference}")
+    assert wrong_type.status_code == 415
+    assert bad_header.status_code == 422
+    problems = {(p["field"], p["rule"]) for p in bad_header.json()["problems"]}
+    assert ("header", "required_columns") in problems and ("header", "known_columns") in problems
+    assert empty.status_code == 422
+    assert missing.status_code == 404
+
+
+def test_same_reference_is_idempotent_and_another_file_conflicts(stack: Stack) -> None:
+    rows = [line(f"I{uuid.uuid4().hex[:6]}-1", "novasend", 1)]
+    reference, first = submit(stack, rows)
+    _, again = submit(stack, rows, reference=reference)
+    _, other = submit(stack, [*rows, line("extra-1", "novasend", 2)], reference=reference)
+    with stack.gateway(GLOBEX_KEY) as http:
+        foreign = http.get(f"/v1/campaigns/{reference}")
+
+    assert first.status_code == 201
+    assert again.status_code == 200 and again.json()["campaign_id"] == first.json()["campaign_id"]
+    assert other.status_code == 409
+    assert foreign.status_code == 404
+    control(stack, reference, "cancel", {"by": "test"})
+
+
+def test_pause_stops_new_lines_and_resume_finishes_them(stack: Stack) -> None:
+    rows = lines_for(f"Z{uuid.uuid4().hex[:6]}", ["caurisflux"], 20)
+    reference, answer = submit(stack, rows, max_in_flight_per_provider=1)
+    assert answer.status_code == 201, answer.text
+    wait_phase(stack, reference, {"awaiting_approval"})
+    assert control(stack, reference, "approve", {"approved_by": "Fatou"}).status_code == 200
+    paused = control(stack, reference, "pause", {"by": "Fatou"})
+    assert paused.status_code == 200, paused.text
+
+    still = wait_until(
+        lambda: (p := progress(stack, reference))["in_flight"] == 0 and p,
+        timeout=60,
+        what="lines in flight to finish",
+    )
+    assert still["phase"] == "paused" and still["started_lines"] < 20
+    started = still["started_lines"]
+    deadline_checks = [progress(stack, reference)["started_lines"] for _ in range(10)]
+    assert set(deadline_checks) == {started}, "a paused campaign started new lines"
+
+    assert control(stack, reference, "resume", {"by": "Fatou"}).status_code == 200
+    done = wait_phase(stack, reference, FINAL_PHASES)
+    assert done["phase"] == "completed"
+    assert done["by_status"]["succeeded"]["lines"] == 20
+    assert all(executions(stack, "caurisflux", r.split(",")[0]) == 1 for r in rows)
+
+
+def test_cancel_stops_new_lines_and_reports_the_ones_sent(stack: Stack) -> None:
+    rows = lines_for(f"X{uuid.uuid4().hex[:6]}", ["caurisflux"], 20)
+    reference, answer = submit(stack, rows, max_in_flight_per_provider=1)
+    assert answer.status_code == 201, answer.text
+    wait_phase(stack, reference, {"awaiting_approval"})
+    control(stack, reference, "approve", {"approved_by": "Fatou"})
+    wait_until(
+        lambda: progress(stack, reference)["settled_lines"] >= 2, timeout=60, what="2 lines paid"
+    )
+    cancelled = control(stack, reference, "cancel", {"by": "Fatou", "reason": "wrong month"})
+    assert cancelled.status_code == 200, cancelled.text
+
+    done = wait_phase(stack, reference, FINAL_PHASES)
+    assert done["phase"] == "cancelled" and done["cancelled_by"] == "Fatou"
+    assert 2 <= done["started_lines"] < 20
+    assert done["settled_lines"] == done["started_lines"]
+    rows_out = report(stack, reference)
+    sent = [r for r in rows_out if r["status"] == "succeeded"]
+    unsent = [r for r in rows_out if r["status"] == "not_sent"]
+    assert len(sent) == done["started_lines"] and len(sent) + len(unsent) == 20
+    assert all(executions(stack, "caurisflux", r["reference"]) == 1 for r in sent)
+    assert all(executions(stack, "caurisflux", r["reference"]) == 0 for r in unsent)
+    assert control(stack, reference, "resume", {"by": "Fatou"}).status_code == 409
+
+
+def test_provider_outage_pauses_only_that_provider_then_resumes(stack: Stack) -> None:
+    tag = f"O{uuid.uuid4().hex[:6]}"
+    rows = lines_for(tag, ["caurisflux", "novasend"], 8)
+    stack.fault("caurisflux", kind="error", operation="*", status=503, count=None)
+    reference, answer = submit(
+        stack,
+        rows,
+        auto_approve="true",
+        max_in_flight_per_provider=2,
+        outage_error_threshold=2,
+        outage_probe_interval_s=2,
+    )
+    assert answer.status_code == 201, answer.text
+    # Pre-flight sees CaurisFlux down: auto-approval is held back.
+    held = wait_phase(stack, reference, {"awaiting_approval"})
+    assert any("caurisflux is unavailable" in b for b in held["preflight"]["blocking"])
+    refused = control(stack, reference, "approve", {"approved_by": "Fatou"})
+    assert refused.status_code == 409 and "override_blocking" in refused.json()["message"]
+    control(stack, reference, "approve", {"approved_by": "Fatou", "override_blocking": True})
+
+    paused = wait_until(
+        lambda: "caurisflux" in (p := progress(stack, reference))["paused_providers"] and p,
+        timeout=90,
+        what="CaurisFlux paused by the outage threshold",
+    )
+    assert "novasend" not in paused["paused_providers"]
+    wait_until(
+        lambda: progress(stack, reference)["by_status"].get("succeeded", {}).get("lines") == 8,
+        timeout=60,
+        what="NovaSend's 8 lines paid during the CaurisFlux outage",
+    )
+    stack.clear_faults()
+
+    done = wait_phase(stack, reference, FINAL_PHASES, timeout=120)
+    assert done["phase"] == "completed"
+    by_reference = {r["reference"]: r for r in report(stack, reference)}
+    failed = [r for r in by_reference.values() if r["status"] == "failed"]
+    assert len(failed) == 2 and {r["error_code"] for r in failed} == {"provider_unavailable"}
+    assert done["by_status"]["succeeded"]["lines"] == 14
+    for ref, row in by_reference.items():
+        expected = 1 if row["status"] == "succeeded" else 0
+        assert executions(stack, row["provider"], ref) == expected
+
+
+async def test_continue_as_new_keeps_progress_exact(stack: Stack, client: Client) -> None:
+    rows = lines_for(f"N{uuid.uuid4().hex[:6]}", ["caurisflux", "novasend", "mobilepay"], 20)
+    reference, answer = submit(
+        stack, rows, auto_approve="true", max_in_flight_per_provider=5, max_history_events=200
+    )
+    assert answer.status_code == 201, answer.text
+    done = wait_phase(stack, reference, FINAL_PHASES, timeout=240)
+
+    assert done["phase"] == "completed" and done["runs"] > 2
+    assert done["by_status"] == {"succeeded": {"lines": 60, "amount": 600_000}}
+    assert done["settled_lines"] == done["started_lines"] == 60
+    lines = report(stack, reference)
+    assert len(lines) == 60 and {r["status"] for r in lines} == {"succeeded"}
+    for row in lines:
+        assert executions(stack, row["provider"], row["reference"]) == 1
+    lengths = []
+    async for run in client.list_workflows(f"WorkflowId = '{done['campaign_id']}'"):
+        handle = client.get_workflow_handle(done["campaign_id"], run_id=run.run_id)
+        lengths.append(len((await handle.fetch_history()).events))
+    # Each run stops starting lines at the threshold; the lines it started still report.
+    assert len(lengths) == done["runs"] and max(lengths) <= 200 + 120, lengths
+
+
+@pytest.mark.slow
+def test_campaign_pays_every_line_once_when_its_worker_is_killed_twice(stack: Stack) -> None:
+    rows = lines_for(f"K{uuid.uuid4().hex[:6]}", ["caurisflux", "novasend", "mobilepay"], 40)
+    reference, answer = submit(stack, rows, auto_approve="true", max_in_flight_per_provider=10)
+    assert answer.status_code == 201, answer.text
+    for threshold in (20, 70):
+        wait_until(
+            lambda t=threshold: progress(stack, reference)["started_lines"] >= t,
+            timeout=120,
+            what=f"{threshold} lines started",
+        )
+        stack.processes["worker"].kill()
+        stack.start_worker("worker", prefix="momoflow-test")
+
+    done = wait_phase(stack, reference, FINAL_PHASES, timeout=300)
+    assert done["phase"] == "completed"
+    assert done["by_status"]["succeeded"]["lines"] == 120
+    lines = report(stack, reference)
+    assert len(lines) == 120
+    for row in lines:
+        entry = stack.ledger_entry(
+            payout_workflow_id("acme", row["reference"]), provider=row["provider"]
+        )
+        assert entry is not None and entry["executions"] == 1, row
+        assert row["status"] == "succeeded" and entry["status"] in ("completed", "succeeded")
+        assert row["provider_transaction_id"] == entry["transactionId"]

@@ -282,9 +282,17 @@ async def _update(
             status.HTTP_409_CONFLICT, detail={"error": "campaign_state", "message": message}
         ) from None
     except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            raise not_found("campaign", reference) from None
-        raise
+        if exc.status != RPCStatusCode.NOT_FOUND:
+            raise
+        # Missing, or closed: a closed campaign answers with its final phase.
+        ended = await _progress(client, campaign_id, reference)
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            detail={
+                "error": "campaign_state",
+                "message": f"the campaign is {ended.phase.value}: nothing to {name}",
+            },
+        ) from None
     log.info("campaign %s: %s", campaign_id, name)
     return result
 

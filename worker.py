@@ -18,14 +18,22 @@ import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.campaigns import CampaignActivities
 from activities.notifications import NotificationActivities
 from activities.providers import ProviderActivities
 from activities.reconcile import ReconcileActivities, ReportProviderActivities
 from momoflow import telemetry
-from momoflow.ids import notification_task_queue, provider_task_queue, workflow_task_queue
+from momoflow.campaigns.store import store_for
+from momoflow.ids import (
+    campaign_task_queue,
+    notification_task_queue,
+    provider_task_queue,
+    workflow_task_queue,
+)
 from momoflow.providers.registry import open_providers
 from momoflow.settings import Settings, configure_logging, get_settings
 from momoflow.temporal import connect_client
+from workflows.campaign import CampaignWorkflow
 from workflows.payin import PayinWorkflow
 from workflows.payout import PayoutWorkflow
 from workflows.reconcile import (
@@ -44,7 +52,7 @@ RECONCILE_WORKFLOWS: Sequence[type] = (
     ReconcileDailyReportWorkflow,
 )
 
-WORKFLOWS: Sequence[type] = (PayoutWorkflow, PayinWorkflow, RefundWorkflow)
+WORKFLOWS: Sequence[type] = (PayoutWorkflow, PayinWorkflow, RefundWorkflow, CampaignWorkflow)
 
 
 async def run_worker(
@@ -70,6 +78,15 @@ async def run_worker(
                 graceful_shutdown_timeout=settings.graceful_shutdown(),
             )
         ]
+        campaigns = CampaignActivities(settings, store_for(settings), client)
+        workers.append(
+            Worker(
+                client,
+                task_queue=campaign_task_queue(prefix),
+                activities=campaigns.all(),
+                graceful_shutdown_timeout=settings.graceful_shutdown(),
+            )
+        )
         workers.append(
             Worker(
                 client,

@@ -226,6 +226,7 @@ def start_stack(root: Path) -> Stack:
         "MOMOFLOW_NOTIFICATION_SECRETS": json.dumps({"acme": ACME_NOTIFY_SECRET}),
         "MOMOFLOW_TASK_QUEUE_PREFIX": "momoflow-test",
         "MOMOFLOW_RECONCILE__REPORTS_DIR": str(root / "reports"),
+        "MOMOFLOW_CAMPAIGNS__STORE_DIR": str(root / "campaigns"),
         "PYTHONUNBUFFERED": "1",
     }
     stack = Stack(

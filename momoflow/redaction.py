@@ -22,10 +22,11 @@ from momoflow.privacy import mask_phone
 REDACTED = "[REDACTED]"
 
 #: Phone numbers in free text: E.164 (``+`` and 7 to 15 digits, separators allowed), or
-#: 11 to 15 bare digits starting with an African country code (2xx), as providers echo
-#: them. Amounts (at most 7 digits) and epoch timestamps (``17…``) do not match.
+#: 11 to 13 bare digits starting with a West or Central African country code (220-249, as
+#: providers echo them: ``221771234567``). Amounts (at most 7 digits), epoch timestamps
+#: (``17…``) and date-like references (``20261123…``) do not match.
 _PHONE_IN_TEXT = re.compile(
-    r"(?<![\w+])\+\d(?:[ .-]?\d){6,14}(?!\w)" r"|(?<![\w+.])2\d\d(?: ?\d){8,12}(?![\w.])"
+    r"(?<![\w+])\+\d(?:[ .-]?\d){6,14}(?!\w)" r"|(?<![\w+.])2[2-4]\d(?: ?\d){8,10}(?![\w.])"
 )
 
 #: ``/webhooks/<provider>/<token>``: a URL token authenticates the delivery (MOBILE-PAY).

@@ -794,3 +794,6 @@ def test_phone_masking_spares_amounts_timestamps_and_ids() -> None:
     assert mask_phones_in("run 0196b2d4-8c1e, tx CF-20261123-000042") == (
         "run 0196b2d4-8c1e, tx CF-20261123-000042"
     )
+    assert mask_phones_in("order 20261123000042 and 2370690001234") == (
+        "order 20261123000042 and 237******1234"
+    )

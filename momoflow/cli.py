@@ -13,6 +13,8 @@
     momoflow keys operator NAME           a new operator token for the codec endpoints
     momoflow reconcile list|show|resolve  reconciling transactions, resolved by hand
     momoflow reconcile sweep|report|schedule   the sweep, daily reports and their schedules
+    momoflow campaign submit|status|problems|approve|pause|resume|cancel|report|watch
+                                          bulk payout campaigns, over the gateway's API
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Annotated
 
 import typer
 
+from momoflow.campaigns.cli import app as campaign_app
 from momoflow.reconcile import app as reconcile_app
 
 app = typer.Typer(
@@ -41,6 +44,7 @@ keys_app = typer.Typer(
 app.add_typer(temporal_app, name="temporal")
 app.add_typer(keys_app, name="keys")
 app.add_typer(reconcile_app, name="reconcile")
+app.add_typer(campaign_app, name="campaign")
 
 
 def _exit(rc: int) -> None:

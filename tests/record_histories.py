@@ -1,4 +1,5 @@
-"""Record histories for the replay tests: ``python -m tests.record_histories [payouts] [payins]``.
+"""Record histories for the replay tests:
+``python -m tests.record_histories [payouts] [payins] [campaigns]``.
 
 Starts a private stack (dev server, sandbox, gateway, worker), runs one payout per path
 (webhook, polling, declined, reconciling, 5xx retried) and writes each history to
@@ -14,10 +15,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+from temporalio.client import Client
+
 from momoflow.ids import payin_workflow_id, payout_workflow_id
 from momoflow.settings import TemporalSettings
 from momoflow.temporal import connect_client
-from tests.stack import start_stack
+from tests.stack import Stack, start_stack
+from tests.test_campaigns import control, lines_for, submit, wait_phase
 from tests.test_payin_flow import payin_body, post_payin, wait_payin
 from tests.test_payout_flow import payout_body, post_payout
 
@@ -26,6 +30,8 @@ OUT = Path(__file__).parent / "histories"
 #: Bump when a recording is meant to add new shapes of history; older files stay and must
 #: keep replaying (``workflow.patched`` guards the differences).
 GENERATION = "REC3"
+#: Campaign recordings (their own generation: payouts and payins were not re-recorded).
+CAMPAIGN_GENERATION = "REC4"
 
 _SN = {"provider": "caurisflux", "country": "SN", "operator": "wave"}
 _NS = {"provider": "novasend", "country": "CI", "operator": "wave"}
@@ -65,6 +71,35 @@ PAYIN_SCENARIOS: dict[str, tuple[str, str, str, set[str]]] = {
 }
 
 
+#: name -> (lines per provider, submit options); each records its campaign's FIRST run.
+CAMPAIGN_SCENARIOS: dict[str, tuple[int, dict[str, object]]] = {
+    # Approved by hand, one run: pre-flight, approval gate, every line, completion.
+    "campaign": (3, {}),
+    # Continues as new after 200 events: the first run ends with ContinueAsNew.
+    "campaign-can": (10, {"auto_approve": "true", "max_history_events": 200}),
+}
+
+
+async def record_campaigns(stack: Stack, client: Client) -> None:
+    """Record the campaign scenarios (first run of each)."""
+    for name, (per_provider, options) in CAMPAIGN_SCENARIOS.items():
+        reference = f"{CAMPAIGN_GENERATION}-{name}"
+        rows = lines_for(reference, ["caurisflux", "novasend", "mobilepay"], per_provider)
+        _, answer = submit(stack, rows, reference=reference, **options)
+        answer.raise_for_status()
+        if not options.get("auto_approve"):
+            wait_phase(stack, reference, {"awaiting_approval"})
+            control(stack, reference, "approve", {"approved_by": "recorder"})
+        done = wait_phase(stack, reference, {"completed"}, timeout=180)
+        workflow_id = str(done["campaign_id"])
+        runs = [run async for run in client.list_workflows(f"WorkflowId = '{workflow_id}'")]
+        first = min(runs, key=lambda run: run.start_time)
+        history = await client.get_workflow_handle(workflow_id, run_id=first.run_id).fetch_history()
+        path = OUT / f"{workflow_id}.json"
+        path.write_text(history.to_json())
+        print(f"recorded {path} ({len(history.events)} events, {len(runs)} runs)")
+
+
 async def main(which: set[str]) -> None:
     """Record the payout and/or payin scenarios (``which``)."""
     with tempfile.TemporaryDirectory() as root:
@@ -72,6 +107,8 @@ async def main(which: set[str]) -> None:
         try:
             stack.start_worker("worker", prefix="momoflow-test")
             client = await connect_client(TemporalSettings(address=stack.temporal_address))
+            if "campaigns" in which:
+                await record_campaigns(stack, client)
             payouts = SCENARIOS if "payouts" in which else {}
             payins = PAYIN_SCENARIOS if "payins" in which else {}
             for name, (overrides, fault, final) in payouts.items():

@@ -2,7 +2,8 @@
 
 ``tests/histories/`` holds histories recorded from earlier versions of the code; a change
 to workflow logic that breaks them must be guarded with ``workflow.patched``. The second
-test replays every payout this test session produced on the dev server.
+test replays every payout, payin, refund and campaign this test session produced on the dev
+server.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from momoflow.settings import CodecSettings
 from momoflow.temporal import data_converter
 from tests.stack import Stack
 from tests.test_payout_flow import payout_body, post_payout
+from workflows.campaign import CampaignWorkflow
 from workflows.payin import PayinWorkflow
 from workflows.payout import PayoutWorkflow
 from workflows.refund import RefundWorkflow
@@ -27,7 +29,7 @@ HISTORIES = Path(__file__).parent / "histories"
 
 def _replayer() -> Replayer:
     return Replayer(
-        workflows=[PayoutWorkflow, PayinWorkflow, RefundWorkflow],
+        workflows=[PayoutWorkflow, PayinWorkflow, RefundWorkflow, CampaignWorkflow],
         # Decodes the session's encrypted histories and the plain recorded ones alike.
         data_converter=data_converter(CodecSettings()),
     )
@@ -49,6 +51,10 @@ def test_recorded_histories_cover_every_generation_and_provider() -> None:
     assert {"payin-acme-REC3-payin-checkout", "payin-acme-REC3-payin-late-reversal"} <= {
         path.stem for path in HISTORIES.glob("payin-*.json")
     }
+    # REC4: campaigns, one run approved by hand and a first run that continued as new.
+    assert {"campaign-acme-REC4-campaign", "campaign-acme-REC4-campaign-can"} <= {
+        path.stem for path in HISTORIES.glob("campaign-*.json")
+    }
 
 
 async def test_histories_of_this_session_replay(
@@ -60,7 +66,7 @@ async def test_histories_of_this_session_replay(
         await client.get_workflow_handle(wf.id, run_id=wf.run_id).fetch_history()
         async for wf in client.list_workflows(
             "WorkflowType = 'PayoutWorkflow' OR WorkflowType = 'PayinWorkflow' "
-            "OR WorkflowType = 'RefundWorkflow'"
+            "OR WorkflowType = 'RefundWorkflow' OR WorkflowType = 'CampaignWorkflow'"
         )
     ]
 

@@ -16,7 +16,8 @@ Phases (:class:`~momoflow.campaigns.models.CampaignPhase`)::
   provider are in flight; each payout tells the campaign its settled outcome (signal
   ``line_settled``), so children are never awaited and survive continue-as-new
   (``ParentClosePolicy.ABANDON``).
-* **History stays small**: the workflow continues as new after ``max_history_events``,
+* **History stays small**: the workflow continues as new after ``max_history_events`` or
+  ``max_history_bytes`` (far below Temporal's 50,000-event and 50 MB limits),
   carrying counters, cursors and the lines in flight (:class:`CampaignCarry`); outcomes go
   to the store in numbered batches.
 * **Outages**: ``outage_error_threshold`` consecutive provider errors on a provider's lines
@@ -635,6 +636,7 @@ class CampaignWorkflow:
         info = workflow.info()
         return (
             info.get_current_history_length() >= self._inp.options.max_history_events
+            or info.get_current_history_size() >= self._inp.options.max_history_bytes
             or info.is_continue_as_new_suggested()
         )
 

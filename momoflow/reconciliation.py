@@ -262,6 +262,11 @@ class ReportInput(_Model):
     max_transactions: int = Field(default=20_000, ge=1)
     #: Status reads in flight at once (each on the provider's rate-limited queue).
     read_concurrency: int = Field(default=10, ge=1, le=100)
+    #: momoflow transactions read per page in status-read mode.
+    page_size: int = Field(default=500, ge=1, le=1000)
+    #: A status-read report continues as new between pages once its history is this long
+    #: (Temporal's limit is 51,200 events).
+    events_per_run: int = Field(default=10_000, ge=1)
     #: Set when a status-read report continues as new: the summary so far, and where the
     #: listing of momoflow's transactions stopped.
     carry: ReportSummary | None = None
@@ -358,6 +363,9 @@ class MismatchKind(StrEnum):
     PROVIDER_SUCCEEDED_MOMOFLOW_NOT_FINAL = "provider_succeeded_momoflow_not_final"
     #: Money moved at the provider for a transaction momoflow does not know.
     UNKNOWN_AT_MOMOFLOW = "unknown_at_momoflow"
+    #: The provider holds more than one live transaction for one momoflow transaction:
+    #: someone may have been paid twice.
+    DUPLICATE_AT_PROVIDER = "duplicate_at_provider"
     #: momoflow says it succeeded; the provider says it failed.
     MOMOFLOW_SUCCEEDED_PROVIDER_FAILED = "momoflow_succeeded_provider_failed"
     MOMOFLOW_SUCCEEDED_PROVIDER_NOT_FINAL = "momoflow_succeeded_provider_not_final"
@@ -399,7 +407,10 @@ class ReportSummary(_Model):
     momoflow_transactions: int = 0
     #: Provider transactions created that day (transaction-list mode only).
     provider_transactions: int = 0
+    #: momoflow transactions the provider holds, and those it has no record of; with
+    #: ``unchecked`` they add up to ``momoflow_transactions``.
     matched: int = 0
+    not_at_provider: int = 0
     #: Transactions that could not be compared, and why (counted by reason).
     unchecked: int = 0
     unchecked_reasons: dict[str, int] = Field(default_factory=dict)
@@ -612,7 +623,7 @@ def compare_lists(
             if not in_day:
                 continue
             summary.provider_transactions += 1
-            if item.status.is_final and item.status is not PaymentStatus.SUCCEEDED:
+            if _failed(item.status):
                 summary.unknown_failed_at_provider += 1
                 continue
             summary.add(
@@ -630,9 +641,29 @@ def compare_lists(
                 )
             )
             continue
-        matched.add(outcome.workflow_id)
         if in_day:
             summary.provider_transactions += 1
+        if outcome.workflow_id in matched:
+            if _in_window(outcome, start, end) and not _failed(item.status):
+                summary.add(
+                    Mismatch(
+                        kind=MismatchKind.DUPLICATE_AT_PROVIDER,
+                        workflow_id=outcome.workflow_id,
+                        provider_transaction_id=item.provider_transaction_id,
+                        momoflow_status=outcome.status.value if outcome.status else None,
+                        provider_status=item.raw_status,
+                        momoflow_amount=outcome.amount,
+                        provider_amount=item.amount,
+                        currency=outcome.currency,
+                        detail=(
+                            f"the provider holds another {_what(item.direction)} "
+                            f"({item.raw_status}) for this transaction: the money may have "
+                            "moved twice"
+                        ),
+                    )
+                )
+            continue
+        matched.add(outcome.workflow_id)
         if not _in_window(outcome, start, end):
             continue
         summary.matched += 1
@@ -654,8 +685,14 @@ def compare_lists(
         if outcome.direction is None:
             summary.skip(f"{outcome.kind}s are not in the provider's list")
             continue
+        summary.not_at_provider += 1
         for mismatch in compare(outcome, provider_status=None):
             summary.add(mismatch)
+
+
+def _failed(status: PaymentStatus) -> bool:
+    """Final and not a success: no money moved."""
+    return status.is_final and status is not PaymentStatus.SUCCEEDED
 
 
 def _what(direction: Direction | None) -> str:

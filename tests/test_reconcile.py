@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -58,8 +59,10 @@ from momoflow.reconcile import (
 )
 from momoflow.reconciliation import (
     CSV_COLUMNS,
+    DailyReportInput,
     MismatchKind,
     MomoflowOutcome,
+    ReportInput,
     ReportMode,
     ReportSummary,
     SweepOutcome,
@@ -72,6 +75,8 @@ from momoflow.reconciliation import (
 from momoflow.sandbox.kit import ThreadedServer
 from momoflow.settings import Settings
 from tests.stack import Stack, wait_until
+from tests.test_payin_flow import FINAL as PAYIN_FINAL
+from tests.test_payin_flow import payin_body, post_payin, wait_payin
 from tests.test_payout_flow import executions, payout_body, post_payout
 from workflows.payin import PayinWorkflow
 from workflows.payout import PayoutWorkflow
@@ -163,12 +168,28 @@ def reconciling(stack: Stack, receiver: tuple[Receiver, str]) -> dict[str, str]:
         "report-cf": payout_body(f"RC-{stamp}-REPCF", NEVER_SETTLES_CF),
         "report-mp": payout_body(f"RC-{stamp}-REPMP", NEVER_SETTLES_MP, **MP),
     }
+    # A payin the provider says it already holds under another request: reconciling at
+    # once (money may have moved), with no id of ours to read it by.
+    stack.fault(
+        "caurisflux",
+        operation="payments.initiate",
+        kind="error",
+        status=409,
+        code="duplicate_reference",
+        count=1,
+    )
+    payin_reference = f"RC-{stamp}-PAYIN"
+    post_payin(stack, payin_body(payin_reference, "caurisflux", "checkout", None))
     for body in plan.values():
         post_payout(stack, body)
     references = {name: body["reference"] for name, body in plan.items()}
     for reference in references.values():
         state = stack.wait_for_payout(reference, {"reconciling", *FINAL}, timeout=120)
         assert state["status"] == "reconciling", state
+    state = wait_payin(stack, payin_reference, PAYIN_FINAL, timeout=120)
+    assert state["status"] == "reconciling", state
+    assert state["failure"]["code"] == "duplicate_reference"
+    references["payin"] = payin_reference
     return references
 
 
@@ -233,6 +254,12 @@ async def test_sweep_on_its_schedule_resolves_a_payout_the_provider_settled_sinc
     assert "settlement_unknown" in still.detail and "processing" in still.detail
     assert still.transaction.phone_masked == "+221*****0003"
     assert still.transaction.amount == 50_000 and still.transaction.provider == "caurisflux"
+    # A payin created under a conflict has no id to read at CaurisFlux: a human's.
+    payin = unresolved[f"payin-acme-{reconciling['payin']}"]
+    assert payin.outcome is SweepOutcome.NOT_READABLE
+    assert "never returned an id" in payin.detail
+    assert payin.transaction.failure is not None
+    assert payin.transaction.failure.code == "duplicate_reference"
 
     after = _state(stack, reference)
     assert after["status"] == "succeeded"
@@ -347,6 +374,23 @@ async def test_operator_marks_a_reconciling_payout_failed_with_the_reason(
         await resolve(client, _workflow_id(reference), resolution)
 
 
+async def test_operator_resolves_a_reconciling_payin_paid(
+    stack: Stack, client: Client, reconciling: dict[str, str]
+) -> None:
+    reference = reconciling["payin"]
+    reason = "CaurisFlux support found the customer's payment under our reference"
+    state = await resolve(
+        client,
+        f"payin-acme-{reference}",
+        ManualResolution(outcome=ResolutionOutcome.PAID, reason=reason, operator="ama"),
+    )
+
+    assert state["status"] == "succeeded" and state["failure"] is None
+    assert state["resolution"]["previous_failure"]["code"] == "duplicate_reference"
+    after = wait_payin(stack, reference, {"succeeded"})
+    assert after["timeline"][-1]["note"] == f"resolved by ama: {reason}"
+
+
 async def test_resolution_is_refused_for_a_payout_that_is_not_reconciling(
     stack: Stack, client: Client, reference: str
 ) -> None:
@@ -451,7 +495,10 @@ async def test_report_flags_mismatches_against_the_mobilepay_transaction_list(
     ) in flagged
     assert (MismatchKind.UNKNOWN_AT_MOMOFLOW, stray) in flagged
     assert not any(m.workflow_id == _workflow_id(good_ref) for m in summary.mismatches)
-    assert summary.matched >= 2 and summary.momoflow_transactions >= 2
+    assert summary.matched >= 2
+    assert summary.matched + summary.not_at_provider + summary.unchecked == (
+        summary.momoflow_transactions
+    )
     # The files: the summary as JSON, the mismatches as CSV.
     json_path, csv_path = (Path(p) for p in summary.files)
     assert json_path.parent == stack.root / "reports" / "mobilepay"
@@ -490,7 +537,61 @@ async def test_report_reads_each_status_where_the_provider_has_no_list(
     flagged = {(m.kind, m.workflow_id) for m in summary.mismatches}
     assert (MismatchKind.PROVIDER_SUCCEEDED_MOMOFLOW_FAILED, _workflow_id(reference)) in flagged
     assert summary.matched >= 1
+    assert summary.matched + summary.not_at_provider + summary.unchecked == (
+        summary.momoflow_transactions
+    )
     assert Path(summary.files[0]).exists()
+
+
+async def test_a_status_read_report_continues_as_new_and_carries_its_counts(
+    stack: Stack, client: Client, reconciling: dict[str, str]
+) -> None:
+    workflow_id = f"{PREFIX}-reconcile-report-caurisflux-paged-{uuid.uuid4().hex[:6]}"
+    summary = await client.execute_workflow(
+        "ReconcileReportWorkflow",
+        ReportInput(
+            provider=ProviderName.CAURISFLUX,
+            day=datetime.now(UTC).date(),
+            max_transactions=4,
+            page_size=2,
+            events_per_run=1,
+        ),
+        id=workflow_id,
+        task_queue=f"{PREFIX}-workflows",
+        result_type=ReportSummary,
+    )
+
+    runs = [wf async for wf in client.list_workflows(f"WorkflowId = '{workflow_id}'")]
+    assert len(runs) == 2  # one page of two per run: the second run carried the first's
+    assert summary.momoflow_transactions == 4 and summary.incomplete
+    assert summary.matched + summary.not_at_provider + summary.unchecked == 4
+    assert summary.total_mismatches == len(summary.mismatches)
+
+
+async def test_daily_report_runs_one_report_per_provider_for_yesterday(
+    stack: Stack, client: Client
+) -> None:
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    summaries = await client.execute_workflow(
+        "ReconcileDailyReportWorkflow",
+        DailyReportInput(providers=list(ProviderName)),
+        id=f"{PREFIX}-reconcile-daily-{uuid.uuid4().hex[:6]}",
+        task_queue=f"{PREFIX}-workflows",
+        result_type=list[ReportSummary],
+    )
+
+    assert {s.provider for s in summaries} == set(ProviderName)
+    for summary in summaries:
+        # Nothing happened yesterday on this fresh server: today's transactions are not
+        # yesterday's, even where the provider's list was read a day wider.
+        assert summary.day == yesterday
+        assert summary.momoflow_transactions == 0 and summary.total_mismatches == 0
+        assert summary.provider_transactions == 0
+        assert all(Path(path).exists() for path in summary.files)
+    modes = {s.provider: s.mode for s in summaries}
+    assert modes[ProviderName.MOBILEPAY] is ReportMode.TRANSACTION_LIST
+    assert modes[ProviderName.CAURISFLUX] is ReportMode.STATUS_READS
+    assert modes[ProviderName.NOVASEND] is ReportMode.STATUS_READS
 
 
 async def test_reconciliation_histories_replay_with_the_current_code(
@@ -667,6 +768,32 @@ def test_list_comparison_flags_unknown_provider_money_and_missing_records() -> N
     assert kinds == ["momoflow_succeeded_provider_no_record", "unknown_at_momoflow"]
     # A failed stranger moved no money: counted, not flagged.
     assert summary.unknown_failed_at_provider == 1
+    assert (summary.matched, summary.not_at_provider) == (0, 1)
+
+
+def test_list_comparison_flags_a_second_live_transaction_for_one_payout() -> None:
+    summary = _summary()
+    compare_lists(
+        summary,
+        momoflow=[_outcome(TransactionStatus.SUCCEEDED, provider_transaction_id="TRF1")],
+        provider=[
+            _listed(external_reference="payout-acme-R1"),
+            # The same reference again: a retry that created a second transfer.
+            _listed(provider_transaction_id="TRF2", external_reference="payout-acme-R1"),
+            # A failed third attempt moved no money.
+            _listed(
+                provider_transaction_id="TRF3",
+                external_reference="payout-acme-R1",
+                status=PaymentStatus.FAILED,
+                raw_status="failed",
+            ),
+        ],
+    )
+    (duplicate,) = summary.mismatches
+    assert duplicate.kind is MismatchKind.DUPLICATE_AT_PROVIDER
+    assert duplicate.provider_transaction_id == "TRF2"
+    assert (summary.matched, summary.momoflow_transactions) == (1, 1)
+    assert summary.provider_transactions == 3
 
 
 def test_list_comparison_only_judges_the_day_but_matches_across_midnight() -> None:

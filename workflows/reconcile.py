@@ -69,10 +69,6 @@ with workflow.unsafe.imports_passed_through():
 TEMPORAL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=2), maximum_interval=timedelta(seconds=30)
 )
-#: A report's status reads in status-read mode, per page of momoflow outcomes.
-OUTCOME_PAGE_SIZE = 500
-#: Continue as new past this many history events (the limit is 51,200).
-CONTINUE_AS_NEW_EVENTS = 10_000
 
 
 @workflow.defn(name="ReconcileSweepWorkflow")
@@ -282,7 +278,7 @@ class ReconcileReportWorkflow:
                     provider=input.provider,
                     start=start,
                     end=end,
-                    page_size=OUTCOME_PAGE_SIZE,
+                    page_size=input.page_size,
                     next_page_token=token,
                 ),
                 start_to_close_timeout=timedelta(minutes=2),
@@ -299,6 +295,8 @@ class ReconcileReportWorkflow:
                     continue
                 if read.verdict is ReadVerdict.FOUND:
                     summary.matched += 1
+                else:
+                    summary.not_at_provider += 1
                 for mismatch in compare_read(outcome, read):
                     summary.add(mismatch)
             token = page.next_page_token
@@ -307,7 +305,7 @@ class ReconcileReportWorkflow:
             if summary.momoflow_transactions >= input.max_transactions:
                 summary.incomplete = True
                 return True
-            if workflow.info().get_current_history_length() > CONTINUE_AS_NEW_EVENTS:
+            if workflow.info().get_current_history_length() > input.events_per_run:
                 workflow.continue_as_new(
                     input.model_copy(
                         update={"day": summary.day, "carry": summary, "next_page_token": token}

@@ -406,3 +406,12 @@ def test_campaign_pays_every_line_once_when_its_worker_is_killed_twice(stack: St
         assert entry is not None and entry["executions"] == 1, row
         assert row["status"] == "succeeded" and entry["status"] in ("completed", "succeeded")
         assert row["provider_transaction_id"] == entry["transactionId"]
+
+
+def test_campaign_windows_follow_each_providers_rate_limit() -> None:
+    from momoflow.campaigns.models import window_for_rate
+
+    # CaurisFlux Standard (100/min), NovaSend (300/min), MOBILE-PAY Free (100/hour).
+    assert window_for_rate(100 / 60, cap=50) == 25
+    assert window_for_rate(300 / 60, cap=50) == 50
+    assert window_for_rate(100 / 3600, cap=50) == 1

@@ -13,9 +13,10 @@ Phases (:class:`~momoflow.campaigns.models.CampaignPhase`)::
 * **Execution** starts one child :class:`~workflows.payout.PayoutWorkflow` per line, with
   the line's reference as the payout's (``payout-{merchant}-{reference}``): a line can never
   be paid twice, even by two campaigns. At most ``max_in_flight_per_provider`` lines of a
-  provider are in flight; each payout tells the campaign its settled outcome (signal
-  ``line_settled``), so children are never awaited and survive continue-as-new
-  (``ParentClosePolicy.ABANDON``).
+  provider are in flight (by default sized from the provider's rate limit, so single
+  payouts never queue behind more than about 30 s of campaign requests); each payout tells
+  the campaign its settled outcome (signal ``line_settled``), so children are never
+  awaited and survive continue-as-new (``ParentClosePolicy.ABANDON``).
 * **History stays small**: the workflow continues as new after ``max_history_events`` or
   ``max_history_bytes`` (far below Temporal's 50,000-event and 50 MB limits),
   carrying counters, cursors and the lines in flight (:class:`CampaignCarry`); outcomes go
@@ -400,7 +401,7 @@ class CampaignWorkflow:
         return self._end(final)
 
     async def _start_lines(self) -> None:
-        window = self._inp.options.max_in_flight_per_provider
+        options = self._inp.options
         in_flight: dict[ProviderName, int] = {}
         for entry in self._c.in_flight.values():
             in_flight[entry.provider] = in_flight.get(entry.provider, 0) + 1
@@ -408,6 +409,9 @@ class CampaignWorkflow:
         for run in self._c.providers:
             if run.paused_reason is not None:
                 continue
+            window = options.max_in_flight_by_provider.get(
+                run.provider, options.max_in_flight_per_provider
+            )
             free = window - in_flight.get(run.provider, 0)
             if free > 0 and run.cursor < run.total:
                 batch.extend(await self._take(run, free))

@@ -85,6 +85,18 @@ class CampaignLine(_Model):
     payout: PayoutInput
 
 
+#: Seconds of a provider's rate-limited requests a campaign may queue ahead of others.
+QUEUE_SECONDS = 30
+#: Provider requests a line needs at most before it waits for its webhook (quote, create).
+REQUESTS_PER_LINE = 2
+
+
+def window_for_rate(rate_per_s: float, cap: int) -> int:
+    """Lines in flight that keep about :data:`QUEUE_SECONDS` of requests queued at
+    ``rate_per_s``, between 1 and ``cap``."""
+    return max(1, min(cap, int(rate_per_s * QUEUE_SECONDS / REQUESTS_PER_LINE)))
+
+
 class CampaignOptions(_Model):
     """How a campaign runs; every field has a default that suits a large campaign."""
 
@@ -92,6 +104,10 @@ class CampaignOptions(_Model):
     auto_approve: bool = False
     #: Payouts in flight per provider (started and not yet final or reconciling).
     max_in_flight_per_provider: int = Field(default=50, ge=1, le=1000)
+    #: Per-provider windows overriding ``max_in_flight_per_provider``: the gateway sizes
+    #: them from each provider's rate limit so that a campaign never queues more than about
+    #: :data:`QUEUE_SECONDS` of a provider's requests ahead of single payouts and payins.
+    max_in_flight_by_provider: dict[ProviderName, int] = Field(default_factory=dict)
     #: Consecutive provider errors (on a provider's lines) that pause that provider.
     outage_error_threshold: int = Field(default=5, ge=1)
     #: Seconds between availability checks of a provider paused by an outage.
@@ -391,6 +407,7 @@ class ReportRow(_Model):
 
 __all__ = [
     "CAMPAIGN_COLUMNS",
+    "QUEUE_SECONDS",
     "LINE_SETTLED_SIGNAL",
     "SKIPPED",
     "REQUIRED_COLUMNS",
@@ -419,6 +436,7 @@ __all__ = [
     "ReadLines",
     "ReportRow",
     "StatusCount",
+    "window_for_rate",
 ]
 
 CampaignInput.model_rebuild()

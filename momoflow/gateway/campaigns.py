@@ -34,6 +34,7 @@ from momoflow.campaigns.models import (
     LineProblem,
     PauseRequest,
     Preflight,
+    window_for_rate,
 )
 from momoflow.campaigns.parsing import FileRejected, detect_format, inspect_file
 from momoflow.campaigns.report import build_report, outcome_from_state, report_csv
@@ -113,7 +114,15 @@ async def submit_campaign(
     reference: Annotated[str, Query(description="Your unique campaign reference")],
     name: Annotated[str, Query(max_length=100)] = "",
     auto_approve: bool = False,
-    max_in_flight_per_provider: Annotated[int, Query(ge=1, le=1000)] = 50,
+    max_in_flight_per_provider: Annotated[
+        int | None,
+        Query(
+            ge=1,
+            le=1000,
+            description="Lines in flight per provider; by default sized from each "
+            "provider's rate limit (about 30 s of its requests, at most 50)",
+        ),
+    ] = None,
     outage_error_threshold: Annotated[int, Query(ge=1)] = 5,
     outage_probe_interval_s: Annotated[int, Query(ge=1)] = 60,
     max_history_events: Annotated[int, Query(ge=200, le=40_000)] = 8_000,
@@ -138,9 +147,18 @@ async def submit_campaign(
         summary = await asyncio.to_thread(inspect_file, data, file_format)
     except FileRejected as exc:
         return problems_response([FieldProblem(p.field, p.rule, p.message) for p in exc.problems])
+    windows = (
+        {}
+        if max_in_flight_per_provider is not None
+        else {
+            provider: window_for_rate(settings.rate_limit_per_second(provider), cap=50)
+            for provider in settings.providers
+        }
+    )
     options = CampaignOptions(
         auto_approve=auto_approve,
-        max_in_flight_per_provider=max_in_flight_per_provider,
+        max_in_flight_per_provider=max_in_flight_per_provider or 50,
+        max_in_flight_by_provider=windows,
         outage_error_threshold=outage_error_threshold,
         outage_probe_interval_s=outage_probe_interval_s,
         max_history_events=max_history_events,

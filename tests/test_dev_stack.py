@@ -51,6 +51,9 @@ def test_dev_stack_runs_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
     for status in ("succeeded", "failed", "reconciling"):
         assert status in output
     assert "(not final yet)" not in output
+    # The reconciliation sweep and daily report schedules exist from the start.
+    assert "reconciliation schedule momoflow-reconcile-sweep: created" in output
+    assert "reconciliation schedule momoflow-reconcile-report: created" in output
     assert (tmp_path / "state" / "temporal.db").exists()
     assert "stopped." in output
 

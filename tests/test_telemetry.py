@@ -146,6 +146,8 @@ async def traced(stack: Stack) -> AsyncIterator[Traced]:
         MOMOFLOW_TASK_QUEUE_PREFIX=PREFIX,
         MOMOFLOW_PUBLIC_URL=url,
         MOMOFLOW_GATEWAY_PORT=str(port),
+        # Only the in-memory exporter, whatever the session's processes export to.
+        MOMOFLOW_TELEMETRY__OTLP_ENDPOINT="",
     )
     spans = InMemorySpanExporter()
     worker_telemetry = Telemetry(Service.WORKER, settings, exporters=[spans])
@@ -574,8 +576,13 @@ def test_gateway_exports_redacted_spans_over_otlp_http_when_an_endpoint_is_set(
 
 
 def test_nothing_is_exported_without_an_endpoint(stack: Stack, traced_settings: Settings) -> None:
-    assert telemetry.otlp_traces_endpoint(traced_settings) is None
     with pytest.MonkeyPatch.context() as patch:
+        for variable in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+            patch.delenv(variable, raising=False)
+        assert telemetry.otlp_traces_endpoint(traced_settings) is None
+        unexported = Telemetry(Service.CLI, traced_settings)
+        assert unexported.endpoint is None
+        unexported.shutdown()
         patch.setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "http://collector:4318/")
         assert telemetry.otlp_traces_endpoint(traced_settings) == "http://collector:4318/v1/traces"
         patch.setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://other:4318/v1/traces")
@@ -592,7 +599,7 @@ def test_nothing_is_exported_without_an_endpoint(stack: Stack, traced_settings: 
 
 @pytest.fixture
 def traced_settings(stack: Stack) -> Settings:
-    return settings_for(stack)
+    return settings_for(stack, MOMOFLOW_TELEMETRY__OTLP_ENDPOINT="")
 
 
 # ------------------------------------------------------------------------------ metrics

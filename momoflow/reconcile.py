@@ -22,7 +22,8 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
-from typing import Annotated, Any
+from enum import StrEnum
+from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -45,7 +46,7 @@ from temporalio.client import (
     WorkflowUpdateFailedError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, TemporalError
 from temporalio.service import RPCError, RPCStatusCode
 
 from momoflow import search_attributes as sa
@@ -96,6 +97,9 @@ QUERY_CONCURRENCY = 10
 #: Longest a sweep run or a report run may take before Temporal stops it.
 SWEEP_RUN_TIMEOUT = timedelta(hours=1)
 REPORT_RUN_TIMEOUT = timedelta(hours=12)
+
+
+_E = TypeVar("_E", bound=StrEnum)
 
 
 class StateView(BaseModel):
@@ -162,21 +166,18 @@ async def read_state(
     workflow_id: str,
     *,
     run_id: str | None = None,
-    running: bool | None = None,
+    status: WorkflowExecutionStatus | None = None,
     timeout: float = QUERY_TIMEOUT_S,
 ) -> StateView:
-    """The transaction's state: its result once completed, else the live query.
+    """The transaction's state: its result once completed, else the ``state`` query (which
+    a worker answers for closed workflows too). ``status`` saves a describe call.
 
     Raises ``TimeoutError`` when no worker answers, ``RPCError`` when it does not exist.
     """
     handle = client.get_workflow_handle(workflow_id, run_id=run_id)
-    if running is None:
-        description = await handle.describe()
-        running = description.status == WorkflowExecutionStatus.RUNNING
-        completed = description.status == WorkflowExecutionStatus.COMPLETED
-    else:
-        completed = not running
-    if completed:
+    if status is None:
+        status = (await handle.describe()).status
+    if status == WorkflowExecutionStatus.COMPLETED:
         raw = await asyncio.wait_for(handle.result(), timeout=timeout)
     else:
         raw = await asyncio.wait_for(handle.query("state"), timeout=timeout)
@@ -187,16 +188,21 @@ def _attribute(execution: WorkflowExecution, key: Any) -> Any:
     return execution.typed_search_attributes.get(key)
 
 
+def _enum(kind: type[_E], value: object) -> _E | None:
+    """``value`` as a member of ``kind``, or None (an attribute missing or unknown)."""
+    try:
+        return kind(str(value))
+    except ValueError:
+        return None
+
+
 def _row(
     execution: WorkflowExecution, view: StateView | None, error: str | None
 ) -> ReconcilingTransaction:
     """One operator row from visibility, and from the state when the workflow answered."""
-    provider_name = _attribute(execution, sa.PROVIDER)
-    provider = (
-        ProviderName(provider_name) if provider_name in ProviderName.__members__.values() else None
-    )
-    if view is not None and view.provider is not None:
-        provider = view.provider
+    provider = view.provider if view is not None else None
+    if provider is None:
+        provider = _enum(ProviderName, _attribute(execution, sa.PROVIDER))
     transaction_id = (
         view.provider_transaction_id if view else _attribute(execution, sa.PROVIDER_TRANSACTION)
     )
@@ -243,14 +249,11 @@ async def _snapshot(
     async with gate:
         try:
             view = await read_state(
-                client,
-                execution.id,
-                run_id=execution.run_id,
-                running=execution.status == WorkflowExecutionStatus.RUNNING,
+                client, execution.id, run_id=execution.run_id, status=execution.status
             )
         except TimeoutError:
             return _row(execution, None, f"no worker answered within {QUERY_TIMEOUT_S:g} s")
-        except (RPCError, ValidationError) as exc:
+        except (TemporalError, ValidationError) as exc:
             return _row(execution, None, f"state unreadable: {type(exc).__name__}")
     return _row(execution, view, None)
 
@@ -348,8 +351,14 @@ async def recheck_and_wait(
     async def look(row: ReconcilingTransaction) -> SweepItem | None:
         async with gate:
             try:
-                view = await read_state(client, row.workflow_id, run_id=row.run_id)
-            except (TimeoutError, RPCError, ValidationError):
+                # The query: a worker answers it even once the workflow has closed.
+                view = await read_state(
+                    client,
+                    row.workflow_id,
+                    run_id=row.run_id,
+                    status=WorkflowExecutionStatus.RUNNING,
+                )
+            except (TimeoutError, TemporalError, ValidationError):
                 return None
         return _done(row, view)
 
@@ -407,7 +416,7 @@ async def _why_not_running(client: Client, workflow_id: str) -> str:
         view = await read_state(client, workflow_id)
     except RPCError:
         return f"{workflow_id}: no such transaction"
-    except (TimeoutError, ValidationError):
+    except (TimeoutError, TemporalError, ValidationError):
         return f"{workflow_id} has closed: nothing to resolve"
     return (
         f"{workflow_id} is {view.status.value}, not reconciling (its workflow has closed): "
@@ -447,9 +456,7 @@ async def outcome_page(client: Client, request: OutcomePageInput) -> OutcomePage
             MomoflowOutcome(
                 workflow_id=execution.id,
                 workflow_type=execution.workflow_type or "",
-                status=TransactionStatus(status)
-                if status in TransactionStatus.__members__.values()
-                else None,
+                status=_enum(TransactionStatus, status),
                 amount=_attribute(execution, sa.AMOUNT),
                 currency=_attribute(execution, sa.CURRENCY),
                 provider_transaction_id=_attribute(execution, sa.PROVIDER_TRANSACTION),
@@ -589,6 +596,9 @@ app = typer.Typer(
 
 
 def _exit(rc: int) -> None:
+    from momoflow import telemetry
+
+    telemetry.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
     # The Temporal SDK can crash the interpreter at exit (sdk-python#300); leave directly.
@@ -596,10 +606,12 @@ def _exit(rc: int) -> None:
 
 
 def _run(work: Callable[[Client, Settings], Any]) -> Any:
+    from momoflow import telemetry
     from momoflow.settings import get_settings
     from momoflow.temporal import connect_client
 
     settings = get_settings()
+    telemetry.setup(telemetry.Service.CLI, settings)
 
     async def main() -> Any:
         client = await connect_client(settings.temporal, codec=settings.codec)

@@ -14,23 +14,20 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from temporalio import activity
 from temporalio.client import Client
-from temporalio.exceptions import ApplicationError
 
-from activities.providers import to_application_error
+from activities.providers import ProviderActivities, to_application_error
 from momoflow import reconcile
 from momoflow.models import (
     ListTransactionsInput,
-    ProviderName,
     StatusLookup,
     TransactionListPage,
 )
-from momoflow.providers.base import PaymentProvider
 from momoflow.providers.capabilities import CAPABILITIES
 from momoflow.providers.errors import ProviderError, ProviderRejected, ProviderUnavailable
 from momoflow.reconciliation import (
@@ -115,20 +112,9 @@ def _write_atomically(path: Path, text: str) -> None:
         raise
 
 
-class ReportProviderActivities:
-    """The report's provider reads, one request per activity (see the module docstring)."""
-
-    def __init__(self, providers: Mapping[ProviderName, PaymentProvider]) -> None:
-        self._providers = dict(providers)
-
-    def _provider(self, name: ProviderName) -> PaymentProvider:
-        try:
-            return self._providers[name]
-        except KeyError:
-            raise ApplicationError(
-                f"provider {name.value} is not configured on this worker",
-                type="ProviderNotConfigured",
-            ) from None
+class ReportProviderActivities(ProviderActivities):
+    """The report's provider reads, one request per activity (see the module docstring);
+    the same adapters as :class:`ProviderActivities`, registered beside them."""
 
     @activity.defn(name="list_provider_transactions")
     async def list_provider_transactions(

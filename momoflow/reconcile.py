@@ -17,8 +17,6 @@ state, asking them to recheck and waiting for the reads.
 from __future__ import annotations
 
 import asyncio
-import os
-import sys
 import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime, timedelta
@@ -596,13 +594,10 @@ app = typer.Typer(
 
 
 def _exit(rc: int) -> None:
-    from momoflow import telemetry
+    """Leave the way every ``momoflow`` command does (telemetry flushed, no SDK exit crash)."""
+    from momoflow.cli import _exit as leave
 
-    telemetry.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # The Temporal SDK can crash the interpreter at exit (sdk-python#300); leave directly.
-    os._exit(rc)
+    leave(rc)
 
 
 def _run(work: Callable[[Client, Settings], Any]) -> Any:

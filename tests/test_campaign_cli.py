@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from momoflow.ids import payout_workflow_id
+from momoflow.processes import free_port
 from tests.stack import ACME_KEY, Stack, wait_until
 
 HEADER = "reference,provider,country,operator,phone,name,amount,currency,description"
 #: Exit codes documented in momoflow/campaigns/cli.py.
-EXIT_UNAUTHENTICATED, EXIT_NOT_FOUND, EXIT_CONFLICT, EXIT_INVALID = 3, 4, 5, 6
+EXIT_UNAUTHENTICATED, EXIT_NOT_FOUND, EXIT_CONFLICT, EXIT_INVALID, EXIT_UNAVAILABLE = 3, 4, 5, 6, 7
 EXIT_TERMINATED = 143
 
 
@@ -244,3 +245,45 @@ def test_watch_killed_mid_campaign_and_started_again_follows_it_to_the_end(
         f"Campaign {reference} completed: 6 lines: 6 succeeded; paid 6,000 XOF."
     )
     assert progress(stack, reference)["by_status"]["succeeded"]["lines"] == 6
+
+
+def test_cancel_before_approval_sends_nothing_and_watch_says_it_did_not_complete(
+    stack: Stack, tmp_path: Path
+) -> None:
+    tag = f"CLC{uuid.uuid4().hex[:6]}"
+    reference = f"C-{tag}"
+    path = tmp_path / "suppliers.csv"
+    path.write_text("\n".join([HEADER, *caurisflux_rows(tag, 3)]) + "\n")
+    submitted = run_cli(stack, tmp_path, "submit", str(path), "--reference", reference)
+    assert submitted.returncode == 0, explain(submitted)
+    wait_phase(stack, reference, "awaiting_approval")
+
+    cancelled = run_cli(
+        stack, tmp_path, "cancel", reference, "--by", "Fatou", "--reason", "wrong month"
+    )
+    assert cancelled.returncode == 0, explain(cancelled)
+    watched = run_cli(stack, tmp_path, "watch", reference, "--interval", "0.5")
+    assert watched.returncode == 1, explain(watched)
+    assert watched.stdout.strip().splitlines()[-1] == (
+        f"Campaign {reference} cancelled: 3 lines: 3 not sent."
+    )
+    assert "cancelled by Fatou: wrong month" in watched.stdout
+
+    again = run_cli(stack, tmp_path, "cancel", reference, "--by", "Fatou", "--reason", "twice")
+    assert again.returncode == EXIT_CONFLICT, explain(again)
+    reported = run_cli(stack, tmp_path, "report", reference)
+    assert reported.returncode == 0, explain(reported)
+    rows = list(csv.DictReader(reported.stdout.splitlines()))
+    assert [r["status"] for r in rows] == ["not_sent"] * 3
+    for row in rows:
+        key = payout_workflow_id("acme", row["reference"])
+        assert stack.ledger_entry(key, provider="caurisflux") is None
+
+
+def test_unreachable_gateway_is_reported_without_a_traceback(stack: Stack, tmp_path: Path) -> None:
+    unreachable = run_cli(
+        stack, tmp_path, "status", "C-ANY", "--gateway", f"http://127.0.0.1:{free_port()}"
+    )
+    assert unreachable.returncode == EXIT_UNAVAILABLE, explain(unreachable)
+    assert "cannot reach the gateway at http://127.0.0.1:" in unreachable.stderr
+    assert "Traceback" not in unreachable.stderr

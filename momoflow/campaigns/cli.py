@@ -584,7 +584,11 @@ def submit(
     max_in_flight: Annotated[
         int | None,
         typer.Option(
-            "--max-in-flight", min=1, max=1000, help="Payouts in flight per provider (API: 50)."
+            "--max-in-flight",
+            min=1,
+            max=1000,
+            help="Payouts in flight per provider (default: sized from each provider's rate "
+            "limit, at most 50).",
         ),
     ] = None,
     outage_error_threshold: Annotated[

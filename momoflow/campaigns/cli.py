@@ -39,7 +39,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from types import FrameType, TracebackType
 from typing import IO, Annotated, Any, NoReturn, TypeVar
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 import typer
@@ -83,6 +83,7 @@ EXIT_TERMINATED = 143
 #: Content types the gateway accepts, by file format.
 CONTENT_TYPES = {FileFormat.CSV: "text/csv", FileFormat.JSONL: "application/x-ndjson"}
 BAR_WIDTH = 40
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 #: Without a terminal, ``watch`` prints a line at least this often, even with no change.
 HEARTBEAT_S = 30.0
 #: Statuses shown first, in this order; any other status follows alphabetically.
@@ -341,6 +342,12 @@ def _api(gateway: str | None, api_key: str | None) -> CampaignApi:
     if not url.startswith(("http://", "https://")):
         err.print(f"error: --gateway must be an http:// or https:// URL, not {escape(repr(url))}")
         raise typer.Exit(EXIT_USAGE)
+    host = urlsplit(url).hostname or ""
+    if url.startswith("http://") and host not in LOOPBACK_HOSTS:
+        err.print(
+            f"[yellow]warning:[/yellow] {escape(host)} is reached over plain http: the API key "
+            "crosses the network unencrypted; use https"
+        )
     return CampaignApi(url, api_key)
 
 
@@ -353,8 +360,9 @@ def _fail(exc: ApiError | GatewayUnreachable, reference: str | None = None) -> N
         err.print("The gateway does not know this API key: check --api-key or MOMOFLOW_API_KEY.")
     elif exc.status == 404 and reference is not None:
         err.print(
-            f"No campaign {reference!r} for this API key's merchant: check the reference "
-            "and the key (campaigns are only visible to the merchant that submitted them)."
+            f"No campaign {escape(repr(reference))} for this API key's merchant: check the "
+            "reference and the key (campaigns are only visible to the merchant that submitted "
+            "them)."
         )
     if exc.problems:
         table = Table("field", "rule", "message", title="problems", title_justify="left")

@@ -9,7 +9,7 @@ import json
 import sys
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,9 @@ MOBILEPAY_WEBHOOK_TOKEN = "mpwh_momoflow_sandbox_token"
 ACME_KEY = "mf_test_acme_key"
 ACME_NOTIFY_SECRET = "acme-notification-secret"
 GLOBEX_KEY = "mf_test_globex_key"
+#: A merchant only the gateway fuzz test uses, so that every workflow it may start can be
+#: told apart from the other tests' (``tests/test_fuzz_gateway.py``).
+FUZZ_KEY = "mf_test_fuzz_key"
 
 #: Short deadlines so that tests see every branch quickly (the time-skipping tests use
 #: the production defaults instead).
@@ -86,6 +89,12 @@ class Stack:
     env: dict[str, str]
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
 
+    @property
+    def spans_dir(self) -> Path:
+        """Where the stand-in collector keeps every span the session's processes export
+        (one OTLP/HTTP request body per file, ``tests/otlp_sink.py``)."""
+        return self.root / "spans"
+
     # ------------------------------------------------------------ processes
 
     def start_worker(
@@ -105,6 +114,20 @@ class Stack:
         )
         self.processes[name] = proc
         return proc
+
+    def restart(self, name: str, *, crash: bool, timeout: float = 60) -> ManagedProcess:
+        """Stop one process (SIGKILL when ``crash``, else SIGTERM) and start it again with
+        the same command, environment and ports."""
+        old = self.processes[name]
+        if crash:
+            old.kill()
+        else:
+            old.stop()
+        new = ManagedProcess(
+            old.name, old.argv, log_path=old.log_path, env=old.env, ready=old.ready, cwd=old.cwd
+        )
+        self.processes[name] = new.start(timeout=timeout)
+        return new
 
     def stop_all(self) -> None:
         for proc in reversed(list(self.processes.values())):
@@ -191,10 +214,17 @@ def signed_caurisflux_webhook(
     return body, headers
 
 
-def start_stack(root: Path) -> Stack:
+def start_stack(
+    root: Path,
+    *,
+    db_file: Path | None = None,
+    env_overrides: Mapping[str, str] | None = None,
+    sandbox_args: Sequence[str] = (),
+) -> Stack:
     """Start Temporal, the three sandboxes and the gateway (workers are started by
-    fixtures)."""
-    temporal_port, gateway_port = free_port(), free_port()
+    fixtures). ``db_file`` keeps Temporal's state on disk (so it survives a restart);
+    ``env_overrides`` and ``sandbox_args`` tune a stack for one kind of test."""
+    temporal_port, gateway_port, otlp_port = free_port(), free_port(), free_port()
     sandbox_ports = {name: free_port() for name in ("caurisflux", "novasend", "mobilepay")}
     gateway_url = f"http://127.0.0.1:{gateway_port}"
     sandbox_urls = {name: f"http://127.0.0.1:{port}" for name, port in sandbox_ports.items()}
@@ -218,6 +248,7 @@ def start_stack(root: Path) -> Stack:
             [
                 {"merchant": "acme", "key_sha256": hash_api_key(ACME_KEY)},
                 {"merchant": "globex", "key_sha256": hash_api_key(GLOBEX_KEY)},
+                {"merchant": "fuzz", "key_sha256": hash_api_key(FUZZ_KEY)},
             ]
         ),
         "MOMOFLOW_PAYOUT_TIMINGS": json.dumps(TEST_TIMINGS),
@@ -228,6 +259,12 @@ def start_stack(root: Path) -> Stack:
         "MOMOFLOW_RECONCILE__REPORTS_DIR": str(root / "reports"),
         "MOMOFLOW_CAMPAIGNS__STORE_DIR": str(root / "campaigns"),
         "PYTHONUNBUFFERED": "1",
+        # Every process exports its spans to the stand-in collector, so that the leak scan
+        # can read the traces of the whole run (standard variables: the settings stay as a
+        # deployment without a collector has them).
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"http://127.0.0.1:{otlp_port}/v1/traces",
+        "OTEL_BSP_SCHEDULE_DELAY": "200",
+        **(env_overrides or {}),
     }
     stack = Stack(
         root=root,
@@ -249,12 +286,22 @@ def start_stack(root: Path) -> Stack:
     }
     logs = root / "logs"
     try:
+        # Started first, so stopped last: the others flush their spans when they stop.
+        stack.processes["otlp-sink"] = ManagedProcess(
+            "otlp-sink",
+            [sys.executable, "-m", "tests.otlp_sink", "--port", str(otlp_port)]
+            + ["--out", str(stack.spans_dir)],
+            log_path=logs / "otlp-sink.log",
+            env=env,
+            ready=http_ready(f"http://127.0.0.1:{otlp_port}/"),
+            cwd=Path(__file__).resolve().parent.parent,
+        ).start(timeout=30)
         stack.processes["temporal"] = ManagedProcess(
             "temporal",
             temporal_dev_server_argv(
                 port=temporal_port,
                 ui_port=None,
-                db_file=None,
+                db_file=db_file,
                 search_attribute_flags=search_attributes.cli_flags(),
             ),
             log_path=logs / "temporal.log",
@@ -275,6 +322,7 @@ def start_stack(root: Path) -> Stack:
                     "--settle-delay",
                     "0.5",
                     *limits[name],
+                    *sandbox_args,
                 ],
                 log_path=logs / f"sandbox-{name}.log",
                 env=env,

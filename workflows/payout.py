@@ -343,22 +343,9 @@ class PayoutWorkflow(TransactionWorkflowBase):
     async def _tell_campaign(self) -> None:
         """Report this line's settled outcome to its campaign. Only payouts started by a
         campaign have ``campaign_workflow_id``, so histories of other payouts are unchanged."""
-        inp, state = self._inp, self._st
+        inp = self._inp
         assert inp.campaign_workflow_id is not None
-        outcome = LineOutcome(
-            workflow_id=state.workflow_id,
-            reference=state.reference,
-            provider=inp.provider,
-            status=state.status.value,
-            amount=inp.amount,
-            currency=inp.currency,
-            fees=state.fees,
-            provider_transaction_id=state.provider_transaction_id,
-            provider_reference=state.provider_reference,
-            failure_code=state.failure.code if state.failure else None,
-            failure_message=state.failure.message if state.failure else None,
-            at=workflow.now(),
-        )
+        outcome = LineOutcome.from_state(self._st, at=workflow.now())
         try:
             await workflow.get_external_workflow_handle(inp.campaign_workflow_id).signal(
                 LINE_SETTLED_SIGNAL, outcome

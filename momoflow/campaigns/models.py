@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from momoflow.models import (
     Operator,
     PayoutInput,
+    PayoutState,
     ProviderAvailability,
     ProviderBalance,
     ProviderName,
@@ -278,6 +279,24 @@ class LineOutcome(_Model):
     failure_code: str | None = None
     failure_message: str | None = None
     at: datetime
+
+    @classmethod
+    def from_state(cls, state: PayoutState, *, at: datetime) -> LineOutcome:
+        """The outcome a payout's state describes (final, reconciling, or in progress)."""
+        return cls(
+            workflow_id=state.workflow_id,
+            reference=state.reference,
+            provider=state.provider,
+            status=state.status.value,
+            amount=state.amount,
+            currency=state.currency,
+            fees=state.fees,
+            provider_transaction_id=state.provider_transaction_id,
+            provider_reference=state.provider_reference,
+            failure_code=state.failure.code if state.failure else None,
+            failure_message=state.failure.message if state.failure else None,
+            at=at,
+        )
 
 
 class StatusCount(_Model):

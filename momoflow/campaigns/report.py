@@ -72,20 +72,7 @@ async def build_report(
 
 def outcome_from_state(state: PayoutState) -> LineOutcome:
     """A line outcome from a payout's live state."""
-    return LineOutcome(
-        workflow_id=state.workflow_id,
-        reference=state.reference,
-        provider=state.provider,
-        status=state.status.value,
-        amount=state.amount,
-        currency=state.currency,
-        fees=state.fees,
-        provider_transaction_id=state.provider_transaction_id,
-        provider_reference=state.provider_reference,
-        failure_code=state.failure.code if state.failure else None,
-        failure_message=state.failure.message if state.failure else None,
-        at=state.completed_at or state.updated_at,
-    )
+    return LineOutcome.from_state(state, at=state.completed_at or state.updated_at)
 
 
 def report_csv(rows: list[ReportRow]) -> Iterator[str]:

@@ -15,6 +15,12 @@ from momoflow.temporal import connect_client
 from tests.stack import Stack, start_stack
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The leak scan reads what the whole session left behind, so it runs last (a stable
+    sort: every other test keeps its order)."""
+    items.sort(key=lambda item: item.path.name == "test_leak_scan.py")
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     root = tmp_path_factory.mktemp("stack")

@@ -12,7 +12,7 @@ from temporalio.client import Client
 import momoflow
 from momoflow import telemetry
 from momoflow.gateway import campaigns, codec, payins, payouts, refunds, webhooks
-from momoflow.gateway.deps import TemporalConnection
+from momoflow.gateway.deps import ApiKeyGate, TemporalConnection
 from momoflow.gateway.errors import install_error_handlers
 from momoflow.providers.registry import open_providers
 from momoflow.settings import Settings
@@ -47,6 +47,7 @@ def create_app(settings: Settings, *, client: Client | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.temporal = TemporalConnection(settings, client)
     install_error_handlers(app)
+    app.add_middleware(ApiKeyGate)
     telemetry.instrument_app(app)
     if settings.telemetry.gateway_metrics:
         app.include_router(telemetry.metrics_router())

@@ -6,6 +6,9 @@ import asyncio
 from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request, status
+from fastapi.responses import JSONResponse
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.client import Client
 
 from momoflow.models import ProviderName
@@ -73,20 +76,52 @@ def authenticate(
     """The merchant owning the caller's API key (``Authorization: Bearer`` or
     ``X-API-Key``); 401 otherwise."""
     settings: Settings = request.app.state.settings
-    key = x_api_key
-    if key is None and authorization and authorization.lower().startswith("bearer "):
-        key = authorization[7:].strip()
+    key = api_key_of(authorization, x_api_key)
     merchant = settings.merchant_for_key(key) if key else None
     if merchant is None:
         raise HTTPException(
-            status.HTTP_401_UNAUTHORIZED,
-            detail={
-                "error": "unauthenticated",
-                "message": "missing or unknown API key (send 'Authorization: Bearer <key>')",
-            },
-            headers={"WWW-Authenticate": "Bearer"},
+            status.HTTP_401_UNAUTHORIZED, detail=UNAUTHENTICATED, headers=_CHALLENGE
         )
     return merchant
+
+
+def api_key_of(authorization: str | None, x_api_key: str | None) -> str | None:
+    """The API key a request carries: ``X-API-Key``, else ``Authorization: Bearer``."""
+    if x_api_key is not None:
+        return x_api_key
+    if authorization and authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    return None
+
+
+UNAUTHENTICATED = {
+    "error": "unauthenticated",
+    "message": "missing or unknown API key (send 'Authorization: Bearer <key>')",
+}
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+class ApiKeyGate:
+    """ASGI middleware: a request to the business API (``/v1``) without a known API key is
+    a 401 before anything else, its body unread. FastAPI parses a JSON body before it runs
+    the route's dependencies, so a broken body would otherwise be a 400 or a 422 to a
+    caller who never proved who it is."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Refuse unauthenticated ``/v1`` requests; pass everything else on."""
+        path: str = scope.get("path", "")
+        if scope["type"] == "http" and (path == "/v1" or path.startswith("/v1/")):
+            headers = Headers(scope=scope)
+            key = api_key_of(headers.get("authorization"), headers.get("x-api-key"))
+            settings: Settings = scope["app"].state.settings
+            if not key or settings.merchant_for_key(key) is None:
+                refusal = JSONResponse(UNAUTHENTICATED, status_code=401, headers=_CHALLENGE)
+                await refusal(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

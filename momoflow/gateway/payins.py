@@ -6,7 +6,7 @@ import logging
 from datetime import timedelta
 
 from fastapi import APIRouter, Response, status
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
 from momoflow.gateway.deps import MerchantDep, SettingsDep, TemporalDep
@@ -65,7 +65,7 @@ async def create_payin(
             "created", result_type=PayinState, rpc_timeout=_timeout()
         )
         return state
-    except (RPCError, WorkflowUpdateFailedError):
+    except (RPCError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError):
         # Finished already, or the provider is slow to answer: the current state says which.
         return await read_state(
             client, workflow_id, PayinState, what="payin", reference=body.reference

@@ -77,9 +77,7 @@ async def _receive(
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_WEBHOOK_BYTES:
         raise _too_large()
-    body = await request.body()
-    if len(body) > MAX_WEBHOOK_BYTES:
-        raise _too_large()
+    body = await _read_limited(request)
     headers = {k: v for k, v in request.headers.items() if k.lower() != URL_TOKEN_HEADER}
     if url_token is not None:
         headers[URL_TOKEN_HEADER] = url_token
@@ -161,6 +159,19 @@ def _not_recorded() -> HTTPException:
         status.HTTP_503_SERVICE_UNAVAILABLE,
         detail={"error": "not_recorded", "message": "event not recorded; retry"},
     )
+
+
+async def _read_limited(request: Request) -> bytes:
+    """The body, read no further than :data:`MAX_WEBHOOK_BYTES`: a chunked upload without
+    ``Content-Length`` is cut off too, before it fills memory."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_WEBHOOK_BYTES:
+            raise _too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def _too_large() -> HTTPException:

@@ -403,7 +403,7 @@ def parse_webhook_event(headers: Mapping[str, str], body: bytes) -> ProviderEven
     """Normalise an already verified webhook body."""
     try:
         wire = CaurisFluxWebhook.model_validate(json.loads(body))
-    except (ValueError, ValidationError) as exc:
+    except (ValueError, ValidationError, RecursionError) as exc:
         raise errors.WebhookVerificationError(
             "body is not a CaurisFlux webhook", reason="bad_body"
         ) from exc

@@ -609,7 +609,7 @@ def parse_webhook_event(body: bytes) -> ProviderEvent:
     proves MOBILE-PAY sent it, so the workflow only reads the status (design rule 3)."""
     try:
         wire = MobilePayWebhook.model_validate(json.loads(body))
-    except (ValueError, ValidationError):
+    except (ValueError, ValidationError, RecursionError):
         # ``from None``: the parse error quotes the body, and ``payer`` is a phone number.
         raise errors.WebhookVerificationError(
             "body is not a MOBILE-PAY webhook", reason="bad_body"

@@ -489,7 +489,8 @@ def verify_webhook_signature(headers: Mapping[str, str], body: bytes, *, secret:
         return
     try:
         compact = json.dumps(json.loads(body), separators=(",", ":"), ensure_ascii=False)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        # Too deeply nested to re-serialise: only the raw-body HMAC above could match.
         compact = None
     if compact is not None:
         expected = hmac.new(key, compact.encode(), hashlib.sha256).hexdigest().encode()
@@ -511,7 +512,7 @@ def parse_webhook_event(body: bytes) -> ProviderEvent:
         wire = NovaSendTransaction.model_validate(payload)
         tx = to_transaction(wire, operation="webhook")
         kind = (wire.type or "transaction").strip().lower()
-    except (ValueError, ValidationError, errors.ProviderProtocolError) as exc:
+    except (ValueError, ValidationError, errors.ProviderProtocolError, RecursionError) as exc:
         raise errors.WebhookVerificationError(
             "body is not a NovaSend transaction", reason="bad_body"
         ) from exc

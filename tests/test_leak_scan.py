@@ -1,0 +1,202 @@
+"""The leak scan: what the whole test session left behind holds no secret and no clear phone
+number.
+
+It runs last (``tests/conftest.py`` moves it to the end), so it reads the leftovers of every
+test that ran before it:
+
+* the logs of every process of the test stack (``<stack>/logs``) and every other ``*.log``
+  the session's tests wrote under pytest's temporary directory;
+* the spans every process exported (the stack sends them to a stand-in collector,
+  ``tests/otlp_sink.py``, one OTLP request body per file);
+* the raw Temporal history of every workflow of the session, fetched by a client **without**
+  the payload codec, so what is searched is what the server stores.
+
+Forbidden: every secret the stack's settings hold (provider credentials, webhook secrets
+and tokens, notification and fingerprint secrets, codec keys, as
+``momoflow.redaction.secret_values`` finds them), the sandboxes' own credentials, every API
+key and operator token the tests use, and every phone number the tests use, in clear
+(``+221*****0001`` is fine). Phone numbers are matched by pattern, not only as the literals
+found in the test files, so that numbers the tests build at run time are found too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from temporalio.api.history.v1 import History
+from temporalio.client import Client
+
+from momoflow.redaction import MIN_SECRET_LENGTH, secret_values
+from momoflow.sandbox.caurisflux_engine import CaurisFluxSandboxConfig
+from momoflow.sandbox.mobilepay_engine import MobilePaySandboxConfig
+from momoflow.sandbox.novasend_model import NovaSendSandboxConfig
+from momoflow.settings import DEV_API_KEY, DEV_OPERATOR_TOKEN, Settings
+from tests.stack import Stack
+
+TESTS = Path(__file__).resolve().parent
+#: Credentials the tests hand out or send: API keys and operator tokens (``mf_…``, ``mfop_…``).
+_KEY_LITERAL = re.compile(r"\bmf(?:op)?_[a-z]+_[A-Za-z0-9_]{4,}\b")
+#: A phone number as the tests write it: ``+`` and the country code, then 8 to 10 digits.
+_PHONE_LITERAL = re.compile(r"\+(2[0-9]{2})[0-9]{8,10}\b")
+
+
+@dataclass(frozen=True)
+class Leak:
+    """Something forbidden, found somewhere; ``what`` names it without repeating it."""
+
+    where: str
+    what: str
+
+
+def settings_of(stack: Stack) -> Settings:
+    """The settings the stack's processes run with."""
+    with pytest.MonkeyPatch.context() as patch:
+        for key in [k for k in os.environ if k.startswith("MOMOFLOW_")]:
+            patch.delenv(key)
+        for key, value in stack.env.items():
+            patch.setenv(key, value)
+        return Settings(_env_file=None)  # type: ignore[call-arg]
+
+
+def forbidden_secrets(stack: Stack) -> dict[str, str]:
+    """Secret value -> a name to report it by."""
+    values = secret_values(settings_of(stack))
+    for sandbox in (CaurisFluxSandboxConfig(), NovaSendSandboxConfig(), MobilePaySandboxConfig()):
+        values += secret_values(sandbox)
+    settings = settings_of(stack)
+    # NovaSend's Basic credentials, as they travel.
+    basic = f"{settings.novasend.api_key}:{settings.novasend.api_client.get_secret_value()}"
+    values.append(base64.b64encode(basic.encode()).decode())
+    values += [DEV_API_KEY, DEV_OPERATOR_TOKEN]
+    for source in TESTS.glob("*.py"):
+        values += _KEY_LITERAL.findall(source.read_text())
+    named: dict[str, str] = {}
+    for value in values:
+        if len(value) >= MIN_SECRET_LENGTH and value not in named:
+            named[value] = f"secret #{len(named) + 1} ({value[:4]}…, {len(value)} chars)"
+    return named
+
+
+def phone_pattern() -> tuple[re.Pattern[str], set[str]]:
+    """A pattern for every clear phone number of the tests' countries, and the literals
+    the test files hold (each must match it)."""
+    literals: set[str] = set()
+    codes: set[str] = set()
+    for source in TESTS.glob("*.py"):
+        for found in _PHONE_LITERAL.finditer(source.read_text()):
+            literals.add(found.group(0))
+            codes.add(found.group(1))
+    alternatives = "|".join(sorted(codes))
+    # Not inside a longer number or an identifier, and not a masked form (``+221*****0001``).
+    pattern = re.compile(rf"(?<![0-9A-Za-z*])\+?(?:{alternatives})[0-9]{{8,10}}(?![0-9])")
+    return pattern, literals
+
+
+def mask(number: str) -> str:
+    return f"{number[:4]}*****{number[-4:]}"
+
+
+def find_leaks(
+    text: str, where: str, secrets: dict[str, str], phones: re.Pattern[str]
+) -> list[Leak]:
+    """Every forbidden secret and clear phone number in ``text``."""
+    found = [Leak(where, name) for value, name in secrets.items() if value in text]
+    found += [Leak(where, f"phone {mask(m.group(0))}") for m in phones.finditer(text)]
+    return found
+
+
+# ------------------------------------------------------------------------------ what is searched
+
+
+def log_files(stack: Stack, basetemp: Path) -> list[Path]:
+    files = set((stack.root / "logs").glob("*.log"))
+    files |= {p for p in basetemp.rglob("*.log") if p.is_file()}
+    return sorted(files)
+
+
+def span_files(stack: Stack) -> list[Path]:
+    return sorted(stack.spans_dir.glob("*.pb"))
+
+
+async def raw_histories(address: str) -> list[tuple[str, bytes]]:
+    """(workflow id, serialized history) of every workflow on the server, as stored."""
+    # No data converter of momoflow's: no codec, nothing decrypted.
+    client = await Client.connect(address)
+    ids = [execution.id async for execution in client.list_workflows()]
+    gate = asyncio.Semaphore(8)
+
+    async def fetch(workflow_id: str) -> tuple[str, bytes]:
+        async with gate:
+            history = await client.get_workflow_handle(workflow_id).fetch_history()
+        return workflow_id, History(events=history.events).SerializeToString()
+
+    return list(await asyncio.gather(*(fetch(wid) for wid in sorted(set(ids)))))
+
+
+def _report(leaks: Iterable[Leak]) -> str:
+    leaks = list(leaks)
+    lines = [f"{leak.where}: {leak.what}" for leak in leaks[:40]]
+    more = f"\n… and {len(leaks) - 40} more" if len(leaks) > 40 else ""
+    return f"{len(leaks)} leaks:\n" + "\n".join(lines) + more
+
+
+# ------------------------------------------------------------------------------ tests
+
+
+def test_the_scanner_finds_what_it_looks_for() -> None:
+    """The scan below can fail: planted secrets and clear numbers are found, masked ones
+    are not."""
+    pattern, literals = phone_pattern()
+    secrets = {"sk_live_planted_secret": "planted"}
+    assert {"+221771230001", "+2250701230003"} <= literals
+    assert all(pattern.fullmatch(number) for number in literals)
+    text = (
+        "paid 221771230001 and +2250701231001 with sk_live_planted_secret; "
+        "masked +221*****0001, ids TRF2250701231001 and 12212345678901234"
+    )
+    leaks = find_leaks(text, "sample", secrets, pattern)
+    assert sorted(leak.what for leak in leaks) == [
+        "phone +225*****1001",
+        "phone 2217*****0001",
+        "planted",
+    ]
+
+
+async def test_no_secret_or_clear_phone_number_in_logs_spans_or_raw_histories(
+    stack: Stack, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    secrets = forbidden_secrets(stack)
+    phones, _ = phone_pattern()
+    assert len(secrets) >= 10
+    leaks: list[Leak] = []
+    scanned = {"log files": 0, "span exports": 0, "histories": 0}
+
+    logs = log_files(stack, tmp_path_factory.getbasetemp())
+    for path in logs:
+        text = path.read_bytes().decode("latin-1")
+        leaks += find_leaks(text, f"log {path.name}", secrets, phones)
+    scanned["log files"] = len(logs)
+
+    # Spans of the last few hundred milliseconds may still be batched in their process
+    # (OTEL_BSP_SCHEDULE_DELAY): those are the leak scan's own, which sends nothing.
+    for path in span_files(stack):
+        text = path.read_bytes().decode("latin-1")
+        leaks += find_leaks(text, f"spans {path.name}", secrets, phones)
+        scanned["span exports"] += 1
+
+    for workflow_id, raw in await raw_histories(stack.temporal_address):
+        leaks += find_leaks(raw.decode("latin-1"), f"history {workflow_id}", secrets, phones)
+        scanned["histories"] += 1
+
+    if scanned["histories"] == 0:
+        pytest.skip("no workflow ran in this session: run the scan with the tests it checks")
+    # Not vacuous: there was something to read in each place.
+    assert all(count > 0 for count in scanned.values()), scanned
+    assert not leaks, f"scanned {scanned}; " + _report(leaks)

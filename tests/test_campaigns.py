@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -415,3 +416,72 @@ def test_campaign_windows_follow_each_providers_rate_limit() -> None:
     assert window_for_rate(100 / 60, cap=50) == 25
     assert window_for_rate(300 / 60, cap=50) == 50
     assert window_for_rate(100 / 3600, cap=50) == 1
+
+
+def test_a_short_balance_blocks_approval_unless_overridden(stack: Stack) -> None:
+    stack.configure_sandbox("caurisflux", balance=15_000)
+    try:
+        rows = [line(f"B{uuid.uuid4().hex[:6]}-{n}", "caurisflux", n) for n in range(2)]
+        reference, answer = submit(stack, rows, auto_approve="true")
+        assert answer.status_code == 201, answer.text
+        held = wait_phase(stack, reference, {"awaiting_approval"})
+    finally:
+        stack.configure_sandbox("caurisflux", balance=100_000_000)
+
+    blocking = held["preflight"]["blocking"]
+    assert len(blocking) == 1 and "caurisflux XOF balance 15,000" in blocking[0], blocking
+    assert "auto_approve held back" in held["phase_reason"]
+    refused = control(stack, reference, "approve", {"approved_by": "Fatou"})
+    assert refused.status_code == 409 and "short by" in refused.json()["message"]
+    forced = control(
+        stack, reference, "approve", {"approved_by": "Fatou", "override_blocking": True}
+    )
+    assert forced.status_code == 200, forced.text
+    assert "approved over" in forced.json()["phase_reason"]
+    done = wait_phase(stack, reference, FINAL_PHASES)
+    assert done["phase"] == "completed"
+
+
+def test_json_lines_campaign_with_default_routing(stack: Stack) -> None:
+    tag = f"J{uuid.uuid4().hex[:6]}"
+    records = [
+        # No provider: CI/wave routes to the first enabled provider paying Wave in CI.
+        {
+            "reference": f"{tag}-1",
+            "country": "CI",
+            "operator": "wave",
+            "phone": "07 01 23 11 41",
+            "name": "Kouadio Yao",
+            "amount": "25 000",
+            "currency": "XOF",
+        },
+        {
+            "reference": f"{tag}-2",
+            "provider": "mobilepay",
+            "country": "CI",
+            "operator": "orange_money",
+            "phone": "+2250701231142",
+            "name": "Aya Kone",
+            "amount": 30000,
+            "currency": "XOF",
+            "description": "June",
+        },
+    ]
+    body = "\n".join(json.dumps(r) for r in records) + "\n"
+    reference = f"C-{uuid.uuid4().hex[:12]}"
+    with stack.gateway() as http:
+        answer = http.post(
+            "/v1/campaigns",
+            params={"reference": reference, "auto_approve": "true"},
+            content=body.encode(),
+            headers={"Content-Type": "application/x-ndjson"},
+        )
+    assert answer.status_code == 201, answer.text
+    done = wait_phase(stack, reference, FINAL_PHASES)
+
+    assert done["phase"] == "completed", done
+    rows = {r["reference"]: r for r in report(stack, reference)}
+    assert rows[f"{tag}-1"]["provider"] == "caurisflux" and rows[f"{tag}-1"]["amount"] == "25000"
+    assert rows[f"{tag}-2"]["provider"] == "mobilepay"
+    assert {r["status"] for r in rows.values()} == {"succeeded"}
+    assert rows[f"{tag}-1"]["recipient"].endswith("1141") and "0701231141" not in str(rows)

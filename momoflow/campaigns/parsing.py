@@ -227,7 +227,7 @@ def check_row(
                 "name a provider on the line",
             )
     amount = _amount(row.get("amount"), problem)
-    phone = _phone(row.get("phone"), country)
+    phone = normalize_phone(row.get("phone"), country)
     if problems or provider is None or country is None or operator is None or amount is None:
         return None, problems
     try:
@@ -394,7 +394,7 @@ def _amount(raw: object, problem: _Problem) -> int | None:
     return amount
 
 
-def _phone(raw: object, country: Country | None) -> str:
+def normalize_phone(raw: object, country: Country | None) -> str:
     """E.164 when the number can be read (national numbers use the line's country);
     otherwise the raw text, so that validation names the rule it breaks."""
     text = _PHONE_SEPARATORS.sub("", str(raw or "").strip())

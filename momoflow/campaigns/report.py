@@ -21,10 +21,11 @@ from momoflow.campaigns.models import (
     LineProblem,
     ReportRow,
 )
-from momoflow.campaigns.parsing import iter_rows
+from momoflow.campaigns.parsing import iter_rows, normalize_phone
 from momoflow.campaigns.store import CampaignStore
 from momoflow.ids import payout_workflow_id
 from momoflow.models import PayoutState, TransactionStatus
+from momoflow.money import Country
 from momoflow.privacy import mask_phone
 
 #: Report columns, in order.
@@ -105,7 +106,7 @@ def _row(
         provider=raw.get("provider", "").strip(),
         country=raw.get("country", "").strip().upper(),
         operator=raw.get("operator", "").strip(),
-        recipient=mask_phone(raw.get("phone", "").strip()),
+        recipient=mask_phone(normalize_phone(raw.get("phone"), _country(raw))),
         name=raw.get("name", "").strip(),
         amount=int(amount_text) if amount_text.isdigit() else None,
         currency=raw.get("currency", "").strip().upper(),
@@ -124,6 +125,13 @@ def _row(
     if outcome is not None:
         _apply(row, outcome)
     return row
+
+
+def _country(raw: dict[str, str]) -> Country | None:
+    try:
+        return Country(raw.get("country", "").strip().upper())
+    except ValueError:
+        return None
 
 
 def _apply(row: ReportRow, outcome: LineOutcome) -> None:

@@ -63,6 +63,7 @@ from bench.common import (
     max_in_window,
     mean,
     memory_mib,
+    other_cores,
     parse_at,
     reset_sandbox,
     run_script,
@@ -102,6 +103,9 @@ TEMPORAL_LIMITS = {
     "warn": (10 * 1024, 10 * 1024 * 1024),
     "error (workflow terminated)": (50 * 1024, 50 * 1024 * 1024),
 }
+#: Sandbox balance for campaigns (XOF): pre-flight holds a campaign back when the provider
+#: account cannot cover it, and 100,000 lines of 25,000 XOF are 2.5 billion.
+SANDBOX_BALANCE = 10**13
 #: The sandbox request log holds 10,000 records: read it at least this often.
 TALLY_EVERY_S = 5.0
 
@@ -178,6 +182,18 @@ class CampaignResult:
     cpu: dict[str, float]
     executions: Counter[int]
     load: tuple[float, float, float]
+    in_flight: list[tuple[float, str, int, int]] = field(default_factory=list)
+
+    @property
+    def window_use(self) -> float:
+        """Mean share of the window (``max_in_flight_per_provider``) in flight while the
+        campaign ran, counting only the slots that lines left to start could fill."""
+        shares = [
+            n / min(self.window, n + unstarted)
+            for _, phase, n, unstarted in self.in_flight
+            if phase == "running" and n + unstarted > 0
+        ]
+        return mean(shares)
 
     @property
     def wall_s(self) -> float:
@@ -259,12 +275,18 @@ def prepare_phase(
 ) -> None:
     """Fresh workers and a fresh sandbox for one campaign: stop the workers, reset the
     provider's sandbox (transactions, request log, rate-limit windows), set its limit
-    (0 = off) and instant settlement, then start ``workers`` workers with momoflow's limit
-    for that provider."""
+    (0 = off), instant settlement and a balance that covers any campaign, then start
+    ``workers`` workers with momoflow's limit for that provider."""
     stop_workers(stack)
     _, sandbox_key, minutes = LIMIT_SETTINGS[provider]
     sandbox_limit = (limit_per_minute or 0) * minutes
-    reset_sandbox(stack, provider, settle_delay=0, **{sandbox_key: sandbox_limit})
+    reset_sandbox(
+        stack,
+        provider,
+        settle_delay=0,
+        balance=SANDBOX_BALANCE,
+        **{sandbox_key: sandbox_limit},
+    )
     shown = f"{limit_per_minute}/min" if limit_per_minute else "off"
     log(f"  {workers} worker(s), {provider} limit {shown} ...")
     start_workers(stack, workers, extra_env=limit_env(provider, limit_per_minute))
@@ -316,12 +338,14 @@ async def watch(
     deadline: float,
     until: Callable[[dict[str, Any]], bool],
     tallies: Sequence[RequestTally] = (),
+    samples: list[tuple[float, str, int, int]] | None = None,
     log: Log,
     every: float = 2.0,
     print_every: float = 10.0,
 ) -> dict[str, Any]:
     """Read the campaign's progress every ``every`` s (and the sandbox request logs every
-    ``TALLY_EVERY_S``) until ``until(progress)``; BenchError at the deadline."""
+    ``TALLY_EVERY_S``) until ``until(progress)``; BenchError at the deadline. ``samples``
+    gets (seconds, phase, lines in flight, lines not started yet) of every progress read."""
     started = time.monotonic()
     last_print = last_tally = 0.0
     last: dict[str, Any] | None = None
@@ -336,6 +360,10 @@ async def watch(
         progress = await read_progress(http, reference)
         if progress is not None:
             last = progress
+            if samples is not None:
+                in_flight = int(progress["in_flight"])
+                unstarted = int(progress["valid_lines"]) - int(progress["started_lines"])
+                samples.append((now - started, progress["phase"], in_flight, unstarted))
             if now - last_print >= print_every:
                 log(progress_line(started, progress))
                 last_print = now
@@ -468,12 +496,14 @@ async def run_campaign(
         submitted_at = datetime.now(UTC)
         created = await submit(http, reference, data, max_in_flight_per_provider=window)
         campaign_id = str(created["campaign_id"])
+        in_flight: list[tuple[float, str, int, int]] = []
         progress = await watch(
             http,
             reference,
             deadline=time.monotonic() + timeout,
             until=lambda p: p["phase"] in FINAL_PHASES,
             tallies=[tally],
+            samples=in_flight,
             log=log,
         )
         cpu = cpu_delta(before, cpu_snapshot(stack))
@@ -510,6 +540,7 @@ async def run_campaign(
         cpu=cpu,
         executions=executions,
         load=load_average(),
+        in_flight=in_flight,
     )
 
 
@@ -546,7 +577,8 @@ def summary_line(result: CampaignResult) -> str:
         f"  {result.label}: {result.settled} lines in {result.wall_s:.1f} s = "
         f"{result.lines_per_s:.1f} lines/s, {len(result.requests)} requests "
         f"({result.request_rate:.1f}/s, max {result.max_per_minute} in 60 s){floor}, "
-        f"429s {result.rejected_429}, largest run {largest.events if largest else 0} events, "
+        f"429s {result.rejected_429}, window in use {result.window_use * 100:.0f} %, "
+        f"largest run {largest.events if largest else 0} events, "
         f"largest child {result.children.max_events} events, worker peak RSS "
         + ", ".join(f"{m.get('peak', float('nan')):.0f} MiB" for m in result.memory.values())
     )
@@ -572,6 +604,7 @@ class ScaleResult:
     runs: list[RunHistory]
     memory: dict[str, dict[str, float]]
     upload_bytes: int
+    max_history_events: int
 
     @property
     def full_runs(self) -> list[RunHistory]:
@@ -587,6 +620,7 @@ async def run_scale(
     run_lines: int,
     provider: str = "caurisflux",
     window: int = 50,
+    max_history_events: int | None = None,
     log: Log = _print,
 ) -> ScaleResult:
     """Submit a ``lines``-line campaign, pay ``run_lines`` of them, cancel it, and measure
@@ -598,18 +632,24 @@ async def run_scale(
         base_url=stack.gateway_url, headers={"Authorization": f"Bearer {ACME_KEY}"}, timeout=30
     ) as http:
         t0 = time.monotonic()
-        created = await submit(http, reference, data, max_in_flight_per_provider=window)
+        extra = {"max_history_events": max_history_events} if max_history_events else {}
+        created = await submit(http, reference, data, max_in_flight_per_provider=window, **extra)
         submit_s = time.monotonic() - t0
         campaign_id = str(created["campaign_id"])
         log(f"  submitted {len(data) / 1e6:.1f} MB in {submit_s:.1f} s; pre-flight ...")
-        await watch(
+        progress = await watch(
             http,
             reference,
             deadline=time.monotonic() + 1800,
-            until=lambda p: p["phase"] not in ("preflight", "awaiting_approval"),
+            until=lambda p: p["phase"] != "preflight",
             log=log,
             print_every=30,
         )
+        if progress["phase"] != "running":
+            raise BenchError(
+                f"campaign {reference} is {progress['phase']} after pre-flight: "
+                f"{progress.get('phase_reason')}"
+            )
         preflight_s = time.monotonic() - t0
         log(f"  pre-flight done after {preflight_s:.1f} s; paying {run_lines} lines ...")
         await watch(
@@ -659,6 +699,7 @@ async def run_scale(
         runs=runs,
         memory=memory,
         upload_bytes=len(data),
+        max_history_events=max_history_events or 8000,
     )
 
 
@@ -688,6 +729,7 @@ def campaign_rows(results: Sequence[CampaignResult]) -> list[list[str]]:
                 f"{r.settled:,}",
                 f"{r.wall_s:.1f}",
                 f"{r.lines_per_s:.1f}",
+                f"{r.window_use * 100:.0f} %",
                 f"{r.needed:,} ({r.needed / max(r.lines, 1):.2f})",
                 f"{r.max_per_minute:,}",
                 floor,
@@ -710,6 +752,7 @@ CAMPAIGN_HEADER = [
     "lines",
     "wall s",
     "lines/s",
+    "window in use",
     "requests needed (per line)",
     "max requests in 60 s",
     "floor s",
@@ -832,8 +875,9 @@ def scale_section(scale: ScaleResult, rate: float) -> list[str]:
         else "- No run continued as new: too few lines were paid to see the steady state.",
         f"- The largest run measured had **{largest.events:,} events** and the heaviest "
         f"**{_mib(largest_bytes.bytes)} MiB**; a run's size is set by the continue-as-new "
-        f"threshold (`max_history_events` {8000:,}, or Temporal's suggestion at 4,096 events "
-        f"or 4 MiB, whichever comes first), not by the campaign's length.",
+        f"threshold (`max_history_events` {scale.max_history_events:,}, or Temporal's "
+        "suggestion at 4,096 events or 4 MiB, whichever comes first), not by the campaign's "
+        "length.",
         f"- The state a run carries to the next (its start event) measured "
         f"{min(starts, default=0):,}–{max(starts, default=0):,} bytes across runs: it does "
         f"not grow with the lines paid (it holds counters, cursors and the lines in flight), "
@@ -887,7 +931,8 @@ def render_section(rep: CampaignReport) -> str:
         f"{th.cpu['other'] / th.cpu['interval']:.2f} cores during them.",
         "- **Stack:** Temporal dev server in memory, the three sandboxes (settling instantly), "
         "the gateway, one momoflow worker, each its own process on 127.0.0.1. Each campaign "
-        "gets fresh workers and a reset CaurisFlux sandbox.",
+        "gets fresh workers and a reset CaurisFlux sandbox. Traces are not exported (no OTLP "
+        "collector configured).",
         f"- **Campaigns:** {un.lines:,} CaurisFlux lines of {AMOUNT_XOF:,} XOF, test numbers "
         f"that succeed, `POST /v1/campaigns?auto_approve=true&max_in_flight_per_provider="
         f"{un.window}` (CSV body). Wall time runs from the POST to the campaign's "
@@ -927,29 +972,41 @@ def render_section(rep: CampaignReport) -> str:
 
 def bounds_text(un: CampaignResult, th: CampaignResult) -> list[str]:
     """Plain-words reading of the two runs, from their numbers only."""
-    cores = un.cpu["machine"] / un.cpu["interval"]
-    server = un.cpu.get("temporal", 0.0) / un.cpu["interval"]
-    workers = sum(v for k, v in un.cpu.items() if k.startswith("worker")) / un.cpu["interval"]
-    ratio = th.wall_s / th.floor_s
+    interval = un.cpu["interval"]
+    busy = un.cpu["machine"] / interval
+    server_ms = un.cpu.get("temporal", 0.0) / un.lines * 1000
+    worker_ms = sum(v for k, v in un.cpu.items() if k.startswith("worker")) / un.lines * 1000
+    gateway_ms = un.cpu.get("gateway", 0.0) / un.lines * 1000
     largest = un.largest_run
     per_line = (
         largest.events / largest.children_started
         if largest and largest.children_started
         else float("nan")
     )
+    shared = max(other_cores(un.cpu), other_cores(th.cpu))
     achieved = th.needed / th.wall_s * 60
-    return [
+    held = th.max_per_minute <= (th.limit_per_minute or 0) and th.rejected_429 == 0
+    out = [
         f"- **Unthrottled**, the campaign drained {un.lines_per_s:.1f} lines/s with the "
-        f"machine {cores:.2f} of 2 cores busy: the Temporal dev server {server:.2f} cores, "
-        f"the worker(s) {workers:.2f}. Every line is a child workflow (about "
-        f"{un.children.mean_events:.0f} events) plus about "
-        f"{per_line:.1f} "
-        f"events in the campaign's own history, so the rate is the dev server's CPU.",
+        f"machine {busy:.2f} of 2 cores busy. CPU per line: Temporal dev server "
+        f"{server_ms:.0f} ms, worker {worker_ms:.0f} ms, gateway (webhooks, progress reads) "
+        f"{gateway_ms:.0f} ms. A line is a child payout workflow (about "
+        f"{un.children.mean_events:.0f} events) plus {per_line:.1f} events in the campaign's "
+        f"own history. The window of {un.window} lines in flight was on average "
+        f"{un.window_use * 100:.0f} % full while lines remained to start.",
         f"- **At the limit** ({th.limit_per_minute}/min), the campaign used the provider at "
         f"{achieved:.0f} requests/min on average over its whole wall time, "
-        f"{ratio:.2f}× the floor; at most {th.max_per_minute} requests fell in any 60 s "
-        f"window, and the sandbox refused {th.rejected_429} with 429.",
+        f"{th.wall_s / th.floor_s:.2f}× the floor; at most {th.max_per_minute} requests fell "
+        f"in any 60 s window and the sandbox refused {th.rejected_429} with 429"
+        + (": the limit held." if held else ": **the limit was not held exactly**."),
     ]
+    if shared >= 0.15:
+        out.append(
+            f"- **The machine was shared:** processes outside the benchmark used up to "
+            f"{shared:.2f} cores during these campaigns; the unthrottled rate is a lower "
+            "bound, and the wall time at the limit may include time the machine lacked."
+        )
+    return out
 
 
 # --------------------------------------------------------------------------- main
@@ -973,6 +1030,12 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument("--scale-lines", type=int, default=100_000, help="(c) file size")
     parser.add_argument(
         "--scale-run-lines", type=int, default=3000, help="(c) lines paid before cancelling"
+    )
+    parser.add_argument(
+        "--scale-max-history-events",
+        type=int,
+        default=None,
+        help="(c) the campaign's max_history_events (default: momoflow's, 8000)",
     )
     parser.add_argument("--skip-scale", action="store_true", help="skip (c)")
     parser.add_argument("--doc", type=Path, default=DOC_PATH, help="document to update")
@@ -1043,6 +1106,7 @@ async def measure(
             lines=args.scale_lines,
             run_lines=args.scale_run_lines,
             window=args.window,
+            max_history_events=args.scale_max_history_events,
         )
     return unthrottled, throttled, scale
 

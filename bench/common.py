@@ -13,6 +13,7 @@ import os
 import platform
 import resource
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -208,10 +209,16 @@ def wait_for_quiet(max_load: float, *, timeout: float, every: float = 10.0) -> b
 # --------------------------------------------------------------------------- stack
 
 
+#: The test stack exports every span to a stand-in collector that writes each export to a
+#: file (for its leak scan); benchmarks measure momoflow as deployed without a collector.
+NO_TRACE_EXPORT = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": ""}
+
+
 def start_bench_stack(root: Path, *, workers: int = 1, settle_delay: float = 0.0) -> Stack:
-    """``tests.stack.start_stack`` in ``root`` plus ``workers`` momoflow workers (task-queue
-    prefix ``momoflow-test``), every sandbox settling after ``settle_delay`` seconds."""
-    stack = start_stack(root)
+    """``tests.stack.start_stack`` in ``root`` (no trace export) plus ``workers`` momoflow
+    workers (task-queue prefix ``momoflow-test``), every sandbox settling after
+    ``settle_delay`` seconds."""
+    stack = start_stack(root, env_overrides=NO_TRACE_EXPORT)
     try:
         if workers:
             start_workers(stack, workers)
@@ -472,7 +479,13 @@ def read_from(path: Path, offset: int) -> str:
 
 def run_script(main: Callable[[Sequence[str]], int]) -> None:
     """Run ``main(sys.argv[1:])`` and leave with ``os._exit`` (temporalio/sdk-python#300
-    can crash the interpreter's finalizers after a Temporal client was used)."""
+    can crash the interpreter's finalizers after a Temporal client was used). SIGTERM is
+    turned into KeyboardInterrupt, so that the scripts stop the stack they started."""
+
+    def interrupt(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         rc = main(sys.argv[1:])
     except SystemExit as exc:  # argparse: --help or a usage error

@@ -584,7 +584,8 @@ def render_section(rep: Report) -> str:
         "- **Stack:** `tests.stack.start_stack`: the Temporal dev server **in memory** (no "
         "`--db-filename`), the three sandboxes, the gateway, and one worker "
         "(`momoflow worker`, task-queue prefix `momoflow-test`), each its own process on "
-        "127.0.0.1. Sandboxes settle instantly (`settle_delay=0`), provider rate limits off.",
+        "127.0.0.1. Sandboxes settle instantly (`settle_delay=0`), provider rate limits off; "
+        "traces are not exported (no OTLP collector configured).",
         f"- **Load:** {WARMUP_PAYOUTS} warm-up payouts, then {rep.payouts} payouts, round-robin "
         f"over {', '.join(rep.providers)}, {AMOUNT_XOF:,} XOF each, test numbers that succeed. "
         f"Closed loop with `httpx.AsyncClient`: at most **{rep.concurrency} payouts in flight**; "

@@ -455,6 +455,12 @@ def _package(frame: str) -> str:
 
 
 _LOOP_CALLBACK = "Handle._run (asyncio/events.py"
+#: Leaf frames that are a thread waiting, which ``--nonblocking`` sampling still reports.
+IDLE_LEAVES = (
+    "EpollSelector.select (selectors.py",
+    "_worker (concurrent/futures/thread.py",
+    "Condition.wait (threading.py",
+)
 
 
 def summarize_profile(label: str, path: Path) -> Profile:
@@ -469,6 +475,8 @@ def summarize_profile(label: str, path: Path) -> Profile:
             continue
         count = int(count_text)
         frames = stack.split(";")
+        if frames[-1].startswith(IDLE_LEAVES):
+            continue
         samples += count
         leaf = frames[-1]
         by_package[_package(leaf)] += count
@@ -717,7 +725,8 @@ def render_section(
         "sandboxes settling instantly (`settle_delay=0`), the gateway, momoflow worker "
         "process(es) (task-queue prefix `momoflow-test`), each its own process on 127.0.0.1. "
         f"All payouts are CaurisFlux (SN, wave, {bare.AMOUNT_XOF:,} XOF, test numbers that "
-        "succeed): quote then create at the provider.",
+        "succeed): quote then create at the provider. Traces are not exported (no OTLP "
+        "collector configured).",
         "",
         "### 1. Orchestration floor vs momoflow",
         "",
@@ -859,8 +868,8 @@ def render_section(
         out += ["", "### Where the worker's CPU goes (py-spy)", ""]
         for profile in found.profiles:
             out += [
-                f"**{profile.label}** ({profile.samples} samples at 100 Hz, idle time "
-                "excluded by py-spy), self time by package:",
+                f"**{profile.label}** ({profile.samples} busy samples at 100 Hz; threads "
+                "waiting in epoll, a queue or a condition left out), self time by package:",
                 "",
             ]
             out += table(

@@ -133,7 +133,11 @@ def test_campaign_pays_every_valid_line_once_after_approval(stack: Stack) -> Non
     done = wait_phase(stack, reference, FINAL_PHASES)
 
     assert done["phase"] == "completed", done
-    assert done["by_status"]["succeeded"] == {"lines": 12, "amount": 120_000}
+    assert done["by_status"]["succeeded"] == {
+        "lines": 12,
+        "amount": 120_000,
+        "by_currency": {"XOF": 120_000},
+    }
     assert done["paid"] == {"XOF": 120_000}
     assert done["approved_by"] == "Fatou (finance)"
     lines = report(stack, reference)
@@ -367,7 +371,9 @@ async def test_continue_as_new_keeps_progress_exact(stack: Stack, client: Client
     done = wait_phase(stack, reference, FINAL_PHASES, timeout=240)
 
     assert done["phase"] == "completed" and done["runs"] > 2
-    assert done["by_status"] == {"succeeded": {"lines": 60, "amount": 600_000}}
+    assert done["by_status"] == {
+        "succeeded": {"lines": 60, "amount": 600_000, "by_currency": {"XOF": 600_000}}
+    }
     assert done["settled_lines"] == done["started_lines"] == 60
     lines = report(stack, reference)
     assert len(lines) == 60 and {r["status"] for r in lines} == {"succeeded"}

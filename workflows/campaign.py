@@ -140,7 +140,10 @@ class CampaignWorkflow:
             progress.phase_reason = "approved over: " + "; ".join(progress.preflight.blocking)
         self._approved = True
         self._changed = True
-        return self._snapshot()
+        # The main loop records the phase change (and its search attribute) right after.
+        snapshot = self._snapshot()
+        snapshot.phase = CampaignPhase.RUNNING
+        return snapshot
 
     @approve.validator
     def _check_approve(self, request: ApproveRequest) -> None:
@@ -247,6 +250,8 @@ class CampaignWorkflow:
             if self._c.cancel_requested:
                 return self._end(CampaignPhase.CANCELLED)
             self._c.progress.started_at = workflow.now()
+            # The rate counts from the start of payment, not from submission.
+            self._c.rate_samples.clear()
         else:
             self._carry = carry
             carry.progress.runs += 1
@@ -526,15 +531,15 @@ class CampaignWorkflow:
                 return
             # A reconciling line got its final answer.
             del carry.reconciling[workflow_id]
-            self._count(reconciling, -1, -entry.amount)
-            self._count(outcome.status, 1, entry.amount)
+            self._count(reconciling, -1, -entry.amount, outcome.currency.value)
+            self._count(outcome.status, 1, entry.amount, outcome.currency.value)
             self._paid(outcome, entry.amount)
             self._buffer.append(outcome)
             self._changed = True
             return
         if outcome.status == reconciling:
             carry.reconciling[workflow_id] = entry
-        self._count(outcome.status, 1, entry.amount)
+        self._count(outcome.status, 1, entry.amount, outcome.currency.value)
         self._paid(outcome, entry.amount)
         carry.progress.settled_lines += 1
         if outcome.status == SKIPPED:
@@ -543,11 +548,12 @@ class CampaignWorkflow:
         self._buffer.append(outcome)
         self._changed = True
 
-    def _count(self, status: str, lines: int, amount: int) -> None:
+    def _count(self, status: str, lines: int, amount: int, currency: str) -> None:
         by_status = self._c.progress.by_status
         count = by_status.setdefault(status, StatusCount())
         count.lines += lines
         count.amount += amount
+        count.by_currency[currency] = count.by_currency.get(currency, 0) + amount
 
     def _paid(self, outcome: LineOutcome, amount: int) -> None:
         if outcome.status == TransactionStatus.SUCCEEDED.value:

@@ -300,10 +300,12 @@ class LineOutcome(_Model):
 
 
 class StatusCount(_Model):
-    """Lines and their total amount."""
+    """Lines and their total amount (``amount`` sums minor units across currencies: read
+    ``by_currency`` when a campaign mixes XOF and XAF)."""
 
     lines: int = 0
     amount: int = 0
+    by_currency: dict[str, int] = Field(default_factory=dict)
 
 
 class ProviderRun(_Model):

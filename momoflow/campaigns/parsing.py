@@ -246,6 +246,15 @@ def check_row(
     except ValidationError as exc:
         for err in exc.errors():
             loc = ".".join(str(part) for part in err["loc"])
+            if loc == "recipient.phone":
+                problem(
+                    "phone",
+                    "phone_number",
+                    f"{str(row.get('phone', '')).strip()!r} is not a phone number of "
+                    f"{country.value}: write it in international form (+225…) or as the "
+                    "national number",
+                )
+                continue
             problem(_FIELD_FROM_REQUEST.get(loc, loc), str(err["type"]), err["msg"])
         return None, problems
     for rule in check_payout_request(request):
@@ -375,8 +384,13 @@ def _enum(kind: type[E], raw: object, name: str, problem: _Problem) -> E | None:
     return None
 
 
+def amount_digits(raw: object) -> str:
+    """The amount as written, without thousands separators (``"50 000"`` → ``"50000"``)."""
+    return _THOUSANDS_SEPARATORS.sub("", str(raw or "").strip())
+
+
 def _amount(raw: object, problem: _Problem) -> int | None:
-    text = _THOUSANDS_SEPARATORS.sub("", str(raw or "").strip())
+    text = amount_digits(raw)
     if not text:
         return None
     if not text.isdigit():

@@ -21,7 +21,7 @@ from momoflow.campaigns.models import (
     LineProblem,
     ReportRow,
 )
-from momoflow.campaigns.parsing import iter_rows, normalize_phone
+from momoflow.campaigns.parsing import amount_digits, iter_rows, normalize_phone
 from momoflow.campaigns.store import CampaignStore
 from momoflow.ids import payout_workflow_id
 from momoflow.models import PayoutState, TransactionStatus
@@ -99,7 +99,7 @@ def _row(
     outcomes: dict[str, LineOutcome],
 ) -> ReportRow:
     reference = raw.get("reference", "").strip()
-    amount_text = raw.get("amount", "").strip()
+    amount_text = amount_digits(raw.get("amount"))
     row = ReportRow(
         line=number,
         reference=reference,

@@ -179,7 +179,13 @@ async def submit_campaign(
     )
     fingerprint = hashlib.sha256(
         json.dumps(
-            {"file": digest, "name": name, "options": options.model_dump(mode="json")},
+            # What the caller asked for; the windows derived from this gateway's rate
+            # limits are left out, so a retry through another gateway is still a retry.
+            {
+                "file": digest,
+                "name": name,
+                "options": options.model_dump(mode="json", exclude={"max_in_flight_by_provider"}),
+            },
             sort_keys=True,
         ).encode()
     ).hexdigest()

@@ -42,6 +42,7 @@ with workflow.unsafe.imports_passed_through():
         DailyReportInput,
         FindReconcilingInput,
         MomoflowOutcome,
+        OutcomePage,
         OutcomePageInput,
         ReadVerdict,
         RecheckInput,
@@ -241,19 +242,7 @@ class ReconcileReportWorkflow:
         outcomes: list[MomoflowOutcome] = []
         token: bytes | None = None
         while True:
-            page = await workflow.execute_activity_method(
-                ReconcileActivities.list_momoflow_outcomes,
-                OutcomePageInput(
-                    task_queue=workflow.info().task_queue,
-                    provider=input.provider,
-                    start=start,
-                    end=end,
-                    next_page_token=token,
-                ),
-                start_to_close_timeout=timedelta(minutes=2),
-                retry_policy=TEMPORAL_RETRY,
-                summary="momoflow's transactions",
-            )
+            page = await self._outcome_page(input.provider, start, end, token)
             outcomes.extend(page.outcomes)
             token = page.next_page_token
             if token is None:
@@ -261,6 +250,32 @@ class ReconcileReportWorkflow:
             if len(outcomes) >= input.max_transactions:
                 summary.incomplete = True
                 return outcomes
+
+    async def _outcome_page(
+        self,
+        provider: ProviderName,
+        start: datetime,
+        end: datetime,
+        token: bytes | None,
+        *,
+        page_size: int = 1000,
+    ) -> OutcomePage:
+        """One page of this deployment's transactions at ``provider``, started in
+        ``[start, end)``."""
+        return await workflow.execute_activity_method(
+            ReconcileActivities.list_momoflow_outcomes,
+            OutcomePageInput(
+                task_queue=workflow.info().task_queue,
+                provider=provider,
+                start=start,
+                end=end,
+                page_size=page_size,
+                next_page_token=token,
+            ),
+            start_to_close_timeout=timedelta(minutes=2),
+            retry_policy=TEMPORAL_RETRY,
+            summary=f"momoflow's {provider.value} transactions",
+        )
 
     # ------------------------------------------------------------------ status reads
 
@@ -271,19 +286,8 @@ class ReconcileReportWorkflow:
         token = input.next_page_token
         gate = asyncio.Semaphore(input.read_concurrency)
         while True:
-            page = await workflow.execute_activity_method(
-                ReconcileActivities.list_momoflow_outcomes,
-                OutcomePageInput(
-                    task_queue=workflow.info().task_queue,
-                    provider=input.provider,
-                    start=start,
-                    end=end,
-                    page_size=input.page_size,
-                    next_page_token=token,
-                ),
-                start_to_close_timeout=timedelta(minutes=2),
-                retry_policy=TEMPORAL_RETRY,
-                summary="momoflow's transactions",
+            page = await self._outcome_page(
+                input.provider, start, end, token, page_size=input.page_size
             )
             reads = await asyncio.gather(
                 *(self._read(outcome, input.provider, gate) for outcome in page.outcomes)

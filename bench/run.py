@@ -129,7 +129,7 @@ FULL = Sizes(
     light_payouts=40,
     light_concurrency=2,
     polling_payouts=30,
-    campaign_lines=500,
+    campaign_lines=300,
     scale_workers=3,
 )
 SMOKE = Sizes(

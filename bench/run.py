@@ -850,7 +850,8 @@ def render_section(
         "### 4. Campaign at the rate limit, and 5. scale-out",
         "",
         f"The same campaign ({sizes.campaign_lines} CaurisFlux lines, "
-        "`POST /v1/campaigns?auto_approve=true`, 50 lines in flight per provider) four times, "
+        "`POST /v1/campaigns?auto_approve=true`, 50 lines in flight per provider, the lines' "
+        "payout deadlines at momoflow's production defaults) four times, "
         "each with fresh workers and a reset sandbox: 1 and "
         f"{sizes.scale_workers} worker processes against the one server, unthrottled and with "
         f"the CaurisFlux limit at **{found.limit_per_minute}/min** (about half the unthrottled "

@@ -31,7 +31,8 @@ OUT = Path(__file__).parent / "histories"
 #: keep replaying (``workflow.patched`` guards the differences).
 GENERATION = "REC3"
 #: Campaign recordings (their own generation: payouts and payins were not re-recorded).
-CAMPAIGN_GENERATION = "REC4"
+#: REC4: before the campaign-no-lost-wakeup patch; REC5: with it.
+CAMPAIGN_GENERATION = "REC5"
 
 _SN = {"provider": "caurisflux", "country": "SN", "operator": "wave"}
 _NS = {"provider": "novasend", "country": "CI", "operator": "wave"}

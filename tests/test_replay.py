@@ -51,10 +51,13 @@ def test_recorded_histories_cover_every_generation_and_provider() -> None:
     assert {"payin-acme-REC3-payin-checkout", "payin-acme-REC3-payin-late-reversal"} <= {
         path.stem for path in HISTORIES.glob("payin-*.json")
     }
-    # REC4: campaigns, one run approved by hand and a first run that continued as new.
-    assert {"campaign-acme-REC4-campaign", "campaign-acme-REC4-campaign-can"} <= {
-        path.stem for path in HISTORIES.glob("campaign-*.json")
-    }
+    # Campaigns, one run approved by hand and a first run that continued as new:
+    # REC4 before the campaign-no-lost-wakeup patch, REC5 with it.
+    assert {
+        f"campaign-acme-{generation}-{name}"
+        for generation in ("REC4", "REC5")
+        for name in ("campaign", "campaign-can")
+    } <= {path.stem for path in HISTORIES.glob("campaign-*.json")}
 
 
 async def test_histories_of_this_session_replay(

@@ -95,6 +95,10 @@ PREFLIGHT_CALL = timedelta(seconds=60)
 #: Buffered outcomes are written at least this often, so reports of a running campaign
 #: rarely need to read payouts one by one.
 FLUSH_EVERY = timedelta(seconds=20)
+#: Patch: the loop's wake-up flag is cleared before each pass instead of before each wait.
+#: Before it, lines settling while children were being started could leave the campaign
+#: waiting with free slots and nothing in flight.
+PATCH_NO_LOST_WAKEUP = "campaign-no-lost-wakeup"
 #: Rate samples: one at most every 5 s, rate measured over the last minute.
 RATE_SAMPLE_EVERY_S = 5.0
 RATE_WINDOW_S = 60.0
@@ -388,6 +392,10 @@ class CampaignWorkflow:
     async def _execute(self) -> CampaignProgress:
         options = self._inp.options
         while True:
+            if workflow.patched(PATCH_NO_LOST_WAKEUP):
+                # Cleared before the work, not before the wait: a line that settles while
+                # children are being started must wake the next pass.
+                self._changed = False
             self._set_phase(self._running_phase())
             if not self._c.cancel_requested and not self._c.paused_by_operator:
                 await self._start_lines()
@@ -580,7 +588,8 @@ class CampaignWorkflow:
             workflow.logger.warning("campaign %s: %s paused", self._inp.campaign_id, provider)
 
     async def _wait(self) -> None:
-        self._changed = False
+        if not workflow.patched(PATCH_NO_LOST_WAKEUP):
+            self._changed = False
         outage = [r for r in self._c.providers if r.outage and r.paused_reason]
         deadlines = [FLUSH_EVERY] if self._buffer else []
         if outage:

@@ -114,9 +114,11 @@ class CampaignOptions(_Model):
     #: Seconds between availability checks of a provider paused by an outage.
     outage_probe_interval_s: int = Field(default=60, ge=1)
     #: History events after which the workflow continues as new (well below the limits).
-    max_history_events: int = Field(default=8_000, ge=200, le=40_000)
+    #: Kept well below the limits so that a worker that lost its cache replays a run in
+    #: seconds, not minutes.
+    max_history_events: int = Field(default=3_000, ge=200, le=40_000)
     #: History bytes after which the workflow continues as new (Temporal warns at 10 MB).
-    max_history_bytes: int = Field(default=4 * 1024 * 1024, ge=256 * 1024, le=20 * 1024 * 1024)
+    max_history_bytes: int = Field(default=2 * 1024 * 1024, ge=256 * 1024, le=20 * 1024 * 1024)
     #: Outcomes buffered in the workflow before they are written to the store.
     outcome_batch_size: int = Field(default=200, ge=1, le=2_000)
     #: Lines read from the store per activity call.

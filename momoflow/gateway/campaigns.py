@@ -125,7 +125,7 @@ async def submit_campaign(
     ] = None,
     outage_error_threshold: Annotated[int, Query(ge=1)] = 5,
     outage_probe_interval_s: Annotated[int, Query(ge=1)] = 60,
-    max_history_events: Annotated[int, Query(ge=200, le=40_000)] = 8_000,
+    max_history_events: Annotated[int, Query(ge=200, le=40_000)] = 3_000,
 ) -> CampaignProgress | Response:
     """Store the file, then start the campaign: pre-flight checks every line and reports
     all problems at once; nothing is paid before approval (unless ``auto_approve``)."""

@@ -41,6 +41,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.campaigns import CampaignActivities
     from activities.providers import ProviderActivities
     from momoflow import search_attributes as sa
+    from momoflow import telemetry
     from momoflow.campaigns.models import (
         LINE_SETTLED_SIGNAL,
         SKIPPED,
@@ -562,6 +563,10 @@ class CampaignWorkflow:
         count.lines += lines
         count.amount += amount
         count.by_currency[currency] = count.by_currency.get(currency, 0) + amount
+        # Replay-safe (Temporal's workflow meter records nothing while replaying).
+        telemetry.workflow_metrics().campaign_lines(
+            self._inp.campaign_id, {name: c.lines for name, c in by_status.items()}
+        )
 
     def _paid(self, outcome: LineOutcome, amount: int) -> None:
         if outcome.status == TransactionStatus.SUCCEEDED.value:

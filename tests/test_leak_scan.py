@@ -121,8 +121,12 @@ def log_files(stack: Stack, basetemp: Path) -> list[Path]:
     return sorted(files)
 
 
-def span_files(stack: Stack) -> list[Path]:
-    return sorted(stack.spans_dir.glob("*.pb"))
+def span_files(stack: Stack, basetemp: Path) -> list[Path]:
+    """The session stack's exports, and those of the stacks some tests start for
+    themselves (each has its own stand-in collector)."""
+    files = set(stack.spans_dir.glob("*.pb"))
+    files |= {p for p in basetemp.rglob("*.pb") if p.parent.name == "spans"}
+    return sorted(files)
 
 
 async def raw_histories(address: str) -> list[tuple[str, bytes]]:
@@ -178,17 +182,18 @@ async def test_no_secret_or_clear_phone_number_in_logs_spans_or_raw_histories(
     leaks: list[Leak] = []
     scanned = {"log files": 0, "span exports": 0, "histories": 0}
 
-    logs = log_files(stack, tmp_path_factory.getbasetemp())
+    basetemp = tmp_path_factory.getbasetemp()
+    logs = log_files(stack, basetemp)
     for path in logs:
         text = path.read_bytes().decode("latin-1")
-        leaks += find_leaks(text, f"log {path.name}", secrets, phones)
+        leaks += find_leaks(text, f"log {path.relative_to(basetemp)}", secrets, phones)
     scanned["log files"] = len(logs)
 
     # Spans of the last few hundred milliseconds may still be batched in their process
     # (OTEL_BSP_SCHEDULE_DELAY): those are the leak scan's own, which sends nothing.
-    for path in span_files(stack):
+    for path in span_files(stack, basetemp):
         text = path.read_bytes().decode("latin-1")
-        leaks += find_leaks(text, f"spans {path.name}", secrets, phones)
+        leaks += find_leaks(text, f"spans {path.relative_to(basetemp)}", secrets, phones)
         scanned["span exports"] += 1
 
     for workflow_id, raw in await raw_histories(stack.temporal_address):

@@ -44,6 +44,7 @@ from tests.stack import (
     signed_caurisflux_webhook,
     wait_until,
 )
+from tests.test_fuzz_gateway import no_constants_from_our_code
 
 PROVIDERS = ("caurisflux", "novasend", "mobilepay")
 #: Where each provider's stuck payout goes (the sandboxes' test numbers end in 0003).
@@ -521,7 +522,8 @@ async def test_authentic_webhooks_with_arbitrary_bodies_never_crash_the_gateway(
         answer = post(stack, delivery)
         answers.append((answer.status_code, delivery.body))
 
-    deliver()
+    with no_constants_from_our_code():
+        deliver()
 
     allowed = {200, 400} | ({503} if provider == "mobilepay" else set())
     wrong = [(status, body[:200]) for status, body in answers if status not in allowed]

@@ -110,3 +110,21 @@ def test_formats_are_recognised_by_content_type_or_file_name() -> None:
     assert detect_format("application/x-ndjson") is FileFormat.JSONL
     assert detect_format(None, "june.jsonl") is FileFormat.JSONL
     assert detect_format("application/pdf") is None
+
+
+@pytest.mark.parametrize(
+    ("fmt", "data"),
+    [
+        (
+            FileFormat.CSV,
+            (HEADER + "\nL1,caurisflux,SN,wave,+2217,N," + "9" * 200_000 + ",XOF,x\n"),
+        ),
+        (FileFormat.JSONL, '{"reference": ' + "[" * 50_000 + "]" * 50_000 + "}\n"),
+        (FileFormat.JSONL, '{"amount": ' + "9" * 5_000 + "}\n"),
+    ],
+    ids=["csv-field-too-large", "json-nested-too-deep", "json-number-too-long"],
+)
+def test_hostile_files_are_refused_not_crashed_on(fmt: FileFormat, data: str) -> None:
+    with pytest.raises(FileRejected) as refused:
+        inspect_file(data.encode(), fmt)
+    assert refused.value.problems[0].rule in ("csv", "json")

@@ -317,11 +317,6 @@ def test_codec_payloads_nested_too_deep_are_a_400(stack: Stack) -> None:
 CAMPAIGN_HEADER = "reference,provider,country,operator,phone,name,amount,currency,description\n"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="momoflow/campaigns/parsing.py: _csv_rows lets csv.Error (field larger than "
-    "field limit) and _jsonl_rows lets RecursionError escape: 500 (reported to the lead)",
-)
 @pytest.mark.parametrize(
     ("content_type", "body"),
     [

@@ -294,7 +294,15 @@ def _csv_rows(text: str) -> Iterator[tuple[int, dict[str, str]]]:
     reader = csv.reader(io.StringIO(text), delimiter=delimiter)
     next(reader, None)
     number = 0
-    for values in reader:
+    while True:
+        try:
+            values = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise FileRejected(
+                [_file_problem("file", "csv", f"line {reader.line_num} cannot be read ({exc})")]
+            ) from None
         if not any(v.strip() for v in values):
             continue
         number += 1
@@ -316,6 +324,11 @@ def _jsonl_rows(text: str) -> Iterator[tuple[int, dict[str, str]]]:
         except json.JSONDecodeError as exc:
             raise FileRejected(
                 [_file_problem("file", "json", f"line {physical} is not valid JSON ({exc.msg})")]
+            ) from None
+        except (RecursionError, ValueError):
+            # Nested too deep, or a number too long to convert: not a campaign line.
+            raise FileRejected(
+                [_file_problem("file", "json", f"line {physical} is not a readable JSON object")]
             ) from None
         if not isinstance(value, dict):
             raise FileRejected(

@@ -619,7 +619,6 @@ class ScaleResult:
     runs: list[RunHistory]
     memory: dict[str, dict[str, float]]
     upload_bytes: int
-    max_history_events: int
 
     @property
     def full_runs(self) -> list[RunHistory]:
@@ -714,7 +713,6 @@ async def run_scale(
         runs=runs,
         memory=memory,
         upload_bytes=len(data),
-        max_history_events=max_history_events or 8000,
     )
 
 
@@ -889,10 +887,10 @@ def scale_section(scale: ScaleResult, rate: float) -> list[str]:
         if per_run
         else "- No run continued as new: too few lines were paid to see the steady state.",
         f"- The largest run measured had **{largest.events:,} events** and the heaviest "
-        f"**{_mib(largest_bytes.bytes)} MiB**; a run's size is set by the continue-as-new "
-        f"threshold (`max_history_events` {scale.max_history_events:,}, or Temporal's "
-        "suggestion at 4,096 events or 4 MiB, whichever comes first), not by the campaign's "
-        "length.",
+        f"**{_mib(largest_bytes.bytes)} MiB**; a run's size is set by the campaign's "
+        "continue-as-new thresholds (`max_history_events` and `max_history_bytes` of "
+        "`CampaignOptions`, or Temporal's suggestion at 4,096 events or 4 MiB, whichever "
+        "comes first), not by the campaign's length.",
         f"- The state a run carries to the next (its start event) measured "
         f"{min(starts, default=0):,}–{max(starts, default=0):,} bytes across runs: it does "
         f"not grow with the lines paid (it holds counters, cursors and the lines in flight), "
@@ -1052,7 +1050,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--scale-max-history-events",
         type=int,
         default=None,
-        help="(c) the campaign's max_history_events (default: momoflow's, 8000)",
+        help="(c) the campaign's max_history_events (default: the gateway's)",
     )
     parser.add_argument("--skip-scale", action="store_true", help="skip (c)")
     parser.add_argument("--doc", type=Path, default=DOC_PATH, help="document to update")

@@ -938,13 +938,14 @@ def bounds(found: Measurements) -> list[str]:
             f"{th1.wall_s / th1.floor_s:.2f} with 1 worker and "
             f"{th_n.wall_s / th_n.floor_s:.2f} with {th_n.workers}; at most "
             f"{th1.max_per_minute} and {th_n.max_per_minute} requests in any 60 s window, "
-            f"{th1.rejected_429} and {th_n.rejected_429} refused with 429: the limit is held "
-            "by the server across workers"
+            f"{th1.rejected_429} and {th_n.rejected_429} refused with 429"
             + (
-                "."
+                ": the limit held, with 1 worker as with several."
                 if max(th1.max_per_minute, th_n.max_per_minute) <= found.limit_per_minute
                 and th1.rejected_429 + th_n.rejected_429 == 0
-                else " — **but not exactly: see the 429s and the 60 s windows above**."
+                else ": the server paces the provider's queue the same with 1 worker as with "
+                "several, but **not exactly within the sandbox's fixed 60 s window** (the "
+                "refused requests were retried)."
             ),
         ]
     return lines

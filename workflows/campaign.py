@@ -604,7 +604,7 @@ class CampaignWorkflow:
         try:
             await workflow.wait_condition(lambda: self._changed, timeout=timeout)
         except TimeoutError:
-            pass
+            pass  # time to flush buffered outcomes or probe a paused provider (below)
         if outage and workflow.now() >= (self._next_probe or workflow.now()):
             await self._probe(outage)
 

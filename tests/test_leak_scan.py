@@ -15,8 +15,17 @@ Forbidden: every secret the stack's settings hold (provider credentials, webhook
 and tokens, notification and fingerprint secrets, codec keys, as
 ``momoflow.redaction.secret_values`` finds them), the sandboxes' own credentials, every API
 key and operator token the tests use, and every phone number the tests use, in clear
-(``+221*****0001`` is fine). Phone numbers are matched by pattern, not only as the literals
-found in the test files, so that numbers the tests build at run time are found too.
+(``+221*****0001`` is fine). Phone numbers are looked for two ways, and neither can pass or
+fail by chance:
+
+* every number written in the test files, in each form the code or a provider may write it
+  (``+221771230001``, ``221771230001``, ``00221771230001``, international and national
+  groupings such as ``+221 77 123 00 01`` and ``77 123 00 01``), anywhere in the text; these
+  forms are long or spaced enough that no random id holds one by chance;
+* a pattern, for the numbers tests build at run time, matched only as a whole token: not
+  inside an identifier, a UUID (``…-9084-221912345518``), a traceparent, a ``$``-prefixed
+  request id, a longer number or a masked form. Temporal keeps those ids in clear, and a
+  digit run inside one is not a phone number.
 """
 
 from __future__ import annotations
@@ -29,7 +38,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
+import phonenumbers
 import pytest
+from phonenumbers import PhoneNumberFormat
 from temporalio.api.history.v1 import History
 from temporalio.client import Client
 
@@ -84,9 +95,17 @@ def forbidden_secrets(stack: Stack) -> dict[str, str]:
     return named
 
 
+#: What may stand right before a phone number for it to be one: not a character of an
+#: identifier, a UUID or traceparent (``-``), a request id (``$``), a masked form (``*``) or
+#: a ``+`` (the match would have started there).
+_TOKEN_START = r"(?<![0-9A-Za-z_*$+-])"
+#: ... and right after it: not a digit, a letter or the rest of an id.
+_TOKEN_END = r"(?![0-9A-Za-z_-])"
+
+
 def phone_pattern() -> tuple[re.Pattern[str], set[str]]:
-    """A pattern for every clear phone number of the tests' countries, and the literals
-    the test files hold (each must match it)."""
+    """A pattern for every clear phone number of the tests' countries, matched as a whole
+    token, and the literals the test files hold (each must match it)."""
     literals: set[str] = set()
     codes: set[str] = set()
     for source in TESTS.glob("*.py"):
@@ -94,9 +113,32 @@ def phone_pattern() -> tuple[re.Pattern[str], set[str]]:
             literals.add(found.group(0))
             codes.add(found.group(1))
     alternatives = "|".join(sorted(codes))
-    # Not inside a longer number or an identifier, and not a masked form (``+221*****0001``).
-    pattern = re.compile(rf"(?<![0-9A-Za-z*])\+?(?:{alternatives})[0-9]{{8,10}}(?![0-9])")
+    pattern = re.compile(rf"{_TOKEN_START}\+?(?:{alternatives})[0-9]{{8,10}}{_TOKEN_END}")
     return pattern, literals
+
+
+def written_forms(number: str) -> set[str]:
+    """The forms of an E.164 ``number`` that code or a provider may write, each long or
+    spaced enough not to occur by chance in a random id: E.164 with and without ``+``,
+    ``00``-prefixed, and the international and national groupings. Bare national digits
+    (``771230001``) are left to the whole-token pattern, being short enough to turn up
+    inside a hex id."""
+    digits = number.lstrip("+")
+    forms = {number, digits, "00" + digits}
+    try:
+        parsed = phonenumbers.parse(number)
+    except phonenumbers.NumberParseException:
+        return forms
+    for style in (PhoneNumberFormat.INTERNATIONAL, PhoneNumberFormat.NATIONAL):
+        written = phonenumbers.format_number(parsed, style)
+        if " " in written:
+            forms.add(written)
+    return forms
+
+
+def literal_forms(literals: Iterable[str]) -> dict[str, str]:
+    """Every written form of every literal -> the masked literal to report it by."""
+    return {form: mask(number) for number in literals for form in written_forms(number)}
 
 
 def mask(number: str) -> str:
@@ -104,11 +146,18 @@ def mask(number: str) -> str:
 
 
 def find_leaks(
-    text: str, where: str, secrets: dict[str, str], phones: re.Pattern[str]
+    text: str,
+    where: str,
+    secrets: dict[str, str],
+    phones: re.Pattern[str],
+    known_phones: dict[str, str] | None = None,
 ) -> list[Leak]:
-    """Every forbidden secret and clear phone number in ``text``."""
+    """Every forbidden secret and clear phone number in ``text``: the pattern's whole-token
+    matches and, anywhere, the written forms of the known numbers."""
     found = [Leak(where, name) for value, name in secrets.items() if value in text]
-    found += [Leak(where, f"phone {mask(m.group(0))}") for m in phones.finditer(text)]
+    matched = {mask("+" + m.group(0).lstrip("+")) for m in phones.finditer(text)}
+    matched |= {masked for form, masked in (known_phones or {}).items() if form in text}
+    found += [Leak(where, f"phone {masked}") for masked in sorted(matched)]
     return found
 
 
@@ -155,29 +204,58 @@ def _report(leaks: Iterable[Leak]) -> str:
 
 
 def test_the_scanner_finds_what_it_looks_for() -> None:
-    """The scan below can fail: planted secrets and clear numbers are found, masked ones
-    are not."""
+    """The scan below can fail: planted secrets and clear numbers are found, in every form
+    the code may write them; masked numbers and the random ids Temporal keeps in clear are
+    not."""
     pattern, literals = phone_pattern()
+    known = literal_forms(literals)
     secrets = {"sk_live_planted_secret": "planted"}
     assert {"+221771230001", "+2250701230003"} <= literals
     assert all(pattern.fullmatch(number) for number in literals)
+    assert {"+221771230001", "221771230001", "+221 77 123 00 01", "77 123 00 01"} <= set(known)
     text = (
         "paid 221771230001 and +2250701231001 with sk_live_planted_secret; "
         "masked +221*****0001, ids TRF2250701231001 and 12212345678901234"
     )
-    leaks = find_leaks(text, "sample", secrets, pattern)
+    leaks = find_leaks(text, "sample", secrets, pattern, known)
     assert sorted(leak.what for leak in leaks) == [
+        "phone +221*****0001",
         "phone +225*****1001",
-        "phone 2217*****0001",
         "planted",
     ]
+    # A known number is found whatever stands around it, in each written form.
+    for form in ("x+2250701230003y", "phone:0022507012300031", "tel 07 01 23 0003."):
+        assert [leak.what for leak in find_leaks(form, "s", {}, pattern, known)] == [
+            "phone +225*****0003"
+        ], form
+
+
+@pytest.mark.parametrize(
+    "clear_id",
+    [
+        # A request id or an update id: a UUID, here with a run of digits in its last group.
+        "$7261e2d5-ef8f-427e-9084-221912345518 ",
+        "7261e2d5-ef8f-427e-9084-221912345518",
+        "update-22191234551-2",
+        # A traceparent whose span id is all digits, and one whose trace id ends in digits.
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-2250701234567890-01",
+        "00-4bf92f3577b34da6a3ce9222191234551-00f067aa0ba902b7-01",
+        # Hex ids with a run of digits against a hex letter.
+        "a221912345518f",
+        "2219123455181e2d",
+    ],
+)
+def test_random_ids_kept_in_clear_are_not_phone_numbers(clear_id: str) -> None:
+    pattern, literals = phone_pattern()
+    assert find_leaks(clear_id, "sample", {}, pattern, literal_forms(literals)) == []
 
 
 async def test_no_secret_or_clear_phone_number_in_logs_spans_or_raw_histories(
     stack: Stack, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     secrets = forbidden_secrets(stack)
-    phones, _ = phone_pattern()
+    phones, literals = phone_pattern()
+    known = literal_forms(literals)
     assert len(secrets) >= 10
     leaks: list[Leak] = []
     scanned = {"log files": 0, "span exports": 0, "histories": 0}
@@ -186,18 +264,18 @@ async def test_no_secret_or_clear_phone_number_in_logs_spans_or_raw_histories(
     logs = log_files(stack, basetemp)
     for path in logs:
         text = path.read_bytes().decode("latin-1")
-        leaks += find_leaks(text, f"log {path.relative_to(basetemp)}", secrets, phones)
+        leaks += find_leaks(text, f"log {path.relative_to(basetemp)}", secrets, phones, known)
     scanned["log files"] = len(logs)
 
     # Spans of the last few hundred milliseconds may still be batched in their process
     # (OTEL_BSP_SCHEDULE_DELAY): those are the leak scan's own, which sends nothing.
     for path in span_files(stack, basetemp):
         text = path.read_bytes().decode("latin-1")
-        leaks += find_leaks(text, f"spans {path.relative_to(basetemp)}", secrets, phones)
+        leaks += find_leaks(text, f"spans {path.relative_to(basetemp)}", secrets, phones, known)
         scanned["span exports"] += 1
 
     for workflow_id, raw in await raw_histories(stack.temporal_address):
-        leaks += find_leaks(raw.decode("latin-1"), f"history {workflow_id}", secrets, phones)
+        leaks += find_leaks(raw.decode("latin-1"), f"history {workflow_id}", secrets, phones, known)
         scanned["histories"] += 1
 
     if scanned["histories"] == 0:

@@ -30,6 +30,19 @@ class Country(StrEnum):
     CM = "CM"
 
 
+#: Each country's English short name, for messages.
+COUNTRY_NAMES: dict[Country, str] = {
+    Country.SN: "Senegal",
+    Country.CI: "Côte d'Ivoire",
+    Country.ML: "Mali",
+    Country.BF: "Burkina Faso",
+    Country.TG: "Togo",
+    Country.BJ: "Benin",
+    Country.NE: "Niger",
+    Country.GW: "Guinea-Bissau",
+    Country.CM: "Cameroon",
+}
+
 #: Digits after the decimal point for each currency (ISO 4217 exponent).
 MINOR_UNIT_EXPONENT: dict[Currency, int] = {Currency.XOF: 0, Currency.XAF: 0}
 

@@ -3,7 +3,10 @@
 This module is pure (no I/O) and is the reference for merchants' developers. Each
 notification is an HTTP ``POST`` of a compact JSON body to the merchant's URL::
 
-    {"created_at":"2026-03-01T09:30:12.345Z","data":{...},"id":"evt_...","type":"payin.succeeded"}
+    {"created_at":"2026-03-01T09:30:12.345Z","data":{...},
+     "id":"payin-demo-ORDER-42:payin.succeeded:1","type":"payin.succeeded"}
+
+(``data`` is the transaction's state; ``docs/notifications.md`` shows a whole event)
 
 with these headers:
 

@@ -1,7 +1,8 @@
 """Business requests as callers send them, and the rules they must meet.
 
-Parsing (:class:`PayoutRequest`) checks types and formats, field by field. Business rules
-that involve several fields or external tables (a number valid for the country, the
+Parsing (:class:`PayoutRequest`) checks types and formats, field by field, and writes phone
+numbers in E.164 (national numbers are read as numbers of the request's ``country``). Business
+rules that involve several fields or external tables (a number valid for the country, the
 country's currency, the provider's operators and limits) are checked by
 :func:`check_payout_request`, which reports *every* problem at once. A request with any
 problem starts nothing.
@@ -13,13 +14,23 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Self
 from urllib.parse import urlsplit
 
-import phonenumbers
-from pydantic import AnyHttpUrl, BaseModel, ConfigDict, Field, StrictInt, StringConstraints
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StrictInt,
+    StringConstraints,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from momoflow.ids import REFERENCE_PATTERN
 from momoflow.models import (
@@ -32,13 +43,55 @@ from momoflow.models import (
     PayoutTimings,
     ProviderName,
 )
-from momoflow.money import COUNTRY_CURRENCY, Country, Currency, format_amount
+from momoflow.money import (
+    COUNTRY_CURRENCY,
+    MINOR_UNIT_EXPONENT,
+    Country,
+    Currency,
+    format_amount,
+)
+from momoflow.phones import normalize_phone, phone_problem
 from momoflow.providers.capabilities import CAPABILITIES
 
-E164_PATTERN = r"^\+[1-9][0-9]{6,14}$"
+
+def _whole_amount(value: object) -> object:
+    """Let integers through; refuse anything else with advice on the integer to send."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise PydanticCustomError("whole_number", "{advice}", {"advice": amount_advice(value)})
+
+
+def amount_advice(value: object) -> str:
+    """Why ``value`` is not an amount, and what to send instead. A fractional value is never
+    rounded for the caller: it may be a unit mix-up, and only the caller knows."""
+    without = " and ".join(c.value for c, e in MINOR_UNIT_EXPONENT.items() if e == 0)
+    unit = f"an integer in the currency's minor unit ({without} have none)"
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        if abs(value) < 1e15:
+            return f"amount must be {unit}: write {int(value)}, not {value!r}"
+        return f"amount must be {unit}, written without a decimal point or exponent"
+    if isinstance(value, float) and math.isfinite(value):
+        return f"amount must be {unit}: {value!r} has decimals"
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isascii() and text.isdigit() and len(text) <= 20:
+            return f'amount must be a JSON number, not a string: write {int(text)}, not "{text}"'
+        return f"amount must be {unit}, written as a JSON number (50000), not a string"
+    return f"amount must be {unit}, for example 50000"
+
 
 Reference = Annotated[str, StringConstraints(pattern=REFERENCE_PATTERN)]
-Phone = Annotated[str, StringConstraints(pattern=E164_PATTERN)]
+#: A phone number as the caller writes it: international (``+221 77 123 45 67``,
+#: ``00221…``) or national for the request's country (``77 123 45 67``). Parsing writes it
+#: in E.164; :func:`check_phone_for_country` says in words what is wrong with it.
+Phone = Annotated[str, StringConstraints(max_length=40)]
+#: An integer amount in the currency's minor unit; floats and strings are refused with a
+#: message that says so (``whole_number``), never rounded.
+Amount = Annotated[
+    StrictInt,
+    BeforeValidator(_whole_amount),
+    Field(gt=0, description="Integer amount in the currency's minor unit (XOF and XAF have none)"),
+]
 MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=40)]
 MetadataValue = Annotated[str, StringConstraints(max_length=500)]
 
@@ -48,7 +101,11 @@ class Recipient(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    phone: Phone = Field(description="E.164 mobile number, e.g. +221771234567")
+    phone: Phone = Field(
+        description="Mobile number in international form (+221771234567) or as a national "
+        "number of the request's country (77 123 45 67); answered in E.164",
+        examples=["+221771234567"],
+    )
     name: str = Field(min_length=1, max_length=100, description="Full name or business name")
 
 
@@ -81,13 +138,22 @@ class PayoutRequest(BaseModel):
     country: Country
     operator: Operator
     recipient: Recipient
-    amount: StrictInt = Field(gt=0, description="Integer amount in the currency's minor unit")
+    amount: Amount
     currency: Currency
     description: str = Field(default="", max_length=140)
     notify_url: AnyHttpUrl | None = Field(
         default=None, description="Your endpoint for signed notifications (docs/notifications.md)"
     )
     metadata: dict[MetadataKey, MetadataValue] = Field(default_factory=dict, max_length=20)
+
+    @model_validator(mode="after")
+    def _phone_in_e164(self) -> Self:
+        # Before anything is derived (the fingerprint above all): the same payout sent with
+        # a national and then an international number is the same request.
+        phone = normalize_phone(self.recipient.phone, self.country)
+        if phone != self.recipient.phone:
+            self.recipient = self.recipient.model_copy(update={"phone": phone})
+        return self
 
     def fingerprint(self, secret: str) -> str:
         """A keyed digest of the whole request, to recognise a reused reference."""
@@ -128,32 +194,23 @@ class FieldProblem:
     message: str
 
 
-def check_phone_for_country(phone: str, country: Country) -> FieldProblem | None:
-    """A problem when ``phone`` is not a valid number of ``country``."""
-    try:
-        parsed = phonenumbers.parse(phone, None)
-    except phonenumbers.NumberParseException:
-        return FieldProblem("recipient.phone", "e164", "not a parseable E.164 phone number")
-    region = phonenumbers.region_code_for_number(parsed)
-    if not phonenumbers.is_valid_number(parsed):
-        return FieldProblem(
-            "recipient.phone", "valid_number", "not a valid phone number (wrong length or prefix)"
-        )
-    if region != country.value:
-        return FieldProblem(
-            "recipient.phone",
-            "number_in_country",
-            f"number belongs to {region or 'no country'}, not to country {country.value}",
-        )
-    return None
+def check_phone_for_country(
+    phone: str, country: Country, field: str = "recipient.phone"
+) -> FieldProblem | None:
+    """A problem when ``phone`` is not a valid number of ``country``; the message says in
+    words how to write one (``e164``, ``valid_number`` or ``number_in_country``)."""
+    problem = phone_problem(phone, country)
+    if problem is None:
+        return None
+    return FieldProblem(field, problem.rule, problem.message)
 
 
 def check_payout_request(request: PayoutRequest) -> list[FieldProblem]:
     """Every business rule ``request`` breaks (empty when it may be paid)."""
     problems: list[FieldProblem] = []
-    phone_problem = check_phone_for_country(request.recipient.phone, request.country)
-    if phone_problem:
-        problems.append(phone_problem)
+    recipient_phone = check_phone_for_country(request.recipient.phone, request.country)
+    if recipient_phone:
+        problems.append(recipient_phone)
     expected_currency = COUNTRY_CURRENCY[request.country]
     if request.currency is not expected_currency:
         problems.append(
@@ -220,7 +277,12 @@ class Customer(BaseModel):
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    phone: Phone | None = Field(default=None, description="E.164; required for direct payins")
+    phone: Phone | None = Field(
+        default=None,
+        description="Mobile number in international form or as a national number of the "
+        "request's country; answered in E.164. Required for direct payins",
+        examples=["+2250701020304"],
+    )
     name: str | None = Field(default=None, max_length=100)
 
 
@@ -257,7 +319,7 @@ class PayinRequest(BaseModel):
     country: Country
     operator: Operator | None = Field(default=None, description="Required for direct payins")
     customer: Customer = Field(default_factory=Customer)
-    amount: StrictInt = Field(gt=0, description="Integer amount in the currency's minor unit")
+    amount: Amount
     currency: Currency
     description: str = Field(default="", max_length=140)
     otp: str | None = Field(
@@ -273,6 +335,15 @@ class PayinRequest(BaseModel):
         default=None, description="Your endpoint for signed notifications (docs/notifications.md)"
     )
     metadata: dict[MetadataKey, MetadataValue] = Field(default_factory=dict, max_length=20)
+
+    @model_validator(mode="after")
+    def _phone_in_e164(self) -> Self:
+        # As for payouts: the fingerprint must see one form of the number.
+        if self.customer.phone is not None:
+            phone = normalize_phone(self.customer.phone, self.country)
+            if phone != self.customer.phone:
+                self.customer = self.customer.model_copy(update={"phone": phone})
+        return self
 
     def fingerprint(self, secret: str) -> str:
         """A keyed digest of the whole request, to recognise a reused reference."""
@@ -320,11 +391,11 @@ def check_payin_request(request: PayinRequest) -> list[FieldProblem]:
             FieldProblem("mode", "mode_offered", f"{name} offers payin modes {offered}")
         )
     if request.customer.phone is not None:
-        phone_problem = check_phone_for_country(request.customer.phone, request.country)
-        if phone_problem:
-            problems.append(
-                FieldProblem("customer.phone", phone_problem.rule, phone_problem.message)
-            )
+        customer_phone = check_phone_for_country(
+            request.customer.phone, request.country, "customer.phone"
+        )
+        if customer_phone:
+            problems.append(customer_phone)
     if request.mode is PayinMode.DIRECT:
         if request.customer.phone is None:
             problems.append(

@@ -16,10 +16,10 @@ import re
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from momoflow.codec import KEY_ID_PATTERN, decode_key, is_valid_key_id
 from momoflow.ids import MERCHANT_PATTERN
@@ -324,8 +324,9 @@ class Settings(BaseSettings):
     notification_horizon_s: int = Field(default=3 * 24 * 3600, ge=60)
 
     #: Providers this deployment talks to (workers poll their queues, the gateway takes
-    #: their webhooks and requests).
-    providers: list[ProviderName] = Field(
+    #: their webhooks and requests). Comma-separated (``caurisflux,novasend``) or JSON
+    #: (``["caurisflux", "novasend"]``).
+    providers: Annotated[list[ProviderName], NoDecode] = Field(
         default_factory=lambda: [
             ProviderName.CAURISFLUX,
             ProviderName.NOVASEND,
@@ -352,8 +353,13 @@ class Settings(BaseSettings):
     @field_validator("providers", mode="before")
     @classmethod
     def _parse_providers(cls, value: object) -> object:
-        if isinstance(value, str) and not value.strip().startswith("["):
-            return [part.strip() for part in value.split(",") if part.strip()]
+        # NoDecode keeps pydantic-settings from requiring JSON: the documented form is a
+        # comma-separated list, and JSON is accepted too.
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [part.strip().lower() for part in text.split(",") if part.strip()]
         return value
 
     @field_validator("notification_secrets", mode="before")

@@ -13,7 +13,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from momoflow.ids import payout_workflow_id
 from tests.stack import GLOBEX_KEY, WEBHOOK_SECRET, Stack, signed_caurisflux_webhook
-from tests.test_payout_flow import payout_body, post_payout
+from tests.test_payout_flow import executions, payout_body, post_payout
 
 
 async def assert_not_started(client: Client, workflow_id: str) -> None:
@@ -39,13 +39,18 @@ def test_x_api_key_header_is_accepted(stack: Stack, reference: str) -> None:
 
 
 INVALID_BODIES: list[tuple[dict[str, Any], set[tuple[str, str]]]] = [
-    ({"amount": 100.5}, {("amount", "int_type")}),
+    ({"amount": 100.5}, {("amount", "whole_number")}),
+    ({"amount": 5000.0}, {("amount", "whole_number")}),
+    ({"amount": "5000"}, {("amount", "whole_number")}),
+    ({"amount": "5000.50"}, {("amount", "whole_number")}),
     ({"amount": -5}, {("amount", "greater_than")}),
     ({"currency": "EUR"}, {("currency", "enum")}),
     (
         {"recipient": {"phone": "+2250701020304", "name": "A"}},
         {("recipient.phone", "number_in_country")},
     ),
+    ({"recipient": {"phone": "0701020304", "name": "A"}}, {("recipient.phone", "valid_number")}),
+    ({"recipient": {"phone": "Awa's phone", "name": "A"}}, {("recipient.phone", "e164")}),
     ({"operator": "mtn_momo"}, {("operator", "operator_in_country")}),
     ({"amount": 6_000_000}, {("amount", "provider_limits")}),
     (
@@ -72,6 +77,99 @@ async def test_invalid_request_names_every_field_and_starts_nothing(
     assert body["error"] == "validation_failed"
     assert {(p["field"], p["rule"]) for p in body["problems"]} == problems
     assert all(p["message"] for p in body["problems"])
+    await assert_not_started(client, payout_workflow_id("acme", reference))
+
+
+async def test_phone_and_amount_problems_are_explained_in_words(
+    stack: Stack, client: Client, reference: str
+) -> None:
+    body = payout_body(reference, phone="+2250701020304", amount=5000.5)
+    with stack.gateway() as http:
+        bad_amount = http.post("/v1/payouts", json=body)
+        bad_phone = http.post("/v1/payouts", json={**body, "amount": 5000})
+    assert bad_amount.status_code == bad_phone.status_code == 422
+    ((amount,), (phone,)) = (bad_amount.json()["problems"], bad_phone.json()["problems"])
+    assert amount == {
+        "field": "amount",
+        "rule": "whole_number",
+        "message": "amount must be an integer in the currency's minor unit (XOF and XAF have "
+        "none): 5000.5 has decimals",
+    }
+    assert (phone["field"], phone["rule"]) == ("recipient.phone", "number_in_country")
+    assert phone["message"].startswith(
+        "the number belongs to Côte d'Ivoire (CI), not to Senegal (country SN): write the "
+        "number in international form (+221 "
+    )
+    assert "pattern" not in phone["message"] and "0701020304" not in phone["message"]
+    await assert_not_started(client, payout_workflow_id("acme", reference))
+
+
+def test_a_national_number_pays_the_same_payout_as_the_international_one(
+    stack: Stack, reference: str
+) -> None:
+    national = payout_body(reference, phone="77 123 00 01")
+    created = post_payout(stack, national)
+    with stack.gateway() as http:
+        again = http.post("/v1/payouts", json=payout_body(reference, phone="+221771230001"))
+        spaced = http.post("/v1/payouts", json=payout_body(reference, phone="00221 77 123 00 01"))
+        other = http.post("/v1/payouts", json=payout_body(reference, phone="+221771230002"))
+    assert created["recipient_phone_masked"] == "+221*****0001"
+    # The same request in another writing: the same payout, not a reference conflict.
+    assert again.status_code == spaced.status_code == 200, (again.text, spaced.text)
+    assert again.json()["workflow_id"] == created["workflow_id"]
+    assert other.status_code == 409
+    final = stack.wait_for_payout(reference, {"succeeded"})
+    assert final["recipient_phone_masked"] == "+221*****0001"
+    assert executions(stack, reference) == 1
+
+
+def test_a_national_customer_number_is_read_for_the_payins_country(
+    stack: Stack, reference: str
+) -> None:
+    with stack.gateway() as http:
+        answer = http.post(
+            "/v1/payins",
+            json={
+                "reference": reference,
+                "provider": "caurisflux",
+                "mode": "checkout",
+                "country": "SN",
+                "customer": {"phone": "77 123 10 01", "name": "Aya Kone"},
+                "amount": 10_000,
+                "currency": "XOF",
+                "return_url": "https://shop.example/paid",
+            },
+        )
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["customer_phone_masked"] == "+221*****1001"
+
+
+@pytest.mark.parametrize(
+    ("content", "where"),
+    [
+        (
+            b'{"amount": 1,\n  "currency": ,\n"reference": "REF"}',
+            "line 2, column 15: Expecting value",
+        ),
+        (b'{"amount": 1 "reference": "REF"}', "line 1, column 14: Expecting ',' delimiter"),
+        (b"{", "line 1, column 2: Expecting property name enclosed in double quotes"),
+        ('{\n"description": "Dakar é",,"reference": "REF"}'.encode(), "line 2, column 26: "),
+    ],
+)
+async def test_malformed_json_is_located_by_line_and_column(
+    stack: Stack, client: Client, reference: str, content: bytes, where: str
+) -> None:
+    with stack.gateway() as http:
+        answer = http.post(
+            "/v1/payouts",
+            # The reference comes after the error, so it does not move the position.
+            content=content.replace(b"REF", reference.encode()),
+            headers={"Content-Type": "application/json"},
+        )
+    assert answer.status_code == 422, answer.text
+    (problem,) = answer.json()["problems"]
+    assert (problem["field"], problem["rule"]) == ("body", "json_invalid")
+    assert problem["message"].startswith(f"invalid JSON at {where}")
     await assert_not_started(client, payout_workflow_id("acme", reference))
 
 

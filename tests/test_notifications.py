@@ -27,7 +27,7 @@ from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from activities.notifications import NotificationActivities
-from momoflow.models import DeliveryReport, MerchantNotification
+from momoflow.models import DeliveryReport, MerchantNotification, PayoutState
 from momoflow.notifications import (
     EVENT_ID_HEADER,
     EVENT_TYPE_HEADER,
@@ -49,16 +49,28 @@ OLD_SECRET = "whsec_acme_old_secret"
 NOW = 1_800_000_000.0
 DOCS = Path(__file__).resolve().parents[1] / "docs" / "notifications.md"
 
-# The test vector published in docs/notifications.md (checked independently with openssl).
+# The test vector published in docs/notifications.md (checked independently with openssl):
+# the payout.succeeded event of the README's payout, as a workflow sends it.
 VECTOR_SECRET = "whsec_example"
 VECTOR_TIMESTAMP = 1772357412
 VECTOR_BODY = (
-    b'{"created_at":"2026-03-01T09:30:12.345Z","data":{"amount":50000,"currency":"XOF",'
-    b'"fees":500,"recipient_phone_masked":"+221*****4567","reference":"INV-2026-0001",'
-    b'"status":"succeeded"},"id":"evt_7d0c2a5e9b1f4c3a","type":"payout.succeeded"}'
+    b'{"created_at":"2026-03-01T09:30:12.345Z","data":{"amount":50000,'
+    b'"completed_at":"2026-03-01T09:30:12.345678Z","country":"SN",'
+    b'"created_at":"2026-03-01T09:30:04.120531Z","currency":"XOF",'
+    b'"description":"Invoice 2026-0001","failure":null,"fees":750,"merchant":"demo",'
+    b'"net_amount":49250,"operator":"wave","provider":"caurisflux",'
+    b'"provider_reference":"WAVE-PAY-596565","provider_status":"completed",'
+    b'"provider_transaction_id":"POTFMZCIFNZY2HMO","quote_attempts":1,'
+    b'"quote_id":"QT-EZFDZ86EKAD5","recipient_phone_masked":"+221*****4567",'
+    b'"reconciling_since":null,"reference":"INV-2026-0001","resolution":null,'
+    b'"status":"succeeded","status_polls":0,"submit_attempts":1,'
+    b'"submitted_at":"2026-03-01T09:30:04.911207Z",'
+    b'"updated_at":"2026-03-01T09:30:12.345678Z","webhooks_received":2,'
+    b'"workflow_id":"payout-demo-INV-2026-0001"},'
+    b'"id":"payout-demo-INV-2026-0001:payout.succeeded:1","type":"payout.succeeded"}'
 )
 VECTOR_SIGNATURE = (
-    "t=1772357412,v1=24a2eefc9db61412c6de4fb4d4906f024366278941e5c06c2be2254a78525616"
+    "t=1772357412,v1=0c3b6a24b81ccd1d5545eee13d77e65ed165c3e5ba84a344bb922ba6b2362aa4"
 )
 
 
@@ -144,6 +156,24 @@ def test_body_is_the_same_after_a_trip_through_temporal_serialisation() -> None:
 
 def test_sign_matches_the_documented_test_vector() -> None:
     assert sign(VECTOR_SECRET, VECTOR_BODY, VECTOR_TIMESTAMP) == VECTOR_SIGNATURE
+
+
+def test_the_documented_body_is_what_the_payouts_state_gives() -> None:
+    """The vector is a real event: its ``data`` is a complete payout state, and the event
+    built from that state the way a workflow builds it is the documented body, byte for
+    byte (tests/test_docs_examples.py compares it with an event sent by a real payout)."""
+    state = PayoutState.model_validate(json.loads(VECTOR_BODY)["data"])
+    assert state.completed_at is not None
+    event = MerchantNotification(
+        merchant=state.merchant,
+        url="https://shop.example/momoflow/events",
+        event_id=f"{state.workflow_id}:payout.succeeded:1",
+        event_type="payout.succeeded",
+        data=state.model_dump(mode="json", exclude={"timeline", "notifications"}),
+        occurred_at=state.completed_at,
+    )
+
+    assert notification_body(event) == VECTOR_BODY
 
 
 def test_docs_publish_the_test_vector_that_sign_produces() -> None:

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 from pydantic import ValidationError
 
 from momoflow.ids import idempotency_key, parse_transaction_workflow_id, payout_workflow_id
-from momoflow.models import Direction
-from momoflow.money import format_amount
+from momoflow.models import Direction, PayoutTimings
+from momoflow.money import Country, format_amount
+from momoflow.phones import normalize_phone
 from momoflow.privacy import mask_name, mask_phone
-from momoflow.requests import PayoutRequest, check_payout_request
+from momoflow.requests import (
+    PayinRequest,
+    PayoutRequest,
+    check_payin_request,
+    check_payout_request,
+)
 from momoflow.settings import Settings, hash_api_key
+
+NOW = datetime(2026, 3, 1, tzinfo=UTC)
 
 
 def _request(**overrides: object) -> PayoutRequest:
@@ -69,6 +79,132 @@ def test_invalid_number_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
+    ("country", "written", "e164"),
+    [
+        ("SN", "+221771234567", "+221771234567"),
+        ("SN", "771234567", "+221771234567"),
+        ("SN", "77 123 45 67", "+221771234567"),
+        ("SN", "+221 77-123.45.67", "+221771234567"),
+        ("SN", "00221771234567", "+221771234567"),
+        ("SN", "221771234567", "+221771234567"),
+        ("CI", "07 01 02 03 04", "+2250701020304"),
+        ("CM", "6 71 23 45 67", "+237671234567"),
+    ],
+)
+def test_national_and_spaced_numbers_are_read_for_the_requests_country(
+    country: str, written: str, e164: str
+) -> None:
+    currency = "XAF" if country == "CM" else "XOF"
+    provider = "novasend" if country == "CM" else "caurisflux"
+    operator = "mtn_momo" if country == "CM" else "wave"
+    request = _request(
+        country=country,
+        currency=currency,
+        provider=provider,
+        operator=operator,
+        recipient={"phone": written, "name": "A"},
+    )
+
+    assert request.recipient.phone == e164
+    assert check_payout_request(request) == []
+    assert (
+        request.to_input(
+            merchant="acme", secret="s", requested_at=NOW, timings=PayoutTimings()
+        ).recipient_phone
+        == e164
+    )
+
+
+def test_a_national_and_an_international_number_are_the_same_request() -> None:
+    national = _request(recipient={"phone": "77 123 45 67", "name": "Awa Diallo"})
+    international = _request()
+
+    assert national.fingerprint("s") == international.fingerprint("s")
+    assert national.model_dump() == international.model_dump()
+
+
+def test_the_number_read_in_another_country_is_another_number() -> None:
+    assert normalize_phone("0701020304", None) == "0701020304"
+    assert normalize_phone("+2250701020304", Country.SN) == "+2250701020304"
+    assert _request(recipient={"phone": "0701020304", "name": "A"}).recipient.phone == (
+        "+2210701020304"
+    )
+
+
+@pytest.mark.parametrize(
+    ("phone", "rule", "words"),
+    [
+        ("abc", "e164", "not a phone number"),
+        ("", "e164", "not a phone number"),
+        ("12", "valid_number", "wrong length or prefix"),
+        ("0701020304", "valid_number", "wrong length or prefix"),
+        ("+2250701020304", "number_in_country", "belongs to Côte d'Ivoire (CI), not to Senegal"),
+        ("+33612345678", "number_in_country", "belongs to France (FR), not to Senegal"),
+    ],
+)
+def test_a_number_that_is_not_of_the_country_says_how_to_write_one(
+    phone: str, rule: str, words: str
+) -> None:
+    (problem,) = check_payout_request(_request(recipient={"phone": phone, "name": "A"}))
+
+    assert (problem.field, problem.rule) == ("recipient.phone", rule)
+    assert words in problem.message
+    assert "write the number in international form (+221 " in problem.message
+    assert "or as a Senegal national number (" in problem.message
+    if len(phone) > 6:
+        assert phone not in problem.message  # error bodies and logs never echo a number
+
+
+def test_payin_customer_numbers_are_read_for_the_country_too() -> None:
+    body: dict[str, object] = {
+        "reference": "ORDER-1",
+        "provider": "novasend",
+        "mode": "direct",
+        "country": "CI",
+        "operator": "wave",
+        "customer": {"phone": "07 01 02 03 04", "name": "Aya"},
+        "amount": 15_000,
+        "currency": "XOF",
+        "return_url": "https://shop.example/paid",
+    }
+    payin = PayinRequest.model_validate(body)
+    assert payin.customer.phone == "+2250701020304"
+    assert check_payin_request(payin) == []
+    assert payin.fingerprint("s") == PayinRequest.model_validate(
+        {**body, "customer": {"phone": "+2250701020304", "name": "Aya"}}
+    ).fingerprint("s")
+
+    senegal = PayinRequest.model_validate({**body, "customer": {"phone": "+221771234567"}})
+    (problem,) = check_payin_request(senegal)
+    assert (problem.field, problem.rule) == ("customer.phone", "number_in_country")
+    assert "Côte d'Ivoire national number" in problem.message
+
+
+@pytest.mark.parametrize(
+    ("amount", "words"),
+    [
+        (5000.5, "amount must be an integer in the currency's minor unit"),
+        (5000.5, "5000.5 has decimals"),
+        (5000.0, "write 5000, not 5000.0"),
+        ("5000", 'amount must be a JSON number, not a string: write 5000, not "5000"'),
+        ("5000.50", "not a string"),
+        (True, "for example 50000"),
+        (None, "for example 50000"),
+        (float("nan"), "for example 50000"),
+        (1e300, "without a decimal point or exponent"),
+    ],
+)
+def test_an_amount_that_is_not_an_integer_is_refused_in_words(amount: object, words: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        _request(amount=amount)
+
+    (error,) = info.value.errors()
+    assert (error["loc"], error["type"]) == (("amount",), "whole_number")
+    assert words in error["msg"]
+    assert "XOF and XAF have none" in error["msg"] or "JSON number" in error["msg"]
+
+
+@pytest.mark.parametrize(
     ("override", "field"),
     [
         ({"amount": 100.5}, "amount"),
@@ -76,7 +212,7 @@ def test_invalid_number_is_refused() -> None:
         ({"amount": 0}, "amount"),
         ({"currency": "EUR"}, "currency"),
         ({"reference": "bad ref!"}, "reference"),
-        ({"recipient": {"phone": "0771234567", "name": "A"}}, "recipient"),
+        ({"recipient": {"phone": "+221 " + "7" * 40, "name": "A"}}, "recipient"),
         ({"surprise": 1}, "surprise"),
     ],
 )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request, status
 from fastapi.encoders import jsonable_encoder
@@ -36,10 +37,29 @@ def _field_name(loc: Sequence[int | str]) -> str:
     return ".".join(parts) or "body"
 
 
+def _json_problem(body: object, err: Mapping[str, Any]) -> FieldProblem:
+    """Where the body stops being JSON, as a line and column (FastAPI gives a character
+    offset as the error's location, which reads like a field name)."""
+    loc = err.get("loc", ())
+    position = loc[-1] if loc and isinstance(loc[-1], int) else None
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    reason = str(err.get("ctx", {}).get("error", "")).strip()
+    where = "the body is not valid JSON"
+    if isinstance(text, str) and position is not None:
+        line = text.count("\n", 0, position) + 1
+        column = position - text.rfind("\n", 0, position)
+        where = f"invalid JSON at line {line}, column {column}"
+    return FieldProblem(
+        field="body", rule="json_invalid", message=f"{where}: {reason}" if reason else where
+    )
+
+
 async def _validation_handler(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = [
-        FieldProblem(field=_field_name(err["loc"]), rule=err["type"], message=err["msg"])
+        _json_problem(exc.body, err)
+        if err["type"] == "json_invalid"
+        else FieldProblem(field=_field_name(err["loc"]), rule=err["type"], message=err["msg"])
         for err in exc.errors()
     ]
     return problems_response(problems)

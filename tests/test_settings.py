@@ -1,0 +1,122 @@
+"""Settings read from ``MOMOFLOW_*`` environment variables, in the forms the docs give."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from momoflow.models import ProviderName
+from momoflow.settings import Settings, hash_api_key
+
+OPERATIONS = Path(__file__).resolve().parents[1] / "docs" / "operations.md"
+
+
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Only the variables a test sets: none inherited from the shell or a test stack."""
+    for name in list(os.environ):
+        if name.startswith("MOMOFLOW_"):
+            monkeypatch.delenv(name)
+
+
+def from_environment(monkeypatch: pytest.MonkeyPatch, **variables: str) -> Settings:
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    return Settings(_env_file=None)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("caurisflux", [ProviderName.CAURISFLUX]),
+        ("caurisflux,novasend", [ProviderName.CAURISFLUX, ProviderName.NOVASEND]),
+        (" novasend , MOBILEPAY ", [ProviderName.NOVASEND, ProviderName.MOBILEPAY]),
+        ('["mobilepay", "caurisflux"]', [ProviderName.MOBILEPAY, ProviderName.CAURISFLUX]),
+    ],
+)
+def test_providers_are_comma_separated_as_documented_or_json(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: list[ProviderName]
+) -> None:
+    settings = from_environment(monkeypatch, MOMOFLOW_PROVIDERS=value)
+
+    assert settings.providers == expected
+
+
+def test_every_providers_value_the_operations_doc_gives_parses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    text = OPERATIONS.read_text()
+    examples = re.findall(r"`MOMOFLOW_PROVIDERS`[^`]*?(?:e\.g\.|for example) `([^`]+)`", text)
+    (row,) = [line for line in text.splitlines() if line.startswith("| `MOMOFLOW_PROVIDERS`")]
+
+    assert "comma-separated" in row
+    assert "caurisflux,novasend" in examples
+    for example in examples:
+        expected = [ProviderName(name) for name in example.split(",")]
+        assert from_environment(monkeypatch, MOMOFLOW_PROVIDERS=example).providers == expected
+
+
+def test_an_unknown_provider_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(ValidationError) as info:
+        from_environment(monkeypatch, MOMOFLOW_PROVIDERS="caurisflux,paypal")
+
+    (error,) = info.value.errors()
+    assert error["loc"] == ("providers", 1)
+    assert "'caurisflux', 'novasend' or 'mobilepay'" in error["msg"]
+
+
+def test_without_the_variable_every_provider_is_enabled(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert from_environment(monkeypatch).providers == list(ProviderName)
+
+
+def test_only_the_enabled_providers_secrets_are_required_in_production(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The comma-separated list is what production deployments set: with one provider,
+    only that provider's development secrets are refused."""
+    with pytest.raises(ValidationError) as info:
+        from_environment(monkeypatch, MOMOFLOW_ENV="production", MOMOFLOW_PROVIDERS="novasend")
+
+    refused = str(info.value)
+    assert "novasend.api_client" in refused
+    assert "caurisflux" not in refused and "mobilepay" not in refused
+
+
+def test_the_json_settings_of_the_docs_parse(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every other structured setting is JSON, as docs/operations.md and docs/campaigns.md
+    show it."""
+    digest = hash_api_key("k1")
+    settings = from_environment(
+        monkeypatch,
+        MOMOFLOW_API_KEYS=f'[{{"merchant": "acme", "key_sha256": "{digest}"}}]',
+        MOMOFLOW_NOTIFICATION_SECRETS='{"acme": "s1", "globex": "s2"}',
+        MOMOFLOW_MOBILEPAY__POLL_SCHEDULE_S="[60, 300, 900, 1800]",
+        MOMOFLOW_CAMPAIGNS__ROUTES='{"CI/orange_money": "novasend", "SN": "caurisflux"}',
+        MOMOFLOW_CODEC__UI_ORIGINS='["http://127.0.0.1:8233", "http://localhost:8233"]',
+    )
+
+    assert settings.merchant_for_key("k1") == "acme"
+    assert settings.notification_secret("globex") == "s2"
+    assert settings.mobilepay.poll_schedule_s == [60, 300, 900, 1800]
+    assert settings.campaigns.routes == {
+        "CI/orange_money": ProviderName.NOVASEND,
+        "SN": ProviderName.CAURISFLUX,
+    }
+    assert settings.codec.ui_origins == ["http://127.0.0.1:8233", "http://localhost:8233"]
+
+
+def test_the_documented_defaults_of_list_settings_are_the_real_ones() -> None:
+    text = OPERATIONS.read_text()
+    schedule = re.search(
+        r"`MOMOFLOW_MOBILEPAY__RATE_LIMIT_PER_HOUR`.*?\| `100` / `(\[[^`]*\])`", text
+    )
+    origins = re.search(r"`MOMOFLOW_CODEC__UI_ORIGINS` \| `(\[[^`]*\])`", text)
+
+    assert schedule and origins
+    defaults = Settings(_env_file=None)
+    assert schedule.group(1) == str(defaults.mobilepay.poll_schedule_s)
+    assert origins.group(1) == str(defaults.codec.ui_origins).replace("'", '"')

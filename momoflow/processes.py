@@ -91,7 +91,8 @@ class ManagedProcess:
 
     * **name** - for messages.
     * **argv** - the command.
-    * **log_path** - stdout and stderr go there (appended).
+    * **log_path** - stdout and stderr go there, appended: the file keeps earlier runs, and
+      :attr:`log_start` says where this run's output begins.
     * **env** - extra environment variables.
     * **ready** - a check that returns True once the process serves.
     """
@@ -113,6 +114,8 @@ class ManagedProcess:
         self.ready = ready
         self.cwd = cwd
         self.proc: subprocess.Popen[bytes] | None = None
+        #: The log's size when this process started: its own output follows.
+        self.log_start = 0
         self._log: IO[bytes] | None = None
 
     @property
@@ -124,6 +127,7 @@ class ManagedProcess:
         """Start and wait until ready (or raise with the log's tail)."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = self.log_path.open("ab")
+        self.log_start = self.log_path.stat().st_size
         self.proc = subprocess.Popen(
             self.argv,
             stdout=self._log,
@@ -156,9 +160,12 @@ class ManagedProcess:
         return self.proc is not None and self.proc.poll() is None
 
     def tail(self, lines: int = 30) -> str:
-        """The end of the process's log."""
+        """The end of this run's output (an earlier run's lines, in the same log, would
+        pass for this one's: an old traceback, or an old "ready")."""
         try:
-            text = self.log_path.read_text(errors="replace")
+            with self.log_path.open("rb") as handle:
+                handle.seek(self.log_start)
+                text = handle.read().decode(errors="replace")
         except OSError:
             return "(no log)"
         return "\n".join(text.splitlines()[-lines:])

@@ -11,7 +11,10 @@ fi
 EXTRAS="${1:-}"
 STAMP=".venv/.momoflow-installed${EXTRAS:+-$EXTRAS}"
 WANT="$(sha256sum pyproject.toml | cut -d' ' -f1)"
-if [ ! -f "$STAMP" ] || [ "$(cat "$STAMP")" != "$WANT" ]; then
+installed() { [ -f "$1" ] && [ "$(cat "$1")" = "$WANT" ]; }
+# An install with the test extras includes the plain one: scripts/dev after scripts/test
+# does not install again.
+if ! installed "$STAMP" && ! { [ -z "$EXTRAS" ] && installed .venv/.momoflow-installed-test; }; then
   echo "installing momoflow${EXTRAS:+[$EXTRAS]} into .venv"
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --upgrade pip
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".${EXTRAS:+[$EXTRAS]}"

@@ -4,16 +4,27 @@ They read and write the campaign store (the uploaded file, the checked lines, th
 so that Temporal history only ever holds counters, cursors and the lines in flight. Provider
 calls made for pre-flight (quotes, balances, availability) are *not* here: they are the
 provider activities, on each provider's rate-limited task queue.
+
+Every failure leaves as an ``ApplicationError`` of one of two kinds (:func:`step_failure`):
+:data:`STORE_UNAVAILABLE`, which may pass (an I/O error, a timeout, an S3 server error) and
+is retried for a bounded while; and :data:`STEP_FAILED`, non-retryable, which no retry can
+cure (a path that is not a directory, a permission, a missing object, an S3 request refused,
+a bug). The workflow then puts the campaign in ``blocked`` with the message, until an
+operator fixes the cause and sends ``retry``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import math
 from collections import Counter, defaultdict
 from collections.abc import Callable
-from typing import Any
+from datetime import datetime
+from typing import Any, NoReturn
 
+import httpx
+from pydantic import ValidationError
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.exceptions import ApplicationError
@@ -35,6 +46,7 @@ from momoflow.campaigns.models import (
 )
 from momoflow.campaigns.parsing import FileRejected, check_lines
 from momoflow.campaigns.report import outcome_from_state
+from momoflow.campaigns.s3 import S3StoreError
 from momoflow.campaigns.store import CampaignStore
 from momoflow.ids import payout_workflow_id
 from momoflow.models import PayoutState, ProviderName
@@ -46,6 +58,85 @@ from momoflow.settings import Settings
 FIRST_PROBLEMS = 50
 #: Workflow ids per visibility query when looking for earlier payouts.
 ID_BATCH = 100
+#: Failure type of a campaign step that no retry can cure (non-retryable): the campaign
+#: goes ``blocked`` until its cause is fixed and an operator sends ``retry``.
+STEP_FAILED = "CampaignStepFailed"
+#: Failure type of a campaign step that may pass if tried again (retried a bounded while).
+STORE_UNAVAILABLE = "CampaignStoreUnavailable"
+#: Failure type of a file that pre-flight cannot parse: the campaign is rejected.
+FILE_REJECTED = "CampaignFileRejected"
+#: OS errors that trying again cannot cure: the path, its type or its permissions are wrong.
+PERMANENT_ERRNOS = frozenset(
+    {
+        errno.EACCES,
+        errno.EPERM,
+        errno.EROFS,
+        errno.ENOENT,
+        errno.ENOTDIR,
+        errno.EISDIR,
+        errno.EEXIST,
+        errno.ENAMETOOLONG,
+        errno.ELOOP,
+        errno.EINVAL,
+    }
+)
+#: The same, raised without an errno (``FileNotFoundError("page ... is missing")``).
+_PERMANENT_OS_ERRORS = (
+    FileNotFoundError,
+    PermissionError,
+    FileExistsError,
+    NotADirectoryError,
+    IsADirectoryError,
+)
+#: Longest error text carried into the campaign's ``phase_reason``.
+MAX_MESSAGE = 500
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True when trying the same step again may succeed without anyone fixing anything."""
+    if isinstance(exc, S3StoreError):
+        # A refusal (4xx, a redirect) carries its status; no status means the server did
+        # not answer, or answered 5xx on every attempt.
+        return exc.status is None
+    if isinstance(exc, httpx.TransportError | RPCError):
+        return True
+    if isinstance(exc, _PERMANENT_OS_ERRORS):
+        return False
+    if isinstance(exc, OSError):
+        return exc.errno not in PERMANENT_ERRNOS
+    return False
+
+
+def describe(exc: BaseException) -> str:
+    """The error as one line for an operator: its kind and message, without the values a
+    validation error would quote (they may be a recipient's data)."""
+    if isinstance(exc, ValidationError):
+        first = exc.errors(include_url=False, include_input=False)[0]
+        where = ".".join(str(part) for part in first["loc"]) or "value"
+        text = (
+            f"{exc.title} does not match this version of momoflow: "
+            f"{exc.error_count()} error(s), first at {where}: {first['msg']}"
+        )
+    else:
+        text = str(exc) or "no message"
+    text = f"{type(exc).__name__}: {text}"
+    return text if len(text) <= MAX_MESSAGE else text[: MAX_MESSAGE - 1] + "…"
+
+
+def step_failure(exc: BaseException) -> ApplicationError:
+    """The ``ApplicationError`` a campaign activity fails with for ``exc``:
+    :data:`STORE_UNAVAILABLE` (retried) when it may pass, else :data:`STEP_FAILED`
+    (non-retryable: the campaign goes ``blocked``)."""
+    if isinstance(exc, ApplicationError):
+        return exc
+    if is_transient(exc):
+        return ApplicationError(describe(exc), type=STORE_UNAVAILABLE)
+    return ApplicationError(describe(exc), type=STEP_FAILED, non_retryable=True)
+
+
+def _raise_step_failure(exc: Exception) -> NoReturn:
+    # A validation error's own text quotes the values it read: it is left out.
+    raise step_failure(exc) from (None if isinstance(exc, ValidationError) else exc)
 
 
 class CampaignActivities:
@@ -61,10 +152,20 @@ class CampaignActivities:
         """Check every line of the uploaded file, store the valid ones per provider and the
         problems of the others; nothing is paid here. Safe to repeat."""
         try:
+            return await self._prepare(campaign)
+        except ApplicationError:
+            raise
+        except Exception as exc:
+            _raise_step_failure(exc)
+
+    async def _prepare(self, campaign: CampaignInput) -> PreparedCampaign:
+        try:
             data = await asyncio.to_thread(
                 self._store.upload, campaign.campaign_id, campaign.file_format, campaign.file_sha256
             )
         except FileNotFoundError as exc:
+            # Missing from this worker's store (another store configured than the
+            # gateway's?) or changed: fixed by an operator, then retried.
             raise ApplicationError(
                 str(exc), type="CampaignFileMissing", non_retryable=True
             ) from None
@@ -79,7 +180,7 @@ class CampaignActivities:
         except FileRejected as exc:
             raise ApplicationError(
                 f"the campaign file cannot be read: {exc}",
-                type="CampaignFileRejected",
+                type=FILE_REJECTED,
                 non_retryable=True,
             ) from None
         activity.heartbeat("lines checked")
@@ -137,31 +238,54 @@ class CampaignActivities:
     async def finish_preflight(self, checks: PreflightChecks) -> Preflight:
         """Price every line (quoted, or estimated at the highest quoted fee rate), compare
         each provider account's balance with what it must pay, and store the verdict."""
-        preflight = await asyncio.to_thread(self._finish_preflight, checks)
-        await asyncio.to_thread(self._store.save_preflight, checks.campaign_id, preflight)
+        try:
+            preflight = await asyncio.to_thread(
+                judge_preflight,
+                checks,
+                self._store,
+                checked_at=activity.info().current_attempt_scheduled_time,
+            )
+            await asyncio.to_thread(self._store.save_preflight, checks.campaign_id, preflight)
+        except Exception as exc:
+            _raise_step_failure(exc)
         return preflight
 
     @activity.defn(name="read_campaign_lines")
     async def read_lines(self, request: ReadLines) -> list[CampaignLine]:
-        """A slice of one provider's queue of valid lines."""
-        return await asyncio.to_thread(
-            self._store.read_lines,
-            request.campaign_id,
-            request.provider,
-            request.start,
-            request.count,
-        )
+        """A slice of one provider's queue of valid lines (a page missing before the
+        provider's ``total`` is an error, not the end of the queue)."""
+        try:
+            return await asyncio.to_thread(
+                lambda: self._store.read_lines(
+                    request.campaign_id,
+                    request.provider,
+                    request.start,
+                    request.count,
+                    total=request.total,
+                )
+            )
+        except Exception as exc:
+            _raise_step_failure(exc)
 
     @activity.defn(name="record_campaign_outcomes")
     async def record_outcomes(self, batch: OutcomeBatch) -> None:
         """Write one batch of line outcomes (the same batch number replaces itself)."""
-        await asyncio.to_thread(
-            self._store.save_outcomes, batch.campaign_id, batch.batch, batch.outcomes
-        )
+        try:
+            await asyncio.to_thread(
+                self._store.save_outcomes, batch.campaign_id, batch.batch, batch.outcomes
+            )
+        except Exception as exc:
+            _raise_step_failure(exc)
 
     @activity.defn(name="existing_payout")
     async def existing_payout(self, workflow_id: str) -> ExistingPayout:
         """The campaign and settled outcome of a payout that already existed."""
+        try:
+            return await self._existing_payout(workflow_id)
+        except Exception as exc:
+            _raise_step_failure(exc)
+
+    async def _existing_payout(self, workflow_id: str) -> ExistingPayout:
         handle = self._client.get_workflow_handle(workflow_id)
         description = await handle.describe()
         campaign = description.typed_search_attributes.get(sa.CAMPAIGN)
@@ -210,75 +334,98 @@ class CampaignActivities:
             self._store.save_lines(campaign_id, provider, lines)
         self._store.save_problems(campaign_id, problems)
 
-    def _finish_preflight(self, checks: PreflightChecks) -> Preflight:
-        prepared = checks.prepared
-        quoted = {_group_key(q.group): q.fees for q in checks.quotes if q.fees is not None}
-        rates: dict[ProviderName, float] = {}
-        for q in checks.quotes:
-            if q.fees is not None and q.group.amount > 0:
-                rate = q.fees / q.group.amount
-                rates[q.group.provider] = max(rates.get(q.group.provider, 0.0), rate)
-        totals = {(t.provider, t.currency): t.model_copy() for t in prepared.totals}
-        for provider in prepared.lines_by_provider:
-            quotes_payouts = CAPABILITIES[provider].quotes_payouts
-            for line in self._store.iter_lines(checks.campaign_id, provider):
-                payout = line.payout
-                total = totals[(provider, payout.currency)]
-                if not quotes_payouts:
-                    total.fees_unknown_lines += 1
-                    continue
-                key = (provider, payout.country, payout.operator, payout.currency, payout.amount)
-                if key in quoted:
-                    total.fees += quoted[key]
-                    total.fees_quoted_lines += 1
-                elif provider in rates:
-                    total.fees += math.ceil(payout.amount * rates[provider])
-                    total.fees_estimated_lines += 1
-                else:
-                    total.fees_unknown_lines += 1
-        blocking: list[str] = []
-        warnings: list[str] = []
-        for (provider, currency), total in sorted(totals.items()):
-            availability = checks.availability.get(provider)
-            if availability is not None:
-                total.available = availability.available
-                total.availability_detail = availability.detail
-                if not availability.available:
-                    blocking.append(
-                        f"{provider.value} is unavailable: {availability.detail or 'no detail'}"
-                    )
-            balances = [b for b in checks.balances.get(provider, []) if b.currency is currency]
-            if balances:
-                total.balance = sum(b.available for b in balances)
-                if total.short_by:
-                    blocking.append(
-                        f"{provider.value} {currency.value} balance "
-                        f"{format_amount(total.balance, currency)} is short by "
-                        f"{format_amount(total.short_by, currency)} of the "
-                        f"{format_amount(total.required, currency)} the campaign needs "
-                        "(amounts plus fees)"
-                    )
-            elif provider in checks.balances:
-                warnings.append(f"{provider.value} reports no {currency.value} balance")
-            if total.fees_estimated_lines:
-                warnings.append(
-                    f"{provider.value}: fees of {total.fees_estimated_lines} line(s) are "
-                    "estimated at the highest quoted rate"
+
+def judge_preflight(
+    checks: PreflightChecks, store: CampaignStore, *, checked_at: datetime
+) -> Preflight:
+    """Price every line (quoted, estimated at the highest quoted fee rate, or unknown),
+    compare each provider account's balance with what it must pay, and sort what was found
+    into blocking problems and warnings (one sentence per provider and currency)."""
+    prepared = checks.prepared
+    quoted = {_group_key(q.group): q.fees for q in checks.quotes if q.fees is not None}
+    rates: dict[ProviderName, float] = {}
+    for q in checks.quotes:
+        if q.fees is not None and q.group.amount > 0:
+            rate = q.fees / q.group.amount
+            rates[q.group.provider] = max(rates.get(q.group.provider, 0.0), rate)
+    totals = {(t.provider, t.currency): t.model_copy() for t in prepared.totals}
+    for total in totals.values():
+        total.fees = None
+        total.fees_quoted_lines = total.fees_estimated_lines = total.fees_unknown_lines = 0
+    for provider in prepared.lines_by_provider:
+        quotes_payouts = CAPABILITIES[provider].quotes_payouts
+        for line in store.iter_lines(checks.campaign_id, provider):
+            payout = line.payout
+            total = totals[(provider, payout.currency)]
+            key = (provider, payout.country, payout.operator, payout.currency, payout.amount)
+            if quotes_payouts and key in quoted:
+                total.fees = (total.fees or 0) + quoted[key]
+                total.fees_quoted_lines += 1
+            elif quotes_payouts and provider in rates:
+                total.fees = (total.fees or 0) + math.ceil(payout.amount * rates[provider])
+                total.fees_estimated_lines += 1
+            else:
+                total.fees_unknown_lines += 1
+    blocking: list[str] = []
+    warnings: list[str] = []
+    for (provider, currency), total in sorted(totals.items()):
+        # One sentence per provider and currency, each naming both.
+        where = f"{provider.value} {currency.value}"
+        availability = checks.availability.get(provider)
+        if availability is not None:
+            total.available = availability.available
+            total.availability_detail = availability.detail
+            if not availability.available:
+                blocking.append(
+                    f"{provider.value} is unavailable: {availability.detail or 'no detail'}"
                 )
-            if total.fees_unknown_lines:
-                warnings.append(
-                    f"{provider.value}: fees of {total.fees_unknown_lines} line(s) are not "
-                    "known before payment (the provider quotes nothing in advance)"
+        balances = [b for b in checks.balances.get(provider, []) if b.currency is currency]
+        if balances:
+            total.balance = sum(b.available for b in balances)
+            if total.short_by:
+                needs = "amounts plus fees" + (
+                    f", not counting the unknown fees of {total.fees_unknown_lines} line(s)"
+                    if total.fees_unknown_lines
+                    else ""
                 )
-        for provider, errors in sorted(checks.errors.items()):
-            warnings.extend(f"{provider.value} {error}" for error in errors)
-        return Preflight(
-            prepared=prepared,
-            totals=list(totals.values()),
-            blocking=blocking,
-            warnings=warnings,
-            checked_at=activity.info().current_attempt_scheduled_time,
-        )
+                blocking.append(
+                    f"{where} balance "
+                    f"{format_amount(total.balance, currency)} is short by "
+                    f"{format_amount(total.short_by, currency)} of the "
+                    f"{format_amount(total.required, currency)} the campaign needs "
+                    f"({needs})"
+                )
+        elif provider in checks.balances:
+            warnings.append(f"{provider.value} reports no {currency.value} balance")
+        if total.fees_estimated_lines:
+            warnings.append(
+                f"{where}: fees of {total.fees_estimated_lines} line(s) are "
+                "estimated at the highest quoted rate"
+            )
+        if total.fees_unknown_lines:
+            why = (
+                "the provider quotes nothing in advance"
+                if not CAPABILITIES[provider].quotes_payouts
+                else "no quote of this provider succeeded"
+            )
+            warnings.append(
+                f"{where}: fees of {total.fees_unknown_lines} line(s) are not known "
+                f"before payment ({why})"
+            )
+    for provider, errors in sorted(checks.errors.items()):
+        # Several prices of one amount (other countries or operators) can fail with the
+        # same sentence: said once, with how many times.
+        for error, times in Counter(errors).items():
+            warnings.append(
+                f"{provider.value} {error}" + (f" ({times} times)" if times > 1 else "")
+            )
+    return Preflight(
+        prepared=prepared,
+        totals=list(totals.values()),
+        blocking=blocking,
+        warnings=warnings,
+        checked_at=checked_at,
+    )
 
 
 def _totals(by_provider: dict[ProviderName, list[CampaignLine]]) -> list[ProviderTotals]:

@@ -21,7 +21,15 @@ from momoflow.ids import payin_workflow_id, payout_workflow_id
 from momoflow.settings import TemporalSettings
 from momoflow.temporal import connect_client
 from tests.stack import Stack, start_stack
-from tests.test_campaigns import control, lines_for, submit, wait_phase
+from tests.test_campaigns import (
+    control,
+    lines_for,
+    put_in_the_way,
+    store_folder,
+    submit,
+    wait_blocked_at,
+    wait_phase,
+)
 from tests.test_payin_flow import payin_body, post_payin, wait_payin
 from tests.test_payout_flow import payout_body, post_payout
 
@@ -31,8 +39,9 @@ OUT = Path(__file__).parent / "histories"
 #: keep replaying (``workflow.patched`` guards the differences).
 GENERATION = "REC3"
 #: Campaign recordings (their own generation: payouts and payins were not re-recorded).
-#: REC4: before the campaign-no-lost-wakeup patch; REC5: with it.
-CAMPAIGN_GENERATION = "REC5"
+#: REC4: before the campaign-no-lost-wakeup patch; REC5: with it; REC6: with the
+#: campaign-blocked-retry patch too, and a campaign blocked three times and retried.
+CAMPAIGN_GENERATION = "REC6"
 
 _SN = {"provider": "caurisflux", "country": "SN", "operator": "wave"}
 _NS = {"provider": "novasend", "country": "CI", "operator": "wave"}
@@ -78,7 +87,31 @@ CAMPAIGN_SCENARIOS: dict[str, tuple[int, dict[str, object]]] = {
     "campaign": (3, {}),
     # Continues as new after 200 events: the first run ends with ContinueAsNew.
     "campaign-can": (10, {"auto_approve": "true", "max_history_events": 200}),
+    # Blocked and retried at each kind of store step (see block_and_retry), then completed.
+    "campaign-blocked": (2, {}),
 }
+
+
+def block_and_retry(stack: Stack, reference: str, answer_status: int) -> None:
+    """Pre-flight blocked (a file where the lines' folder goes), fixed, retried; a page of
+    lines lost before approval blocks execution, put back, retried; the outcomes cannot be
+    written, fixed, retried: ``blocked`` -> ``retry`` -> ``completed`` three times over."""
+    assert answer_status == 201, answer_status
+    folder = store_folder(stack, reference)
+    wait_blocked_at(stack, reference, "prepare_campaign")
+    (folder / "lines").unlink()
+    control(stack, reference, "retry", {"by": "recorder"}).raise_for_status()
+    wait_phase(stack, reference, {"awaiting_approval"})
+    page = folder / "lines" / "caurisflux" / "000000.jsonl"
+    aside = folder.parent / f"{folder.name}-page.jsonl"
+    page.rename(aside)
+    control(stack, reference, "approve", {"approved_by": "recorder"}).raise_for_status()
+    wait_blocked_at(stack, reference, "read_campaign_lines")
+    aside.rename(page)
+    control(stack, reference, "retry", {"by": "recorder"}).raise_for_status()
+    wait_blocked_at(stack, reference, "record_campaign_outcomes")
+    (folder / "outcomes").unlink()
+    control(stack, reference, "retry", {"by": "recorder"}).raise_for_status()
 
 
 async def record_campaigns(stack: Stack, client: Client) -> None:
@@ -86,9 +119,14 @@ async def record_campaigns(stack: Stack, client: Client) -> None:
     for name, (per_provider, options) in CAMPAIGN_SCENARIOS.items():
         reference = f"{CAMPAIGN_GENERATION}-{name}"
         rows = lines_for(reference, ["caurisflux", "novasend", "mobilepay"], per_provider)
+        blocked = name == "campaign-blocked"
+        if blocked:
+            put_in_the_way(store_folder(stack, reference), "lines", "outcomes")
         _, answer = submit(stack, rows, reference=reference, **options)
         answer.raise_for_status()
-        if not options.get("auto_approve"):
+        if blocked:
+            block_and_retry(stack, reference, answer.status_code)
+        elif not options.get("auto_approve"):
             wait_phase(stack, reference, {"awaiting_approval"})
             control(stack, reference, "approve", {"approved_by": "recorder"})
         done = wait_phase(stack, reference, {"completed"}, timeout=180)

@@ -4,6 +4,7 @@ real session stack (gateway, worker, Temporal, sandboxes)."""
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import json
 import os
 import queue
@@ -15,7 +16,13 @@ import uuid
 from pathlib import Path
 from typing import IO, Any
 
+from rich.console import Console
+
+from momoflow.campaigns.cli import render_preflight
+from momoflow.campaigns.models import Preflight, PreparedCampaign, ProviderTotals
 from momoflow.ids import payout_workflow_id
+from momoflow.models import ProviderName
+from momoflow.money import Currency
 from momoflow.processes import free_port
 from tests.stack import ACME_KEY, Stack, wait_until
 
@@ -142,6 +149,8 @@ def test_finance_team_submits_approves_watches_and_downloads_the_report(
     ]
     assert all(r["provider_transaction_id"] for r in report[:4])
     assert report[3]["error_code"] and report[4]["error_code"] == "known_operator"
+    # The declined line was quoted a fee before it was sent, and never charged it.
+    assert report[3]["fees"] == "" and report[0]["fees"] != ""
     for row in report[:4]:
         entry = stack.ledger_entry(
             payout_workflow_id("acme", row["reference"]), provider=row["provider"]
@@ -287,3 +296,39 @@ def test_unreachable_gateway_is_reported_without_a_traceback(stack: Stack, tmp_p
     assert unreachable.returncode == EXIT_UNAVAILABLE, explain(unreachable)
     assert "cannot reach the gateway at http://127.0.0.1:" in unreachable.stderr
     assert "Traceback" not in unreachable.stderr
+
+
+def test_the_preflight_table_shows_an_unknown_fee_as_unknown_not_zero() -> None:
+    preflight = Preflight(
+        prepared=PreparedCampaign(lines=3, valid_lines=3, invalid_lines=0, problem_count=0),
+        totals=[
+            ProviderTotals(
+                provider=ProviderName.CAURISFLUX,
+                currency=Currency.XOF,
+                lines=1,
+                amount=10_000,
+                fees=0,
+                fees_quoted_lines=1,
+            ),
+            ProviderTotals(
+                provider=ProviderName.NOVASEND,
+                currency=Currency.XOF,
+                lines=2,
+                amount=20_000,
+                fees=None,
+                fees_unknown_lines=2,
+            ),
+        ],
+        checked_at=dt.datetime(2026, 6, 30, tzinfo=dt.UTC),
+    )
+    console = Console(record=True, width=200)
+    console.print(render_preflight(preflight))
+    rows = {
+        line.split()[0]: line.split()
+        for line in console.export_text().splitlines()
+        if line.split() and line.split()[0] in ("caurisflux", "novasend")
+    }
+
+    # provider, ccy, lines, amount, fees, amount+fees, ...
+    assert rows["caurisflux"][4:6] == ["0", "10,000"]
+    assert rows["novasend"][4:8] == ["unknown", "20,000", "+", "unknown"]

@@ -21,6 +21,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from activities.campaigns import STEP_FAILED, STORE_UNAVAILABLE, step_failure
 from momoflow.campaigns.models import (
     CampaignLine,
     FileFormat,
@@ -298,6 +299,26 @@ def test_lines_are_stored_in_pages_and_read_across_page_boundaries(blobs: BlobSt
     assert list(store.iter_lines("c1", ProviderName.NOVASEND)) == lines
 
 
+def test_a_missing_page_before_the_providers_total_is_an_error_naming_it(
+    blobs: BlobStore,
+) -> None:
+    store = CampaignStore(blobs)
+    lines = [_line(n) for n in range(2 * PAGE_LINES + 50)]
+    store.save_lines("c1", ProviderName.NOVASEND, lines)
+    # The second page is lost (a folder restored from an old backup, a lifecycle rule).
+    blobs.put("c1/lines/novasend/000001.jsonl", b"")
+
+    read = store.read_lines
+    with pytest.raises(FileNotFoundError, match="c1/lines/novasend/000001.jsonl") as raised:
+        read("c1", ProviderName.NOVASEND, PAGE_LINES - 5, 10, total=len(lines))
+    assert f"line {PAGE_LINES + 1} of the {len(lines)} novasend lines" in str(raised.value)
+    # Without the total (runs from before it was sent), the end of what is there.
+    assert read("c1", ProviderName.NOVASEND, PAGE_LINES - 5, 10) == lines[PAGE_LINES - 5 :][:5]
+    # At the real end, fewer lines than asked for are no error.
+    tail = read("c1", ProviderName.NOVASEND, len(lines) - 3, 10, total=len(lines))
+    assert tail == lines[-3:]
+
+
 def test_outcome_batches_are_replaced_on_rewrite_and_the_latest_outcome_wins(
     blobs: BlobStore,
 ) -> None:
@@ -365,6 +386,113 @@ def test_local_keys_skip_the_temp_files_of_an_interrupted_write(tmp_path: Path) 
     (tmp_path / "c1" / "outcomes" / ".tmp-abc123").write_bytes(b"partial")
 
     assert store.keys("c1/outcomes") == ["c1/outcomes/000000.jsonl"]
+
+
+def test_a_relative_state_directory_works_from_where_the_process_started(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``./scripts/dev`` runs with the default state directory, ``.momoflow``: relative."""
+    monkeypatch.chdir(tmp_path)
+    settings = Settings(_env_file=None)
+    assert not Path(settings.state_dir).is_absolute()
+    store = store_for(settings)
+    lines = [_line(n) for n in range(PAGE_LINES + 1)]
+
+    store.save_lines("c1", ProviderName.NOVASEND, lines)
+    store.save_outcomes("c1", 0, [_outcome("a", "succeeded", fees=10)])
+
+    assert store.blobs.keys("c1/lines/novasend") == [
+        "c1/lines/novasend/000000.jsonl",
+        "c1/lines/novasend/000001.jsonl",
+    ]
+    assert list(store.iter_lines("c1", ProviderName.NOVASEND)) == lines
+    assert (tmp_path / ".momoflow" / "campaigns" / "c1" / "outcomes" / "000000.jsonl").is_file()
+    # The root was resolved once: moving elsewhere later changes nothing.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    assert store.outcomes("c1")["payout-acme-a"].fees == 10
+    assert store.read_lines("c1", ProviderName.NOVASEND, PAGE_LINES - 1, 5) == lines[-2:]
+
+
+def test_a_relative_root_with_dot_segments_lists_keys_relative_to_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "a").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    store = LocalBlobStore(Path("../b/./store"))
+    store.put("c1/outcomes/000000.jsonl", b"{}\n")
+
+    assert store.keys("c1") == ["c1/outcomes/000000.jsonl"]
+    assert store.get("c1/outcomes/000000.jsonl") == b"{}\n"
+    assert (tmp_path / "b" / "store" / "c1" / "outcomes" / "000000.jsonl").is_file()
+    with pytest.raises(ValueError, match="escapes"):
+        store.get("../../a/x")
+
+
+# --------------------------------------------------------------------------- failures
+
+
+def test_a_store_that_cannot_be_written_is_a_failure_no_retry_cures(tmp_path: Path) -> None:
+    """A file where the store needs a folder (or a folder it may not write): the campaign
+    must say so and wait for someone, not retry for ever."""
+    store = CampaignStore(LocalBlobStore(tmp_path))
+    (tmp_path / "c1").mkdir()
+    (tmp_path / "c1" / "outcomes").write_text("in the way")
+
+    with pytest.raises(OSError) as raised:
+        store.save_outcomes("c1", 0, [_outcome("a", "succeeded")])
+    failure = step_failure(raised.value)
+
+    assert failure.type == STEP_FAILED and failure.non_retryable
+    assert str(tmp_path / "c1" / "outcomes") in failure.message
+    assert failure.message.startswith(type(raised.value).__name__ + ": ")
+
+
+def test_a_missing_page_and_unreadable_line_data_are_failures_no_retry_cures(
+    tmp_path: Path,
+) -> None:
+    store = CampaignStore(LocalBlobStore(tmp_path))
+    store.save_lines("c1", ProviderName.NOVASEND, [_line(1)])
+    with pytest.raises(FileNotFoundError) as missing:
+        store.read_lines("c1", ProviderName.NOVASEND, 0, 10, total=PAGE_LINES + 1)
+    # A page written by another version of momoflow, or damaged.
+    (tmp_path / "c1" / "lines" / "novasend" / "000000.jsonl").write_text(
+        '{"line": 3, "payout": {"recipient_phone": "+221771234567"}}\n'
+    )
+    with pytest.raises(ValueError) as damaged:
+        store.read_lines("c1", ProviderName.NOVASEND, 0, 1)
+
+    assert step_failure(missing.value).non_retryable
+    failure = step_failure(damaged.value)
+    assert failure.type == STEP_FAILED and failure.non_retryable
+    assert "does not match this version of momoflow" in failure.message
+    # A validation error quotes what it read; the reason an operator sees must not.
+    assert "+221771234567" not in failure.message
+
+
+def test_errors_that_may_pass_are_retried(s3_server: S3Server) -> None:
+    with _fault_store(f"http://127.0.0.1:{free_port()}", attempts=1) as unreachable:
+        with pytest.raises(S3StoreError) as refused_connection:
+            unreachable.get("c1/preflight.json")
+    store = S3BlobStore(
+        endpoint_url=s3_server.endpoint,
+        bucket=_bucket_name(),
+        access_key_id=SecretStr(s3_server.access_key_id),
+        secret_access_key=SecretStr("wrong-" + s3_server.secret_access_key[6:]),
+    )
+    with store, pytest.raises(S3StoreError) as wrong_secret:
+        store.get("c1/preflight.json")
+
+    transient = step_failure(refused_connection.value)
+    assert transient.type == STORE_UNAVAILABLE and not transient.non_retryable
+    assert not step_failure(TimeoutError("timed out")).non_retryable
+    assert not step_failure(ConnectionResetError(104, "Connection reset by peer")).non_retryable
+    # A refusal is configuration: trying again cannot help.
+    refused = step_failure(wrong_secret.value)
+    assert refused.type == STEP_FAILED and refused.non_retryable
+    assert "MOMOFLOW_CAMPAIGNS__S3_SECRET_ACCESS_KEY" in refused.message
+    assert s3_server.secret_access_key not in refused.message
 
 
 # --------------------------------------------------------------------------- S3 specifics

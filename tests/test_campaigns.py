@@ -3,19 +3,46 @@ execution, pause/resume/cancel, outages, continue-as-new, the report."""
 
 from __future__ import annotations
 
+import asyncio
 import csv
+import datetime as dt
 import io
 import json
+import shutil
+import time
 import uuid
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from temporalio.client import Client
 
-from momoflow.ids import payout_workflow_id
+from activities.campaigns import _quote_groups, _totals, judge_preflight
+from momoflow.campaigns.models import (
+    CampaignLine,
+    CampaignPhase,
+    CampaignProgress,
+    FileFormat,
+    GroupQuote,
+    LineOutcome,
+    PreflightChecks,
+    PreparedCampaign,
+)
+from momoflow.campaigns.report import build_report
+from momoflow.campaigns.store import CampaignStore, LocalBlobStore
+from momoflow.ids import campaign_workflow_id, payout_workflow_id
+from momoflow.models import (
+    Operator,
+    PayoutInput,
+    ProviderAvailability,
+    ProviderBalance,
+    ProviderName,
+)
+from momoflow.money import Country, Currency, format_amount
 from tests.stack import ACME_KEY, GLOBEX_KEY, Stack, wait_until
+from tests.test_campaign_cli import explain, run_cli
 
 HEADER = "reference,provider,country,operator,phone,name,amount,currency,description"
 FINAL_PHASES = {"completed", "cancelled", "rejected"}
@@ -126,6 +153,13 @@ def test_campaign_pays_every_valid_line_once_after_approval(stack: Stack) -> Non
     waiting = wait_phase(stack, reference, {"awaiting_approval"})
     assert waiting["valid_lines"] == 12 and waiting["invalid_lines"] == 0
     assert waiting["started_lines"] == 0
+    fees = {t["provider"]: t["fees"] for t in waiting["preflight"]["totals"]}
+    # NovaSend and MOBILE-PAY price nothing in advance: unknown, not 0.
+    assert fees["novasend"] is None and fees["mobilepay"] is None
+    assert isinstance(fees["caurisflux"], int)
+    warnings = waiting["preflight"]["warnings"]
+    assert len(warnings) == len(set(warnings)), warnings
+    assert "novasend XOF: fees of 4 line(s) are not known before payment" in " ".join(warnings)
     assert all(executions(stack, row.split(",")[1], row.split(",")[0]) == 0 for row in rows)
 
     approved = control(stack, reference, "approve", {"approved_by": "Fatou (finance)"})
@@ -491,3 +525,354 @@ def test_json_lines_campaign_with_default_routing(stack: Stack) -> None:
     assert rows[f"{tag}-2"]["provider"] == "mobilepay"
     assert {r["status"] for r in rows.values()} == {"succeeded"}
     assert rows[f"{tag}-1"]["recipient"].endswith("1141") and "0701231141" not in str(rows)
+
+
+# ------------------------------------------------------------------ blocked and retried
+
+
+def store_folder(stack: Stack, reference: str) -> Path:
+    """The campaign's folder in the stack's campaign store."""
+    return stack.root / "campaigns" / campaign_workflow_id("acme", reference)
+
+
+def put_in_the_way(folder: Path, *names: str) -> None:
+    """A file where the store must make a folder: a fault that no retry cures (unlike a
+    permission, which root, running these tests in CI, would not feel)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (folder / name).write_text("a file where the campaign store needs a folder\n")
+
+
+def wait_blocked_at(stack: Stack, reference: str, step: str) -> dict[str, Any]:
+    def check() -> dict[str, Any] | None:
+        body = progress(stack, reference)
+        blocked = body["phase"] == "blocked" and body["phase_reason"].startswith(f"{step} ")
+        return body if blocked else None
+
+    found: dict[str, Any] = wait_until(check, timeout=120, what=f"campaign blocked at {step}")
+    return found
+
+
+async def status_attribute(client: Client, campaign_id: str, status: str) -> None:
+    deadline = time.monotonic() + 30
+    query = f"WorkflowId = '{campaign_id}' AND PaymentStatus = '{status}'"
+    while time.monotonic() < deadline:
+        if [wf async for wf in client.list_workflows(query)]:
+            return
+        await asyncio.sleep(0.3)
+    raise AssertionError(f"no workflow matches {query}")
+
+
+async def test_a_step_no_retry_can_cure_blocks_the_campaign_until_fixed_and_retried(
+    stack: Stack, client: Client, tmp_path: Path
+) -> None:
+    tag = f"BL{uuid.uuid4().hex[:6]}"
+    reference = f"C-{tag}"
+    rows = lines_for(tag, ["caurisflux", "novasend"], 2)
+    folder = store_folder(stack, reference)
+    put_in_the_way(folder, "lines", "outcomes")
+    _, answer = submit(stack, rows, reference=reference)
+    assert answer.status_code == 201, answer.text
+
+    # Pre-flight cannot write the checked lines: blocked, with the step and the cause.
+    blocked = wait_blocked_at(stack, reference, "prepare_campaign")
+    reason = blocked["phase_reason"]
+    assert "NotADirectoryError" in reason and f"{folder.name}/lines" in reason, reason
+    await status_attribute(client, blocked["campaign_id"], "blocked")
+    status = run_cli(stack, tmp_path, "status", reference)
+    assert status.returncode == 0, explain(status)
+    assert "phase: blocked" in status.stdout and f"{folder.name}/lines" in status.stdout
+    assert f"momoflow campaign retry {reference} --by NAME" in status.stdout
+    problems = run_cli(stack, tmp_path, "problems", reference)
+    assert problems.returncode == 0, explain(problems)
+    assert f"Campaign {reference} is blocked: prepare_campaign" in problems.stdout
+    assert "NotADirectoryError" in problems.stdout
+    assert "has not finished yet" not in problems.stdout
+    watched = run_cli(stack, tmp_path, "watch", reference, "--interval", "0.5", timeout=60)
+    assert watched.returncode == 9, explain(watched)
+    assert f"Campaign {reference} is blocked: prepare_campaign" in watched.stdout
+    refused = control(stack, reference, "approve", {"approved_by": "Fatou"})
+    assert refused.status_code == 409 and "blocked" in refused.json()["message"]
+    assert control(stack, reference, "pause", {"by": "Fatou"}).status_code == 409
+
+    (folder / "lines").unlink()
+    retried = control(stack, reference, "retry", {"by": "ops"})
+    assert retried.status_code == 200, retried.text
+    assert retried.json()["phase"] == "preflight"
+    assert retried.json()["phase_reason"] == "retried by ops"
+    waiting = wait_phase(stack, reference, {"awaiting_approval"})
+    assert waiting["valid_lines"] == 4
+    again = control(stack, reference, "retry", {"by": "ops"})
+    assert again.status_code == 409 and "not blocked" in again.json()["message"]
+
+    # A page of lines lost between pre-flight and approval: blocked before any line is
+    # sent, instead of waiting for ever for lines that never come.
+    page = folder / "lines" / "caurisflux" / "000000.jsonl"
+    shutil.move(page, tmp_path / "page.jsonl")
+    assert control(stack, reference, "approve", {"approved_by": "Fatou"}).status_code == 200
+    blocked = wait_blocked_at(stack, reference, "read_campaign_lines")
+    assert "FileNotFoundError" in blocked["phase_reason"]
+    assert f"{folder.name}/lines/caurisflux/000000.jsonl" in blocked["phase_reason"]
+    assert blocked["started_lines"] == 0
+    shutil.move(tmp_path / "page.jsonl", page)
+    cli_retry = run_cli(stack, tmp_path, "retry", reference, "--by", "ops")
+    assert cli_retry.returncode == 0, explain(cli_retry)
+    assert f"Campaign {reference} retried by ops" in cli_retry.stdout
+
+    # Every line paid, but the outcomes cannot be recorded: blocked again.
+    blocked = wait_blocked_at(stack, reference, "record_campaign_outcomes")
+    assert f"{folder.name}/outcomes" in blocked["phase_reason"], blocked["phase_reason"]
+    (folder / "outcomes").unlink()
+    assert control(stack, reference, "retry", {"by": "ops"}).status_code == 200
+
+    done = wait_phase(stack, reference, FINAL_PHASES)
+    assert done["phase"] == "completed", done
+    assert done["by_status"]["succeeded"]["lines"] == 4 and done["settled_lines"] == 4
+    assert (folder / "outcomes").is_dir()
+    lines = report(stack, reference)
+    assert [r["status"] for r in lines] == ["succeeded"] * 4
+    for row in lines:
+        assert executions(stack, row["provider"], row["reference"]) == 1, row
+
+
+def test_retry_is_refused_unless_blocked_and_cancel_ends_a_blocked_campaign(
+    stack: Stack,
+) -> None:
+    tag = f"BC{uuid.uuid4().hex[:6]}"
+    waiting, answer = submit(stack, lines_for(f"{tag}-w", ["novasend"], 1))
+    assert answer.status_code == 201, answer.text
+    wait_phase(stack, waiting, {"awaiting_approval"})
+    refused = control(stack, waiting, "retry", {"by": "ops"})
+    assert refused.status_code == 409, refused.text
+    assert (
+        refused.json()["message"]
+        == "the campaign is awaiting_approval, not blocked: nothing to retry"
+    )
+    control(stack, waiting, "cancel", {"by": "test"})
+
+    reference = f"C-{tag}"
+    put_in_the_way(store_folder(stack, reference), "lines")
+    rows = lines_for(tag, ["caurisflux"], 2)
+    _, answer = submit(stack, rows, reference=reference)
+    assert answer.status_code == 201, answer.text
+    wait_blocked_at(stack, reference, "prepare_campaign")
+    cancelled = control(stack, reference, "cancel", {"by": "Fatou", "reason": "store broken"})
+    assert cancelled.status_code == 200, cancelled.text
+
+    done = wait_phase(stack, reference, FINAL_PHASES)
+    assert done["phase"] == "cancelled" and done["started_lines"] == 0
+    assert done["phase_reason"] == "cancelled by Fatou: store broken"
+    assert control(stack, reference, "retry", {"by": "ops"}).status_code == 409
+    assert [r["status"] for r in report(stack, reference)] == ["not_sent"] * 2
+    assert all(executions(stack, "caurisflux", row.split(",")[0]) == 0 for row in rows)
+
+    # Blocked after paying: cancelling gives up recording the outcomes, and the report
+    # reads them from the payouts.
+    paid = f"C-{tag}-paid"
+    put_in_the_way(store_folder(stack, paid), "outcomes")
+    rows = lines_for(f"{tag}-p", ["novasend"], 2)
+    _, answer = submit(stack, rows, reference=paid, auto_approve="true")
+    assert answer.status_code == 201, answer.text
+    wait_blocked_at(stack, paid, "record_campaign_outcomes")
+    assert control(stack, paid, "cancel", {"by": "Fatou"}).status_code == 200
+    done = wait_phase(stack, paid, FINAL_PHASES)
+    assert done["phase"] == "cancelled" and done["by_status"]["succeeded"]["lines"] == 2
+    assert [r["status"] for r in report(stack, paid)] == ["succeeded"] * 2
+    assert all(executions(stack, "novasend", row.split(",")[0]) == 1 for row in rows)
+
+
+# ------------------------------------------------------------------ pre-flight output
+
+
+def _payout(n: int, provider: str, country: str, operator: str, amount: int) -> CampaignLine:
+    currency = Currency.XAF if country == "CM" else Currency.XOF
+    return CampaignLine(
+        line=n,
+        payout=PayoutInput(
+            merchant="acme",
+            reference=f"L-{n}",
+            provider=ProviderName(provider),
+            country=Country(country),
+            operator=Operator(operator),
+            recipient_phone="+221771231100",
+            recipient_name="Awa Diallo",
+            amount=amount,
+            currency=currency,
+            request_fingerprint=f"fp-{n}",
+            requested_at=dt.datetime(2026, 6, 30, tzinfo=dt.UTC),
+        ),
+    )
+
+
+def _checks(
+    tmp_path: Path, lines: list[CampaignLine], quote_fees: int | None
+) -> tuple[PreflightChecks, CampaignStore]:
+    store = CampaignStore(LocalBlobStore(tmp_path))
+    by_provider: dict[ProviderName, list[CampaignLine]] = {}
+    for line_ in lines:
+        by_provider.setdefault(line_.payout.provider, []).append(line_)
+    for provider, provider_lines in by_provider.items():
+        store.save_lines("c1", provider, provider_lines)
+    groups = _quote_groups(by_provider)
+    checks = PreflightChecks(
+        campaign_id="c1",
+        prepared=PreparedCampaign(
+            lines=len(lines),
+            valid_lines=len(lines),
+            invalid_lines=0,
+            problem_count=0,
+            totals=_totals(by_provider),
+            lines_by_provider={p: len(ls) for p, ls in by_provider.items()},
+            quote_groups=groups,
+        ),
+    )
+    for group in groups:
+        error = "" if quote_fees is not None else "HTTP 502 from the provider"
+        checks.quotes.append(GroupQuote(group=group, fees=quote_fees, error=error))
+        if quote_fees is None:
+            # What the workflow records for a failed quote.
+            amount = format_amount(group.amount, group.currency)
+            checks.errors.setdefault(group.provider, []).append(
+                f"quote of {amount} failed: {error}"
+            )
+    for provider in by_provider:
+        checks.availability[provider] = ProviderAvailability(provider=provider, available=True)
+        checks.balances[provider] = [
+            ProviderBalance(provider=provider, currency=c, balance=10**9, available=10**9)
+            for c in (Currency.XOF, Currency.XAF)
+        ]
+    return checks, store
+
+
+def test_preflight_says_each_warning_once_per_provider_and_currency(tmp_path: Path) -> None:
+    lines = [
+        _payout(1, "novasend", "CI", "wave", 10_000),
+        _payout(2, "novasend", "CM", "mtn_momo", 10_000),
+        # Two prices of one amount (two operators), both failing the same way.
+        _payout(3, "caurisflux", "SN", "wave", 10_000),
+        _payout(4, "caurisflux", "SN", "orange_money", 10_000),
+    ]
+    checks, store = _checks(tmp_path, lines, quote_fees=None)
+
+    preflight = judge_preflight(checks, store, checked_at=dt.datetime.now(dt.UTC))
+
+    warnings = preflight.warnings
+    assert len(warnings) == len(set(warnings)), warnings
+    assert sorted(warnings) == [
+        "caurisflux XOF: fees of 2 line(s) are not known before payment (no quote of this "
+        "provider succeeded)",
+        "caurisflux quote of 10,000 XOF failed: HTTP 502 from the provider (2 times)",
+        "novasend XAF: fees of 1 line(s) are not known before payment (the provider quotes "
+        "nothing in advance)",
+        "novasend XOF: fees of 1 line(s) are not known before payment (the provider quotes "
+        "nothing in advance)",
+    ]
+    assert preflight.blocking == []
+
+
+def test_an_unknown_fee_is_never_a_zero_fee(tmp_path: Path) -> None:
+    lines = [
+        _payout(1, "novasend", "CI", "wave", 10_000),
+        _payout(2, "caurisflux", "SN", "wave", 20_000),
+    ]
+    unknown, store = _checks(tmp_path / "unknown", lines, quote_fees=None)
+    free, free_store = _checks(tmp_path / "free", lines, quote_fees=0)
+
+    totals = {
+        (t.provider.value, t.fees)
+        for t in judge_preflight(unknown, store, checked_at=dt.datetime.now(dt.UTC)).totals
+    }
+    priced = judge_preflight(free, free_store, checked_at=dt.datetime.now(dt.UTC))
+
+    assert totals == {("novasend", None), ("caurisflux", None)}
+    by_provider = {t.provider.value: t for t in priced.totals}
+    # A fee the provider quoted as 0 is known: 0, not unknown.
+    assert by_provider["caurisflux"].fees == 0
+    assert by_provider["caurisflux"].fees_quoted_lines == 1
+    assert by_provider["novasend"].fees is None
+    assert by_provider["novasend"].fees_unknown_lines == 1
+    assert json.loads(priced.model_dump_json())["totals"][1]["fees"] is None
+
+
+async def test_a_failed_lines_report_row_shows_no_fee(tmp_path: Path) -> None:
+    store = CampaignStore(LocalBlobStore(tmp_path))
+    data = (
+        f"{HEADER}\n"
+        "R-1,caurisflux,SN,wave,+221770000000,Awa Diallo,10000,XOF,\n"
+        "R-2,caurisflux,SN,wave,+221771231101,Awa Diallo,10000,XOF,\n"
+    ).encode()
+    digest = store.save_upload("campaign-acme-R", FileFormat.CSV, data)
+    now = dt.datetime.now(dt.UTC)
+
+    def outcome(reference: str, status: str) -> LineOutcome:
+        # The quoted fee is on the payout before it is sent, whatever happens next.
+        return LineOutcome(
+            workflow_id=payout_workflow_id("acme", reference),
+            reference=reference,
+            provider=ProviderName.CAURISFLUX,
+            status=status,
+            amount=10_000,
+            currency=Currency.XOF,
+            fees=150,
+            at=now,
+        )
+
+    store.save_outcomes(
+        "campaign-acme-R", 0, [outcome("R-1", "failed"), outcome("R-2", "succeeded")]
+    )
+    progress_ = CampaignProgress(
+        campaign_id="campaign-acme-R",
+        merchant="acme",
+        reference="R",
+        file_format=FileFormat.CSV,
+        file_sha256=digest,
+        phase=CampaignPhase.COMPLETED,
+        submitted_at=now,
+        updated_at=now,
+    )
+
+    async def nothing_live(workflow_id: str) -> LineOutcome | None:
+        return None
+
+    rows = await build_report(store, progress_, nothing_live)
+
+    assert [(r.reference, r.status, r.fees) for r in rows] == [
+        ("R-1", "failed", None),
+        ("R-2", "succeeded", 150),
+    ]
+
+
+# ------------------------------------------------------------------ the user guide
+
+
+def _documented(language: str) -> str:
+    """The first ``language`` code block of docs/campaigns.md (the example file)."""
+    guide = (Path(__file__).parent.parent / "docs" / "campaigns.md").read_text()
+    return guide.split(f"```{language}\n", 1)[1].split("```", 1)[0]
+
+
+@pytest.mark.parametrize(
+    ("language", "content_type"), [("csv", "text/csv"), ("json", "application/x-ndjson")]
+)
+def test_the_documented_example_file_pays_every_line(
+    stack: Stack, language: str, content_type: str
+) -> None:
+    tag = f"D{uuid.uuid4().hex[:6]}"
+    body = _documented(language).replace("JUN-", f"{tag}-JUN-")
+    reference = f"C-{tag}"
+    with stack.gateway() as http:
+        answer = http.post(
+            "/v1/campaigns",
+            params={"reference": reference, "auto_approve": "true"},
+            content=body.encode(),
+            headers={"Content-Type": content_type},
+        )
+    assert answer.status_code == 201, answer.text
+
+    done = wait_phase(stack, reference, FINAL_PHASES)
+    assert done["phase"] == "completed" and done["invalid_lines"] == 0, done
+    rows = report(stack, reference)
+    assert len(rows) == body.count(f"{tag}-JUN-") >= 2
+    assert {(r["status"], r["error_code"]) for r in rows} == {("succeeded", "")}, rows
+    for row in rows:
+        assert executions(stack, row["provider"], row["reference"]) == 1, row

@@ -125,6 +125,7 @@ BODIES: dict[str, dict[str, Any]] = {
     "/v1/campaigns/{reference}/pause": {"by": "globex"},
     "/v1/campaigns/{reference}/resume": {"by": "globex"},
     "/v1/campaigns/{reference}/cancel": {"by": "globex", "reason": "not mine"},
+    "/v1/campaigns/{reference}/retry": {"by": "globex"},
 }
 
 

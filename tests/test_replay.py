@@ -52,12 +52,41 @@ def test_recorded_histories_cover_every_generation_and_provider() -> None:
         path.stem for path in HISTORIES.glob("payin-*.json")
     }
     # Campaigns, one run approved by hand and a first run that continued as new:
-    # REC4 before the campaign-no-lost-wakeup patch, REC5 with it.
+    # REC4 before the campaign-no-lost-wakeup patch, REC5 with it, REC6 with the
+    # campaign-blocked-retry patch too.
+    campaigns = {path.stem for path in HISTORIES.glob("campaign-*.json")}
     assert {
         f"campaign-acme-{generation}-{name}"
-        for generation in ("REC4", "REC5")
+        for generation in ("REC4", "REC5", "REC6")
         for name in ("campaign", "campaign-can")
-    } <= {path.stem for path in HISTORIES.glob("campaign-*.json")}
+    } <= campaigns
+    # REC6: blocked at pre-flight, at reading lines and at recording outcomes, each time
+    # fixed and retried, then completed.
+    assert "campaign-acme-REC6-campaign-blocked" in campaigns
+
+
+def test_the_blocked_history_goes_through_blocked_retry_and_completed() -> None:
+    path = HISTORIES / "campaign-acme-REC6-campaign-blocked.json"
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    markers = [
+        e.marker_recorded_event_attributes.marker_name
+        for e in history.events
+        if e.HasField("marker_recorded_event_attributes")
+    ]
+    updates = [
+        e.workflow_execution_update_accepted_event_attributes.accepted_request.input.name
+        for e in history.events
+        if e.HasField("workflow_execution_update_accepted_event_attributes")
+    ]
+    failed = [
+        e.activity_task_failed_event_attributes.failure.application_failure_info.type
+        for e in history.events
+        if e.HasField("activity_task_failed_event_attributes")
+    ]
+    assert "core_patch" in markers
+    assert updates == ["retry", "approve", "retry", "retry"]
+    assert failed == ["CampaignStepFailed"] * 3
+    assert history.events[-1].HasField("workflow_execution_completed_event_attributes")
 
 
 async def test_histories_of_this_session_replay(

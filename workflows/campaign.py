@@ -6,6 +6,9 @@ Phases (:class:`~momoflow.campaigns.models.CampaignPhase`)::
         │               │                 └──────────────► (cancel) ─► cancelled
         └─► rejected    └─► cancelled
 
+    preflight, running, draining ─► blocked ─► (retry) ─► the same phase again
+                                       └─────► (cancel) ─► cancelled (via draining)
+
 * **Pre-flight** checks every line (activity ``prepare_campaign``: the file is read from the
   campaign store, never carried in history), prices the lines (quotes on each provider's
   rate-limited queue), reads balances and availability, and reports everything at once.
@@ -26,19 +29,28 @@ Phases (:class:`~momoflow.campaigns.models.CampaignPhase`)::
   its lines resume when it answers again (or when an operator resumes it).
 * ``pause`` / ``resume`` / ``cancel`` updates; ``cancel`` stops new lines, and lines already
   sent finish and are reported. Query ``progress``.
+* **Blocked**: a campaign store step (check the file, price the lines, read a page of lines,
+  record outcomes, look up an existing payout) is retried a bounded while when its error may
+  pass; when it fails in a way no retry cures (a configuration error, an unreadable or
+  missing file, a bug: ``CampaignStepFailed``), the campaign goes ``blocked`` with the step
+  and the error in ``phase_reason``, and waits. The ``retry`` update runs the step again and
+  the campaign goes on from where it was; ``cancel`` gives the step up (guarded by
+  :data:`PATCH_BLOCKED`). Lines in flight keep settling while the campaign is blocked.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy, SearchAttributePair, WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.campaigns import CampaignActivities
+    from activities.campaigns import FILE_REJECTED, CampaignActivities
     from activities.providers import ProviderActivities
     from momoflow import search_attributes as sa
     from momoflow import telemetry
@@ -62,6 +74,7 @@ with workflow.unsafe.imports_passed_through():
         PreparedCampaign,
         ProviderRun,
         ReadLines,
+        RetryRequest,
         StatusCount,
     )
     from momoflow.ids import campaign_task_queue, payout_workflow_id, task_queue_prefix
@@ -75,7 +88,7 @@ with workflow.unsafe.imports_passed_through():
     from momoflow.money import format_amount
     from momoflow.privacy import mask_phone
     from momoflow.starts import FINGERPRINT_MEMO, PAYOUT_WORKFLOW
-    from workflows.common import failure_from, provider_queue
+    from workflows.common import application_error, failure_from, provider_queue
 
 #: Failure codes of a line that say the provider, not the line, is in trouble.
 OUTAGE_CODES = frozenset(
@@ -87,10 +100,20 @@ OUTAGE_CODES = frozenset(
         "create_outcome_unknown",
     }
 )
-#: Store work (the file, the outcomes): retried patiently, it never moves money.
+#: Store work (the file, the outcomes) before :data:`PATCH_BLOCKED`: retried for ever.
 STORE_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=30)
 )
+#: Store work with :data:`PATCH_BLOCKED`: an error that may pass is retried for about a
+#: minute and a half (1 + 2 + 4 + 8 + 16 + 30 + 30 s between 8 attempts), then the campaign
+#: goes ``blocked``; an error no retry cures blocks it at once (non-retryable).
+STORE_RETRY_BOUNDED = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=8,
+)
+#: Checking the file: a few attempts (it reads the whole file).
+PREPARE_RETRY = RetryPolicy(maximum_attempts=5)
 #: A pre-flight provider call (quote, balance, availability) that fails is reported, not fatal.
 PREFLIGHT_CALL = timedelta(seconds=60)
 #: Buffered outcomes are written at least this often, so reports of a running campaign
@@ -100,9 +123,21 @@ FLUSH_EVERY = timedelta(seconds=20)
 #: Before it, lines settling while children were being started could leave the campaign
 #: waiting with free slots and nothing in flight.
 PATCH_NO_LOST_WAKEUP = "campaign-no-lost-wakeup"
+#: Patch: store steps retry a bounded while (:data:`STORE_RETRY_BOUNDED`) and pre-flight
+#: blocks instead of rejecting when it cannot read the stored file; ``read_campaign_lines``
+#: is told the provider's total, so a missing page is an error. Before it, store steps
+#: retried for ever and a file that could not be read rejected the campaign. (Blocking on a
+#: failed store step needs no patch elsewhere: those steps could not fail before it.)
+PATCH_BLOCKED = "campaign-blocked-retry"
 #: Rate samples: one at most every 5 s, rate measured over the last minute.
 RATE_SAMPLE_EVERY_S = 5.0
 RATE_WINDOW_S = 60.0
+
+T = TypeVar("T")
+
+
+class _GivenUp(Exception):
+    """The campaign was cancelled while a store step was blocked: the step is given up."""
 
 
 @workflow.defn(name="CampaignWorkflow")
@@ -119,6 +154,10 @@ class CampaignWorkflow:
         self._approved = False
         self._last_flush: datetime | None = None
         self._next_probe: datetime | None = None
+        #: ``retry`` updates received; a blocked step waits for this to grow.
+        self._retries = 0
+        #: The phase a blocked campaign returns to on ``retry``.
+        self._phase_before_block = CampaignPhase.PREFLIGHT
 
     # ------------------------------------------------------------------ messages
 
@@ -205,17 +244,35 @@ class CampaignWorkflow:
         self._changed = True
         return self._snapshot()
 
+    @workflow.update(name="retry")
+    def retry(self, request: RetryRequest) -> CampaignProgress:
+        """Run the step that blocked the campaign again (its cause fixed); the campaign goes
+        on from where it was."""
+        self._retries += 1
+        self._c.progress.phase_reason = f"retried by {request.by}"
+        self._set_phase(self._phase_before_block)
+        return self._snapshot()
+
     @pause.validator
     def _check_pause(self, request: PauseRequest) -> None:
         self._check_running("paused", request.provider)
+        self._check_not_blocked("paused")
 
     @resume.validator
     def _check_resume(self, request: PauseRequest) -> None:
         self._check_running("resumed", request.provider)
+        self._check_not_blocked("resumed")
 
     @cancel.validator
     def _check_cancel(self, request: CancelRequest) -> None:
         self._check_running("cancelled", None)
+
+    @retry.validator
+    def _check_retry(self, request: RetryRequest) -> None:
+        carry = self._carry
+        phase = carry.progress.phase.value if carry else "starting"
+        if carry is None or carry.progress.phase is not CampaignPhase.BLOCKED:
+            raise ValueError(f"the campaign is {phase}, not blocked: nothing to retry")
 
     def _check_running(self, verb: str, provider: ProviderName | None) -> None:
         carry = self._carry
@@ -225,6 +282,14 @@ class CampaignWorkflow:
             raise ValueError(f"the campaign is {carry.progress.phase.value}: nothing to {verb}")
         if provider is not None and provider not in {r.provider for r in carry.providers}:
             raise ValueError(f"the campaign has no line for {provider.value}")
+
+    def _check_not_blocked(self, verb: str) -> None:
+        # Pausing would hide why the campaign stopped; it waits for retry or cancel.
+        progress = self._c.progress
+        if progress.phase is CampaignPhase.BLOCKED:
+            raise ValueError(
+                f"the campaign is blocked and cannot be {verb}: {progress.phase_reason}"
+            )
 
     # ------------------------------------------------------------------ main line
 
@@ -249,8 +314,11 @@ class CampaignWorkflow:
                 )
             )
             self._publish()
-            if not await self._preflight():
-                return self._end(CampaignPhase.REJECTED)
+            try:
+                if not await self._preflight():
+                    return self._end(CampaignPhase.REJECTED)
+            except _GivenUp:
+                return self._end(CampaignPhase.CANCELLED)
             await self._await_approval()
             if self._c.cancel_requested:
                 return self._end(CampaignPhase.CANCELLED)
@@ -270,15 +338,28 @@ class CampaignWorkflow:
 
     async def _preflight(self) -> bool:
         progress = self._c.progress
+        blocking = self._blocking()
+
+        def rejects(err: ActivityError) -> bool:
+            if not blocking:
+                return True
+            app = application_error(err)
+            return app is not None and app.type == FILE_REJECTED
+
         try:
-            prepared: PreparedCampaign = await workflow.execute_activity_method(
-                CampaignActivities.prepare_campaign,
-                self._inp,
-                task_queue=self._campaign_queue,
-                start_to_close_timeout=timedelta(minutes=30),
-                heartbeat_timeout=timedelta(minutes=5),
-                retry_policy=RetryPolicy(maximum_attempts=5),
-                summary="check every line of the file",
+            prepared: PreparedCampaign = await self._store_step(
+                "prepare_campaign",
+                "check every line of the file",
+                lambda _: workflow.execute_activity_method(
+                    CampaignActivities.prepare_campaign,
+                    self._inp,
+                    task_queue=self._campaign_queue,
+                    start_to_close_timeout=timedelta(minutes=30),
+                    heartbeat_timeout=timedelta(minutes=5),
+                    retry_policy=PREPARE_RETRY,
+                    summary="check every line of the file",
+                ),
+                gives_back=rejects,
             )
         except ActivityError as err:
             progress.phase_reason = failure_from(err, default_code="preflight_failed").message
@@ -295,13 +376,17 @@ class CampaignWorkflow:
             *(self._check_provider(run.provider, checks) for run in self._c.providers),
             *(self._quote(i, checks) for i in range(len(prepared.quote_groups))),
         )
-        preflight: Preflight = await workflow.execute_activity_method(
-            CampaignActivities.finish_preflight,
-            checks,
-            task_queue=self._campaign_queue,
-            start_to_close_timeout=timedelta(minutes=30),
-            retry_policy=STORE_RETRY,
-            summary="price the lines, compare balances",
+        preflight: Preflight = await self._store_step(
+            "finish_campaign_preflight",
+            "price the lines, compare balances",
+            lambda policy: workflow.execute_activity_method(
+                CampaignActivities.finish_preflight,
+                checks,
+                task_queue=self._campaign_queue,
+                start_to_close_timeout=timedelta(minutes=30),
+                retry_policy=policy,
+                summary="price the lines, compare balances",
+            ),
         )
         progress.preflight = preflight
         workflow.upsert_search_attributes(
@@ -435,21 +520,31 @@ class CampaignWorkflow:
     async def _take(self, run: ProviderRun, count: int) -> list[CampaignLine]:
         queue = self._queues.setdefault(run.provider, [])
         if len(queue) < count and run.cursor + len(queue) < run.total:
-            queue.extend(
-                await workflow.execute_activity_method(
-                    CampaignActivities.read_lines,
-                    ReadLines(
-                        campaign_id=self._inp.campaign_id,
-                        provider=run.provider,
-                        start=run.cursor + len(queue),
-                        count=max(count - len(queue), self._inp.options.page_size),
-                    ),
-                    task_queue=self._campaign_queue,
-                    start_to_close_timeout=timedelta(minutes=2),
-                    retry_policy=STORE_RETRY,
-                    summary=f"read {run.provider.value} lines from {run.cursor + len(queue)}",
-                )
+            request = ReadLines(
+                campaign_id=self._inp.campaign_id,
+                provider=run.provider,
+                start=run.cursor + len(queue),
+                count=max(count - len(queue), self._inp.options.page_size),
+                total=run.total if self._blocking() else None,
             )
+            summary = f"read {run.provider.value} lines from {request.start}"
+            try:
+                queue.extend(
+                    await self._store_step(
+                        "read_campaign_lines",
+                        summary,
+                        lambda policy: workflow.execute_activity_method(
+                            CampaignActivities.read_lines,
+                            request,
+                            task_queue=self._campaign_queue,
+                            start_to_close_timeout=timedelta(minutes=2),
+                            retry_policy=policy,
+                            summary=summary,
+                        ),
+                    )
+                )
+            except _GivenUp:
+                return []
         taken, self._queues[run.provider] = queue[:count], queue[count:]
         run.cursor += len(taken)
         return taken
@@ -495,19 +590,41 @@ class CampaignWorkflow:
 
     async def _adopt(self, workflow_id: str, line: CampaignLine) -> None:
         """The line's payout exists: ours (a line we started, seen again) or another's."""
-        existing = await workflow.execute_activity_method(
-            CampaignActivities.existing_payout,
-            workflow_id,
-            task_queue=self._campaign_queue,
-            start_to_close_timeout=timedelta(seconds=30),
-            retry_policy=STORE_RETRY,
-            summary=f"who owns {workflow_id}?",
-        )
+        payout = line.payout
+        try:
+            existing = await self._store_step(
+                "existing_payout",
+                f"who owns {workflow_id}?",
+                lambda policy: workflow.execute_activity_method(
+                    CampaignActivities.existing_payout,
+                    workflow_id,
+                    task_queue=self._campaign_queue,
+                    start_to_close_timeout=timedelta(seconds=30),
+                    retry_policy=policy,
+                    summary=f"who owns {workflow_id}?",
+                ),
+            )
+        except _GivenUp:
+            self._settle(
+                LineOutcome(
+                    workflow_id=workflow_id,
+                    reference=payout.reference,
+                    provider=payout.provider,
+                    status=SKIPPED,
+                    amount=payout.amount,
+                    currency=payout.currency,
+                    failure_code="owner_unknown",
+                    failure_message=f"the campaign was cancelled before it could tell whether "
+                    f"{workflow_id} was its own; that payout's own status says whether it "
+                    "was paid",
+                    at=workflow.now(),
+                )
+            )
+            return
         if existing.campaign_workflow_id == self._inp.campaign_id:
             if existing.outcome is not None:
                 self._settle(existing.outcome)
             return
-        payout = line.payout
         self._settle(
             LineOutcome(
                 workflow_id=workflow_id,
@@ -636,17 +753,71 @@ class CampaignWorkflow:
             return
         carry = self._c
         batch, self._buffer = self._buffer, []
-        await workflow.execute_activity_method(
-            CampaignActivities.record_outcomes,
-            OutcomeBatch(
-                campaign_id=self._inp.campaign_id, batch=carry.outcome_batches, outcomes=batch
-            ),
-            task_queue=self._campaign_queue,
-            start_to_close_timeout=timedelta(minutes=2),
-            retry_policy=STORE_RETRY,
-            summary=f"record {len(batch)} outcomes",
+        outcomes = OutcomeBatch(
+            campaign_id=self._inp.campaign_id, batch=carry.outcome_batches, outcomes=batch
         )
+        try:
+            await self._store_step(
+                "record_campaign_outcomes",
+                f"record {len(batch)} outcomes",
+                lambda policy: workflow.execute_activity_method(
+                    CampaignActivities.record_outcomes,
+                    outcomes,
+                    task_queue=self._campaign_queue,
+                    start_to_close_timeout=timedelta(minutes=2),
+                    retry_policy=policy,
+                    summary=f"record {len(batch)} outcomes",
+                ),
+            )
+        except _GivenUp:
+            # Cancelled: the report reads these lines from their payouts instead.
+            return
         carry.outcome_batches += 1
+
+    # ------------------------------------------------------------------ blocked
+
+    def _blocking(self) -> bool:
+        """True with :data:`PATCH_BLOCKED` (memoized by the SDK: the first call decides)."""
+        return workflow.patched(PATCH_BLOCKED)
+
+    async def _store_step(
+        self,
+        step: str,
+        summary: str,
+        call: Callable[[RetryPolicy], Awaitable[T]],
+        *,
+        gives_back: Callable[[ActivityError], bool] = lambda _: False,
+    ) -> T:
+        """Run a store activity (``call`` with the retry policy to use) until it succeeds.
+
+        A failure ``gives_back`` accepts is raised to the caller. Any other blocks the
+        campaign until ``retry`` (the step runs again) or ``cancel`` (:class:`_GivenUp`);
+        once the campaign is cancelled, a failing step is given up at once."""
+        policy = STORE_RETRY_BOUNDED if self._blocking() else STORE_RETRY
+        while True:
+            try:
+                return await call(policy)
+            except ActivityError as err:
+                if gives_back(err):
+                    raise
+                if self._c.cancel_requested:
+                    raise _GivenUp from None
+                await self._block(step, summary, err)
+
+    async def _block(self, step: str, summary: str, err: ActivityError) -> None:
+        progress = self._c.progress
+        message = failure_from(err, default_code="step_failed").message
+        if progress.phase is not CampaignPhase.BLOCKED:
+            self._phase_before_block = progress.phase
+        progress.phase_reason = (
+            f"{step} ({summary}) failed: {message}; fix the cause, then retry the campaign"
+        )
+        self._set_phase(CampaignPhase.BLOCKED)
+        workflow.logger.warning("campaign %s blocked: %s", self._inp.campaign_id, message)
+        seen = self._retries
+        await workflow.wait_condition(lambda: self._retries > seen or self._c.cancel_requested)
+        if self._retries == seen:
+            raise _GivenUp
 
     def _done(self) -> bool:
         carry = self._c
@@ -734,7 +905,8 @@ class CampaignWorkflow:
             settled = samples[-1][1] - samples[0][1]
             progress.rate_per_s = round(settled / (samples[-1][0] - samples[0][0]), 2)
         remaining = progress.valid_lines - progress.settled_lines
-        if progress.rate_per_s > 0 and not progress.phase.is_final:
+        waiting = progress.phase.is_final or progress.phase is CampaignPhase.BLOCKED
+        if progress.rate_per_s > 0 and not waiting:
             progress.eta_s = int(remaining / progress.rate_per_s)
         return progress
 

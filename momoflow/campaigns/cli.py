@@ -9,6 +9,7 @@
     momoflow campaign pause R --by NAME [--provider P]
     momoflow campaign resume R --by NAME [--provider P]
     momoflow campaign cancel R --by NAME --reason TEXT
+    momoflow campaign retry R --by NAME          run the step that blocked the campaign again
     momoflow campaign report R [-o FILE]         the CSV report, one row per line of the file
     momoflow campaign watch R                    live progress until the campaign is final
 
@@ -20,8 +21,9 @@ machine or another, changes nothing for the campaign.
 Exit codes: 0 done; 1 ``watch`` saw the campaign end cancelled or rejected; 2 bad arguments;
 3 API key refused (401); 4 no such campaign (404); 5 refused in the campaign's current state
 or reference already used with another file (409); 6 invalid request or file (413, 415,
-422); 7 gateway unreachable or unavailable; 8 ``watch --timeout`` elapsed; 130/143 ``watch``
-interrupted (Ctrl-C/SIGTERM).
+422); 7 gateway unreachable or unavailable; 8 ``watch --timeout`` elapsed; 9 ``watch`` saw
+the campaign ``blocked`` (it waits for someone to fix the cause and ``retry``); 130/143
+``watch`` interrupted (Ctrl-C/SIGTERM).
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ from momoflow.campaigns.models import (
     LineProblem,
     PauseRequest,
     Preflight,
+    ProviderTotals,
+    RetryRequest,
 )
 from momoflow.campaigns.parsing import detect_format
 from momoflow.models import ProviderName
@@ -77,6 +81,7 @@ EXIT_CONFLICT = 5
 EXIT_INVALID = 6
 EXIT_UNAVAILABLE = 7
 EXIT_TIMEOUT = 8
+EXIT_BLOCKED = 9
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
@@ -105,6 +110,7 @@ PHASE_STYLES = {
     CampaignPhase.COMPLETED: "bold green",
     CampaignPhase.CANCELLED: "bold red",
     CampaignPhase.REJECTED: "bold red",
+    CampaignPhase.BLOCKED: "bold red",
 }
 
 app = typer.Typer(
@@ -130,10 +136,13 @@ class _GatewaySettings(BaseSettings):
 
 
 class CampaignProblems(BaseModel):
-    """``GET /v1/campaigns/{ref}/problems``: pre-flight's verdict and every line problem."""
+    """``GET /v1/campaigns/{ref}/problems``: pre-flight's verdict and every line problem,
+    with the campaign's phase."""
 
     model_config = ConfigDict(extra="forbid")
 
+    phase: CampaignPhase
+    phase_reason: str
     preflight: Preflight | None
     problems: list[LineProblem]
 
@@ -224,7 +233,8 @@ class CampaignApi:
         return _parse(CampaignProblems, self._send("GET", _path(reference, "problems")))
 
     def control(self, reference: str, action: str, body: BaseModel) -> CampaignProgress:
-        """``approve``, ``pause``, ``resume`` or ``cancel``; the progress right after."""
+        """``approve``, ``pause``, ``resume``, ``cancel`` or ``retry``; the progress right
+        after."""
         answer = self._send(
             "POST", _path(reference, action), json=body.model_dump(mode="json", exclude_none=True)
         )
@@ -429,6 +439,8 @@ def progress_line(progress: CampaignProgress) -> str:
     if progress.eta_s is not None:
         parts.append(f"ETA {_duration(progress.eta_s)}")
     parts += [f"{p} paused: {why}" for p, why in sorted(progress.paused_providers.items())]
+    if progress.phase is CampaignPhase.BLOCKED:
+        parts.append(progress.phase_reason)
     return " | ".join(parts)
 
 
@@ -460,7 +472,9 @@ def render_progress(
     title.append_text(_phase(progress))
     parts: list[RenderableType] = [title]
     if progress.phase_reason:
-        parts.append(Text(f"  {progress.phase_reason}", style="italic"))
+        blocked = progress.phase is CampaignPhase.BLOCKED
+        reason = f"  {'blocked: ' if blocked else ''}{progress.phase_reason}"
+        parts.append(Text(reason, style="bold red" if blocked else "italic"))
     bar = Table.grid(padding=(0, 2))
     bar.add_row(_bar(progress, terminal=terminal), Text(_percent(progress)))
     parts.append(bar)
@@ -540,8 +554,8 @@ def render_preflight(preflight: Preflight) -> RenderableType:
             total.currency.value,
             f"{total.lines:,}",
             f"{total.amount:,}",
-            f"{total.fees:,}",
-            f"{total.required:,}",
+            _fees(total),
+            _with_unknown(total.required, total),
             balance,
             available[total.available],
         )
@@ -554,8 +568,8 @@ def render_preflight(preflight: Preflight) -> RenderableType:
         ),
         table,
         Text(
-            "* fees quoted by the provider, or estimated (see the warnings); amounts in the "
-            "currency's minor unit",
+            "* fees quoted by the provider, or estimated (see the warnings); unknown: not "
+            "known before payment; amounts in the currency's minor unit",
             style="dim",
         ),
     ]
@@ -563,6 +577,17 @@ def render_preflight(preflight: Preflight) -> RenderableType:
     if not preflight.blocking:
         parts.append(Text("no blocking problem", style="green"))
     return Group(*parts)
+
+
+def _with_unknown(known: int, total: ProviderTotals) -> str:
+    return f"{known:,} + unknown" if total.fees_unknown_lines else f"{known:,}"
+
+
+def _fees(total: ProviderTotals) -> str:
+    # An unknown fee is never shown as 0: 0 is a fee a provider can quote.
+    if total.fees is None:
+        return "unknown"
+    return _with_unknown(total.fees, total)
 
 
 # ---------------------------------------------------------------------- commands
@@ -693,8 +718,12 @@ def problems(
     if json_output:
         out.print_json(found.model_dump_json())
         return
+    if found.phase is CampaignPhase.BLOCKED:
+        out.print(Text(f"Campaign {reference} is blocked: {found.phase_reason}", style="bold red"))
+        out.print(f"Once the cause is fixed: momoflow campaign retry {escape(reference)} --by NAME")
     if found.preflight is None:
-        out.print("Pre-flight has not finished yet: try again in a moment.")
+        if found.phase is not CampaignPhase.BLOCKED:
+            out.print("Pre-flight has not finished yet: try again in a moment.")
         return
     out.print(render_preflight(found.preflight))
     if not found.problems:
@@ -811,6 +840,26 @@ def cancel(
 
 
 @app.command()
+def retry(
+    reference: ReferenceArg,
+    by: Annotated[str, typer.Option("--by", help="Who retries (recorded).", show_default=False)],
+    gateway: GatewayOption = None,
+    api_key: ApiKeyOption = None,
+) -> None:
+    """Run the step that blocked the campaign again, once its cause is fixed.
+
+    The campaign goes on from where it was (pre-flight, or paying its lines). Refused (exit
+    5) unless the campaign is blocked.
+    """
+    progress = _control(gateway, api_key, reference, "retry", _body(RetryRequest, by=by))
+    out.print(
+        f"Campaign [bold]{escape(reference)}[/bold] retried by {escape(by)}: the step that "
+        "failed runs again."
+    )
+    _next_steps(progress)
+
+
+@app.command()
 def report(
     reference: ReferenceArg,
     output: Annotated[
@@ -874,7 +923,9 @@ def watch(
 ) -> None:
     """Follow the campaign live until it is completed, cancelled or rejected.
 
-    Stopping watch (Ctrl-C) and starting it again changes nothing for the campaign.
+    A blocked campaign ends the watch too (exit 9), with the reason: someone must fix the
+    cause and run `momoflow campaign retry`. Stopping watch (Ctrl-C) and starting it again
+    changes nothing for the campaign.
     """
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -896,6 +947,14 @@ def watch(
         err.print(f"Stopped watching after {timeout:g} s; the campaign goes on.")
         raise typer.Exit(EXIT_TIMEOUT)
     out.print(render_progress(final, terminal=out.is_terminal))
+    if final.phase is CampaignPhase.BLOCKED:
+        out.print(f"Campaign {final.reference} is blocked: {final.phase_reason}", markup=False)
+        out.print(
+            f"Fix the cause, then: momoflow campaign retry {final.reference} --by NAME (or "
+            "cancel it), and watch it again.",
+            markup=False,
+        )
+        raise typer.Exit(EXIT_BLOCKED)
     out.print(f"Campaign {final.reference} {final.phase.value}: {_summary(final)}.")
     if final.phase is not CampaignPhase.COMPLETED:
         raise typer.Exit(EXIT_NOT_COMPLETED)
@@ -904,7 +963,8 @@ def watch(
 def _follow(
     api: CampaignApi, reference: str, interval: float, timeout: float | None
 ) -> CampaignProgress | None:
-    """Poll until the campaign is final (its progress) or ``timeout`` passes (None).
+    """Poll until the campaign is final or blocked (its progress) or ``timeout`` passes
+    (None).
 
     On a terminal the display is redrawn in place; elsewhere (a log, a pipe) one line is
     printed whenever the progress changes, and at least every ``HEARTBEAT_S`` seconds."""
@@ -915,7 +975,7 @@ def _follow(
         if live is not None:
             live.start()
         for progress, trouble in _poll(api, reference, interval, deadline):
-            if progress is not None and progress.phase.is_final:
+            if progress is not None and _watch_ends(progress):
                 return progress
             if live is not None:
                 note = trouble or (
@@ -957,10 +1017,15 @@ def _poll(
                 _fail(exc, reference)
             trouble = f"gateway answered {exc.status}: {exc.message}; retrying every {interval:g} s"
         yield last, trouble
-        if last is not None and last.phase.is_final:
+        if last is not None and _watch_ends(last):
             return
         pause = interval if deadline is None else min(interval, deadline - time.monotonic())
         time.sleep(max(0.0, pause))
+
+
+def _watch_ends(progress: CampaignProgress) -> bool:
+    # Blocked waits for a person: watching on would wait for ever without saying so.
+    return progress.phase.is_final or progress.phase is CampaignPhase.BLOCKED
 
 
 def _stopped(reference: str) -> str:
@@ -1019,6 +1084,10 @@ def _next_steps(progress: CampaignProgress) -> None:
         CampaignPhase.RUNNING: [f"momoflow campaign watch {ref}"],
         CampaignPhase.PAUSED: [f"momoflow campaign resume {ref} --by NAME"],
         CampaignPhase.DRAINING: [f"momoflow campaign watch {ref}"],
+        CampaignPhase.BLOCKED: [
+            f"fix the cause above, then: momoflow campaign retry {ref} --by NAME",
+            f"or give up: momoflow campaign cancel {ref} --by NAME --reason TEXT",
+        ],
     }.get(progress.phase, [f"momoflow campaign report {ref} -o {ref}.csv"])
     out.print(f"phase: {progress.phase.value}. Next:")
     for hint in hints:

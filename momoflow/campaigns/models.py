@@ -40,6 +40,10 @@ class CampaignPhase(StrEnum):
     CANCELLED = "cancelled"
     #: Pre-flight found nothing payable; nothing was sent.
     REJECTED = "rejected"
+    #: A step failed in a way no retry cures (configuration, an unreadable store, a bug):
+    #: ``phase_reason`` names the step and the error; the campaign waits for ``retry`` (or
+    #: ``cancel``) and then goes on from where it was. Not final.
+    BLOCKED = "blocked"
 
     @property
     def is_final(self) -> bool:
@@ -148,11 +152,14 @@ class ProviderTotals(_Model):
     currency: Currency
     lines: int = 0
     amount: int = 0
-    #: Fees the provider quoted, plus estimates for lines no quote covered.
-    fees: int = 0
+    #: Fees the provider quoted, plus estimates for lines no quote covered; None while no
+    #: line's fee is known (a provider that quotes nothing in advance, or before pricing).
+    #: With ``fees_unknown_lines`` > 0 it covers only the other lines.
+    fees: int | None = None
     fees_quoted_lines: int = 0
     fees_estimated_lines: int = 0
-    #: Lines of a provider that prices nothing in advance (fees unknown until paid).
+    #: Lines whose fee is unknown until paid (the provider quotes nothing in advance, or
+    #: every quote failed).
     fees_unknown_lines: int = 0
     balance: int | None = None
     available: bool | None = None
@@ -160,8 +167,9 @@ class ProviderTotals(_Model):
 
     @property
     def required(self) -> int:
-        """Amount plus fees: what the provider account must hold."""
-        return self.amount + self.fees
+        """Amount plus the known fees: what the provider account must hold at least (more
+        when ``fees_unknown_lines`` > 0)."""
+        return self.amount + (self.fees or 0)
 
     @property
     def short_by(self) -> int:
@@ -227,6 +235,9 @@ class ReadLines(_Model):
     provider: ProviderName
     start: int
     count: int
+    #: The provider's number of valid lines: a page missing before it is an error, not the
+    #: end of the queue (None from runs recorded before it was sent).
+    total: int | None = None
 
 
 class OutcomeBatch(_Model):
@@ -408,6 +419,12 @@ class CancelRequest(_Model):
     reason: str = Field(default="", max_length=500)
 
 
+class RetryRequest(_Model):
+    """``retry`` update: run the step that blocked the campaign again (its cause fixed)."""
+
+    by: str = Field(min_length=1, max_length=100)
+
+
 class ReportRow(_Model):
     """One line of the campaign report."""
 
@@ -458,6 +475,7 @@ __all__ = [
     "QuoteGroup",
     "ReadLines",
     "ReportRow",
+    "RetryRequest",
     "StatusCount",
     "window_for_rate",
 ]

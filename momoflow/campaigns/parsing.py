@@ -16,12 +16,12 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
-import phonenumbers
 from pydantic import ValidationError
 
 from momoflow.campaigns.models import CAMPAIGN_COLUMNS, REQUIRED_COLUMNS, FileFormat, LineProblem
 from momoflow.models import Direction, Operator, ProviderName
 from momoflow.money import Country
+from momoflow.phones import normalize_phone
 from momoflow.providers.capabilities import CAPABILITIES
 from momoflow.requests import PayoutRequest, check_payout_request
 
@@ -38,7 +38,6 @@ E = TypeVar("E", Country, Operator, ProviderName)
 _Problem = Callable[[str, str, str], None]
 
 _THOUSANDS_SEPARATORS = re.compile(r"[ \u00a0\u202f_]")
-_PHONE_SEPARATORS = re.compile(r"[ \u00a0\-.()/]")
 
 
 class FileRejected(ValueError):
@@ -419,18 +418,3 @@ def _amount(raw: object, problem: _Problem) -> int | None:
         problem("amount", "positive", "amount must be greater than 0")
         return None
     return amount
-
-
-def normalize_phone(raw: object, country: Country | None) -> str:
-    """E.164 when the number can be read (national numbers use the line's country);
-    otherwise the raw text, so that validation names the rule it breaks."""
-    text = _PHONE_SEPARATORS.sub("", str(raw or "").strip())
-    if text.startswith("00"):
-        text = "+" + text[2:]
-    if text.startswith("+") or country is None:
-        return text
-    try:
-        parsed = phonenumbers.parse(text, country.value)
-    except phonenumbers.NumberParseException:
-        return text
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)

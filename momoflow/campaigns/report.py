@@ -21,11 +21,12 @@ from momoflow.campaigns.models import (
     LineProblem,
     ReportRow,
 )
-from momoflow.campaigns.parsing import amount_digits, iter_rows, normalize_phone
+from momoflow.campaigns.parsing import amount_digits, iter_rows
 from momoflow.campaigns.store import CampaignStore
 from momoflow.ids import payout_workflow_id
 from momoflow.models import PayoutState, TransactionStatus
 from momoflow.money import Country
+from momoflow.phones import normalize_phone
 from momoflow.privacy import mask_phone
 
 #: Report columns, in order.
@@ -139,7 +140,8 @@ def _apply(row: ReportRow, outcome: LineOutcome) -> None:
     row.status = outcome.status
     row.amount = outcome.amount
     row.currency = outcome.currency.value
-    row.fees = outcome.fees
+    # A quote's fee is on the payout before it is sent; only a paid line was charged it.
+    row.fees = outcome.fees if outcome.status == TransactionStatus.SUCCEEDED.value else None
     row.provider_transaction_id = outcome.provider_transaction_id or ""
     row.provider_reference = outcome.provider_reference or ""
     row.error_code = outcome.failure_code or ""

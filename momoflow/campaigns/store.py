@@ -48,14 +48,19 @@ class BlobStore(Protocol):
 
 
 class LocalBlobStore:
-    """Objects as files under a directory; writes are atomic (temp file + rename)."""
+    """Objects as files under a directory; writes are atomic (temp file + rename).
+
+    A relative ``root`` (the default state directory is ``.momoflow``) is resolved once,
+    here, against the current directory: keys stay relative to that folder even if the
+    process changes directory later.
+    """
 
     def __init__(self, root: Path) -> None:
-        self.root = root
+        self.root = root.resolve()
 
     def _path(self, key: str) -> Path:
         path = (self.root / key).resolve()
-        if self.root.resolve() not in path.parents:
+        if self.root not in path.parents:
             raise ValueError(f"key {key!r} escapes the store")
         return path
 
@@ -87,7 +92,7 @@ class LocalBlobStore:
         if not folder.is_dir():
             return []
         return sorted(
-            str(p.relative_to(self.root))
+            p.relative_to(self.root).as_posix()
             for p in folder.rglob("*")
             if p.is_file() and not p.name.startswith(".tmp-")
         )
@@ -134,19 +139,38 @@ class CampaignStore:
             )
 
     def read_lines(
-        self, campaign_id: str, provider: ProviderName, start: int, count: int
+        self,
+        campaign_id: str,
+        provider: ProviderName,
+        start: int,
+        count: int,
+        *,
+        total: int | None = None,
     ) -> list[CampaignLine]:
-        """Lines ``start`` .. ``start + count - 1`` of a provider's queue (fewer at the end)."""
+        """Lines ``start`` .. ``start + count - 1`` of a provider's queue (fewer at the end).
+
+        With ``total`` (the provider's number of valid lines), a page that is missing or
+        short before that end raises ``FileNotFoundError`` naming it, instead of reading as
+        the end of the queue."""
         found: list[CampaignLine] = []
         index = start
         while len(found) < count:
             page, offset = divmod(index, PAGE_LINES)
-            data = self.blobs.get(f"{campaign_id}/lines/{provider.value}/{page:06d}.jsonl")
-            if data is None:
-                break
-            rows = [CampaignLine.model_validate_json(r) for r in data.splitlines() if r]
+            key = f"{campaign_id}/lines/{provider.value}/{page:06d}.jsonl"
+            data = self.blobs.get(key)
+            rows = (
+                []
+                if data is None
+                else [CampaignLine.model_validate_json(r) for r in data.splitlines() if r]
+            )
             taken = rows[offset : offset + count - len(found)]
             if not taken:
+                if total is not None and index < total:
+                    state = "missing" if data is None else f"short ({len(rows)} line(s))"
+                    raise FileNotFoundError(
+                        f"page {key} of the campaign store is {state}: line {index + 1} of "
+                        f"the {total} {provider.value} lines is not in it"
+                    )
                 break
             found.extend(taken)
             index += len(taken)

@@ -34,6 +34,7 @@ from momoflow.campaigns.models import (
     LineProblem,
     PauseRequest,
     Preflight,
+    RetryRequest,
     window_for_rate,
 )
 from momoflow.campaigns.parsing import FileRejected, detect_format, inspect_file
@@ -71,8 +72,11 @@ _FILE_BODY = {
 
 
 class CampaignProblems(BaseModel):
-    """Pre-flight's verdict and every problem of every invalid line."""
+    """Pre-flight's verdict and every problem of every invalid line, with the campaign's
+    phase (``blocked`` and its reason when pre-flight cannot finish)."""
 
+    phase: CampaignPhase
+    phase_reason: str
     preflight: Preflight | None
     problems: list[LineProblem]
 
@@ -254,13 +258,18 @@ async def get_problems(
 ) -> CampaignProblems:
     """Every line problem found by pre-flight (empty until pre-flight has run)."""
     campaign_id = _campaign_id(merchant, reference)
-    await _progress(client, campaign_id, reference)
+    progress = await _progress(client, campaign_id, reference)
     store = _store(request)
     preflight, problems = await asyncio.gather(
         asyncio.to_thread(store.preflight, campaign_id),
         asyncio.to_thread(store.problems, campaign_id),
     )
-    return CampaignProblems(preflight=preflight, problems=problems)
+    return CampaignProblems(
+        phase=progress.phase,
+        phase_reason=progress.phase_reason,
+        preflight=preflight,
+        problems=problems,
+    )
 
 
 @router.get(
@@ -377,8 +386,23 @@ async def resume_campaign(
 async def cancel_campaign(
     reference: str, body: CancelRequest, merchant: MerchantDep, client: TemporalDep
 ) -> CampaignProgress:
-    """Stop the campaign for good; the report lists unsent lines as ``not_sent``."""
+    """Stop the campaign for good; the report lists unsent lines as ``not_sent``. Also
+    while ``blocked``: the step that failed is given up."""
     return await _update(client, merchant, reference, "cancel", body)
+
+
+@router.post(
+    "/{reference}/retry",
+    response_model=CampaignProgress,
+    responses=_CONTROL_RESPONSES,
+    summary="Retry a blocked campaign: the step that failed runs again",
+)
+async def retry_campaign(
+    reference: str, body: RetryRequest, merchant: MerchantDep, client: TemporalDep
+) -> CampaignProgress:
+    """Once the cause named in ``phase_reason`` is fixed, run the failed step again; the
+    campaign goes on from where it was. Refused (409) unless the campaign is ``blocked``."""
+    return await _update(client, merchant, reference, "retry", body)
 
 
 async def _progress(client: Client, campaign_id: str, reference: str) -> CampaignProgress:

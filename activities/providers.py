@@ -73,9 +73,13 @@ class ProviderErrorDetails(BaseModel):
     http_status: int | None
     provider_code: str | None
     message: str
+    #: The activity attempt that got this answer (create calls only). Past the first, every
+    #: earlier attempt's outcome is unknown, so a refusal proves nothing was sent only
+    #: once the provider's record is read (``workflows.base``).
+    attempt: int | None = None
 
 
-def to_application_error(exc: ProviderError) -> ApplicationError:
+def to_application_error(exc: ProviderError, *, attempt: int | None = None) -> ApplicationError:
     """The Temporal failure for a provider error (see the module docstring)."""
     retry_delay: timedelta | None = None
     if isinstance(exc, ProviderRateLimited) and exc.retry_after is not None:
@@ -86,6 +90,7 @@ def to_application_error(exc: ProviderError) -> ApplicationError:
         http_status=exc.http_status,
         provider_code=exc.provider_code,
         message=exc.message,
+        attempt=attempt,
     )
     return ApplicationError(
         str(exc),
@@ -98,18 +103,23 @@ def to_application_error(exc: ProviderError) -> ApplicationError:
 
 @contextmanager
 def provider_operation(
-    operation: str, provider: ProviderName, **attributes: str | int | None
+    operation: str,
+    provider: ProviderName,
+    *,
+    attempt: int | None = None,
+    **attributes: str | int | None,
 ) -> Iterator[None]:
     """Runs one provider operation inside an activity: the activity's span gets the
     provider, the operation and ``attributes`` (references, amounts; never a phone number
     or a name), and on a :class:`ProviderError` its classification (type, HTTP status,
-    provider code) before it becomes the activity's ``ApplicationError``."""
+    provider code) before it becomes the activity's ``ApplicationError`` (with
+    ``attempt`` in its details when given)."""
     telemetry.annotate(provider=provider.value, operation=operation, **attributes)
     try:
         yield
     except ProviderError as exc:
         telemetry.note_provider_error(exc)
-        raise to_application_error(exc) from None
+        raise to_application_error(exc, attempt=attempt) from None
 
 
 def note_transaction(transaction: ProviderTransaction) -> None:
@@ -172,6 +182,7 @@ class ProviderActivities:
         with provider_operation(
             "initiate_payout",
             request.provider,
+            attempt=info.attempt,
             reference=request.external_reference,
             amount=request.amount,
             currency=request.currency.value,
@@ -203,6 +214,7 @@ class ProviderActivities:
         with provider_operation(
             "initiate_payin",
             request.provider,
+            attempt=info.attempt,
             reference=request.external_reference,
             amount=request.amount,
             currency=request.currency.value,

@@ -377,6 +377,10 @@ class TransactionState(_Model):
     country: Country
     amount: int
     currency: Currency
+    #: The amount the provider last said it processed (minor units), when it said one. A
+    #: success for another amount than ``amount`` is never ``succeeded``: it is
+    #: ``reconciling`` with ``failure.code = amount_mismatch``.
+    provider_amount: int | None = None
     description: str = ""
     status: TransactionStatus = TransactionStatus.CREATED
     fees: int | None = None

@@ -434,6 +434,20 @@ def check_payin_request(request: PayinRequest) -> list[FieldProblem]:
                 "NovaSend needs a URL to send the customer back to after paying",
             )
         )
+    if (
+        request.provider is ProviderName.NOVASEND
+        and request.mode is PayinMode.CHECKOUT
+        and not request.customer.name
+    ):
+        # NovaSend's older payin page (seed 004) requires customerName on every session,
+        # and which version an account runs cannot be known in advance (2.11.1).
+        problems.append(
+            FieldProblem(
+                "customer.name",
+                "required_by_provider",
+                "NovaSend checkout payins need the customer's name",
+            )
+        )
     expected_currency = COUNTRY_CURRENCY[request.country]
     if request.currency is not expected_currency:
         problems.append(

@@ -100,6 +100,17 @@ class NovaSendSettings(BaseModel):
     rate_limit_per_minute: int = Field(default=300, ge=1)
     #: The docs ask for at most 30 s per call [N3].
     timeout_s: float = Field(default=20.0, gt=0, le=30)
+    #: ``accountId`` of payin sessions: required by the older payin API (seed 004), absent
+    #: from the newer one [N3, N4, 2.11.1]. Sent only when set; never guessed, since another
+    #: value could credit another (sub-)account. Unset, an account on the older API refuses
+    #: checkout payins (nothing is created, the payin ends ``failed``).
+    account_id: str | None = Field(default=None, max_length=255)
+
+    @field_validator("account_id", mode="before")
+    @classmethod
+    def _blank_account_id_is_unset(cls, value: object) -> object:
+        # docker-compose passes an unset variable as "" ("${VAR:-}").
+        return (value.strip() or None) if isinstance(value, str) else value
 
     def rate_limit_per_second(self) -> float:
         """The limit as activities per second."""
@@ -124,6 +135,11 @@ class MobilePaySettings(BaseModel):
     timeout_s: float = Field(default=20.0, gt=0)
     #: How far back a retry looks for a transfer it may already have made.
     duplicate_search_window_s: int = Field(default=2 * 24 * 3600, ge=60)
+    #: MOBILE-PAY has no idempotency: after a transfer whose outcome is unknown (a
+    #: timeout, a 5xx), it is never sent again. Its transaction list may lag behind its
+    #: writes, so the transfer is searched for this long before the payout goes to
+    #: ``reconciling``. Keep it below the payout's ``submit_timeout_s``.
+    consistency_window_s: int = Field(default=900, ge=0)
     #: Status reads cost up to 10 requests each (the transaction list is the only way to
     #: read a status) out of 100 an hour on the Free plan: poll slowly, webhooks hint.
     poll_schedule_s: list[int] = Field(default_factory=lambda: [60, 300, 900, 1800], min_length=1)

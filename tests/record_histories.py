@@ -2,9 +2,10 @@
 ``python -m tests.record_histories [payouts] [payins] [campaigns]``.
 
 Starts a private stack (dev server, sandbox, gateway, worker), runs one payout per path
-(webhook, polling, declined, reconciling, 5xx retried) and writes each history to
-``tests/histories/<workflow id>.json``. Re-record only when a change is *meant* to be
-incompatible, and then guard the change with ``workflow.patched``.
+(webhook, polling, declined, reconciling, 5xx retried; from REC7 also a success for another
+amount, a refusal after an unknown attempt, and a payin whose last read at expiry fails)
+and writes each history to ``tests/histories/<workflow id>.json``. Re-record only when a
+change is *meant* to be incompatible, and then guard the change with ``workflow.patched``.
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ import asyncio
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from temporalio.client import Client
 
 from momoflow.ids import payin_workflow_id, payout_workflow_id
 from momoflow.settings import TemporalSettings
 from momoflow.temporal import connect_client
-from tests.stack import Stack, start_stack
+from tests.stack import Stack, signed_caurisflux_webhook, start_stack
 from tests.test_campaigns import (
     control,
     lines_for,
@@ -37,7 +40,9 @@ OUT = Path(__file__).parent / "histories"
 
 #: Bump when a recording is meant to add new shapes of history; older files stay and must
 #: keep replaying (``workflow.patched`` guards the differences).
-GENERATION = "REC3"
+#: REC3: payins; REC7: with the amount-mismatch-reconciles, create-refusal-after-unknown
+#: and payin-expiry-needs-a-read patches.
+GENERATION = "REC7"
 #: Campaign recordings (their own generation: payouts and payins were not re-recorded).
 #: REC4: before the campaign-no-lost-wakeup patch; REC5: with it; REC6: with the
 #: campaign-blocked-retry patch too, and a campaign blocked three times and retried.
@@ -47,8 +52,11 @@ _SN = {"provider": "caurisflux", "country": "SN", "operator": "wave"}
 _NS = {"provider": "novasend", "country": "CI", "operator": "wave"}
 _MP = {"provider": "mobilepay", "country": "CI", "operator": "orange_money"}
 
-#: name -> (request overrides, fault to inject in that provider's sandbox, end states)
-SCENARIOS: dict[str, tuple[dict[str, object], dict[str, object] | None, set[str]]] = {
+#: The NovaSend operations a wallet payout may use (a fault names one of them).
+_NS_PAYOUT_OPS = ("payout.wallet", "payout.direct")
+
+#: name -> (request overrides, faults to inject in that provider's sandbox, end states)
+SCENARIOS: dict[str, tuple[dict[str, object], Any, set[str]]] = {
     "webhook": ({**_SN, "phone": "+221771231011"}, None, {"succeeded"}),
     "polling": (
         {**_SN, "phone": "+221771231012"},
@@ -70,7 +78,53 @@ SCENARIOS: dict[str, tuple[dict[str, object], dict[str, object] | None, set[str]
         {"operation": "transfers.local", "kind": "timeout_after_execute", "seconds": 20},
         {"succeeded"},
     ),
+    # REC7: a signed success for 1 XOF of 50,000 asked (see AFTER_PENDING).
+    "amount-mismatch": ({**_SN, "phone": "+221770000003"}, None, {"reconciling"}),
+    # REC7: the first create executes but its answer is lost, the re-send is refused (400):
+    # the read by reference finds the payout.
+    "refused-after-unknown": (
+        {**_NS, "phone": "+2250701231014"},
+        [
+            *(
+                {"operation": op, "kind": "timeout_after_execute", "seconds": 10}
+                for op in _NS_PAYOUT_OPS
+            ),
+            *({"operation": op, "kind": "error", "status": 400} for op in _NS_PAYOUT_OPS),
+        ],
+        {"succeeded", "reconciling"},
+    ),
 }
+
+
+def send_amount_mismatch(stack: Stack, reference: str) -> None:
+    """Play CaurisFlux: a signed success webhook for 1 XOF, once the payout is pending."""
+    pending = stack.wait_for_payout(reference, {"pending"})
+    body, headers = signed_caurisflux_webhook(
+        {
+            "event": "payout.success",
+            "data": {
+                "transactionId": pending["provider_transaction_id"],
+                "externalReference": pending["workflow_id"],
+                "status": "completed",
+                "amount": 1,
+                "currency": "XOF",
+            },
+        }
+    )
+    with stack.gateway(key=None) as http:
+        http.post("/webhooks/caurisflux", content=body, headers=headers).raise_for_status()
+
+
+#: name -> what to do once the payout is posted.
+AFTER_POST: dict[str, Callable[[Stack, str], None]] = {"amount-mismatch": send_amount_mismatch}
+
+
+def expiry_unreadable(stack: Stack) -> None:
+    """The payment link lives 3 s; its webhooks are lost and every status read is refused
+    (a 400 is not retried, so each read fails at once)."""
+    stack.configure_sandbox("caurisflux", payment_ttl=3)
+    stack.fault("caurisflux", kind="drop_webhooks", count=10)
+    stack.fault("caurisflux", operation="payments.status", kind="error", status=400, count=None)
 
 
 #: name -> (provider, mode, phone, end states)
@@ -78,7 +132,12 @@ PAYIN_SCENARIOS: dict[str, tuple[str, str, str, set[str]]] = {
     "payin-checkout": ("caurisflux", "checkout", "+221771231021", {"succeeded"}),
     "payin-declined": ("novasend", "checkout", "+2250701230002", {"declined"}),
     "payin-late-reversal": ("novasend", "direct", "+2250701230004", {"late_succeeded"}),
+    # REC7: the last read at expiry fails: reconciling, still open.
+    "payin-expiry-unconfirmed": ("caurisflux", "checkout", "+221770000003", {"reconciling"}),
 }
+
+#: name -> sandbox set-up before the payin is posted (undone by clearing faults and config).
+PAYIN_SETUP: dict[str, Callable[[Stack], None]] = {"payin-expiry-unconfirmed": expiry_unreadable}
 
 
 #: name -> (lines per provider, submit options); each records its campaign's FIRST run.
@@ -153,11 +212,13 @@ async def main(which: set[str]) -> None:
             for name, (overrides, fault, final) in payouts.items():
                 fields = dict(overrides)
                 provider, phone = str(fields.pop("provider")), str(fields.pop("phone"))
-                if fault:
-                    stack.fault(provider, **fault)
+                for spec in [fault] if isinstance(fault, dict) else fault or []:
+                    stack.fault(provider, **spec)
                 reference = f"{GENERATION}-{name}"
                 body = payout_body(reference, phone=phone, provider=provider, **fields)
                 post_payout(stack, body)
+                if name in AFTER_POST:
+                    AFTER_POST[name](stack, reference)
                 stack.wait_for_payout(reference, final, timeout=90)
                 stack.clear_faults()
                 workflow_id = payout_workflow_id("acme", reference)
@@ -168,11 +229,18 @@ async def main(which: set[str]) -> None:
                 print(f"recorded {path} ({len(history.events)} events)")
             for name, (provider, mode, phone, final) in payins.items():
                 reference = f"{GENERATION}-{name}"
-                post_payin(stack, payin_body(reference, provider, mode, phone))
+                if name in PAYIN_SETUP:
+                    PAYIN_SETUP[name](stack)
+                try:
+                    post_payin(stack, payin_body(reference, provider, mode, phone))
+                finally:
+                    stack.configure_sandbox("caurisflux", payment_ttl=1800)
                 wait_payin(stack, reference, final, timeout=90)
+                stack.clear_faults()
                 workflow_id = payin_workflow_id("acme", reference)
                 handle = client.get_workflow_handle(workflow_id)
-                await handle.result()
+                if "reconciling" not in final:
+                    await handle.result()
                 history = await handle.fetch_history()
                 path = OUT / f"{workflow_id}.json"
                 path.write_text(history.to_json())

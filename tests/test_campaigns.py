@@ -30,7 +30,7 @@ from momoflow.campaigns.models import (
     PreflightChecks,
     PreparedCampaign,
 )
-from momoflow.campaigns.report import build_report
+from momoflow.campaigns.report import build_report, report_csv
 from momoflow.campaigns.store import CampaignStore, LocalBlobStore
 from momoflow.ids import campaign_workflow_id, payout_workflow_id
 from momoflow.models import (
@@ -804,7 +804,7 @@ async def test_a_failed_lines_report_row_shows_no_fee(tmp_path: Path) -> None:
     digest = store.save_upload("campaign-acme-R", FileFormat.CSV, data)
     now = dt.datetime.now(dt.UTC)
 
-    def outcome(reference: str, status: str) -> LineOutcome:
+    def outcome(reference: str, status: str, provider_amount: int | None = None) -> LineOutcome:
         # The quoted fee is on the payout before it is sent, whatever happens next.
         return LineOutcome(
             workflow_id=payout_workflow_id("acme", reference),
@@ -815,10 +815,13 @@ async def test_a_failed_lines_report_row_shows_no_fee(tmp_path: Path) -> None:
             currency=Currency.XOF,
             fees=150,
             at=now,
+            provider_amount=provider_amount,
         )
 
     store.save_outcomes(
-        "campaign-acme-R", 0, [outcome("R-1", "failed"), outcome("R-2", "succeeded")]
+        "campaign-acme-R",
+        0,
+        [outcome("R-1", "failed"), outcome("R-2", "succeeded", 10_000)],
     )
     progress_ = CampaignProgress(
         campaign_id="campaign-acme-R",
@@ -839,6 +842,47 @@ async def test_a_failed_lines_report_row_shows_no_fee(tmp_path: Path) -> None:
     assert [(r.reference, r.status, r.fees) for r in rows] == [
         ("R-1", "failed", None),
         ("R-2", "succeeded", 150),
+    ]
+
+
+async def test_an_amount_mismatch_shows_both_amounts_in_the_report(tmp_path: Path) -> None:
+    store = CampaignStore(LocalBlobStore(tmp_path))
+    data = f"{HEADER}\nM-1,caurisflux,SN,wave,+221771231101,Awa Diallo,300,XOF,\n".encode()
+    digest = store.save_upload("campaign-acme-M", FileFormat.CSV, data)
+    now = dt.datetime.now(dt.UTC)
+    mismatch = LineOutcome(
+        workflow_id=payout_workflow_id("acme", "M-1"),
+        reference="M-1",
+        provider=ProviderName.CAURISFLUX,
+        status="reconciling",
+        amount=300,
+        currency=Currency.XOF,
+        failure_code="amount_mismatch",
+        failure_message="the provider reports a success for 153 XOF, but 300 XOF was asked",
+        at=now,
+        provider_amount=153,
+    )
+    store.save_outcomes("campaign-acme-M", 0, [mismatch])
+    progress_ = CampaignProgress(
+        campaign_id="campaign-acme-M",
+        merchant="acme",
+        reference="M",
+        file_format=FileFormat.CSV,
+        file_sha256=digest,
+        phase=CampaignPhase.COMPLETED,
+        submitted_at=now,
+        updated_at=now,
+    )
+
+    async def live(workflow_id: str) -> LineOutcome | None:
+        # A reconciling line is read again from its payout: it is still in doubt.
+        return mismatch
+
+    rows = await build_report(store, progress_, live)
+    lines = list(csv.DictReader(io.StringIO("".join(report_csv(rows)))))
+
+    assert [(r["status"], r["amount"], r["provider_amount"], r["error_code"]) for r in lines] == [
+        ("reconciling", "300", "153", "amount_mismatch")
     ]
 
 

@@ -131,6 +131,101 @@ def test_errors_are_classified_by_status_and_code(
     assert error.http_status == status
 
 
+#: Every error code the CaurisFlux documents name (providers.md 1.5), with its source and
+#: what momoflow makes of it on a payout create. A code added here without a mapping in
+#: ``DOCUMENTED_ERROR_CODES`` fails below, and so does a mapping no document names.
+DOCUMENTED_CODES: list[tuple[str, str, type[errors.ProviderError]]] = [
+    ("insufficient_funds", "S1", errors.InsufficientBalance),
+    ("invalid_phone", "S1", errors.InvalidRecipient),
+    ("invalid_amount", "S1", errors.InvalidAmount),
+    ("provider_error", "S1, S3", errors.UpstreamError),
+    ("limit_exceeded", "S1, S3", errors.LimitExceeded),
+    ("invalid_recipient", "S3", errors.InvalidRecipient),
+    ("insufficient_balance", "S3", errors.InsufficientBalance),
+    ("account_blocked", "S3", errors.RecipientAccountBlocked),
+    ("UNAUTHORIZED", "S5", errors.ProviderAuthError),
+    ("FORBIDDEN", "S5", errors.ProviderAuthError),
+    ("VALIDATION_ERROR", "S5", errors.InvalidRequest),
+    ("RATE_LIMIT_EXCEEDED", "S5", errors.ProviderRateLimited),
+    ("DAILY_LIMIT_EXCEEDED", "S5", errors.LimitExceeded),
+    ("REFUND_NOT_ALLOWED", "S5", errors.InvalidRequest),
+    ("INVALID_REFUND_AMOUNT", "S5", errors.InvalidAmount),
+]
+
+
+def test_the_documented_codes_are_exactly_the_mapped_ones() -> None:
+    assert {code.lower() for code, _, _ in DOCUMENTED_CODES} == set(cf.DOCUMENTED_ERROR_CODES)
+
+
+@pytest.mark.parametrize(
+    ("code", "source", "expected"), DOCUMENTED_CODES, ids=[c for c, _, _ in DOCUMENTED_CODES]
+)
+def test_every_documented_code_has_its_own_error(
+    code: str, source: str, expected: type[errors.ProviderError]
+) -> None:
+    assert cf.error_type_for_code(code, "initiate_payout") is expected, source
+    assert cf.error_type_for_code(code.swapcase(), "initiate_payout") is expected
+    status = {"ProviderAuthError": 403, "ProviderRateLimited": 429}.get(expected.__name__, 422)
+    error = _error(status, {"statusCode": status, "message": "texte", "code": code})
+    assert type(error) is expected
+    assert error.provider_code == code
+    # The same code on a 400 (class-validator style) means the same.
+    if status == 422:
+        assert type(_error(400, {"statusCode": 400, "message": "x", "code": code})) is expected
+
+
+@pytest.mark.parametrize("status", [400, 404, 422, 500, 502, 503])
+@pytest.mark.parametrize("op", ["initiate_payout", "quote_payout", "initiate_payin"])
+def test_provider_error_is_retried_never_a_decline(status: int, op: str) -> None:
+    """``provider_error`` does not prove nothing was created (S3 shows it on an existing
+    payout): whatever the status it is retried with the same key, never ``failed``."""
+    error = _error(status, {"message": "Erreur du fournisseur", "code": "provider_error"}, op=op)
+    assert type(error) is errors.UpstreamError
+    assert isinstance(error, errors.ProviderUnavailable)
+    assert not isinstance(error, errors.ProviderRejected | errors.ProviderConflict)
+
+
+def test_insufficient_funds_is_ours_on_a_payout_and_the_customers_on_a_payin() -> None:
+    body = {"statusCode": 422, "message": "Solde insuffisant", "code": "insufficient_funds"}
+    assert type(_error(422, body)) is errors.InsufficientBalance
+    assert type(_error(422, body, op="initiate_payin")) is errors.InsufficientFunds
+
+
+@pytest.mark.parametrize(
+    ("status", "code", "expected"),
+    [
+        # A 5xx is an unknown outcome whatever code it carries.
+        (500, "insufficient_balance", errors.ProviderUnavailable),
+        (503, "invalid_recipient", errors.ProviderUnavailable),
+        # A 409 is a conflict whatever code it carries: money may have moved.
+        (409, "provider_error", errors.IdempotencyConflict),
+        (409, "duplicate_reference", errors.DuplicateReference),
+        # Assumed conflict codes keep their meaning on a 422 (1.12.5 allows 409 or 422).
+        (422, "idempotency_key_reuse", errors.IdempotencyConflict),
+        (422, "duplicate_reference", errors.DuplicateReference),
+        (400, "RATE_LIMIT_EXCEEDED", errors.ProviderRateLimited),
+        (400, "quote_expired", errors.QuoteExpired),
+        (422, "some_future_code", errors.InvalidRequest),
+    ],
+)
+def test_status_and_code_precedence(status: int, code: str, expected: type) -> None:
+    assert type(_error(status, {"statusCode": status, "message": "x", "code": code})) is expected
+
+
+@pytest.mark.parametrize(
+    ("status", "message", "expected"),
+    [
+        # The documented messages, for bodies without a code [S1, S2].
+        (400, "Le montant doit être supérieur à 100 XOF", errors.InvalidAmount),
+        (400, "Montant invalide", errors.InvalidAmount),
+        (400, "Provider non disponible", errors.OperatorUnavailable),
+        (401, "Non authentifié", errors.ProviderAuthError),
+    ],
+)
+def test_documented_messages_without_a_code(status: int, message: str, expected: type) -> None:
+    assert type(_error(status, {"statusCode": status, "message": message})) is expected
+
+
 def test_rate_limit_honours_retry_after_then_reset_header() -> None:
     limited = _error(429, {"statusCode": 429, "message": "Trop"}, {"Retry-After": "7"})
     assert isinstance(limited, errors.ProviderRateLimited)
@@ -270,3 +365,73 @@ def test_credentials_repr_hides_secrets() -> None:
     )
     assert "sk_test_secret" not in repr(creds)
     assert "whsec_s" not in repr(creds)
+
+
+# --------------------------------------------------------------------------- lists [S1]
+
+
+def test_documented_list_envelope_is_read_with_its_meta() -> None:
+    listing = cf.parse_list_page(
+        200,
+        json.dumps(
+            {
+                "data": [{"code": "SN"}, {"code": "CI"}],
+                "meta": {"total": 150, "page": 1, "limit": 20, "totalPages": 8},
+            }
+        ).encode(),
+        operation="availability",
+        page=1,
+    )
+    assert listing.data == [{"code": "SN"}, {"code": "CI"}]
+    assert listing.meta is not None and listing.meta.total == 150
+    assert cf.next_page(listing) == 2
+    last = cf.parse_list_page(
+        200,
+        b'{"data": [{"code": "BJ"}], "meta": {"total": 141, "page": 8, "limit": 20, '
+        b'"totalPages": 8}}',
+        operation="availability",
+        page=8,
+    )
+    assert cf.next_page(last) is None
+
+
+@pytest.mark.parametrize(
+    "payload", [[{"code": "SN"}], {"success": True, "data": [{"code": "SN"}]}, {"data": []}]
+)
+def test_lists_without_meta_are_whole(payload: object) -> None:
+    listing = cf.parse_list_page(
+        200, json.dumps(payload).encode(), operation="availability", page=1
+    )
+    assert listing.meta is None
+    assert cf.next_page(listing) is None
+
+
+@pytest.mark.parametrize(
+    ("body", "page"),
+    [
+        # The provider answered another page than the one asked for: following it could loop.
+        (b'{"data": [1], "meta": {"total": 3, "page": 1, "limit": 1, "totalPages": 3}}', 2),
+        # An empty page before the last one would cut the list short.
+        (b'{"data": [], "meta": {"total": 3, "page": 2, "limit": 1, "totalPages": 3}}', 2),
+        (b'{"data": {"code": "SN"}}', 1),
+        (b"<html>", 1),
+    ],
+)
+def test_inconsistent_pages_are_protocol_errors(body: bytes, page: int) -> None:
+    with pytest.raises(errors.ProviderProtocolError):
+        cf.parse_list_page(200, body, operation="availability", page=page)
+
+
+def test_operators_come_from_the_items_of_both_lists() -> None:
+    providers = [
+        {"code": "wave", "country": "SN", "active": True},
+        {"code": "orange_money", "country": "SN"},
+        {"code": "wave", "country": "GH"},
+        {"code": "card", "country": "SN"},
+        {"code": "mtn_money", "country": "CI", "active": False},
+        {"code": "moov_money", "country": "TG"},
+    ]
+    assert cf.parse_operators(providers, [{"code": "SN"}, {"code": "CI"}]) == {
+        Country.SN: [Operator.WAVE, Operator.ORANGE_MONEY]
+    }
+    assert Country.TG in cf.parse_operators(providers, None)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -34,6 +35,13 @@ from momoflow.providers import errors
 from momoflow.providers.base import PaymentProvider
 from momoflow.providers.mobilepay import MobilePayClient, MobilePayCredentials
 from momoflow.providers.mobilepay import mapping as mp
+from momoflow.providers.mobilepay.attempts import (
+    HeartbeatJournal,
+    MemoryJournal,
+    SendRecord,
+    proves_not_executed,
+    record_after,
+)
 from momoflow.providers.mobilepay.client import CLOCK_MARGIN, MAX_SEARCH_PAGES
 from momoflow.providers.mobilepay.wire import MobilePayTransactionItem
 
@@ -44,6 +52,9 @@ TOKEN = "mp_live_secret_token"
 HOOK_TOKEN = "mpwh_url_secret"
 REF = "payout-acme-INV-1"
 PHONE = "+2250701020304"
+MARK = mp.marker(REF)
+#: The consistency window the test clients use.
+WINDOW_S = 600
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -80,7 +91,10 @@ class Provider:
 
 
 def _client(
-    provider: Provider, credentials: MobilePayCredentials | None = None, clock: Clock | None = None
+    provider: Provider,
+    credentials: MobilePayCredentials | None = None,
+    clock: Clock | None = None,
+    journal: MemoryJournal | None = None,
 ) -> MobilePayClient:
     http = httpx.AsyncClient(transport=httpx.MockTransport(provider.handle))
     return MobilePayClient(
@@ -88,8 +102,23 @@ def _client(
         base_url=BASE,
         credentials=credentials or MobilePayCredentials(api_token=TOKEN, webhook_token=HOOK_TOKEN),
         merchant_id="momoflow",
+        consistency_window_s=WINDOW_S,
+        journal=journal if journal is not None else MemoryJournal(),
         clock=clock or Clock(),
     )
+
+
+def _mp_error_with_cause(cause: Exception) -> errors.ProviderError:
+    error = errors.ProviderUnavailable("x", provider="mobilepay", operation="initiate_payout")
+    error.__cause__ = cause
+    return error
+
+
+def _unknown_since(seconds_ago: float) -> MemoryJournal:
+    """A journal in which an earlier attempt's outcome became unknown ``seconds_ago``."""
+    journal = MemoryJournal()
+    journal.write(SendRecord(reference=REF, unknown_since=NOW_DT - timedelta(seconds=seconds_ago)))
+    return journal
 
 
 def _payout(**changes: Any) -> InitiatePayoutInput:
@@ -202,13 +231,13 @@ def test_fcfa_normalises_to_xof(code: str | None, expected: Currency | None) -> 
 # --------------------------------------------------------------------------- requests
 
 
-def test_local_transfer_carries_reference_in_description_and_metadata() -> None:
+def test_local_transfer_opens_its_description_with_the_marker() -> None:
     body = mp.build_transfer_request(_payout())
     assert mp.transfer_path(body) == "/transfers/local"
     assert json.loads(body.model_dump_json(exclude_none=True)) == {
         "recipient_phone": PHONE,
         "amount": 25_000,
-        "description": f"Salaire mars [ref {REF}]",
+        "description": f"{MARK} Salaire mars [ref {REF}]",
         "metadata": {"reference": REF},
     }
 
@@ -222,22 +251,181 @@ def test_other_countries_go_international() -> None:
         "recipient_country": "SN",
         "recipient_phone": "+221771234567",
         "amount": 25_000,
-        "description": f"[ref {REF}]",
+        "description": f"{MARK} [ref {REF}]",
         "metadata": {"reference": REF},
     }
 
 
-def test_long_description_is_trimmed_but_keeps_the_reference() -> None:
+def test_the_marker_is_short_derived_from_the_reference_and_never_random() -> None:
+    assert re.fullmatch(r"\[mf:[a-z2-7]{12}\]", MARK)
+    assert len(MARK) == mp.MARKER_LENGTH == 17
+    assert mp.marker(REF) == MARK
+    assert mp.marker("payout-acme-INV-2") != MARK
+    # Changing the derivation would orphan every transfer in flight: pin one value.
+    assert mp.marker("payout-acme-INV-1") == "[mf:aoyhg7ba2hvr]"
+
+
+def test_long_description_is_trimmed_but_keeps_marker_and_reference() -> None:
     text = mp.build_description("x" * 500, REF)
     assert len(text) == mp.DESCRIPTION_MAX
-    assert text.endswith(f" [ref {REF}]")
+    assert text.startswith(f"{MARK} x")
+    assert text.endswith(f"x [ref {REF}]")
     long_ref = "r" * 200
-    assert mp.build_description("hello", long_ref) == f"[ref {long_ref}]"
+    assert mp.build_description("hello", long_ref) == f"{mp.marker(long_ref)} hello"
+    assert mp.build_description("  Salaire \n mars ", REF) == f"{MARK} Salaire mars [ref {REF}]"
 
 
 def test_non_xof_amounts_are_refused_before_any_call() -> None:
     with pytest.raises(errors.UnsupportedOperation):
         mp.build_transfer_request(_payout(currency=Currency.XAF))
+
+
+# --------------------------------------------------------------------------- matching
+
+
+def _mp_item(**fields: Any) -> MobilePayTransactionItem:
+    return MobilePayTransactionItem.model_validate(_item(**fields))
+
+
+def test_the_marker_survives_every_truncation_that_keeps_its_length() -> None:
+    sent = mp.build_description("Salaire mars", REF)
+    for kept in range(mp.MARKER_LENGTH, len(sent) + 1):
+        assert mp.read_marker(sent[:kept], REF) is mp.Attribution.OURS, kept
+        assert mp.read_marker(sent[:kept], "payout-acme-INV-2") is mp.Attribution.OTHER, kept
+    for kept in range(mp.MARKER_LENGTH):
+        # Cut inside the marker: it could be ours, so it proves nothing either way.
+        assert mp.read_marker(sent[:kept], REF) is mp.Attribution.UNREADABLE, kept
+
+
+@pytest.mark.parametrize(
+    ("description", "expected"),
+    [
+        (f"  {MARK.upper()} SALAIRE", mp.Attribution.OURS),
+        (f"{MARK}", mp.Attribution.OURS),
+        (f"{mp.marker('x')} Salaire", mp.Attribution.OTHER),
+        ("[mf:zz", mp.Attribution.OTHER),
+        (None, mp.Attribution.UNREADABLE),
+        ("", mp.Attribution.UNREADABLE),
+        ("Paiement salaire", mp.Attribution.UNREADABLE),
+        (f"Salaire {MARK}", mp.Attribution.UNREADABLE),  # ours only when it opens the text
+    ],
+)
+def test_markers_are_read_at_the_start_only(
+    description: str | None, expected: mp.Attribution
+) -> None:
+    assert mp.read_marker(description, REF) is expected
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"metadata": {"reference": REF}, "description": "x"}, mp.Attribution.OURS),
+        ({"metadata": {"reference": "other"}, "description": "x"}, mp.Attribution.OTHER),
+        # Fields that contradict each other say nothing.
+        ({"metadata": {"reference": "other"}, "description": MARK}, mp.Attribution.UNREADABLE),
+        ({"metadata": {"reference": 42}, "description": MARK}, mp.Attribution.OURS),
+        ({"reference": REF}, mp.Attribution.OURS),
+        # ``reference`` may be MOBILE-PAY's own: it only ever says "ours".
+        ({"reference": "MP-778812", "description": MARK}, mp.Attribution.OURS),
+        ({"reference": "MP-778812"}, mp.Attribution.UNREADABLE),
+        ({"description": f"x [ref {REF}]"}, mp.Attribution.OURS),
+        ({"description": "x [ref payout-acme-INV-12]"}, mp.Attribution.OTHER),
+        ({"description": "x [ref payout-acme-IN"}, mp.Attribution.UNREADABLE),
+        ({}, mp.Attribution.UNREADABLE),
+    ],
+)
+def test_attribution_reads_metadata_reference_marker_then_tag(
+    fields: dict[str, Any], expected: mp.Attribution
+) -> None:
+    assert mp.attribute(_mp_item(**fields), REF) is expected
+
+
+def _judge(item: MobilePayTransactionItem, **overrides: Any) -> mp.Verdict:
+    args: dict[str, Any] = {
+        "kind": mp.TransactionKind.TRANSFER,
+        "reference": REF,
+        "amount": 25_000,
+        "phone": PHONE,
+        "since": NOW_DT - timedelta(hours=1),
+        "until": NOW_DT + timedelta(minutes=15),
+    }
+    return mp.judge_existing(item, **{**args, **overrides})
+
+
+@pytest.mark.parametrize(
+    ("fields", "expected"),
+    [
+        ({"description": MARK}, mp.Verdict.MATCH),
+        ({"description": MARK, "recipient_phone": PHONE}, mp.Verdict.MATCH),
+        ({"description": MARK, "recipient_phone": "+225 07 01 02 03 04"}, mp.Verdict.MATCH),
+        ({"description": MARK, "recipient_phone": "+225******0304"}, mp.Verdict.MATCH),
+        ({"description": MARK, "amount": None}, mp.Verdict.MATCH),
+        ({"description": MARK, "amount": 25_001}, mp.Verdict.CONFLICT),
+        ({"description": MARK, "recipient_phone": "+2250701020399"}, mp.Verdict.CONFLICT),
+        ({"description": MARK, "recipient_phone": "+225******99"}, mp.Verdict.CONFLICT),
+        ({"description": MARK, "type": "payment"}, mp.Verdict.NONE),
+        (
+            {"description": MARK, "created_at": (NOW_DT - timedelta(hours=2)).isoformat()},
+            mp.Verdict.NONE,
+        ),
+        (
+            {"description": MARK, "created_at": (NOW_DT + timedelta(hours=1)).isoformat()},
+            mp.Verdict.NONE,
+        ),
+        ({"description": MARK, "created_at": None}, mp.Verdict.MATCH),
+        ({"description": mp.marker("payout-acme-INV-2")}, mp.Verdict.NONE),
+        ({"description": MARK[:9]}, mp.Verdict.UNATTRIBUTABLE),
+        ({"description": MARK[:9], "amount": 100}, mp.Verdict.NONE),
+        ({"description": MARK[:9], "recipient_phone": "+2250701020399"}, mp.Verdict.NONE),
+        ({}, mp.Verdict.UNATTRIBUTABLE),
+    ],
+)
+def test_a_match_needs_the_marker_amount_number_and_time_window(
+    fields: dict[str, Any], expected: mp.Verdict
+) -> None:
+    assert _judge(_mp_item(**fields)) is expected
+
+
+def test_a_payment_is_judged_without_a_number() -> None:
+    payment = _mp_item(type="payment", description=MARK, recipient_phone="+2250700000000")
+    assert _judge(payment, kind=mp.TransactionKind.PAYMENT, phone=None) is mp.Verdict.MATCH
+
+
+@pytest.mark.parametrize(
+    ("error", "proof"),
+    [
+        (_mp_error_with_cause(httpx.ConnectError("refused")), True),
+        (_mp_error_with_cause(httpx.PoolTimeout("pool")), True),
+        (_mp_error_with_cause(httpx.ReadTimeout("read")), False),
+        (_mp_error_with_cause(httpx.WriteError("write")), False),
+        (
+            errors.ProviderRateLimited("x", provider="mobilepay", operation="o", http_status=429),
+            True,
+        ),
+        (
+            errors.ProviderRateLimited("x", provider="mobilepay", operation="o", http_status=400),
+            False,
+        ),
+        (errors.ProviderAuthError("x", provider="mobilepay", operation="o", http_status=401), True),
+        (errors.InvalidRecipient("x", provider="mobilepay", operation="o", http_status=422), True),
+        (
+            errors.ProviderUnavailable("x", provider="mobilepay", operation="o", http_status=503),
+            False,
+        ),
+        (
+            errors.ProviderProtocolError("x", provider="mobilepay", operation="o", http_status=201),
+            False,
+        ),
+        (
+            errors.DuplicateReference("x", provider="mobilepay", operation="o", http_status=409),
+            False,
+        ),
+    ],
+)
+def test_only_some_failures_prove_nothing_executed(
+    error: errors.ProviderError, proof: bool
+) -> None:
+    assert proves_not_executed(error) is proof
 
 
 # --------------------------------------------------------------------------- payouts
@@ -258,22 +446,26 @@ async def test_first_attempt_posts_without_searching() -> None:
 
 
 @pytest.mark.parametrize(
-    "marker",
+    "ours",
     [
+        {"description": f"{MARK} Salaire mars [ref {REF}]"},
+        # MOBILE-PAY kept only the start of the description: the marker survives.
+        {"description": f"{MARK} Salaire mars [ref {REF}]"[: mp.MARKER_LENGTH]},
+        {"description": f"{MARK} Sal"},
+        {"description": MARK.upper() + " SALAIRE"},
         {"metadata": {"reference": REF}},
-        {"description": f"Salaire mars [ref {REF}]"},
+        {"description": f"Salaire mars [ref {REF}]"},  # written before the marker existed
         {"reference": REF, "recipient_phone": "+225 07 01 02 03 04"},
-        {"metadata": {"reference": REF}, "recipient_phone": "+225******0304"},
+        {"description": MARK, "recipient_phone": "+225******0304"},
     ],
 )
-async def test_retry_returns_the_existing_transfer_without_posting(marker: dict[str, Any]) -> None:
+async def test_retry_after_an_unknown_outcome_returns_the_existing_transfer(
+    ours: dict[str, Any],
+) -> None:
     provider = Provider()
     provider.on("POST", "/api/v1/transfers/local", _created_transfer)
-    provider.on(
-        "GET",
-        "/api/v1/transactions",
-        _page([_item(id="OTHER", description="[ref payout-acme-INV-10]"), _item(**marker)]),
-    )
+    other = _item(id="OTHER", description=f"{mp.marker('payout-acme-INV-10')} Salaire mars")
+    provider.on("GET", "/api/v1/transactions", _page([other, _item(**ours)]))
     requested_at = NOW_DT - timedelta(hours=1)
     tx = await _client(provider).initiate_payout(_payout(attempt=2, requested_at=requested_at))
     assert provider.sent("POST") == []
@@ -288,47 +480,73 @@ async def test_retry_returns_the_existing_transfer_without_posting(marker: dict[
     assert params["end_date"] == (NOW_DT + timedelta(days=1)).date().isoformat()
 
 
-async def test_retry_pages_through_the_history_then_posts_when_nothing_is_found() -> None:
+async def test_nothing_found_is_searched_again_within_the_window_never_sent() -> None:
     provider = Provider()
     provider.on("POST", "/api/v1/transfers/local", _created_transfer)
-    others = [_item(id=f"T{i}", description=f"[ref other-{i}]") for i in range(100)]
+    others = [_item(id=f"T{i}", description=f"{mp.marker(f'o-{i}')} x") for i in range(100)]
 
     def pages(request: httpx.Request) -> httpx.Response:
         offset = int(request.url.params["offset"])
         return _page(others if offset == 0 else others[:30], total=130)
 
     provider.on("GET", "/api/v1/transactions", pages)
-    tx = await _client(provider).initiate_payout(_payout(attempt=3))
+    journal = MemoryJournal()
+    client = _client(provider, journal=journal)
+    with pytest.raises(errors.ProviderUnavailable, match="never sending again"):
+        await client.initiate_payout(_payout(attempt=3))
     assert [r.url.params["offset"] for r in provider.sent("GET")] == ["0", "100"]
-    assert provider.requests[-1].method == "POST"
-    assert len(provider.sent("POST")) == 1
-    assert tx.provider_transaction_id == "TRF9"
+    assert provider.sent("POST") == []
+    # The window counts from the first time the unknown outcome was noticed.
+    record = journal.read(REF)
+    assert record is not None and record.unknown_since == NOW_DT
+
+
+async def test_nothing_found_once_the_window_has_passed_reconciles() -> None:
+    provider = Provider()
+    provider.on("POST", "/api/v1/transfers/local", _created_transfer)
+    provider.on("GET", "/api/v1/transactions", _page([_item(amount=1, description="x")]))
+    clock = Clock()
+    journal = MemoryJournal()
+    client = _client(provider, clock=clock, journal=journal)
+    with pytest.raises(errors.ProviderUnavailable):
+        await client.initiate_payout(_payout(attempt=2))
+    clock.now += WINDOW_S - 1
+    with pytest.raises(errors.ProviderUnavailable):
+        await client.initiate_payout(_payout(attempt=3))
+    clock.now += 1
+    with pytest.raises(errors.ProviderConflict) as info:
+        await client.initiate_payout(_payout(attempt=4))
+    assert type(info.value) is errors.ProviderConflict
+    assert MARK in info.value.message and "never sent again" in info.value.message
+    assert "10 min" in info.value.message
+    assert provider.sent("POST") == []
 
 
 async def test_short_page_without_total_or_limit_reads_on_to_an_empty_page() -> None:
     provider = Provider()
     provider.on("POST", "/api/v1/transfers/local", _created_transfer)
-    first = [_item(id=f"T{i}", description="salary") for i in range(20)]
+    first = [_item(id=f"T{i}", description=f"{mp.marker(f'o-{i}')}") for i in range(20)]
 
     def pages(request: httpx.Request) -> httpx.Response:
         offset = int(request.url.params["offset"])
         return httpx.Response(200, json={"data": first if offset == 0 else []})
 
     provider.on("GET", "/api/v1/transactions", pages)
-    await _client(provider).initiate_payout(_payout(attempt=2))
+    with pytest.raises(errors.ProviderUnavailable):
+        await _client(provider).initiate_payout(_payout(attempt=2))
     assert [r.url.params["offset"] for r in provider.sent("GET")] == ["0", "20"]
-    assert len(provider.sent("POST")) == 1
+    assert provider.sent("POST") == []
 
 
 async def test_retry_finds_the_transfer_on_a_later_page() -> None:
     provider = Provider()
     provider.on("POST", "/api/v1/transfers/local", _created_transfer)
-    others = [_item(id=f"T{i}", description="salary") for i in range(100)]
+    others = [_item(id=f"T{i}", description=f"{mp.marker(f'o-{i}')}") for i in range(100)]
 
     def pages(request: httpx.Request) -> httpx.Response:
         if request.url.params["offset"] == "0":
             return _page(others)
-        return _page([_item(id="MINE", metadata={"reference": REF})])
+        return _page([_item(id="MINE", description=MARK)])
 
     provider.on("GET", "/api/v1/transactions", pages)
     tx = await _client(provider).initiate_payout(_payout(attempt=2))
@@ -356,21 +574,21 @@ async def test_newest_first_history_stops_at_the_window() -> None:
         for i in range(100)
     ]
     provider.on("GET", "/api/v1/transactions", _page(items, total=10_000))
-    await _client(provider).initiate_payout(_payout(attempt=2, requested_at=requested_at))
+    with pytest.raises(errors.ProviderUnavailable):
+        await _client(provider).initiate_payout(_payout(attempt=2, requested_at=requested_at))
     assert len(provider.sent("GET")) == 1
-    assert len(provider.sent("POST")) == 1
+    assert provider.sent("POST") == []
 
 
 @pytest.mark.parametrize(
     "item",
     [
         _item(metadata={"reference": REF}, amount=30_000),
-        _item(metadata={"reference": REF}, recipient_phone="+2250799999999"),
-        # No field to read a reference from: maybe ours, so never create blindly.
-        _item(),
+        _item(description=MARK, recipient_phone="+2250799999999"),
+        _item(description=f"{MARK} Salaire"[:20], amount=25_001),
     ],
 )
-async def test_ambiguous_history_is_a_conflict_not_a_new_transfer(item: dict[str, Any]) -> None:
+async def test_our_marker_with_other_details_is_a_conflict_at_once(item: dict[str, Any]) -> None:
     provider = Provider()
     provider.on("POST", "/api/v1/transfers/local", _created_transfer)
     provider.on("GET", "/api/v1/transactions", _page([item]))
@@ -379,19 +597,176 @@ async def test_ambiguous_history_is_a_conflict_not_a_new_transfer(item: dict[str
     assert provider.sent("POST") == []
 
 
-async def test_unreferenced_items_outside_the_window_or_of_another_amount_do_not_block() -> None:
+@pytest.mark.parametrize(
+    "item",
+    [
+        _item(),  # no description at all
+        _item(description="[mf:"),  # cut inside a marker that may be ours
+        _item(description=MARK[:10]),
+        _item(description="Salaire mars [ref payo"),  # an older description, tag cut
+        _item(description="Paiement", recipient_phone="+225******0304"),
+    ],
+)
+async def test_unattributable_transfers_reconcile_once_the_window_has_passed(
+    item: dict[str, Any],
+) -> None:
+    provider = Provider()
+    provider.on("POST", "/api/v1/transfers/local", _created_transfer)
+    provider.on("GET", "/api/v1/transactions", _page([item]))
+    client = _client(provider, journal=_unknown_since(WINDOW_S))
+    with pytest.raises(errors.DuplicateReference, match="carry no readable marker"):
+        await client.initiate_payout(_payout(attempt=2))
+    assert provider.sent("POST") == []
+
+
+async def test_items_outside_the_time_window_or_of_another_amount_or_number_are_not_ours() -> None:
     provider = Provider()
     provider.on("POST", "/api/v1/transfers/local", _created_transfer)
     old = (NOW_DT - timedelta(days=3)).isoformat()
+    future = (NOW_DT + CLOCK_MARGIN + timedelta(minutes=1)).isoformat()
     provider.on(
         "GET",
         "/api/v1/transactions",
-        _page([_item(amount=1), _item(created_at=old), _item(type="payment")]),
+        _page(
+            [
+                _item(amount=1),
+                _item(created_at=old, description=MARK),
+                _item(created_at=future),
+                _item(type="payment"),
+                _item(recipient_phone="+2250799999999"),
+                _item(description=f"{mp.marker('payout-acme-INV-2')} Salaire mars"),
+                _item(description="[mf:zz"),  # cut, and cannot be the start of ours
+            ]
+        ),
     )
-    await _client(provider).initiate_payout(
-        _payout(attempt=2, requested_at=NOW_DT - timedelta(hours=1))
-    )
-    assert len(provider.sent("POST")) == 1
+    client = _client(provider, journal=_unknown_since(WINDOW_S))
+    with pytest.raises(errors.ProviderConflict) as info:
+        await client.initiate_payout(_payout(attempt=2, requested_at=NOW_DT - timedelta(hours=1)))
+    assert type(info.value) is errors.ProviderConflict
+    assert provider.sent("POST") == []
+
+
+# ----------------------------------------------------------------- re-send only on proof
+
+
+def _raises(exc: Exception) -> Handler:
+    def handler(_request: httpx.Request) -> httpx.Response:
+        raise exc
+
+    return handler
+
+
+@pytest.mark.parametrize(
+    ("first", "proof"),
+    [
+        (_raises(httpx.ConnectError("connection refused")), True),
+        (_raises(httpx.ConnectTimeout("connect timed out")), True),
+        (httpx.Response(429, json={"error": {"code": "RATE_LIMITED", "message": "x"}}), True),
+        (httpx.Response(401, json={"error": {"code": "UNAUTHORIZED", "message": "x"}}), True),
+        (_raises(httpx.ReadTimeout("no answer")), False),
+        (_raises(httpx.RemoteProtocolError("server disconnected")), False),
+        (httpx.Response(502, text="Bad Gateway"), False),
+        (
+            httpx.Response(503, json={"error": {"code": "SERVICE_UNAVAILABLE", "message": "x"}}),
+            False,
+        ),
+        (httpx.Response(201, text='{"transfer_id": "TRF9", "sta'), False),
+    ],
+)
+async def test_a_transfer_is_sent_again_only_after_proof_that_nothing_executed(
+    first: Handler | httpx.Response, proof: bool
+) -> None:
+    provider = Provider()
+    provider.on("POST", "/api/v1/transfers/local", first)
+    provider.on("GET", "/api/v1/transactions", _page([]))
+    journal = MemoryJournal()
+    client = _client(provider, journal=journal)
+    with pytest.raises(errors.ProviderError) as info:
+        await client.initiate_payout(_payout(attempt=1))
+    assert proves_not_executed(info.value) is proof
+
+    provider.on("POST", "/api/v1/transfers/local", _created_transfer)
+    if proof:
+        tx = await client.initiate_payout(_payout(attempt=2))
+        assert tx.provider_transaction_id == "TRF9"
+        assert provider.sent("GET") == []
+    else:
+        with pytest.raises(errors.ProviderUnavailable, match="never sending again"):
+            await client.initiate_payout(_payout(attempt=2))
+        assert len(provider.sent("GET")) == 1
+    assert len(provider.sent("POST")) == 1 + proof
+
+
+async def test_the_proof_must_cover_every_earlier_attempt() -> None:
+    provider = Provider()
+    provider.on("POST", "/api/v1/transfers/local", _raises(httpx.ConnectError("refused")))
+    provider.on("GET", "/api/v1/transactions", _page([]))
+    journal = MemoryJournal()
+    client = _client(provider, journal=journal)
+    with pytest.raises(errors.ProviderUnavailable):
+        await client.initiate_payout(_payout(attempt=1))
+    with pytest.raises(errors.ProviderUnavailable):
+        await client.initiate_payout(_payout(attempt=2))
+    assert journal.read(REF) == SendRecord(reference=REF, unsent_through=2)
+    provider.on("POST", "/api/v1/transfers/local", _raises(httpx.ReadTimeout("lost")))
+    with pytest.raises(errors.ProviderUnavailable):
+        await client.initiate_payout(_payout(attempt=3))
+    # Attempt 3 may have executed: attempt 4 searches, and so does every later one.
+    assert journal.read(REF) == SendRecord(reference=REF, unsent_through=2, unknown_since=NOW_DT)
+    provider.on("POST", "/api/v1/transfers/local", _created_transfer)
+    for attempt in (4, 5):
+        with pytest.raises(errors.ProviderUnavailable, match="never sending again"):
+            await client.initiate_payout(_payout(attempt=attempt))
+    assert len(provider.sent("POST")) == 3
+    assert len(provider.sent("GET")) == 2
+
+
+async def test_an_attempt_that_left_no_record_is_presumed_to_have_reached_mobilepay() -> None:
+    provider = Provider()
+    provider.on("POST", "/api/v1/transfers/local", _created_transfer)
+    provider.on("GET", "/api/v1/transactions", _page([]))
+    journal = MemoryJournal()
+    # Attempt 1 proved nothing executed; attempt 2 died without a word (a worker crash).
+    journal.write(SendRecord(reference=REF, unsent_through=1))
+    with pytest.raises(errors.ProviderUnavailable):
+        await _client(provider, journal=journal).initiate_payout(_payout(attempt=3))
+    assert provider.sent("POST") == []
+    # A record about another payout proves nothing about this one.
+    stranger = MemoryJournal()
+    stranger.write(SendRecord(reference="payout-acme-OTHER", unsent_through=5))
+    with pytest.raises(errors.ProviderUnavailable):
+        await _client(provider, journal=stranger).initiate_payout(_payout(attempt=2))
+    assert provider.sent("POST") == []
+
+
+async def test_a_failed_login_is_proof_the_transfer_was_never_sent() -> None:
+    provider = Provider()
+    provider.on("POST", "/api/v1/auth/login", _raises(httpx.ReadTimeout("slow login")))
+    provider.on("POST", "/api/v1/transfers/local", _created_transfer)
+    journal = MemoryJournal()
+    client = _client(provider, _login_creds(), journal=journal)
+    with pytest.raises(errors.ProviderUnavailable):
+        await client.initiate_payout(_payout(attempt=1))
+    provider.on("POST", "/api/v1/auth/login", httpx.Response(200, json={"access_token": "s"}))
+    tx = await client.initiate_payout(_payout(attempt=2))
+    assert tx.provider_transaction_id == "TRF9"
+    assert len(provider.sent("POST", "/api/v1/transfers/local")) == 1
+
+
+def test_record_after_keeps_the_first_unknown_moment() -> None:
+    later = NOW_DT + timedelta(minutes=3)
+    first = record_after(None, reference=REF, attempt=1, executed_nothing=False, now=NOW_DT)
+    assert first == SendRecord(reference=REF, unknown_since=NOW_DT)
+    again = record_after(first, reference=REF, attempt=2, executed_nothing=True, now=later)
+    assert again == first  # a proof after an unknown attempt does not cover that attempt
+    clean = record_after(None, reference=REF, attempt=1, executed_nothing=True, now=NOW_DT)
+    assert clean.allows_send(2) and not clean.allows_send(3)
+
+
+def test_the_heartbeat_journal_keeps_nothing_outside_an_activity() -> None:
+    journal = HeartbeatJournal()
+    journal.write(SendRecord(reference=REF, unsent_through=1))
+    assert journal.read(REF) is None
 
 
 async def test_unreadable_success_answer_is_a_protocol_error() -> None:
@@ -660,7 +1035,7 @@ async def test_qr_payin_is_created_with_reference_and_merchant() -> None:
     body = json.loads(provider.requests[0].content)
     assert body == {
         "amount": 7_500,
-        "description": "Commande 9 [ref payin-acme-ORD-9]",
+        "description": f"{mp.marker('payin-acme-ORD-9')} Commande 9 [ref payin-acme-ORD-9]",
         "merchant_id": "momoflow",
         "metadata": {"reference": "payin-acme-ORD-9"},
     }

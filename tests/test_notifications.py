@@ -54,23 +54,23 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "notifications.md"
 VECTOR_SECRET = "whsec_example"
 VECTOR_TIMESTAMP = 1772357412
 VECTOR_BODY = (
-    b'{"created_at":"2026-03-01T09:30:12.345Z","data":{"amount":50000,'
-    b'"completed_at":"2026-03-01T09:30:12.345678Z","country":"SN",'
-    b'"created_at":"2026-03-01T09:30:04.120531Z","currency":"XOF",'
-    b'"description":"Invoice 2026-0001","failure":null,"fees":750,"merchant":"demo",'
-    b'"net_amount":49250,"operator":"wave","provider":"caurisflux",'
-    b'"provider_reference":"WAVE-PAY-596565","provider_status":"completed",'
-    b'"provider_transaction_id":"POTFMZCIFNZY2HMO","quote_attempts":1,'
-    b'"quote_id":"QT-EZFDZ86EKAD5","recipient_phone_masked":"+221*****4567",'
-    b'"reconciling_since":null,"reference":"INV-2026-0001","resolution":null,'
-    b'"status":"succeeded","status_polls":0,"submit_attempts":1,'
-    b'"submitted_at":"2026-03-01T09:30:04.911207Z",'
-    b'"updated_at":"2026-03-01T09:30:12.345678Z","webhooks_received":2,'
-    b'"workflow_id":"payout-demo-INV-2026-0001"},'
-    b'"id":"payout-demo-INV-2026-0001:payout.succeeded:1","type":"payout.succeeded"}'
+    b'{"created_at":"2026-03-01T09:30:12.345Z","data":{"amount":50000'
+    b',"completed_at":"2026-03-01T09:30:12.345678Z","country":"SN"'
+    b',"created_at":"2026-03-01T09:30:04.120531Z","currency":"XOF"'
+    b',"description":"Invoice 2026-0001","failure":null,"fees":750,"merchant":"demo"'
+    b',"net_amount":49250,"operator":"wave","provider":"caurisflux","provider_amount":50000'
+    b',"provider_reference":"WAVE-PAY-596565","provider_status":"completed"'
+    b',"provider_transaction_id":"POTFMZCIFNZY2HMO","quote_attempts":1'
+    b',"quote_id":"QT-EZFDZ86EKAD5","recipient_phone_masked":"+221*****4567"'
+    b',"reconciling_since":null,"reference":"INV-2026-0001","resolution":null'
+    b',"status":"succeeded","status_polls":0,"submit_attempts":1'
+    b',"submitted_at":"2026-03-01T09:30:04.911207Z"'
+    b',"updated_at":"2026-03-01T09:30:12.345678Z","webhooks_received":2'
+    b',"workflow_id":"payout-demo-INV-2026-0001"}'
+    b',"id":"payout-demo-INV-2026-0001:payout.succeeded:1","type":"payout.succeeded"}'
 )
 VECTOR_SIGNATURE = (
-    "t=1772357412,v1=0c3b6a24b81ccd1d5545eee13d77e65ed165c3e5ba84a344bb922ba6b2362aa4"
+    "t=1772357412,v1=9fcd95918a5365bf11a012648912f57599643a21e75bcfac85ec0b414e98a8dd"
 )
 
 

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import json
+import os
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +30,7 @@ from momoflow.providers.base import PaymentProvider
 from momoflow.providers.novasend import NovaSendClient, NovaSendCredentials
 from momoflow.providers.novasend import mapping as ns
 from momoflow.providers.novasend.wire import dump
+from momoflow.settings import NovaSendSettings, Settings
 
 NOW = 1_800_000_000.0
 SECRET = "nswh_test_secret"
@@ -709,3 +711,270 @@ async def test_availability_reports_a_down_provider_without_raising() -> None:
     assert failing.available is False
     up = await _client(lambda request: httpx.Response(200)).availability()
     assert up.available is True
+
+
+# --------------------------------------------------------------------------- both payin versions
+# providers.md 2.3 and 2.11.1: the older payin page (seed 004) and the newer one (N4).
+
+OLDER_ID = "tr_fhchi842jyimwiugjgszcxvb8n"
+
+
+def _older(**overrides: Any) -> dict[str, Any]:
+    """An answer of the older payin page: no id, NovaSend's id in reference, ours in
+    customerReference, the payer at the top level."""
+    payload: dict[str, Any] = {
+        "type": "payin",
+        "fee": 7,
+        "reference": OLDER_ID,
+        "phoneNumber": "+2250700000000",
+        "amount": 200,
+        "chargedAmount": 207,
+        "status": "processing",
+        "currency": "XOF",
+        "customerReference": REF,
+        "confirmationRequired": True,
+        "confirmationStatus": "none",
+        "paymentUrl": "https://link.novasend.app/link/QGRD4D",
+        "createdAt": "2026-01-05T10:00:00Z",
+    }
+    payload.update(overrides)
+    return payload
+
+
+def _lookup(provider_id: str | None, ours: str = REF) -> StatusLookup:
+    return StatusLookup(
+        provider=ProviderName.NOVASEND, provider_transaction_id=provider_id, external_reference=ours
+    )
+
+
+def test_session_carries_the_fields_of_both_versions_when_an_account_is_configured() -> None:
+    request = _payin(PayinMode.CHECKOUT, operator=None)
+    body = dump(ns.build_payin_request(request, account_id="merchant_9923lkdz"))
+    assert body == {
+        "reference": REF,
+        "accountId": "merchant_9923lkdz",
+        "amount": 200,
+        "msisdn": "+2250700000000",
+        "customerName": "Awa Diallo",
+        "country": "CI",
+        "action": {
+            "successUrl": "https://shop.example/ok",
+            "failureUrl": "https://shop.example/ko",
+        },
+    }
+    assert "accountId" not in dump(ns.build_payin_request(request))
+    nameless = dump(ns.build_payin_request(_payin(PayinMode.CHECKOUT, customer_name=None)))
+    assert "customerName" not in nameless  # the gateway refuses it first (customer.name)
+    direct = dump(ns.build_payin_request(_payin(), account_id="merchant_9923lkdz"))
+    assert "accountId" not in direct  # one documented version of the direct payin [N5]
+
+
+def test_older_create_answer_keeps_both_references() -> None:
+    created = ns.to_payin_created(ns.parse_transaction_wire(201, _body(_older()), operation="x"))
+    tx = created.transaction
+    assert (tx.provider_transaction_id, tx.external_reference) == (OLDER_ID, REF)
+    assert (tx.status, tx.raw_status) == (PaymentStatus.PENDING, "processing/none/-")
+    assert (tx.amount, tx.fees, tx.currency) == (200, 7, Currency.XOF)
+    assert tx.provider_reference is None
+    assert created.payment_url == "https://link.novasend.app/link/QGRD4D"
+    assert created.confirmation_required is True
+
+
+def test_newer_create_answer_is_read_as_before() -> None:
+    tx = ns.to_payin_created(ns.parse_transaction_wire(201, _body(_session()), operation="x"))
+    assert (tx.transaction.provider_transaction_id, tx.transaction.external_reference) == (
+        "pr_9f3k2",
+        REF,
+    )
+
+
+@pytest.mark.parametrize("shape", [_older, _session], ids=["older", "newer"])
+def test_processed_amount_is_the_core_transactions_exactly(shape: Any) -> None:
+    body = shape(
+        amount=300,
+        fee=6,
+        chargedAmount=306,
+        status="processed",
+        transaction=_settled(amount="153.00", fees="0.00", chargedAmount="153.00"),
+    )
+    tx = ns.parse_transaction_response(200, _body(body), operation="payin_status")
+    assert tx.status is PaymentStatus.SUCCEEDED
+    assert (tx.amount, tx.fees, tx.currency) == (153, 0, Currency.XOF)
+    assert tx.provider_reference == "tr_77ab"
+
+
+@pytest.mark.parametrize("shape", [_older, _session], ids=["older", "newer"])
+@pytest.mark.parametrize("amount", ["153.50", "153.001", "-0.5"])
+def test_fraction_of_a_franc_processed_is_a_protocol_error_never_rounded(
+    shape: Any, amount: str
+) -> None:
+    body = shape(status="processed", transaction=_settled(amount=amount))
+    with pytest.raises(errors.ProviderProtocolError, match="whole number"):
+        ns.parse_transaction_response(200, _body(body), operation="payin_status")
+    with pytest.raises(errors.WebhookVerificationError):
+        ns.parse_webhook_event(_body(body))
+
+
+def test_older_answer_without_its_reference_is_a_protocol_error() -> None:
+    body = _older(transaction=_settled())
+    del body["reference"]
+    with pytest.raises(errors.ProviderProtocolError, match="neither id nor reference"):
+        ns.parse_transaction_response(200, _body(body), operation="payin_status")
+
+
+def test_older_webhook_is_routed_by_our_reference_with_novasends_id() -> None:
+    raw = _body({**_older(status="processed", transaction=_settled()), "eventId": "e-1"})
+    event = ns.parse_webhook_event(raw)
+    assert (event.external_reference, event.provider_transaction_id) == (REF, OLDER_ID)
+    assert (event.status, event.amount, event.provider_reference) == (
+        PaymentStatus.SUCCEEDED,
+        200,
+        "tr_77ab",
+    )
+
+
+def test_older_top_level_phone_number_matches_a_read_back() -> None:
+    wire = ns.parse_transaction_wire(200, _body(_older()), operation="initiate_payin")
+    assert ns.matches_request(
+        wire, kind="payin", amount=200, msisdn="+2250700000000", operation="initiate_payin"
+    )
+
+
+@pytest.mark.parametrize(
+    ("provider_id", "keys"),
+    [
+        (None, (REF,)),
+        (REF, (REF,)),
+        ("pr_9f3k2", (REF, "pr_9f3k2")),
+        (OLDER_ID, (OLDER_ID, REF)),
+        ("mtr_fhscgaywizujwjyymlge1hncaq", ("mtr_fhscgaywizujwjyymlge1hncaq", REF)),
+    ],
+)
+def test_status_is_read_first_by_the_id_the_create_answer_designates(
+    provider_id: str | None, keys: tuple[str, ...]
+) -> None:
+    assert ns.payin_status_keys(_lookup(provider_id)) == keys
+
+
+def test_a_status_answer_about_another_transaction_is_refused() -> None:
+    ours = ns.parse_transaction_response(200, _body(_older()), operation="payin_status")
+    ns.ensure_about(ours, _lookup(OLDER_ID), operation="payin_status")
+    ns.ensure_about(ours, _lookup(None), operation="payin_status")
+    with pytest.raises(errors.ProviderProtocolError, match="not payin-acme-OTHER"):
+        ns.ensure_about(ours, _lookup(OLDER_ID, "payin-acme-OTHER"), operation="payin_status")
+    anonymous = ours.model_copy(update={"external_reference": None})
+    ns.ensure_about(anonymous, _lookup(OLDER_ID), operation="payin_status")
+    with pytest.raises(errors.ProviderProtocolError):
+        ns.ensure_about(anonymous, _lookup(None), operation="payin_status")
+
+
+def _routes(answers: dict[str, httpx.Response]) -> tuple[list[str], Any]:
+    paths: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        paths.append(request.url.path)
+        return answers.get(request.url.path) or httpx.Response(
+            404, json=_code("transaction_does_not_exist", 404)
+        )
+
+    return paths, handler
+
+
+async def test_older_payin_is_read_by_novasends_id() -> None:
+    settled = _older(status="processed", transaction=_settled())
+    paths, handler = _routes({f"/v1/payin/{OLDER_ID}": httpx.Response(200, json=settled)})
+    tx = await _client(handler).payin_status(_lookup(OLDER_ID))
+    assert paths == [f"/v1/payin/{OLDER_ID}"]
+    assert (tx.status, tx.provider_transaction_id, tx.external_reference) == (
+        PaymentStatus.SUCCEEDED,
+        OLDER_ID,
+        REF,
+    )
+
+
+async def test_status_falls_back_to_the_other_reference_when_not_found() -> None:
+    paths, handler = _routes({f"/v1/payin/{REF}": httpx.Response(200, json=_session())})
+    tx = await _client(handler).payin_status(_lookup(OLDER_ID))
+    assert paths == [f"/v1/payin/{OLDER_ID}", f"/v1/payin/{REF}"]
+    assert tx.provider_transaction_id == "pr_9f3k2"
+
+
+async def test_not_found_anywhere_keeps_the_payin_unknown() -> None:
+    paths, handler = _routes({})
+    client = _client(handler)
+    with pytest.raises(errors.ProviderUnavailable, match="not proof that nothing was created"):
+        await client.payin_status(_lookup(None))
+    assert paths == [f"/v1/payin/{REF}"]
+    with pytest.raises(errors.ProviderUnavailable) as info:
+        await client.payin_status(_lookup("pr_9f3k2"))
+    assert paths[1:] == [f"/v1/payin/{REF}", "/v1/payin/pr_9f3k2"]
+    assert not isinstance(info.value, errors.ProviderRejected)
+    assert (info.value.http_status, info.value.provider_code) == (
+        404,
+        "transaction_does_not_exist",
+    )
+
+
+async def test_other_errors_are_not_retried_under_the_other_reference() -> None:
+    paths, handler = _routes({f"/v1/payin/{OLDER_ID}": httpx.Response(503)})
+    with pytest.raises(errors.ProviderUnavailable) as info:
+        await _client(handler).payin_status(_lookup(OLDER_ID))
+    assert info.value.http_status == 503 and paths == [f"/v1/payin/{OLDER_ID}"]
+
+
+async def test_a_read_that_finds_another_payin_is_a_protocol_error() -> None:
+    other = _older(customerReference="payin-acme-SOMEONE-ELSE")
+    _, handler = _routes({f"/v1/payin/{OLDER_ID}": httpx.Response(200, json=other)})
+    with pytest.raises(errors.ProviderProtocolError):
+        await _client(handler).payin_status(_lookup(OLDER_ID))
+
+
+def _account_client(handler: Any, account_id: str | None) -> NovaSendClient:
+    return NovaSendClient(
+        httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+        base_url="https://business.novasend.test",
+        credentials=NovaSendCredentials("nsk_key", "nsc_secret_client", SECRET),
+        account_id=account_id,
+        clock=lambda: NOW,
+    )
+
+
+async def test_checkout_payin_sends_the_account_and_reads_an_older_answer() -> None:
+    sent: list[dict[str, Any]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        return httpx.Response(201, json=_older())
+
+    created = await _account_client(handler, "merchant_9923lkdz").initiate_payin(
+        _payin(PayinMode.CHECKOUT, operator=None)
+    )
+    assert sent[0]["accountId"] == "merchant_9923lkdz"
+    assert sent[0]["customerName"] == "Awa Diallo" and sent[0]["action"]
+    assert created.transaction.provider_transaction_id == OLDER_ID
+    assert created.transaction.external_reference == REF
+
+
+async def test_a_refused_session_without_account_says_which_setting_is_missing() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(400, json=_code("validation_error", 400))
+
+    request = _payin(PayinMode.CHECKOUT, operator=None)
+    with pytest.raises(errors.InvalidRequest, match="MOMOFLOW_NOVASEND__ACCOUNT_ID"):
+        await _account_client(handler, None).initiate_payin(request)
+    with pytest.raises(errors.InvalidRequest) as info:
+        await _account_client(handler, "merchant_9923lkdz").initiate_payin(request)
+    assert "ACCOUNT_ID" not in info.value.message
+
+
+def test_account_id_setting_is_read_from_the_environment_and_blank_means_unset(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for name in [n for n in os.environ if n.startswith("MOMOFLOW_")]:
+        monkeypatch.delenv(name)
+    assert Settings(_env_file=None).novasend.account_id is None
+    monkeypatch.setenv("MOMOFLOW_NOVASEND__ACCOUNT_ID", " merchant_9923lkdz ")
+    assert Settings(_env_file=None).novasend.account_id == "merchant_9923lkdz"
+    monkeypatch.setenv("MOMOFLOW_NOVASEND__ACCOUNT_ID", "")  # docker-compose's "${VAR:-}"
+    assert Settings(_env_file=None).novasend.account_id is None
+    assert NovaSendSettings(account_id="  ").account_id is None

@@ -185,6 +185,26 @@ def test_unpaid_payin_expires_after_a_last_read(stack: Stack, reference: str) ->
     assert final["failure"]["code"] in ("expired", "payment_expired") or final["failure"]
 
 
+def test_payin_whose_last_read_at_expiry_fails_is_reconciling_and_watched(
+    stack: Stack, reference: str
+) -> None:
+    """Nothing says the customer did not pay: the payin stays open, ``reconciling``."""
+    stack.configure_sandbox("caurisflux", payment_ttl=3)
+    stack.fault("caurisflux", kind="drop_webhooks", count=10)
+    stack.fault("caurisflux", operation="payments.status", kind="error", status=400, count=None)
+    try:
+        post_payin(stack, payin_body(reference, "caurisflux", "checkout", "+221770000003"))
+    finally:
+        stack.configure_sandbox("caurisflux", payment_ttl=1800)
+    final = wait_payin(stack, reference, FINAL, timeout=40)
+
+    assert final["status"] == "reconciling"
+    assert final["failure"]["code"] == "expiry_unconfirmed"
+    assert final["completed_at"] is None
+    assert not any(e["status"] == "expired" for e in final["timeline"])
+    assert any("final read before the deadline failed" in e["note"] for e in final["timeline"])
+
+
 def test_novasend_late_reversal_is_recorded_as_a_correction(
     stack: Stack, merchant: MerchantEndpoint, reference: str
 ) -> None:

@@ -220,9 +220,7 @@ def test_verified_webhook_completes_a_payout_the_provider_still_shows_pending(
     assert final["provider_reference"] == "WAVE-PAY-777"
 
 
-def test_webhook_with_a_different_amount_does_not_complete_the_payout(
-    stack: Stack, reference: str
-) -> None:
+def test_webhook_with_a_different_amount_is_never_succeeded(stack: Stack, reference: str) -> None:
     post_payout(stack, payout_body(reference, phone="+221770000003"))
     pending = stack.wait_for_payout(reference, {"pending"})
     body, headers = signed_caurisflux_webhook(
@@ -240,13 +238,12 @@ def test_webhook_with_a_different_amount_does_not_complete_the_payout(
     with stack.gateway(key=None) as http:
         assert http.post("/webhooks/caurisflux", content=body, headers=headers).status_code == 200
 
-    def noted() -> dict[str, Any] | None:
-        with stack.gateway() as http:
-            state: dict[str, Any] = http.get(f"/v1/payouts/{reference}").json()
-        return state if any("status read decides" in e["note"] for e in state["timeline"]) else None
-
-    state = wait_until(noted, timeout=20, what="the mismatch to be noted")
-    assert state["status"] == "pending"
+    state = stack.wait_for_payout(reference, {"reconciling", *FINAL})
+    assert state["status"] == "reconciling"
+    assert state["failure"]["code"] == "amount_mismatch"
+    assert (state["amount"], state["provider_amount"]) == (50_000, 1)
+    assert state["completed_at"] is None
+    assert executions(stack, reference) == 1
 
 
 def test_payout_with_no_final_answer_goes_to_reconciling_never_failed(
@@ -364,3 +361,49 @@ async def test_payouts_are_findable_by_search_attributes(
         if not ids:
             await asyncio.sleep(0.3)  # visibility is eventually consistent
     assert ids == [payout_workflow_id("acme", reference)]
+
+
+def test_refusal_after_an_unknown_attempt_is_read_before_anything_is_final(
+    stack: Stack, reference: str
+) -> None:
+    """The first create executes but its answer is lost; the re-send is refused (400). The
+    refusal proves nothing: NovaSend's record, read by our reference, shows the payout."""
+    for operation in ("payout.wallet", "payout.direct"):
+        stack.fault("novasend", operation=operation, kind="timeout_after_execute", seconds=10)
+    for operation in ("payout.wallet", "payout.direct"):
+        stack.fault("novasend", operation=operation, kind="error", status=400)
+    body = payout_body(
+        reference, phone="+2250701231015", provider="novasend", country="CI", operator="wave"
+    )
+    post_payout(stack, body)
+    final = stack.wait_for_payout(reference, {"reconciling", *FINAL}, timeout=90)
+
+    assert final["status"] == "succeeded", final["failure"]
+    assert final["submit_attempts"] == 0  # no create answer: the read found it
+    assert any("refused" in e["note"] for e in final["timeline"])
+    entry = stack.ledger_entry(payout_workflow_id("acme", reference), "novasend")
+    assert entry is not None and entry["executions"] == 1
+
+
+def test_refusal_after_an_unknown_attempt_without_a_readable_record_is_reconciling(
+    stack: Stack, reference: str
+) -> None:
+    """CaurisFlux cannot be read without its id: a 400 after a 503 is ``reconciling``."""
+    stack.fault(operation="payouts.initiate", kind="error", status=503, count=1)
+    stack.fault(operation="payouts.initiate", kind="error", status=400, count=1)
+    post_payout(stack, payout_body(reference))
+    final = stack.wait_for_payout(reference, {"reconciling", *FINAL}, timeout=60)
+
+    assert final["status"] == "reconciling"
+    assert final["failure"]["code"] == "create_outcome_unknown"
+    assert "could not be read" in final["failure"]["message"]
+    assert executions(stack, reference) == 0
+
+
+def test_a_refusal_at_the_first_attempt_is_still_failed(stack: Stack, reference: str) -> None:
+    stack.fault(operation="payouts.initiate", kind="error", status=400, count=1)
+    post_payout(stack, payout_body(reference))
+    final = stack.wait_for_payout(reference, {"reconciling", *FINAL}, timeout=60)
+
+    assert final["status"] == "failed"
+    assert executions(stack, reference) == 0

@@ -51,6 +51,16 @@ def test_recorded_histories_cover_every_generation_and_provider() -> None:
     assert {"payin-acme-REC3-payin-checkout", "payin-acme-REC3-payin-late-reversal"} <= {
         path.stem for path in HISTORIES.glob("payin-*.json")
     }
+    # REC7: with the amount-mismatch-reconciles, create-refusal-after-unknown and
+    # payin-expiry-needs-a-read patches, each taken once.
+    assert {
+        "payout-acme-REC7-amount-mismatch",
+        "payout-acme-REC7-refused-after-unknown",
+        "payout-acme-REC7-webhook",
+    } <= names
+    assert "payin-acme-REC7-payin-expiry-unconfirmed" in {
+        path.stem for path in HISTORIES.glob("payin-*.json")
+    }
     # Campaigns, one run approved by hand and a first run that continued as new:
     # REC4 before the campaign-no-lost-wakeup patch, REC5 with it, REC6 with the
     # campaign-blocked-retry patch too.

@@ -17,6 +17,19 @@ handlers live here because they mean the same for every transaction:
 Neither changes what existing histories replay to: both only set flags that no recorded
 history can set, and the waits they wake are otherwise unchanged, so no ``patched`` marker
 is needed.
+
+Two money rules live here too, each behind its ``patched`` marker:
+
+* **The amount processed is the amount recorded** (``amount-mismatch-reconciles``): a
+  success, read or signed, for another amount or currency than the one asked is never
+  ``succeeded``. The transaction goes to ``reconciling`` with ``failure.code =
+  amount_mismatch``, ``provider_amount`` holds what the provider says it processed, and
+  only an operator closes it. A failure for another amount stays a failure: money moves
+  only on success.
+* **A refusal after an unknown attempt is no proof** (``create-refusal-after-unknown``):
+  when the create call is refused after an earlier attempt whose outcome is unknown, the
+  provider's record is read. Only that read can make the transaction ``failed``; without
+  it, the transaction is ``reconciling``.
 """
 
 from __future__ import annotations
@@ -40,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         ManualResolution,
         MerchantNotification,
         NotificationDelivery,
+        PaymentStatus,
         ProviderEvent,
         ProviderName,
         ProviderTransaction,
@@ -51,6 +65,7 @@ with workflow.unsafe.imports_passed_through():
         TransactionState,
         TransactionStatus,
     )
+    from momoflow.money import Currency
     from workflows.common import (
         CONFLICT_ERROR_TYPES,
         PROVIDER_RETRY,
@@ -77,12 +92,35 @@ MAX_TIMELINE = 50
 #: attribute, so that webhooks without our reference (MOBILE-PAY) find their workflow.
 PATCH_PROVIDER_TRANSACTION_SA = "provider-transaction-id-search-attribute"
 
+#: Patch: a success for another amount or currency than asked is ``reconciling``
+#: (``amount_mismatch``), whether a status read or a verified webhook reports it.
+PATCH_AMOUNT_MISMATCH = "amount-mismatch-reconciles"
+
+#: Patch: a create call refused after an attempt whose outcome is unknown reads the
+#: provider's record; only that read can make the transaction ``failed``.
+PATCH_REFUSAL_AFTER_UNKNOWN = "create-refusal-after-unknown"
+
+#: ``failure.code`` of a transaction whose provider processed another amount than asked.
+AMOUNT_MISMATCH_CODE = "amount_mismatch"
+
 #: Longest reason and operator name a manual resolution accepts.
 MAX_RESOLUTION_REASON = 500
 MAX_OPERATOR_NAME = 100
 
 #: ``failure.code`` of a transaction an operator marked failed.
 OPERATOR_FAILED_CODE = "operator_marked_failed"
+
+
+def _refused_after_unknown(err: ActivityError) -> bool:
+    """True for a final refusal (not a conflict) that came after an earlier attempt of the
+    same call: every earlier attempt failed in a way that was retried, so its outcome is
+    unknown. The create activities put their attempt in the error's details."""
+    app = application_error(err)
+    if app is None or not app.non_retryable or app.type in CONFLICT_ERROR_TYPES:
+        return False
+    details = app.details[0] if app.details else None
+    attempt = details.get("attempt") if isinstance(details, dict) else None
+    return isinstance(attempt, int) and attempt > 1
 
 
 def _refused(message: str) -> ApplicationError:
@@ -109,6 +147,8 @@ class TransactionWorkflowBase:
         #: Set by the ``recheck`` signal; taken by ``_reconcile_loop``.
         self._recheck_requested = False
         self._recheck_by = ""
+        #: Whether the last read before a deadline got the provider's answer.
+        self._final_read_ok = False
 
     # ------------------------------------------------------------------ operators
 
@@ -181,12 +221,19 @@ class TransactionWorkflowBase:
         """What a vetted provider event means for this kind of transaction."""
 
     def _vet_event(
-        self, event: ProviderEvent, *, expected_amount: int, allow_final: bool = False
+        self,
+        event: ProviderEvent,
+        *,
+        expected_amount: int,
+        allow_final: bool = False,
+        amount_rule: bool = False,
     ) -> bool:
         """True when ``event`` may change this transaction's state (see the rules).
 
         ``allow_final`` lets a final transaction hear the event (a payin's late-reversal
-        window); everything else still applies.
+        window); everything else still applies. With ``amount_rule`` a final event for
+        another amount passes, and the caller's :meth:`_amount_rule` decides; without it
+        (or in histories from before that rule) such an event is not trusted.
         """
         state = self._base_state
         state.webhooks_received += 1
@@ -212,15 +259,18 @@ class TransactionWorkflowBase:
                 f"ignored {event.event_type} for transaction {event.provider_transaction_id}"
             )
             return False
-        if event.status.is_final and (
-            (event.amount is not None and event.amount != expected_amount)
-            or (event.currency is not None and event.currency is not state.currency)
+        if (
+            event.status.is_final
+            and self._amount_differs(event.amount, event.currency, expected_amount)
+            and not (amount_rule and workflow.patched(PATCH_AMOUNT_MISMATCH))
         ):
             self._note(
                 f"{event.event_type} reports {event.amount} {event.currency}, not "
                 f"{expected_amount} {state.currency.value}: the status read decides"
             )
             return False
+        if event.amount is not None:
+            state.provider_amount = event.amount
         state.provider_status = event.raw_status
         if event.provider_reference:
             state.provider_reference = event.provider_reference
@@ -228,11 +278,78 @@ class TransactionWorkflowBase:
             state.fees = event.fees
         return True
 
+    def _amount_differs(
+        self, amount: int | None, currency: Currency | None, expected_amount: int
+    ) -> bool:
+        """True when the provider names an amount or currency other than the ones asked."""
+        return (amount is not None and amount != expected_amount) or (
+            currency is not None and currency is not self._base_state.currency
+        )
+
+    def _amount_mismatch(self, amount: int | None, currency: Currency | None) -> Failure:
+        state = self._base_state
+        said = (
+            f"{amount if amount is not None else state.amount} {(currency or state.currency).value}"
+        )
+        return Failure(
+            code=AMOUNT_MISMATCH_CODE,
+            message=(
+                f"the provider reports a success for {said}, but {state.amount} "
+                f"{state.currency.value} was asked: never reported as succeeded; an operator "
+                "checks with the provider and resolves it"
+            ),
+        )
+
+    def _amount_held(self) -> bool:
+        """True while the transaction is ``reconciling`` for an amount mismatch: only an
+        operator closes it, whatever the provider says next."""
+        state = self._base_state
+        return (
+            state.status is TransactionStatus.RECONCILING
+            and state.failure is not None
+            and state.failure.code == AMOUNT_MISMATCH_CODE
+        )
+
+    def _amount_rule(
+        self,
+        status: PaymentStatus,
+        amount: int | None,
+        currency: Currency | None,
+        *,
+        expected_amount: int,
+        source: str,
+    ) -> bool:
+        """Compare what the provider says it processed with what was asked, at every status
+        read and webhook. True when the answer was dealt with here (the caller settles
+        nothing): a success for another amount goes to ``reconciling`` (``amount_mismatch``),
+        and a transaction reconciling for that reason only notes what it hears."""
+        if self._amount_held():
+            if status.is_final:
+                self._note(f"{source}: {status.value} ({amount}); an amount mismatch stays open")
+            return True
+        if not status.is_final or not self._amount_differs(amount, currency, expected_amount):
+            return False
+        if status is not PaymentStatus.SUCCEEDED:
+            # Money moves only on success: a failure for another amount is still a failure.
+            self._note(
+                f"{source}: {status.value} for {amount} {currency or ''}, not {expected_amount}"
+            )
+            return False
+        if not workflow.patched(PATCH_AMOUNT_MISMATCH):
+            return False
+        self._finish(TransactionStatus.RECONCILING, self._amount_mismatch(amount, currency))
+        return True
+
+    @property
+    def _settled_or_reconciling(self) -> bool:
+        return self._status.is_final or self._status is TransactionStatus.RECONCILING
+
     # ------------------------------------------------------------------ waits
 
     @abstractmethod
-    async def _poll(self, why: str) -> None:
-        """Read this transaction's status (see :meth:`_read_status`)."""
+    async def _poll(self, why: str) -> bool:
+        """Read this transaction's status (see :meth:`_read_status`); True when the
+        provider answered."""
 
     @abstractmethod
     def _apply_transaction(self, transaction: ProviderTransaction, *, source: str) -> None:
@@ -246,14 +363,15 @@ class TransactionWorkflowBase:
         requested_at: datetime,
         status_by_reference: bool,
         call_timeout: timedelta,
-    ) -> None:
+    ) -> bool:
         """One status read through ``activity`` (by the provider's id, or by our reference
-        where the provider allows it); a failed read changes nothing."""
+        where the provider allows it); a failed read changes nothing. True when the provider
+        answered."""
         state = self._base_state
         provider = self._provider_value
         assert provider is not None
         if state.provider_transaction_id is None and not status_by_reference:
-            return
+            return False
         state.status_polls += 1
         try:
             transaction = await workflow.execute_activity_method(
@@ -273,17 +391,20 @@ class TransactionWorkflowBase:
         except ActivityError as err:
             # The next poll or a webhook will tell.
             self._note(f"{why} failed: {failure_from(err, default_code='status_unknown').message}")
-            return
+            return False
         self._apply_transaction(transaction, source=why)
+        return True
 
     async def _wait_with_polls(self, deadline: datetime, schedule: list[int]) -> None:
         """Wait for a final answer (webhook or poll, back-off ``schedule``) until
         ``deadline``, then make one last read; the caller decides what "still not final"
-        means (reconciling for a payout, expired for a payin)."""
+        means (reconciling for a payout, expired for a payin). An amount mismatch ends the
+        wait at once (``reconciling``)."""
         poll_index = 0
-        while not self._status.is_final:
+        self._final_read_ok = False
+        while not self._settled_or_reconciling:
             self._drain_inbox()
-            if self._status.is_final:
+            if self._settled_or_reconciling:
                 return
             remaining = deadline - workflow.now()
             if remaining <= timedelta(0):
@@ -297,9 +418,9 @@ class TransactionWorkflowBase:
                 continue
             poll_index += 1
             await self._poll("poll")
-        if self._status.is_final:
+        if self._settled_or_reconciling:
             return
-        await self._poll("final read before the deadline")
+        self._final_read_ok = await self._poll("final read before the deadline")
         self._drain_inbox()
 
     async def _reconcile_loop(
@@ -370,6 +491,42 @@ class TransactionWorkflowBase:
         self._base_state.provider_transaction_id = transaction_id
         if workflow.patched(PATCH_PROVIDER_TRANSACTION_SA):
             workflow.upsert_search_attributes([sa.PROVIDER_TRANSACTION.value_set(transaction_id)])
+
+    async def _create_refused(self, err: ActivityError) -> None:
+        """The create call ended without an answer that created something: like
+        :meth:`_create_call_failed`, except that a refusal after an attempt whose outcome
+        was unknown proves nothing (that attempt may have created the transaction). Then
+        only a successful read of the provider's record can end it ``failed``; otherwise
+        it is ``reconciling``."""
+        if not (_refused_after_unknown(err) and workflow.patched(PATCH_REFUSAL_AFTER_UNKNOWN)):
+            self._create_call_failed(err)
+            return
+        refusal = failure_from(err, default_code="provider_declined")
+        self._note(
+            f"the create call was refused ({refusal.code}) after an attempt whose outcome is "
+            "unknown: reading the provider's record"
+        )
+        read = await self._poll("read after a refusal that followed an unknown attempt")
+        self._drain_inbox()
+        if self._settled_or_reconciling:
+            return
+        found = self._base_state.provider_status
+        self._finish(
+            TransactionStatus.RECONCILING,
+            Failure(
+                code="create_outcome_unknown",
+                message=(
+                    f"the create call was refused ({refusal.message}) after an attempt whose "
+                    "outcome is unknown, and "
+                    + (
+                        f"the provider holds it as {found}: reading it until it is final"
+                        if read and found
+                        else "the provider's record could not be read: money may have moved"
+                    )
+                ),
+                provider_code=refusal.provider_code,
+            ),
+        )
 
     def _create_call_failed(self, err: ActivityError, *, call: str = "create") -> None:
         """A money-moving call that did not return (design rule 2): ``failed`` only when the

@@ -6,9 +6,11 @@ States (``TransactionStatus``)::
                     │                    │                      ├► declined  (refused)
                     │                    │                      ├► failed ──► late_succeeded
                     │                    │                      └► expired   (after a last read)
-                    │                    └─► reconciling (the provider never answered)
+                    │                    ├─► reconciling (the last read at expiry failed)
+                    │                    └─► reconciling (a success for another amount)
                     ├─► failed           (the provider refused the request)
-                    └─► reconciling      (the create outcome is unknown)
+                    └─► reconciling      (the create outcome is unknown, or refused after
+                                          an unknown attempt and not readable)
 
 Messages: signal ``provider_event`` (a webhook, normalised by the gateway); update
 ``created`` (returns the state once the payment link / QR / push exists, for the caller
@@ -17,7 +19,12 @@ that just started the payin); query ``state``.
 What payins add to the payout rules:
 
 * The expiry comes from the provider's ``expiresAt`` (or ``default_expiry_s``); a last
-  status read decides before ``expired`` is declared.
+  status read decides before ``expired`` is declared. When that read fails, nothing says
+  the customer did not pay: the payin is ``reconciling`` (``expiry_unconfirmed``) and stays
+  watched, like a payout.
+* The amount the provider says it collected is compared with the amount asked at every
+  read and webhook, the late-reversal window included: a success for another amount is
+  ``reconciling`` (``amount_mismatch``), never ``succeeded`` (see :mod:`workflows.base`).
 * A **failed** payin at a provider with late reversals (NovaSend: a failed payin whose money
   was in fact collected becomes successful within 48 h, N8) stays open for the window and
   records a late success as a :class:`~momoflow.models.Correction` with the distinct status
@@ -52,14 +59,17 @@ with workflow.unsafe.imports_passed_through():
         ProviderTransaction,
         TransactionStatus,
     )
-    from momoflow.money import format_amount
+    from momoflow.money import Currency, format_amount
     from momoflow.privacy import mask_phone
-    from workflows.base import TransactionWorkflowBase
+    from workflows.base import PATCH_AMOUNT_MISMATCH, TransactionWorkflowBase
     from workflows.common import (
         PROVIDER_RETRY,
         provider_queue,
     )
 
+
+#: Patch: a payin whose last read at expiry failed is ``reconciling``, not ``expired``.
+PATCH_EXPIRY_NEEDS_A_READ = "payin-expiry-needs-a-read"
 
 #: Provider words that mean the customer refused (rather than a technical failure).
 _DECLINE_MARKERS = ("declin", "refus", "reject", "cancelled_by_customer")
@@ -155,6 +165,13 @@ class PayinWorkflow(TransactionWorkflowBase):
             )
         if self._status is TransactionStatus.FAILED and input.late_reversals:
             await self._listen_for_late_reversal()
+            if self._st.status is TransactionStatus.RECONCILING:
+                # A late success for another amount (no earlier history reaches this).
+                await self._reconcile_loop(
+                    poll_interval_s=input.timings.reconcile_poll_interval_s,
+                    horizon_s=input.timings.reconcile_horizon_s,
+                    readable_by_reference=input.status_by_reference,
+                )
         await self._notifications_settled()
         return self._st
 
@@ -192,7 +209,7 @@ class PayinWorkflow(TransactionWorkflowBase):
                 summary=f"create payin {state.workflow_id}",
             )
         except ActivityError as err:
-            self._create_call_failed(err)
+            await self._create_refused(err)
             return None
         state.submit_attempts = result.attempt
         return result.created
@@ -220,6 +237,19 @@ class PayinWorkflow(TransactionWorkflowBase):
         assert state.expires_at is not None
         deadline = state.expires_at + timedelta(seconds=inp.timings.expiry_grace_s)
         await self._wait_with_polls(deadline, inp.timings.poll_schedule_s)
+        if self._settled_or_reconciling:
+            return
+        if not self._final_read_ok and workflow.patched(PATCH_EXPIRY_NEEDS_A_READ):
+            self._finish(
+                TransactionStatus.RECONCILING,
+                Failure(
+                    code="expiry_unconfirmed",
+                    message=f"the payment window ended at {state.expires_at:%Y-%m-%d %H:%M} "
+                    "UTC, but the provider's status could not be read: the customer may have "
+                    f"paid (last status {state.provider_status or 'unknown'})",
+                ),
+            )
+            return
         if not self._status.is_final:
             self._finish(
                 TransactionStatus.EXPIRED,
@@ -251,8 +281,8 @@ class PayinWorkflow(TransactionWorkflowBase):
         finally:
             self._in_reversal_window = False
 
-    async def _poll(self, why: str) -> None:
-        await self._read_status(
+    async def _poll(self, why: str) -> bool:
+        return await self._read_status(
             why,
             ProviderActivities.fetch_payin_status,
             requested_at=self._inp.requested_at,
@@ -264,13 +294,23 @@ class PayinWorkflow(TransactionWorkflowBase):
 
     def _apply_event(self, event: ProviderEvent) -> None:
         late = self._in_reversal_window and self._status is TransactionStatus.FAILED
-        if not self._vet_event(event, expected_amount=self._inp.amount, allow_final=late):
+        if not self._vet_event(
+            event, expected_amount=self._inp.amount, allow_final=late, amount_rule=True
+        ):
             return
         if late:
             if event.status is PaymentStatus.SUCCEEDED:
-                self._correct(f"webhook {event.event_type}")
+                self._correct(f"webhook {event.event_type}", event.amount, event.currency)
             else:
                 self._note(f"webhook {event.event_type}: still {event.raw_status}")
+            return
+        if self._amount_rule(
+            event.status,
+            event.amount,
+            event.currency,
+            expected_amount=self._inp.amount,
+            source=f"webhook {event.event_type}",
+        ):
             return
         if event.status.is_final:
             self._settle(
@@ -290,7 +330,7 @@ class PayinWorkflow(TransactionWorkflowBase):
         if self._in_reversal_window and self._status is TransactionStatus.FAILED:
             if transaction.status is PaymentStatus.SUCCEEDED:
                 state.provider_status = transaction.raw_status
-                self._correct(source)
+                self._correct(source, transaction.amount, transaction.currency)
             return
         if state.status.is_final:
             return
@@ -299,6 +339,16 @@ class PayinWorkflow(TransactionWorkflowBase):
             state.provider_reference = transaction.provider_reference
         if transaction.fees is not None:
             state.fees = transaction.fees
+        if transaction.amount is not None:
+            state.provider_amount = transaction.amount
+        if self._amount_rule(
+            transaction.status,
+            transaction.amount,
+            transaction.currency,
+            expected_amount=self._inp.amount,
+            source=source,
+        ):
+            return
         if transaction.status.is_final:
             self._settle(
                 transaction.status,
@@ -331,17 +381,27 @@ class PayinWorkflow(TransactionWorkflowBase):
             )
         self._finish(final, failure, note=f"{final.value} ({source})")
 
-    def _correct(self, source: str) -> None:
+    def _correct(self, source: str, amount: int | None, currency: Currency | None) -> None:
         state = self._st
+        mismatch = self._amount_differs(amount, currency, state.amount) and workflow.patched(
+            PATCH_AMOUNT_MISMATCH
+        )
+        if amount is not None:
+            state.provider_amount = amount
         state.corrections.append(
             Correction(
                 at=workflow.now(),
                 from_status=state.status,
-                to_status=TransactionStatus.LATE_SUCCEEDED,
+                to_status=(
+                    TransactionStatus.RECONCILING if mismatch else TransactionStatus.LATE_SUCCEEDED
+                ),
                 source=source,
                 provider_status=state.provider_status,
             )
         )
+        if mismatch:
+            self._finish(TransactionStatus.RECONCILING, self._amount_mismatch(amount, currency))
+            return
         self._finish(
             TransactionStatus.LATE_SUCCEEDED,
             None,

@@ -4,9 +4,11 @@ States (``TransactionStatus``)::
 
     created ─► quoting ─► submitting ─► pending ─► succeeded | failed | cancelled
                   │            │            │
-                  │            │            └─► reconciling (no final answer by the deadline)
+                  │            │            ├─► reconciling (no final answer by the deadline)
+                  │            │            └─► reconciling (a success for another amount)
                   │            ├─► failed        (the provider declined: nothing was created)
-                  │            └─► reconciling   (the create outcome is unknown)
+                  │            └─► reconciling   (the create outcome is unknown, or refused
+                  │                               after an unknown attempt and not readable)
                   └─► failed                     (no quote: nothing was sent)
 
 Signals: ``provider_event`` (a verified webhook, normalised by the gateway).
@@ -20,6 +22,11 @@ Rules kept here:
   same key until the submit deadline, then the payout goes to ``reconciling``.
 * Webhooks that arrive before the create call returns are kept and applied afterwards.
 * A final state absorbs every later event.
+* The amount the provider says it processed is compared with the amount asked at every
+  status read and webhook: a success for another amount is ``reconciling``
+  (``amount_mismatch``), never ``succeeded`` (see :mod:`workflows.base`).
+* A refusal of the create call after an attempt whose outcome was unknown is not proof that
+  nothing was sent: only a read of the provider's record can make the payout ``failed``.
 * Before declaring that the provider never answered, one last status read is made.
 * ``reconciling`` is not an end: the workflow keeps listening for webhooks and keeps
   reading the status, slowly, until the provider gives a final answer.
@@ -230,7 +237,7 @@ class PayoutWorkflow(TransactionWorkflowBase):
             app = application_error(err)
             if app is not None and app.non_retryable and app.type == "QuoteExpired":
                 return "requote"
-            self._create_call_failed(err)
+            await self._create_refused(err)
             return None
         state.submit_attempts = result.attempt
         return result.transaction
@@ -254,7 +261,7 @@ class PayoutWorkflow(TransactionWorkflowBase):
         timings = self._inp.timings
         deadline = workflow.now() + timedelta(seconds=timings.settle_timeout_s)
         await self._wait_with_polls(deadline, timings.poll_schedule_s)
-        if not self._status.is_final:
+        if not self._settled_or_reconciling:
             self._finish(
                 TransactionStatus.RECONCILING,
                 Failure(
@@ -267,8 +274,8 @@ class PayoutWorkflow(TransactionWorkflowBase):
                 ),
             )
 
-    async def _poll(self, why: str) -> None:
-        await self._read_status(
+    async def _poll(self, why: str) -> bool:
+        return await self._read_status(
             why,
             ProviderActivities.fetch_payout_status,
             requested_at=self._inp.requested_at,
@@ -279,14 +286,23 @@ class PayoutWorkflow(TransactionWorkflowBase):
     # ------------------------------------------------------------------ state changes
 
     def _apply_event(self, event: ProviderEvent) -> None:
-        if not self._vet_event(event, expected_amount=self._inp.amount):
+        if not self._vet_event(event, expected_amount=self._inp.amount, amount_rule=True):
+            return
+        source = f"webhook {event.event_type}"
+        if self._amount_rule(
+            event.status,
+            event.amount,
+            event.currency,
+            expected_amount=self._inp.amount,
+            source=source,
+        ):
             return
         if event.status.is_final:
             self._settle(
                 event.status,
                 event.failure_code,
                 event.failure_message,
-                f"webhook {event.event_type}",
+                source,
             )
         else:
             self._note(f"webhook {event.event_type}: still {event.raw_status}")
@@ -304,6 +320,16 @@ class PayoutWorkflow(TransactionWorkflowBase):
             state.fees = transaction.fees
         if transaction.net_amount is not None:
             state.net_amount = transaction.net_amount
+        if transaction.amount is not None:
+            state.provider_amount = transaction.amount
+        if self._amount_rule(
+            transaction.status,
+            transaction.amount,
+            transaction.currency,
+            expected_amount=self._inp.amount,
+            source=source,
+        ):
+            return
         if transaction.status.is_final:
             self._settle(
                 transaction.status,

@@ -213,10 +213,11 @@ class RefundWorkflow(TransactionWorkflowBase):
         else:
             self._note(f"webhook {event.event_type}: still {event.raw_status}")
 
-    async def _poll(self, why: str) -> None:
+    async def _poll(self, why: str) -> bool:
         """Nothing to read: NovaSend has no refund status endpoint (N8), so only its
         webhook settles a refund."""
         self._note(f"{why}: no refund status endpoint; waiting for the provider's webhook")
+        return False
 
     def _apply_transaction(self, transaction: ProviderTransaction, *, source: str) -> None:
         """The refund call's answer: final when the provider already says so."""

@@ -292,6 +292,9 @@ class LineOutcome(_Model):
     failure_code: str | None = None
     failure_message: str | None = None
     at: datetime
+    #: What the provider says it processed, when it said (``amount_mismatch`` when it
+    #: differs from ``amount``).
+    provider_amount: int | None = None
 
     @classmethod
     def from_state(cls, state: PayoutState, *, at: datetime) -> LineOutcome:
@@ -309,6 +312,7 @@ class LineOutcome(_Model):
             failure_code=state.failure.code if state.failure else None,
             failure_message=state.failure.message if state.failure else None,
             at=at,
+            provider_amount=state.provider_amount,
         )
 
 
@@ -443,6 +447,9 @@ class ReportRow(_Model):
     fees: int | None = None
     error_code: str = ""
     error_reason: str = ""
+    #: What the provider says it processed, when it said; differs from ``amount`` only for
+    #: an ``amount_mismatch`` line.
+    provider_amount: int | None = None
 
 
 __all__ = [

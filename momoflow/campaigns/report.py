@@ -146,6 +146,7 @@ def _apply(row: ReportRow, outcome: LineOutcome) -> None:
     row.provider_reference = outcome.provider_reference or ""
     row.error_code = outcome.failure_code or ""
     row.error_reason = outcome.failure_message or ""
+    row.provider_amount = outcome.provider_amount
 
 
 def _cell(value: object) -> object:

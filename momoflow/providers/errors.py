@@ -5,9 +5,11 @@
     MomoflowError
     ├── ProviderError                    (provider, operation, http_status, provider_code)
     │   ├── ProviderUnavailable          retry; for a write, the outcome is UNKNOWN
-    │   │   └── ProviderRateLimited      retry after ``retry_after`` seconds
+    │   │   ├── ProviderRateLimited      retry after ``retry_after`` seconds
+    │   │   └── UpstreamError            the provider says it (or its operator) failed
     │   ├── ProviderProtocolError        unparseable answer; for a write, outcome UNKNOWN
     │   ├── ProviderAuthError            401/403: our credentials or IP are refused
+    │   ├── ListTruncated                a list has more pages than momoflow reads
     │   ├── ProviderConflict             the provider holds another transaction for this
     │   │   │                            key or reference: outcome UNKNOWN, reconcile
     │   │   ├── IdempotencyConflict
@@ -15,6 +17,7 @@
     │   └── ProviderRejected             a final, known "no": nothing was created
     │       ├── InvalidRecipient
     │       ├── InsufficientBalance
+    │       ├── InsufficientFunds        (the payer's wallet, not our balance)
     │       ├── InvalidAmount
     │       ├── LimitExceeded
     │       ├── RecipientAccountBlocked
@@ -84,12 +87,30 @@ class ProviderRateLimited(ProviderUnavailable):
         self.retry_after = retry_after
 
 
+class UpstreamError(ProviderUnavailable):
+    """The provider answered that it, or the operator behind it, failed (CaurisFlux's
+    ``provider_error``). Retried like any unavailability; for a write the outcome is
+    UNKNOWN: nothing says the request was not executed."""
+
+
 class ProviderProtocolError(ProviderError):
     """The provider answered something we cannot read (not JSON, missing fields)."""
 
 
 class ProviderAuthError(ProviderError):
     """The provider refused our credentials (or our IP): an operator must fix settings."""
+
+
+class ListTruncated(ProviderError):
+    """A paginated list has more pages than the adapter's hard cap: the items read are not
+    the whole list, and no caller may take them for it."""
+
+    def __init__(
+        self, message: str, *, pages_read: int, total: int | None = None, **kwargs: object
+    ) -> None:
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+        self.pages_read = pages_read
+        self.total = total
 
 
 class ProviderConflict(ProviderError):
@@ -115,6 +136,10 @@ class InvalidRecipient(ProviderRejected):
 
 class InsufficientBalance(ProviderRejected):
     """Our merchant balance at the provider does not cover the payout."""
+
+
+class InsufficientFunds(ProviderRejected):
+    """The payer's wallet does not cover the amount (a payin's customer, not our balance)."""
 
 
 class InvalidAmount(ProviderRejected):

@@ -44,6 +44,7 @@ def build_provider(
                     webhook_secret=ns.webhook_secret.get_secret_value(),
                 ),
                 language=ns.language,
+                account_id=ns.account_id,
             )
         case ProviderName.MOBILEPAY:
             mp = settings.mobilepay
@@ -60,6 +61,7 @@ def build_provider(
                 ),
                 merchant_id=mp.merchant_id,
                 duplicate_search_window_s=mp.duplicate_search_window_s,
+                consistency_window_s=mp.consistency_window_s,
             )
 
 

@@ -87,6 +87,14 @@ def _add_caurisflux(subparsers: argparse._SubParsersAction[argparse.ArgumentPars
         default=remote_env,
         help=f"serve /_sandbox to non-loopback clients (env {ENV_PREFIX}ALLOW_REMOTE_CONTROL)",
     )
+    key_only_env = os.environ.get(ENV_PREFIX + "IDEMPOTENCY_KEY_ONLY", "").lower() in _TRUE
+    parser.add_argument(
+        "--idempotency-key-only",
+        action="store_true",
+        default=key_only_env,
+        help="only the Idempotency-Key stops a second transfer: a reused reference or quote "
+        f"with a new key executes again (env {ENV_PREFIX}IDEMPOTENCY_KEY_ONLY)",
+    )
     parser.set_defaults(run=_run_caurisflux)
 
 
@@ -106,6 +114,7 @@ def _run_caurisflux(args: argparse.Namespace) -> int:
             payment_ttl=args.payment_ttl,
             seed=args.seed,
             allow_remote_control=args.allow_remote_control,
+            idempotency_key_only=args.idempotency_key_only,
         )
     except ValidationError as exc:
         first = exc.errors()[0]

@@ -3,7 +3,8 @@
 ``create_app(config)`` returns a FastAPI app serving:
 
 - ``GET /health``, ``GET /api/v1/health`` (public);
-- ``GET /api/v1/payments/providers``, ``GET /api/v1/countries/active`` (public);
+- ``GET /api/v1/payments/providers``, ``GET /api/v1/countries/active`` (public, paginated
+  lists ``{data, meta}`` with ``page`` and ``limit``);
 - ``GET /api/v1/payments/balance``, ``POST /api/v1/payouts/quote``,
   ``POST /api/v1/payouts/initiate``, ``POST /api/v1/payments/initiate``,
   ``GET /api/v1/payments/status/{id}`` (``X-API-Key: pk:sk`` or ``Bearer pk:sk``);
@@ -25,7 +26,15 @@ from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from .caurisflux_catalog import COUNTRIES, PROVIDERS, payout_fees, provider_in
+from .caurisflux_catalog import (
+    COUNTRIES,
+    ERROR_CODES,
+    LIST_DEFAULT_LIMIT,
+    LIST_MAX_LIMIT,
+    PROVIDERS,
+    payout_fees,
+    provider_in,
+)
 from .caurisflux_control import control_router
 from .caurisflux_engine import CaurisFluxEngine, CaurisFluxSandboxConfig, Transaction
 from .caurisflux_wire import (
@@ -124,7 +133,7 @@ class _Api:
         if fault is not None and fault.kind == "error":
             headers = dict(rate_headers)
             code = fault.code
-            message = fault.message or http_phrase(fault.status)
+            message = fault.message or _documented_text(code) or http_phrase(fault.status)
             if fault.status == 429:
                 headers["Retry-After"] = str(max(1, round(fault.seconds)))
                 code = code or "RATE_LIMIT_EXCEEDED"
@@ -184,6 +193,8 @@ class _Api:
     # -- business handlers ----------------------------------------------------------------------
 
     def _duplicate(self, reference: str) -> Response | None:
+        if self.engine.config.idempotency_key_only:
+            return None
         if reference in self.engine.by_reference:
             return nest_error(409, "Référence externe déjà utilisée", code="duplicate_reference")
         return None
@@ -393,36 +404,40 @@ def create_app(config: CaurisFluxSandboxConfig | None = None) -> FastAPI:
         return JSONResponse({"status": "ok"})
 
     @app.get(f"{API}/payments/providers")
-    async def providers(request: Request, country: str | None = None) -> Response:
+    async def providers(
+        request: Request,
+        country: str | None = None,
+        page: str | None = None,
+        limit: str | None = None,
+    ) -> Response:
         async def handler(_: bytes) -> Response:
-            return JSONResponse(
-                [
-                    {
-                        "code": p.code,
-                        "name": p.name,
-                        "country": c,
-                        "minAmount": p.min_amount,
-                        "maxAmount": p.max_amount,
-                        "logoUrl": p.logo_url,
-                        "active": True,
-                    }
-                    for p in PROVIDERS.values()
-                    for c in p.countries
-                    if country is None or c == country.upper()
-                ]
-            )
+            entries = [
+                {
+                    "code": p.code,
+                    "name": p.name,
+                    "country": c,
+                    "minAmount": p.min_amount,
+                    "maxAmount": p.max_amount,
+                    "logoUrl": p.logo_url,
+                    "active": True,
+                }
+                for p in PROVIDERS.values()
+                for c in p.countries
+                if country is None or c == country.upper()
+            ]
+            return paginated(entries, page, limit)
 
         return await _public(engine, request, "payments.providers", handler)
 
     @app.get(f"{API}/countries/active")
-    async def countries(request: Request) -> Response:
+    async def countries(
+        request: Request, page: str | None = None, limit: str | None = None
+    ) -> Response:
         async def handler(_: bytes) -> Response:
-            return JSONResponse(
-                [
-                    {"code": c.code, "name": c.name, "currency": c.currency}
-                    for c in COUNTRIES.values()
-                ]
-            )
+            entries = [
+                {"code": c.code, "name": c.name, "currency": c.currency} for c in COUNTRIES.values()
+            ]
+            return paginated(entries, page, limit)
 
         return await _public(engine, request, "countries.active", handler)
 
@@ -467,6 +482,45 @@ async def _now(response: Response) -> Response:
     return response
 
 
+def _documented_text(code: str | None) -> str | None:
+    """The documented French text of an error code (a fault that names only the code)."""
+    known = ERROR_CODES.get(code) if code else None
+    return known.message if known else None
+
+
+def _page_number(value: str | None, name: str, default: int, errors: list[str]) -> int:
+    if value is None:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        errors.append(f"{name} doit être un entier positif")
+    return number
+
+
+def paginated(items: list[dict[str, Any]], page: str | None, limit: str | None) -> Response:
+    """One page of ``items``: ``{data, meta: {total, page, limit, totalPages}}`` with
+    ``page`` (default 1) and ``limit`` (default 20, at most 100) [DOC S1 "Pagination"].
+    A page past the end is empty; an invalid value is a 400 like a ``ValidationPipe``."""
+    errors: list[str] = []
+    number = _page_number(page, "page", 1, errors)
+    size = _page_number(limit, "limit", LIST_DEFAULT_LIMIT, errors)
+    if size > LIST_MAX_LIMIT:
+        errors.append(f"limit ne doit pas dépasser {LIST_MAX_LIMIT}")
+    if errors:
+        return nest_error(400, errors)
+    start = (number - 1) * size
+    meta = {
+        "total": len(items),
+        "page": number,
+        "limit": size,
+        "totalPages": -(-len(items) // size),
+    }
+    return JSONResponse({"data": items[start : start + size], "meta": meta})
+
+
 async def _public(
     engine: CaurisFluxEngine, request: Request, operation: str, handler: Handler
 ) -> Response:
@@ -474,7 +528,8 @@ async def _public(
     setattr(request.state, OPERATION_STATE_KEY, operation)
     fault = engine.faults.take(operation)
     if fault is not None and fault.kind == "error":
-        return nest_error(fault.status, fault.message or http_phrase(fault.status))
+        message = fault.message or _documented_text(fault.code) or http_phrase(fault.status)
+        return nest_error(fault.status, message, code=fault.code)
     if fault is not None and fault.kind == "delay":
         await engine.clock.sleep_real(fault.seconds)
     response = await handler(b"")

@@ -15,6 +15,9 @@ from pydantic import BaseModel, ConfigDict
 __all__ = [
     "COUNTRIES",
     "DEFAULT_OUTCOMES",
+    "ERROR_CODES",
+    "LIST_DEFAULT_LIMIT",
+    "LIST_MAX_LIMIT",
     "MAX_AMOUNT",
     "MIN_AMOUNT",
     "PROVIDERS",
@@ -32,6 +35,9 @@ MIN_AMOUNT = 100
 MAX_AMOUNT = 5_000_000
 #: Currencies accepted by validation [DOC S5]; XOF is the default [DOC S2].
 CURRENCIES = ("XOF", "XAF")
+#: List pagination: ``limit`` defaults to 20 and is at most 100 [DOC S1 "Pagination"].
+LIST_DEFAULT_LIMIT = 20
+LIST_MAX_LIMIT = 100
 LOGO_BASE = "https://s3.denkmako.com/cauris/logos"  # as in the S2 example
 
 
@@ -160,6 +166,20 @@ DEFAULT_OUTCOMES: dict[str, ScriptedOutcome] = {
         payout_status="cancelled", payin_status="cancelled", description="cancelled"
     ),
     "0006": ScriptedOutcome(delay_factor=10.0, description="success after 10 x settle_delay"),
+    "0007": ScriptedOutcome(
+        payout_status="failed",
+        payout_error="limit_exceeded",
+        payin_status="failed",
+        payin_error="limit_exceeded",
+        description="the recipient's (payin: customer's) limit is reached",
+    ),
+    "0008": ScriptedOutcome(
+        payout_status="failed",
+        payout_error="insufficient_balance",
+        payin_status="failed",
+        payin_error="insufficient_funds",
+        description="payout: merchant balance short at the operator; payin: customer short",
+    ),
 }
 DEFAULT_OUTCOME = ScriptedOutcome(description="success")
 
@@ -174,22 +194,50 @@ def outcome_for(phone: str | None, table: dict[str, ScriptedOutcome]) -> Scripte
     return table.get(phone[-4:], DEFAULT_OUTCOME)
 
 
+@dataclass(frozen=True)
+class ErrorCode:
+    """An error code the CaurisFlux documents name, with its French text and the HTTP
+    status the simulator answers it with when asked to (fault injection)."""
+
+    code: str
+    message: str
+    status: int
+    source: str
+
+
+# Every code of providers.md 1.5. Texts of S1 and S3 are the documents' own; the S5 codes
+# come without a text, so theirs are simulator-defined (S1's HTTP table where it has one).
+# The HTTP status of a business code is assumed 422 (1.12.8).
+ERROR_CODES: dict[str, ErrorCode] = {
+    e.code: e
+    for e in (
+        ErrorCode("insufficient_funds", "Solde insuffisant", 422, "S1"),
+        ErrorCode("invalid_phone", "Numéro de téléphone invalide", 400, "S1"),
+        ErrorCode("invalid_amount", "Montant invalide", 400, "S1, S2"),
+        ErrorCode("provider_error", "Erreur du provider", 422, "S1, S3"),
+        ErrorCode("limit_exceeded", "Limite dépassée", 422, "S1, S3"),
+        ErrorCode("invalid_recipient", "Bénéficiaire invalide", 422, "S3"),
+        ErrorCode("insufficient_balance", "Solde insuffisant (votre compte)", 422, "S3"),
+        ErrorCode("account_blocked", "Compte bénéficiaire bloqué", 422, "S3"),
+        ErrorCode("UNAUTHORIZED", "Non authentifié", 401, "S5"),
+        ErrorCode("FORBIDDEN", "Non autorisé", 403, "S5"),
+        ErrorCode("VALIDATION_ERROR", "Erreur de validation", 422, "S5"),
+        ErrorCode("RATE_LIMIT_EXCEEDED", "Trop de requêtes", 429, "S5"),
+        ErrorCode("DAILY_LIMIT_EXCEEDED", "Limite journalière dépassée", 422, "S5"),
+        ErrorCode("REFUND_NOT_ALLOWED", "Remboursement non autorisé", 422, "S5"),
+        ErrorCode("INVALID_REFUND_AMOUNT", "Montant de remboursement invalide", 422, "S5"),
+    )
+}
+
+
 def error_message(code: str | None, provider_name: str) -> str | None:
     """French ``errorMessage`` for an ``errorCode`` (texts from S1 and S3)."""
-    messages = {
-        "invalid_recipient": (
-            f"Le numéro de téléphone n'est pas associé à un compte {provider_name} actif"
-        ),
-        "account_blocked": "Compte bénéficiaire bloqué",
-        "insufficient_funds": "Solde insuffisant",
-        "insufficient_balance": "Solde insuffisant (votre compte)",
-        "provider_error": "Erreur du provider",
-        "limit_exceeded": "Limite dépassée",
-        "invalid_phone": "Numéro de téléphone invalide",
-    }
     if code is None:
         return None
-    return messages.get(code, code)
+    if code == "invalid_recipient":  # the S3 failure example's own text
+        return f"Le numéro de téléphone n'est pas associé à un compte {provider_name} actif"
+    known = ERROR_CODES.get(code)
+    return known.message if known else code
 
 
 def status_message(kind: str, status: str) -> str:

@@ -42,6 +42,7 @@ class ConfigPatch(BaseModel):
     webhook_retry_schedule: list[float] | None = None
     quote_ttl: float | None = Field(default=None, ge=0)
     payment_ttl: float | None = Field(default=None, ge=0)
+    idempotency_key_only: bool | None = None
 
 
 class SettleRequest(BaseModel):

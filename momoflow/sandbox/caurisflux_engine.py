@@ -77,6 +77,11 @@ class CaurisFluxSandboxConfig(BaseModel):
     payment_ttl: float = Field(default=1800.0, ge=0)
     idempotency_ttl: float = Field(default=86_400.0, ge=0)
     outcomes: dict[str, ScriptedOutcome] = Field(default_factory=lambda: dict(DEFAULT_OUTCOMES))
+    #: Only ``X-Idempotency-Key`` protects against a second transfer: a reused
+    #: ``externalReference`` (or quote) under a new or no key executes again instead of
+    #: answering 409 ``duplicate_reference`` (or 400 ``quote_expired``). Tests use it to see
+    #: a client whose key changes between retries, which those checks would otherwise hide.
+    idempotency_key_only: bool = False
     allow_remote_control: bool = False
     seed: int | None = None
 
@@ -247,9 +252,12 @@ class CaurisFluxEngine:
         return quote
 
     def usable_quote(self, quote_id: str) -> Quote | None:
-        """The quote if it exists, is unused and has not expired (quotes are single-use)."""
+        """The quote if it exists, is unused and has not expired (quotes are single-use,
+        except with ``idempotency_key_only``: there nothing but the key may stop a re-send)."""
         quote = self.quotes.get(quote_id)
-        if quote is None or quote.used or quote.expires_at <= self.clock.now():
+        if quote is None or quote.expires_at <= self.clock.now():
+            return None
+        if quote.used and not self.config.idempotency_key_only:
             return None
         return quote
 

@@ -69,10 +69,40 @@ def add_mobilepay_parser(
         defaults.honour_idempotency_key,
         "replay POSTs that repeat an Idempotency-Key (MOBILE-PAY has no idempotency)",
     )
+    option(
+        "--list-lag",
+        defaults.list_lag,
+        "seconds before a new transaction shows in GET /transactions",
+        type=float,
+    )
+    option(
+        "--description-max-chars",
+        defaults.description_max_chars,
+        "keep only the first N characters of each description (none: all)",
+        type=_positive_or_none,
+    )
+    flag(
+        "--echo-metadata",
+        defaults.echo_metadata,
+        "echo the undocumented metadata object in answers and the list",
+    )
     option("--seed", None, "seed for generated ids", type=int)
     option("--log-level", "warning", "uvicorn log level")
     flag("--allow-remote-control", False, "serve /_sandbox to non-loopback clients")
     parser.set_defaults(run=run_mobilepay)
+
+
+def _positive_or_none(value: str) -> int | None:
+    """``--description-max-chars``: a positive integer, or ``none``/``0`` for no limit."""
+    if value.strip().lower() in ("", "none", "0"):
+        return None
+    try:
+        number = int(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a whole number: {value!r}") from exc
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"must be positive: {value!r}")
+    return number
 
 
 def run_mobilepay(args: argparse.Namespace) -> int:
@@ -94,6 +124,9 @@ def run_mobilepay(args: argparse.Namespace) -> int:
             payment_ttl=args.payment_ttl,
             fcfa_currency=args.fcfa_currency,
             honour_idempotency_key=args.honour_idempotency_key,
+            list_lag=args.list_lag,
+            description_max_chars=args.description_max_chars,
+            echo_metadata=args.echo_metadata,
             seed=args.seed,
             allow_remote_control=args.allow_remote_control,
         )

@@ -53,6 +53,10 @@ class ConfigPatch(BaseModel):
     session_ttl: float | None = Field(default=None, ge=0)
     fcfa_currency: bool | None = None
     honour_idempotency_key: bool | None = None
+    list_lag: float | None = Field(default=None, ge=0)
+    #: null clears the limit (descriptions kept whole).
+    description_max_chars: int | None = Field(default=None, ge=1)
+    echo_metadata: bool | None = None
 
 
 class SettleRequest(SettleOrder):

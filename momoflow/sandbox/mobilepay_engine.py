@@ -81,6 +81,15 @@ class MobilePaySandboxConfig(BaseModel):
     fcfa_currency: bool = True
     honour_idempotency_key: bool = False
     idempotency_ttl: float = Field(default=86_400.0, ge=0)
+    #: A transaction shows in ``GET /transactions`` only this long after it was created
+    #: (simulated seconds): the list lags behind the writes (3.4.5).
+    list_lag: float = Field(default=0.0, ge=0)
+    #: Only the first this many characters of a ``description`` are stored and shown
+    #: (None: all of it), as an account that shortens descriptions would (3.4.5).
+    description_max_chars: int | None = Field(default=None, ge=1)
+    #: False: the undocumented ``metadata`` object is neither stored for the API's answers
+    #: nor listed (M1 names no such parameter); the ledger still keys on it.
+    echo_metadata: bool = True
     outcomes: dict[str, ScriptedOutcome] = Field(default_factory=lambda: dict(DEFAULT_OUTCOMES))
     allow_remote_control: bool = False
     seed: int | None = None
@@ -238,7 +247,7 @@ class MobilePayEngine:
             kind="transfer",
             amount=request.amount,
             fee=fee,
-            description=request.description,
+            description=self._stored(request.description),
             metadata=request.metadata,
             ledger_key=ledger_key(request.metadata, request.description, tx_id),
             created_ms=now,
@@ -260,7 +269,7 @@ class MobilePayEngine:
             kind="payment",
             amount=request.amount,
             fee=0,
-            description=request.description,
+            description=self._stored(request.description),
             metadata=request.metadata,
             ledger_key=ledger_key(request.metadata, request.description, tx_id),
             created_ms=now,
@@ -271,6 +280,13 @@ class MobilePayEngine:
         self._register(tx, counterparty=None)
         self.tasks.spawn(self._expire(tx), key=tx.id)
         return tx
+
+    def _stored(self, description: str | None) -> str | None:
+        """The description as kept: its first ``description_max_chars`` characters."""
+        limit = self.config.description_max_chars
+        if description is None or limit is None:
+            return description
+        return description[:limit]
 
     def _register(self, tx: Transaction, *, counterparty: str | None) -> None:
         self.transactions[tx.id] = tx
@@ -418,14 +434,20 @@ class MobilePayEngine:
     # -- queries and response bodies --------------------------------------------------------------
 
     def list_transactions(self, query: ListQuery) -> tuple[list[Transaction], int]:
-        """One page of the transactions in the date range, newest first, and the total."""
+        """One page of the transactions in the date range, newest first, and the total.
+        Transactions younger than ``list_lag`` are not listed yet."""
+        visible_ms = self._now_ms() - int(self.clock.scaled(self.config.list_lag) * 1000)
         matching = [
             tx
             for tx in reversed(self.transactions.values())
-            if (query.start_ms is None or tx.created_ms >= query.start_ms)
+            if tx.created_ms <= visible_ms
+            and (query.start_ms is None or tx.created_ms >= query.start_ms)
             and (query.end_ms is None or tx.created_ms <= query.end_ms)
         ]
         return matching[query.offset : query.offset + query.limit], len(matching)
+
+    def _echoed(self, tx: Transaction) -> dict[str, Any] | None:
+        return tx.metadata if self.config.echo_metadata else None
 
     def transfer_created_body(self, tx: Transaction) -> dict[str, Any]:
         """201 body of ``POST /transfers/*`` (shape assumed, 3.4.2)."""
@@ -441,7 +463,7 @@ class MobilePayEngine:
         body.update(
             {
                 "description": tx.description,
-                "metadata": tx.metadata,
+                "metadata": self._echoed(tx),
                 "reference": None,
                 "fee": tx.fee,
                 "created_at": iso_ms(tx.created_ms),
@@ -460,7 +482,7 @@ class MobilePayEngine:
             "status": tx.status,
             "description": tx.description,
             "merchant_id": tx.merchant_id,
-            "metadata": tx.metadata,
+            "metadata": self._echoed(tx),
             "expires_at": iso_ms(tx.expires_ms),
             "created_at": iso_ms(tx.created_ms),
         }
@@ -474,7 +496,7 @@ class MobilePayEngine:
             "amount": tx.amount,
             "currency": "FCFA" if self.config.fcfa_currency else "XOF",
             "description": tx.description,
-            "metadata": tx.metadata,
+            "metadata": self._echoed(tx),
         }
         if tx.kind == "transfer":
             item["recipient_phone"] = tx.recipient_phone

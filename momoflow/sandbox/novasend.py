@@ -6,7 +6,8 @@
 - ``POST /v1/payin/sessions``, ``POST /v1/direct/payin`` (payins);
 - ``POST /v1/payout``, ``POST /v1/direct/payout`` (payouts);
 - ``GET /v1/payin/{reference}``, ``GET /v1/payout/{reference}``,
-  ``GET /v1/direct/payout/{reference}`` (status by merchant reference or ``pr_`` id);
+  ``GET /v1/direct/payout/{reference}`` (status by merchant reference or ``pr_`` id; an
+  older-API session, ``payin_api_version="seed004"``, only by its system ``tr_`` reference);
 - ``POST /v1/payin/{reference}/refund``, ``GET /v1/balance``;
 - ``GET /link/{code}``: the hosted confirmation page a ``paymentUrl`` points to;
 - the control API under ``/_sandbox`` (see :mod:`momoflow.sandbox.novasend_control`).
@@ -239,9 +240,15 @@ class _Api:
     async def create(
         self, raw: bytes, language: Language, *, kind: str, direct: bool, base_url: str
     ) -> Response:
+        # The version setting changes wallet sessions only: the other creates have one
+        # documented version (2.11.1).
+        older = kind == "payin" and not direct and self.engine.config.payin_api_version == "seed004"
         try:
             request = parse_transfer(
-                parse_json_object(raw), "payin" if kind == "payin" else "payout", direct=direct
+                parse_json_object(raw),
+                "payin" if kind == "payin" else "payout",
+                direct=direct,
+                older=older,
             )
         except InvalidBody as exc:
             return ns_error(400, "validation_error", language, detail=exc.detail)
@@ -249,7 +256,7 @@ class _Api:
         if rejected is not None:
             return rejected
         try:
-            tx = self.engine.create_transfer(request, base_url)
+            tx = self.engine.create_transfer(request, base_url, older=older)
         except InsufficientBalance:
             return ns_error(403, "wallet_not_enough_cash", language)
         return JSONResponse(transfer_body(tx, language, created=True), status_code=201)
@@ -262,6 +269,10 @@ class _Api:
 
     def status(self, reference: str, kind: str, language: Language) -> Response:
         tx = self._transfer(reference, kind)
+        if tx is not None and tx.older and reference != tx.system_reference:
+            # The older status path takes "l'identifiant unique du paiement (généré lors du
+            # POST)" only [DOC N3, seed 004], not the merchant's reference.
+            tx = None
         if tx is None:
             return ns_error(404, "transaction_does_not_exist", language, reference=reference)
         return JSONResponse(transfer_body(tx, language))

@@ -1,6 +1,7 @@
-"""JSON shapes of the NovaSend simulator: the transfer object (create, status, webhook) and
-the refund object. Integer francs at the top level, two-decimal strings inside
-``transaction`` [DOC N3, N13]."""
+"""JSON shapes of the NovaSend simulator: the transfer object (create, status, webhook) in
+the newer version [DOC N4-N7] or, for wallet sessions of the older payin API, the older
+one [DOC N3, seed 004], and the refund object. Integer francs at the top level,
+two-decimal strings inside ``transaction`` [DOC N3, N13]."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from .kit import iso_timestamp
 from .novasend_catalog import Language, decimal_string, message
 from .novasend_model import Refund, Transfer
 
-__all__ = ["refund_body", "transfer_body"]
+__all__ = ["older_payin_body", "refund_body", "transfer_body"]
 
 
 def _iso(epoch: float | None) -> str | None:
@@ -42,8 +43,72 @@ def _core_transaction(
     }
 
 
+def _failure(tx: Transfer, language: Language) -> dict[str, Any] | None:
+    if tx.failure_code is None:
+        return None
+    return {
+        "code": tx.failure_code,
+        "message": tx.failure_message or message(tx.failure_code, language),
+    }
+
+
+def _core_of(tx: Transfer) -> dict[str, Any] | None:
+    if tx.settlement is None or tx.tx_reference is None:
+        return None
+    return _core_transaction(
+        reference=tx.tx_reference,
+        status=tx.settlement,
+        customer_name=tx.customer_name,
+        processed_at=tx.processed_at,
+        phone=tx.msisdn,
+        amount=tx.amount,
+        fee=tx.fee,
+        currency=tx.currency,
+    )
+
+
+def older_payin_body(tx: Transfer, language: Language, *, created: bool = False) -> dict[str, Any]:
+    """A wallet session as the older payin page shows it [DOC N3, seed 004]: no ``id``,
+    ``reference`` is the system reference (``tr_…``), ``customerReference`` ours, the payer
+    at the top level. The 201 has ``paymentUrl``; the GET adds ``customerName``,
+    ``transaction`` and ``failure``, in the seed's order."""
+    head: dict[str, Any] = {
+        "type": tx.kind,
+        "fee": tx.fee,
+        "reference": tx.system_reference,
+        "phoneNumber": tx.msisdn,
+    }
+    tail: dict[str, Any] = {
+        "amount": tx.amount,
+        "chargedAmount": tx.charged_amount,
+        "status": tx.status,
+        "currency": tx.currency,
+        "customerReference": tx.reference,
+        "confirmationRequired": True,
+        "confirmationStatus": tx.confirmation_status,
+    }
+    if created:
+        return {
+            **head,
+            **tail,
+            "paymentUrl": tx.payment_url,
+            "createdAt": iso_timestamp(tx.created_at),
+        }
+    return {
+        **head,
+        "customerName": tx.customer_name,
+        **tail,
+        "createdAt": iso_timestamp(tx.created_at),
+        "transaction": _core_of(tx),
+        "failure": _failure(tx, language),
+    }
+
+
 def transfer_body(tx: Transfer, language: Language, *, created: bool = False) -> dict[str, Any]:
-    """The payin/payout object [DOC N4–N7]; ``created`` omits ``transaction`` (201 bodies)."""
+    """The payin/payout object [DOC N4–N7]; ``created`` omits ``transaction`` (201 bodies).
+    A wallet session of the older API has the older shape (:func:`older_payin_body`)."""
+    if tx.older:
+        return older_payin_body(tx, language, created=created)
     body: dict[str, Any] = {
         "id": tx.id,
         "type": tx.kind,
@@ -63,29 +128,9 @@ def transfer_body(tx: Transfer, language: Language, *, created: bool = False) ->
     }
     if tx.direct:
         body["mobileMoney"] = {"provider": {"name": f"{tx.provider}_{tx.country}"}}
-    body["failure"] = (
-        None
-        if tx.failure_code is None
-        else {
-            "code": tx.failure_code,
-            "message": tx.failure_message or message(tx.failure_code, language),
-        }
-    )
+    body["failure"] = _failure(tx, language)
     if not created:
-        body["transaction"] = (
-            None
-            if tx.settlement is None or tx.tx_reference is None
-            else _core_transaction(
-                reference=tx.tx_reference,
-                status=tx.settlement,
-                customer_name=tx.customer_name,
-                processed_at=tx.processed_at,
-                phone=tx.msisdn,
-                amount=tx.amount,
-                fee=tx.fee,
-                currency=tx.currency,
-            )
-        )
+        body["transaction"] = _core_of(tx)
     return body
 
 

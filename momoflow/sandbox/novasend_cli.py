@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from .kit.cli import env_flag, env_option, parse_schedule, serve_cli
 from .novasend import create_app
-from .novasend_model import NovaSendSandboxConfig
+from .novasend_model import PAYIN_API_VERSIONS, NovaSendSandboxConfig
 
 __all__ = ["ENV_PREFIX", "add_novasend_parser"]
 
@@ -74,6 +74,12 @@ def add_novasend_parser(subparsers: argparse._SubParsersAction[argparse.Argument
         "refundType reported by refunds",
         choices=("full", "partial"),
     )
+    option(
+        "--payin-api-version",
+        defaults.payin_api_version,
+        "documented payin session API new wallet sessions follow (seed004: the older page)",
+        choices=PAYIN_API_VERSIONS,
+    )
     option("--seed", None, "seed for generated ids", type=int)
     option("--log-level", "warning", "uvicorn log level")
     env_flag(
@@ -102,6 +108,7 @@ def _run_novasend(args: argparse.Namespace) -> int:
             payment_ttl=args.payment_ttl,
             late_reversal_delay=args.late_reversal_delay,
             refund_type=args.refund_type,
+            payin_api_version=args.payin_api_version,
             seed=args.seed,
             allow_remote_control=args.allow_remote_control,
         )

@@ -23,7 +23,7 @@ from .kit.control import (
     validation_messages,
 )
 from .novasend_bodies import refund_body, transfer_body
-from .novasend_model import FINAL_STATES, Refund, Transfer
+from .novasend_model import FINAL_STATES, PayinApiVersion, Refund, Transfer
 from .novasend_wire import ns_error
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ class ConfigPatch(BaseModel):
     payment_ttl: float | None = Field(default=None, ge=0)
     late_reversal_delay: float | None = Field(default=None, ge=0)
     refund_type: Literal["full", "partial"] | None = None
+    payin_api_version: PayinApiVersion | None = None
 
 
 def _ledger_json(entry: LedgerEntry) -> dict[str, Any]:
@@ -92,6 +93,7 @@ def control_router(engine: NovaSendEngine) -> APIRouter:
             body = transfer_body(found, "en")
             body["scriptedOutcome"] = found.outcome.model_dump()
             body["state"] = found.state
+            body["accountId"] = found.account_id
             return body
         return refund_body(found, "en")
 

@@ -86,6 +86,8 @@ class NovaSendEngine:
         self.transfers: dict[str, Transfer] = {}
         self.by_reference: dict[str, Transfer] = {}
         self.by_tx_reference: dict[str, Transfer] = {}
+        #: Older-API sessions by their system reference, the one their status path takes.
+        self.by_system_reference: dict[str, Transfer] = {}
         self.by_link: dict[str, Transfer] = {}
         self.refunds: dict[str, Refund] = {}
         self._rng = random.Random(config.seed)
@@ -121,7 +123,13 @@ class NovaSendEngine:
         for store in (self.faults, self.ledger, self.limiter, self.idempotency, self.requests):
             store.clear()
         self.webhooks.clear()
-        for index in (self.transfers, self.by_reference, self.by_tx_reference, self.by_link):
+        for index in (
+            self.transfers,
+            self.by_reference,
+            self.by_tx_reference,
+            self.by_system_reference,
+            self.by_link,
+        ):
             index.clear()
         self.refunds.clear()
 
@@ -131,10 +139,13 @@ class NovaSendEngine:
         return "".join(self._rng.choices(alphabet, k=length))
 
     def find(self, key: str) -> Transfer | Refund | None:
-        """A transfer by merchant reference, ``pr_`` id or ``tr_`` reference; a refund by
-        ``rf_`` id or its ledger key."""
+        """A transfer by merchant reference, ``pr_`` id, ``tr_`` core reference or (older
+        API sessions) system reference; a refund by ``rf_`` id or its ledger key."""
         found: Transfer | Refund | None = (
-            self.transfers.get(key) or self.by_reference.get(key) or self.by_tx_reference.get(key)
+            self.transfers.get(key)
+            or self.by_reference.get(key)
+            or self.by_tx_reference.get(key)
+            or self.by_system_reference.get(key)
         )
         if found is None:
             found = self.refunds.get(key)
@@ -148,9 +159,13 @@ class NovaSendEngine:
 
     # -- creation -----------------------------------------------------------------------------
 
-    def create_transfer(self, request: TransferRequest, base_url: str) -> Transfer:
+    def create_transfer(
+        self, request: TransferRequest, base_url: str, *, older: bool = False
+    ) -> Transfer:
         """Accept a checked request: debit (payouts), record the execution, start settling.
 
+        ``older`` makes a wallet session of the older payin API (seed 004), known to the
+        merchant by a system reference ``tr_…`` generated here.
         Raises :class:`InsufficientBalance` (nothing changed) when a payout does not fit.
         """
         now = self.clock.now()
@@ -173,7 +188,12 @@ class NovaSendEngine:
             customer_name=request.customer_name,
             outcome=outcome_for(request.msisdn, request.scenario, self.config.outcomes),
             created_at=now,
+            older=older,
+            account_id=request.account_id,
         )
+        if older:
+            tx.system_reference = f"tr_{self._token(26)}"
+            self.by_system_reference[tx.system_reference] = tx
         if tx.kind == "payin":
             tx.expires_at = now + self.clock.scaled(self.config.payment_ttl)
             # Wallet sessions get NovaSend's hosted link [DOC N4]; among direct pushes only
@@ -188,7 +208,7 @@ class NovaSendEngine:
         self.by_reference[tx.reference] = tx
         self.ledger.record_execution(
             reference=tx.reference,
-            transaction_id=tx.id,
+            transaction_id=tx.system_reference or tx.id,
             kind=tx.kind,
             amount=tx.amount,
             currency=tx.currency,
@@ -393,7 +413,8 @@ class NovaSendEngine:
         if not url:
             return None
         payload = {"eventId": self._event_id(), "event": event, **transfer_body(tx, "en")}
-        payload["fees"] = tx.fee  # the N9 example names the fee `fees`
+        if not tx.older:
+            payload["fees"] = tx.fee  # the N9 example names the fee `fees`
         body = compact_json(payload, ascii_only=True)
         return self.webhooks.prepare(url=url, event=event, body=body, transaction_id=tx.id)
 

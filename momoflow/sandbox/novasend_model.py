@@ -15,10 +15,17 @@ __all__ = [
     "DEFAULT_RETRY_SCHEDULE",
     "FINAL_STATES",
     "OPERATIONS",
+    "PAYIN_API_VERSIONS",
     "NovaSendSandboxConfig",
+    "PayinApiVersion",
     "Refund",
     "Transfer",
 ]
+
+#: The two documented versions of the payin session API (providers.md 2.3, 2.11.1):
+#: ``v2`` is the newer page [DOC N4], ``seed004`` the older one [DOC N3, seed 004].
+PayinApiVersion = Literal["v2", "seed004"]
+PAYIN_API_VERSIONS: tuple[PayinApiVersion, ...] = ("v2", "seed004")
 
 #: Operation names for fault injection and the request log.
 OPERATIONS = (
@@ -64,6 +71,8 @@ class NovaSendSandboxConfig(BaseModel):
     payment_ttl: float = Field(default=1800.0, ge=0)
     late_reversal_delay: float | None = Field(default=None, ge=0)
     refund_type: Literal["full", "partial"] = "full"
+    #: Which documented payin session API new wallet sessions follow (2.11.1).
+    payin_api_version: PayinApiVersion = "v2"
     idempotency_ttl: float = Field(default=86_400.0, ge=0)
     outcomes: dict[str, ScriptedOutcome] = Field(default_factory=lambda: dict(DEFAULT_OUTCOMES))
     allow_remote_control: bool = False
@@ -94,6 +103,12 @@ class Transfer:
     customer_name: str | None
     outcome: ScriptedOutcome
     created_at: float
+    #: A wallet session of the older payin API (seed 004): its bodies have no ``id``, put
+    #: ``system_reference`` in ``reference`` and ours in ``customerReference``, and its
+    #: status is read by ``system_reference`` only.
+    older: bool = False
+    system_reference: str | None = None
+    account_id: str | None = None
     payment_url: str | None = None
     link_code: str | None = None
     expires_at: float | None = None

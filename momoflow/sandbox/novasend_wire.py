@@ -94,6 +94,7 @@ class TransferRequest:
     success_url: str | None
     failure_url: str | None
     scenario: str | None
+    account_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -168,16 +169,27 @@ class _Fields:
         return value
 
 
-def parse_transfer(body: dict[str, Any], kind: Kind, *, direct: bool) -> TransferRequest:
+def parse_transfer(
+    body: dict[str, Any], kind: Kind, *, direct: bool, older: bool = False
+) -> TransferRequest:
     """Validate a create body; :class:`InvalidBody` lists every problem.
 
     Wallet bodies carry ``amount``, ``msisdn``, ``country`` at the top level [DOC N4, N7];
     Direct bodies nest them with ``provider`` (and ``otp``) under ``payin`` or ``payout``
     [DOC N5, N6]. A direct payout also accepts the ``payin`` key, as the SDK sends it [N14].
+
+    ``older`` reads a wallet session of the older payin page (seed 004): ``accountId`` and
+    ``customerName`` are required, ``action`` is not part of it and is ignored. The newer
+    schema ignores ``accountId`` (kept for the control API only) [2.11.1].
     """
     fields = _Fields()
     reference = fields.text(body.get("reference"), "reference", required=True)
-    customer_name = fields.text(body.get("customerName"), "customerName", required=False)
+    raw_account = body.get("accountId")
+    if older:
+        account_id = fields.text(raw_account, "accountId", required=True)
+    else:
+        account_id = raw_account if isinstance(raw_account, str) else None
+    customer_name = fields.text(body.get("customerName"), "customerName", required=older)
     provider = otp = None
     if direct:
         key = "payin" if kind == "payin" or ("payout" not in body and "payin" in body) else "payout"
@@ -199,7 +211,7 @@ def parse_transfer(body: dict[str, Any], kind: Kind, *, direct: bool) -> Transfe
     if currency is not None and not isinstance(currency, str):
         fields.errors.append("currency must be a string")
     success_url = failure_url = None
-    if kind == "payin":
+    if kind == "payin" and not older:
         action = body.get("action")
         if not isinstance(action, dict):
             fields.errors.append("action must be an object")
@@ -223,6 +235,7 @@ def parse_transfer(body: dict[str, Any], kind: Kind, *, direct: bool) -> Transfe
         success_url=success_url,
         failure_url=failure_url,
         scenario=scenario,
+        account_id=account_id,
     )
 
 

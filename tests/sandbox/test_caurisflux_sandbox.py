@@ -116,8 +116,8 @@ def test_health_and_public_catalogue(cf_server: Any) -> None:
     with httpx.Client(base_url=cf_server.url) as anon:
         assert anon.get("/health").json() == {"status": "ok"}
         assert anon.get("/api/v1/health").json() == {"status": "ok"}
-        providers = anon.get("/api/v1/payments/providers").json()
-        countries = anon.get("/api/v1/countries/active").json()
+        providers = anon.get("/api/v1/payments/providers", params={"limit": 100}).json()["data"]
+        countries = anon.get("/api/v1/countries/active").json()["data"]
     pairs = {(p["code"], p["country"]) for p in providers}
     assert {c for code, c in pairs if code == "free_money"} == {"SN"}
     assert {c for code, c in pairs if code == "mtn_money"} == {"CI", "BJ"}
@@ -134,6 +134,34 @@ def test_health_and_public_catalogue(cf_server: Any) -> None:
     }
     assert {c["code"] for c in countries} == {"SN", "CI", "ML", "BF", "TG", "BJ"}
     assert all(c["currency"] == "XOF" for c in countries)
+
+
+def test_public_lists_are_paginated_as_documented(cf_server: Any) -> None:
+    """``page`` and ``limit`` (default 20, at most 100), ``{data, meta}`` [S1]."""
+    with httpx.Client(base_url=f"{cf_server.url}/api/v1") as anon:
+        whole = anon.get("/payments/providers").json()
+        assert whole["meta"] == {"total": 16, "page": 1, "limit": 20, "totalPages": 1}
+        pages = [
+            anon.get("/payments/providers", params={"page": n, "limit": 5}).json()
+            for n in (1, 2, 3, 4, 5)
+        ]
+        assert [p["meta"]["page"] for p in pages] == [1, 2, 3, 4, 5]
+        assert {p["meta"]["totalPages"] for p in pages} == {4}
+        assert [len(p["data"]) for p in pages] == [5, 5, 5, 1, 0]
+        assert [e for p in pages for e in p["data"]] == whole["data"]
+        senegal = anon.get("/payments/providers", params={"country": "sn"}).json()
+        assert senegal["meta"]["total"] == 3
+        countries = anon.get("/countries/active", params={"limit": 4, "page": 2}).json()
+        assert countries["meta"] == {"total": 6, "page": 2, "limit": 4, "totalPages": 2}
+        assert [c["code"] for c in countries["data"]] == ["TG", "BJ"]
+        for params, message in [
+            ({"limit": 101}, "limit ne doit pas dépasser 100"),
+            ({"page": 0}, "page doit être un entier positif"),
+            ({"limit": "dix"}, "limit doit être un entier positif"),
+        ]:
+            refused = anon.get("/countries/active", params=params)
+            assert refused.status_code == 400
+            assert refused.json()["message"] == [message]
 
 
 def test_auth_schemes_and_errors(cf_server: Any) -> None:
@@ -294,6 +322,8 @@ def test_payout_happy_path_status_webhooks_and_balance(
         ("0002", "failed", "account_blocked", "payout.failed"),
         ("0004", "failed", "provider_error", "payout.failed"),
         ("0005", "cancelled", None, "payout.cancelled"),
+        ("0007", "failed", "limit_exceeded", "payout.failed"),
+        ("0008", "failed", "insufficient_balance", "payout.failed"),
     ],
 )
 def test_scripted_payout_failures_refund_the_balance(
@@ -404,6 +434,34 @@ def test_duplicate_reference_never_creates_a_second_transfer(
     assert cf_control.get("/ledger/UNKNOWN").status_code == 404
 
 
+def test_idempotency_key_only_mode_lets_a_reused_reference_execute_again(
+    cf: httpx.Client, cf_control: httpx.Client
+) -> None:
+    """With ``idempotency_key_only`` the key is the only protection: a new key (or none)
+    on a used reference and quote executes a second transfer; the same key still
+    replays."""
+    changed = cf_control.post("/config", json={"idempotency_key_only": True})
+    assert changed.status_code == 200 and changed.json()["idempotency_key_only"] is True
+    reference = ref()
+    quote_id = quote(cf)["quoteId"]
+    first = payout(cf, reference=reference, key="k-1", quote_id=quote_id)
+    replay = payout(cf, reference=reference, key="k-1", quote_id=quote_id)
+    assert first.status_code == replay.status_code == 201
+    assert replay.content == first.content
+    assert cf_control.get(f"/ledger/{reference}").json()["executions"] == 1
+
+    second = payout(cf, reference=reference, key="k-2", quote_id=quote_id)
+    assert second.status_code == 201  # neither the reference nor the used quote stops it
+    assert second.json()["transactionId"] != first.json()["transactionId"]
+    assert payout(cf, reference=reference).status_code == 201
+    assert cf_control.get(f"/ledger/{reference}").json()["executions"] == 3
+    assert balance(cf) == 100_000_000 - 3 * 50_000
+
+    assert cf_control.post("/config", json={"idempotency_key_only": None}).status_code == 400
+    assert cf_control.post("/reset").status_code == 200
+    assert cf_control.get("/config").json()["idempotency_key_only"] is False
+
+
 def test_idempotent_replay_is_byte_identical(cf: httpx.Client, cf_control: httpx.Client) -> None:
     quote_id = quote(cf)["quoteId"]
     reference = ref()
@@ -494,6 +552,8 @@ def test_payin_direct_lifecycle(
         ("0002", "failed", "insufficient_funds"),
         ("0005", "cancelled", None),
         ("0004", "failed", "provider_error"),
+        ("0007", "failed", "limit_exceeded"),
+        ("0008", "failed", "insufficient_funds"),
     ],
 )
 def test_scripted_payin_outcomes(
@@ -614,6 +674,59 @@ def test_error_fault_answers_without_executing(cf: httpx.Client, cf_control: htt
     assert cf_control.get("/faults").json() == {"faults": []}
     unknown = cf_control.post("/faults", json={"operation": "nope", "kind": "error"})
     assert unknown.status_code == 400
+
+
+#: Every error code of the CaurisFlux documents (providers.md 1.5) and its text.
+DOCUMENTED_CODES = {
+    "insufficient_funds": "Solde insuffisant",  # S1
+    "invalid_phone": "Numéro de téléphone invalide",  # S1
+    "invalid_amount": "Montant invalide",  # S1
+    "provider_error": "Erreur du provider",  # S1, S3
+    "limit_exceeded": "Limite dépassée",  # S1, S3
+    "invalid_recipient": "Bénéficiaire invalide",  # S3
+    "insufficient_balance": "Solde insuffisant (votre compte)",  # S3
+    "account_blocked": "Compte bénéficiaire bloqué",  # S3
+    "UNAUTHORIZED": "Non authentifié",  # S5
+    "FORBIDDEN": "Non autorisé",  # S5
+    "VALIDATION_ERROR": "Erreur de validation",  # S5
+    "RATE_LIMIT_EXCEEDED": "Trop de requêtes",  # S5
+    "DAILY_LIMIT_EXCEEDED": "Limite journalière dépassée",  # S5
+    "REFUND_NOT_ALLOWED": "Remboursement non autorisé",  # S5
+    "INVALID_REFUND_AMOUNT": "Montant de remboursement invalide",  # S5
+}
+
+
+@pytest.mark.parametrize("code", sorted(DOCUMENTED_CODES))
+def test_every_documented_code_can_be_answered(
+    cf: httpx.Client, cf_control: httpx.Client, code: str
+) -> None:
+    """An error fault naming only a code answers it with its documented text, without
+    executing; a forced settlement puts it on a failed payout's status."""
+    cf_control.post(
+        "/faults",
+        json={"operation": "payouts.initiate", "kind": "error", "status": 422, "code": code},
+    )
+    reference = ref()
+    quote_id = quote(cf)["quoteId"]
+    refused = payout(cf, reference=reference, key=f"idem-{code}", quote_id=quote_id)
+    assert refused.status_code == 422
+    assert refused.json() == {
+        "statusCode": 422,
+        "message": DOCUMENTED_CODES[code],
+        "error": "Unprocessable Entity",
+        "code": code,
+    }
+    assert ledger(cf_control) == []
+
+    tx_id = payout(cf, "+221771230003", reference=reference, key=f"idem-{code}").json()[
+        "transactionId"
+    ]
+    forced = cf_control.post(
+        f"/transactions/{tx_id}/settle", json={"status": "failed", "errorCode": code}
+    )
+    assert forced.status_code == 200
+    assert status(cf, tx_id)["errorCode"] == code
+    assert status(cf, tx_id)["errorMessage"]
 
 
 def test_delay_fault_and_wildcard(cf: httpx.Client, cf_control: httpx.Client) -> None:

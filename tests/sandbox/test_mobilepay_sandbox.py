@@ -177,6 +177,8 @@ def test_health_and_documented_defaults(mp_server: ThreadedServer) -> None:
     assert defaults.fcfa_currency and not defaults.honour_idempotency_key
     assert not defaults.sign_webhooks and defaults.webhook_retry_schedule == (60.0, 600.0)
     assert defaults.payment_ttl == 900.0 and defaults.session_ttl == 3600.0
+    assert (defaults.list_lag, defaults.description_max_chars) == (0.0, None)
+    assert defaults.echo_metadata
 
 
 def test_bearer_token_is_required(mp_server: ThreadedServer, mp: httpx.Client) -> None:
@@ -398,6 +400,57 @@ def test_fcfa_quirk_is_configurable(mp: httpx.Client, mp_control: httpx.Client) 
     assert tx(mp, tx_id)["currency"] == "FCFA"
     mp_control.post("/config", json={"fcfa_currency": False})
     assert tx(mp, tx_id)["currency"] == "XOF"
+
+
+def test_list_lag_hides_new_transactions_for_a_while(
+    mp: httpx.Client, mp_control: httpx.Client
+) -> None:
+    config = mp_control.post("/config", json={"list_lag": 0.6}).json()
+    assert config["list_lag"] == 0.6
+    created = local(mp, description="Facture lag")
+    tx_id = created_id(created)
+    # Executed and counted at once, but not in the list yet.
+    assert mp_control.get("/ledger/Facture lag").json()["executions"] == 1
+    assert mp_control.get(f"/transactions/{tx_id}").status_code == 200
+    page = mp.get("/transactions").json()
+    assert (page["data"], page["total"]) == ([], 0)
+    shown = wait_until(lambda: all_transactions(mp), timeout=5.0)
+    assert [t["id"] for t in shown] == [tx_id]
+    assert time.time() - iso(created.json()["created_at"]).timestamp() >= 0.6
+    # Simulated seconds: time_scale shortens the lag like every other delay.
+    mp_control.post("/config", json={"list_lag": 1000, "time_scale": 0})
+    assert [t["id"] for t in all_transactions(mp)] == [tx_id]
+    assert created_id(local(mp))
+    assert len(all_transactions(mp)) == 2
+
+
+def test_descriptions_can_be_stored_short_and_metadata_dropped(
+    mp: httpx.Client, mp_control: httpx.Client
+) -> None:
+    mp_control.post("/config", json={"description_max_chars": 12, "echo_metadata": False})
+    sent = "[mf:abcdefghijkl] Salaire mars [ref payout-acme-INV-1]"
+    created = local(mp, description=sent, metadata={"reference": "payout-acme-INV-1"}).json()
+    assert created["description"] == sent[:12]
+    assert created["metadata"] is None
+    listed = tx(mp, created["transfer_id"])
+    assert (listed["description"], listed["metadata"]) == (sent[:12], None)
+    payment = qr(mp, description="Achat boutique du samedi")
+    assert tx(mp, payment["payment_id"])["description"] == "Achat boutiq"
+    # The ledger is the simulator's own bookkeeping: it still keys on what was sent.
+    assert mp_control.get("/ledger/payout-acme-INV-1").json()["executions"] == 1
+
+    cleared = mp_control.post(
+        "/config", json={"description_max_chars": None, "echo_metadata": True}
+    ).json()
+    assert (cleared["description_max_chars"], cleared["echo_metadata"]) == (None, True)
+    whole = local(mp, description=sent, metadata={"reference": "payout-acme-INV-2"}).json()
+    assert (whole["description"], whole["metadata"]) == (
+        sent,
+        {"reference": "payout-acme-INV-2"},
+    )
+    refused = mp_control.post("/config", json={"description_max_chars": 0})
+    assert error(refused) == (400, "VALIDATION_ERROR")
+    assert mp_control.post("/config", json={"list_lag": -1}).status_code == 400
 
 
 def test_international_transfer_and_country_checks(
@@ -829,7 +882,9 @@ def test_cli_reads_env_and_exits_cleanly(processes: list[subprocess.Popen[str]])
         "MOBILEPAY_SANDBOX_SIGN_WEBHOOKS": "1",
         "MOBILEPAY_SANDBOX_SETTLE_DELAY": "9",
     }
-    proc = _spawn("--port", "0", "--settle-delay", "0.5", env=env)
+    env["MOBILEPAY_SANDBOX_DESCRIPTION_MAX_CHARS"] = "20"
+    env["MOBILEPAY_SANDBOX_ECHO_METADATA"] = "0"
+    proc = _spawn("--port", "0", "--settle-delay", "0.5", "--list-lag", "7.5", env=env)
     processes.append(proc)
     url = _ready_url(proc)
     assert url.startswith("http://127.0.0.1:")
@@ -840,6 +895,8 @@ def test_cli_reads_env_and_exits_cleanly(processes: list[subprocess.Popen[str]])
     config = httpx.get(f"{url}/_sandbox/config").json()
     assert (config["rate_limit_per_hour"], config["sign_webhooks"]) == (7, True)
     assert config["settle_delay"] == 0.5  # the flag wins over the variable
+    assert (config["list_lag"], config["description_max_chars"]) == (7.5, 20)
+    assert config["echo_metadata"] is False
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(timeout=10) == 0
 

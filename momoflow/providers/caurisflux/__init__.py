@@ -8,14 +8,22 @@
 
 from momoflow.providers.caurisflux.client import CaurisFluxClient, CaurisFluxCredentials
 from momoflow.providers.caurisflux.mapping import (
+    ASSUMED_ERROR_CODES,
+    AUTH_HEADER,
+    DOCUMENTED_ERROR_CODES,
+    IDEMPOTENCY_HEADER,
+    LIST_PAGE_LIMIT,
     OPERATOR_CODES,
     PROVIDER,
     build_payment_request,
     build_payout_request,
     build_quote_request,
     classify_error,
+    error_type_for_code,
     map_status,
+    next_page,
     parse_balance_response,
+    parse_list_page,
     parse_operators,
     parse_payment_response,
     parse_quote_response,
@@ -28,6 +36,11 @@ from momoflow.providers.caurisflux.mapping import (
 )
 
 __all__ = [
+    "ASSUMED_ERROR_CODES",
+    "AUTH_HEADER",
+    "DOCUMENTED_ERROR_CODES",
+    "IDEMPOTENCY_HEADER",
+    "LIST_PAGE_LIMIT",
     "OPERATOR_CODES",
     "PROVIDER",
     "CaurisFluxClient",
@@ -36,8 +49,11 @@ __all__ = [
     "build_payout_request",
     "build_quote_request",
     "classify_error",
+    "error_type_for_code",
     "map_status",
+    "next_page",
     "parse_balance_response",
+    "parse_list_page",
     "parse_operators",
     "parse_payment_response",
     "parse_quote_response",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 from pydantic import BaseModel, ValidationError
@@ -27,12 +28,17 @@ from momoflow.models import (
 )
 from momoflow.providers import errors
 from momoflow.providers.caurisflux.mapping import (
+    AUTH_HEADER,
+    IDEMPOTENCY_HEADER,
+    LIST_PAGE_LIMIT,
     PROVIDER,
     build_payment_request,
     build_payout_request,
     build_quote_request,
     classify_error,
+    next_page,
     parse_balance_response,
+    parse_list_page,
     parse_operators,
     parse_payment_response,
     parse_quote_response,
@@ -65,6 +71,9 @@ class CaurisFluxClient:
     * **base_url** - e.g. ``https://sandbox-api.caurisflux.com/api/v1``.
     * **credentials** - key pair and webhook secret.
     * **webhook_tolerance_s** - accepted clock skew of webhook timestamps.
+    * **list_page_limit** - ``limit`` asked of list endpoints (documented maximum: 100).
+    * **max_list_pages** - hard cap on the pages read from one list; a longer list raises
+      :class:`~momoflow.providers.errors.ListTruncated` instead of being cut silently.
     """
 
     name = ProviderName.CAURISFLUX
@@ -77,12 +86,16 @@ class CaurisFluxClient:
         credentials: CaurisFluxCredentials,
         webhook_tolerance_s: int = 300,
         clock: Callable[[], float] = time.time,
+        list_page_limit: int = LIST_PAGE_LIMIT,
+        max_list_pages: int = 20,
     ) -> None:
         self._http = http
         self._base_url = base_url.rstrip("/")
         self._credentials = credentials
         self._tolerance_s = webhook_tolerance_s
         self._clock = clock
+        self._list_page_limit = list_page_limit
+        self._max_list_pages = max_list_pages
 
     async def _call(
         self,
@@ -93,19 +106,24 @@ class CaurisFluxClient:
         body: BaseModel | None = None,
         idempotency_key: str | None = None,
         public: bool = False,
+        params: Mapping[str, int] | None = None,
     ) -> httpx.Response:
         headers = {"Accept": "application/json"}
         if not public:
-            headers["X-API-Key"] = self._credentials.auth_header()
+            headers[AUTH_HEADER] = self._credentials.auth_header()
         content: bytes | None = None
         if body is not None:
             headers["Content-Type"] = "application/json"
             content = body.model_dump_json(by_alias=True, exclude_none=True).encode()
         if idempotency_key is not None:
-            headers["X-Idempotency-Key"] = idempotency_key
+            headers[IDEMPOTENCY_HEADER] = idempotency_key
         with map_httpx_errors(PROVIDER, operation):
             response = await self._http.request(
-                method, f"{self._base_url}{path}", headers=headers, content=content
+                method,
+                f"{self._base_url}{path}",
+                headers=headers,
+                content=content,
+                params=dict(params) if params else None,
             )
         if not 200 <= response.status_code < 300:
             raise classify_error(
@@ -116,6 +134,40 @@ class CaurisFluxClient:
                 now=self._clock(),
             )
         return response
+
+    async def read_list(self, path: str, *, operation: str, public: bool = False) -> list[Any]:
+        """Every item of a CaurisFlux list, page after page (``page``, ``limit``,
+        ``{data, meta}`` [S1]); at most ``max_list_pages`` pages, else
+        :class:`~momoflow.providers.errors.ListTruncated`."""
+        items: list[Any] = []
+        page: int | None = 1
+        pages_read = 0
+        total: int | None = None
+        while page is not None:
+            if pages_read >= self._max_list_pages:
+                raise errors.ListTruncated(
+                    f"{path} has more than {self._max_list_pages} pages of "
+                    f"{self._list_page_limit}; {len(items)} items read",
+                    pages_read=pages_read,
+                    total=total,
+                    provider=PROVIDER,
+                    operation=operation,
+                )
+            response = await self._call(
+                "GET",
+                path,
+                operation=operation,
+                public=public,
+                params={"page": page, "limit": self._list_page_limit},
+            )
+            listing = parse_list_page(
+                response.status_code, response.content, operation=operation, page=page
+            )
+            pages_read += 1
+            items.extend(listing.data)
+            total = listing.meta.total if listing.meta else None
+            page = next_page(listing)
+        return items
 
     async def quote_payout(self, request: PayoutQuoteInput) -> PayoutQuote:
         """``POST /payouts/quote``."""
@@ -195,7 +247,8 @@ class CaurisFluxClient:
 
     async def list_transactions(self, request: ListTransactionsInput) -> TransactionListPage:
         """CaurisFlux documents no transaction list endpoint: the reconciliation report reads
-        each transaction's status instead."""
+        each transaction's status instead. (Its lists, when one is documented, follow
+        :meth:`read_list`.)"""
         raise errors.UnsupportedOperation(
             "CaurisFlux documents no transaction list endpoint",
             provider=PROVIDER,
@@ -208,15 +261,23 @@ class CaurisFluxClient:
         return parse_balance_response(response.status_code, response.content)
 
     async def availability(self) -> ProviderAvailability:
-        """Public ``/payments/providers`` and ``/countries/active`` [S1]; never raises."""
+        """Public ``/payments/providers`` and ``/countries/active`` [S1], every page of
+        each; never raises. A list longer than the page cap leaves ``operators`` unknown
+        (None) and says so in ``detail``: a partial list would hide operators."""
         try:
-            providers = await self._call(
-                "GET", "/payments/providers", operation="availability", public=True
+            providers = await self.read_list(
+                "/payments/providers", operation="availability", public=True
             )
-            countries = await self._call(
-                "GET", "/countries/active", operation="availability", public=True
+            countries = await self.read_list(
+                "/countries/active", operation="availability", public=True
             )
-            operators = parse_operators(providers.content, countries.content)
+            operators = parse_operators(providers, countries)
+        except errors.ListTruncated as exc:
+            return ProviderAvailability(
+                provider=ProviderName.CAURISFLUX,
+                available=True,
+                detail=f"operator list not read in full: {exc.message}",
+            )
         except errors.ProviderError as exc:
             return ProviderAvailability(
                 provider=ProviderName.CAURISFLUX, available=False, detail=str(exc)

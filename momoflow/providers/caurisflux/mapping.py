@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, TypeVar
 
 from pydantic import ValidationError
@@ -31,6 +31,7 @@ from momoflow.providers.caurisflux.wire import (
     CaurisFluxBalance,
     CaurisFluxCountry,
     CaurisFluxErrorBody,
+    CaurisFluxPage,
     CaurisFluxPayment,
     CaurisFluxPaymentRequest,
     CaurisFluxPayoutRequest,
@@ -45,6 +46,11 @@ from momoflow.providers.caurisflux.wire import (
 from momoflow.providers.http import json_body, retry_after_seconds
 
 PROVIDER = ProviderName.CAURISFLUX.value
+
+#: Authentication header, ``public:secret`` [S1 option 1, recommended].
+AUTH_HEADER = "X-API-Key"
+#: Optional idempotency header of the writes [S1, S2]; keys expire after 24 h.
+IDEMPOTENCY_HEADER = "X-Idempotency-Key"
 
 #: Operator codes. Only ``wave`` and ``orange_money`` are documented [S2]; the rest assumed.
 OPERATOR_CODES: dict[Operator, str] = {
@@ -257,22 +263,62 @@ def parse_balance_response(status: int, body: bytes) -> list[ProviderBalance]:
 
 _OPERATORS_BY_CODE = {code: operator for operator, code in OPERATOR_CODES.items()}
 
+#: ``limit`` asked of every list: the documented maximum [S1 "Pagination"].
+LIST_PAGE_LIMIT = 100
+
+
+def parse_list_page(status: int, body: bytes, *, operation: str, page: int) -> CaurisFluxPage:
+    """One answer of a list endpoint, asked for page ``page``.
+
+    The documented shape is ``{data: [...], meta: {total, page, limit, totalPages}}`` [S1];
+    a bare array and ``{success, data: [...]}`` (what the older sandbox and the payment
+    envelope use) are read as a whole list, with no ``meta``. A ``meta`` naming another page
+    than the one asked for is a protocol error: following it could loop or skip pages.
+    """
+    payload = json_body(body, provider=PROVIDER, operation=operation, http_status=status)
+    if isinstance(payload, list):
+        return CaurisFluxPage(data=payload)
+    if isinstance(payload, dict) and "meta" not in payload and "success" in payload:
+        payload = unwrap_envelope(payload)
+        if isinstance(payload, list):
+            return CaurisFluxPage(data=payload)
+    listing = _validate(CaurisFluxPage, payload, operation=operation, status=status)
+    meta = listing.meta
+    if meta is not None and meta.page != page:
+        raise errors.ProviderProtocolError(
+            f"asked for page {page}, the answer is page {meta.page}",
+            provider=PROVIDER,
+            operation=operation,
+            http_status=status,
+        )
+    if meta is not None and not listing.data and page < meta.total_pages:
+        raise errors.ProviderProtocolError(
+            f"page {page} of {meta.total_pages} is empty",
+            provider=PROVIDER,
+            operation=operation,
+            http_status=status,
+        )
+    return listing
+
+
+def next_page(listing: CaurisFluxPage) -> int | None:
+    """The page to ask for after ``listing``, or None when it was the last one."""
+    meta = listing.meta
+    if meta is None or meta.page >= meta.total_pages:
+        return None
+    return meta.page + 1
+
 
 def parse_operators(
-    providers_body: bytes, countries_body: bytes | None
+    provider_entries: Sequence[Any], country_entries: Sequence[Any] | None
 ) -> dict[Country, list[Operator]]:
-    """Active operators per active country, from ``/payments/providers`` and
+    """Active operators per active country, from the items of ``/payments/providers`` and
     ``/countries/active``; codes momoflow does not know (cards, banks) are skipped."""
-    entries = unwrap_envelope(json.loads(providers_body))
-    if not isinstance(entries, list):
-        raise ValueError("providers list expected")
     countries: set[str] | None = None
-    if countries_body is not None:
-        listed = unwrap_envelope(json.loads(countries_body))
-        if isinstance(listed, list):
-            countries = {CaurisFluxCountry.model_validate(c).code for c in listed}
+    if country_entries is not None:
+        countries = {CaurisFluxCountry.model_validate(c).code for c in country_entries}
     offered: dict[Country, list[Operator]] = {}
-    for raw in entries:
+    for raw in provider_entries:
         entry = CaurisFluxProviderEntry.model_validate(raw)
         operator = _OPERATORS_BY_CODE.get(entry.code)
         if not entry.active or operator is None or entry.country is None:
@@ -287,34 +333,77 @@ def parse_operators(
     return offered
 
 
-#: Business error codes (S1, S3 lowercase; S5 uppercase) and the error each means.
-_REJECTION_CODES: dict[str, type[errors.ProviderRejected]] = {
-    "invalid_recipient": errors.InvalidRecipient,
-    "invalid_phone": errors.InvalidRecipient,
-    "insufficient_balance": errors.InsufficientBalance,
+#: Every error code the CaurisFlux documents name, and the error it means (providers.md
+#: 1.5): the lowercase "common codes" [S1], the payout ``errorCode`` values [S3] and the
+#: uppercase codes of the errors guide [S5] (codes are compared case-insensitively).
+#: ``insufficient_funds`` is the payer's money: ours on a payout, the customer's on a
+#: payin (:data:`_PAYIN_OVERRIDES`).
+DOCUMENTED_ERROR_CODES: dict[str, type[errors.ProviderError]] = {
+    # S1 "Codes d'erreur courants"
     "insufficient_funds": errors.InsufficientBalance,
+    "invalid_phone": errors.InvalidRecipient,
     "invalid_amount": errors.InvalidAmount,
+    # Retried: not proof that nothing was created (S3 shows it on an existing payout).
+    "provider_error": errors.UpstreamError,
     "limit_exceeded": errors.LimitExceeded,
-    "daily_limit_exceeded": errors.LimitExceeded,
+    # S3 payout errorCode values
+    "invalid_recipient": errors.InvalidRecipient,
+    "insufficient_balance": errors.InsufficientBalance,
     "account_blocked": errors.RecipientAccountBlocked,
-    "quote_expired": errors.QuoteExpired,
-    "quote_not_found": errors.QuoteExpired,
+    # S5 errors guide
+    "unauthorized": errors.ProviderAuthError,
+    "forbidden": errors.ProviderAuthError,
     "validation_error": errors.InvalidRequest,
+    "rate_limit_exceeded": errors.ProviderRateLimited,
+    "daily_limit_exceeded": errors.LimitExceeded,
+    "refund_not_allowed": errors.InvalidRequest,
+    "invalid_refund_amount": errors.InvalidAmount,
 }
 
-#: Documented 400 messages [S2] for bodies that carry no code.
+#: Codes momoflow assumes where the documents are silent (providers.md 1.12.5, 1.12.6).
+ASSUMED_ERROR_CODES: dict[str, type[errors.ProviderError]] = {
+    "quote_expired": errors.QuoteExpired,
+    "quote_not_found": errors.QuoteExpired,
+    "idempotency_key_reuse": errors.IdempotencyConflict,
+    "duplicate_reference": errors.DuplicateReference,
+}
+
+_ERROR_CODES = {**DOCUMENTED_ERROR_CODES, **ASSUMED_ERROR_CODES}
+
+_PAYIN_OPERATIONS = frozenset({"initiate_payin", "payin_status"})
+_PAYIN_OVERRIDES: dict[str, type[errors.ProviderError]] = {
+    "insufficient_funds": errors.InsufficientFunds,
+}
+
+#: Documented messages [S1, S2] for bodies that carry no code.
 _REJECTION_MESSAGES: dict[str, type[errors.ProviderRejected]] = {
     "provider non disponible": errors.OperatorUnavailable,
     "montant invalide": errors.InvalidAmount,
+    "le montant doit": errors.InvalidAmount,
     "quote invalide": errors.QuoteExpired,
     "quote expir": errors.QuoteExpired,
 }
 
 
+def error_type_for_code(code: str, operation: str) -> type[errors.ProviderError] | None:
+    """The error a CaurisFlux error code means for ``operation``; None for a code no
+    document names (the HTTP status then decides)."""
+    lowered = code.strip().lower()
+    if operation in _PAYIN_OPERATIONS and lowered in _PAYIN_OVERRIDES:
+        return _PAYIN_OVERRIDES[lowered]
+    return _ERROR_CODES.get(lowered)
+
+
 def classify_error(
     operation: str, status: int, body: bytes, headers: Mapping[str, str], *, now: float
 ) -> errors.ProviderError:
-    """The error a non-2xx CaurisFlux answer means (rule 6 of the design)."""
+    """The error a non-2xx CaurisFlux answer means (rule 6 of the design).
+
+    In order: a rate limit (429 or ``RATE_LIMIT_EXCEEDED``) waits; 409 is a conflict
+    (reconcile); 401 and 403 are our credentials; ``provider_error`` is retried whatever
+    the status, since on a create it does not prove that nothing was created; 5xx and 408
+    are unknown outcomes; then the error code, then the documented messages.
+    """
     try:
         parsed = CaurisFluxErrorBody.model_validate(json.loads(body))
         message, code = parsed.text() or f"HTTP {status}", (parsed.code or "").strip()
@@ -326,26 +415,28 @@ def classify_error(
         "http_status": status,
         "provider_code": code or None,
     }
-    lowered_code = code.lower()
-    if status == 429:
+    by_code = error_type_for_code(code, operation) if code else None
+    if status == 429 or by_code is errors.ProviderRateLimited:
         return errors.ProviderRateLimited(
             message, retry_after=retry_after_seconds(headers, now=now), **common
         )
-    if status >= 500 or status == 408:
-        return errors.ProviderUnavailable(message, **common)
-    if status in (401, 403):
-        return errors.ProviderAuthError(message, **common)
     if status == 409:
-        if lowered_code == "duplicate_reference":
+        if by_code is errors.DuplicateReference:
             return errors.DuplicateReference(message, **common)
         return errors.IdempotencyConflict(message, **common)
-    if lowered_code in _REJECTION_CODES:
-        return _REJECTION_CODES[lowered_code](message, **common)
+    if status in (401, 403):
+        return errors.ProviderAuthError(message, **common)
+    if by_code is errors.UpstreamError:
+        return errors.UpstreamError(message, **common)
+    if status >= 500 or status == 408:
+        return errors.ProviderUnavailable(message, **common)
+    if by_code is not None:
+        return by_code(message, **common)
     lowered_message = message.lower()
     for fragment, error_type in _REJECTION_MESSAGES.items():
         if fragment in lowered_message:
             return error_type(message, **common)
-    if status == 404 and operation == "payout_status":
+    if status == 404 and operation in ("payout_status", "payin_status"):
         # A transaction we created but the provider cannot find yet: read again later.
         return errors.ProviderUnavailable(message, **common)
     if status == 404 and operation == "initiate_payout":

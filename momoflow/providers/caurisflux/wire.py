@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -77,10 +78,12 @@ class CaurisFluxPaymentRequest(_Wire):
     country: str | None = None
     customer_phone: str | None = Field(default=None, alias="customerPhone")
     customer_name: str | None = Field(default=None, alias="customerName")
+    customer_email: str | None = Field(default=None, alias="customerEmail")
     description: str | None = None
     callback_url: str | None = Field(default=None, alias="callbackUrl")
     return_url: str | None = Field(default=None, alias="returnUrl")
     cancel_url: str | None = Field(default=None, alias="cancelUrl")
+    metadata: dict[str, Any] | None = None
 
 
 class CaurisFluxPayment(CaurisFluxTransaction):
@@ -112,6 +115,24 @@ class CaurisFluxCountry(_Wire):
     """One entry of ``GET /countries/active`` (shape assumed)."""
 
     code: str
+
+
+class CaurisFluxPageMeta(_Wire):
+    """``meta`` of a paginated list [S1 "Pagination"]."""
+
+    total: int | None = None
+    page: int
+    limit: int | None = None
+    total_pages: int = Field(alias="totalPages")
+
+
+class CaurisFluxPage(_Wire):
+    """A paginated list ``{data: [...], meta: {total, page, limit, totalPages}}`` [S1].
+
+    ``meta`` is None for a list answered whole (a bare array, or ``{success, data}``)."""
+
+    data: list[Any]
+    meta: CaurisFluxPageMeta | None = None
 
 
 class CaurisFluxErrorBody(_Wire):

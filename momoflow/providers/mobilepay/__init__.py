@@ -8,10 +8,12 @@ it is used. The package follows the two-layer split of the other adapters:
 * :mod:`.wire` - request bodies and the (assumed) answers;
 * :mod:`.mapping` - pure functions: request building, answer parsing, history matching,
   error classification, webhook token check and normalisation;
+* :mod:`.attempts` - whether an earlier attempt of a transfer may have reached MOBILE-PAY,
+  and how that proof survives from one Temporal attempt to the next;
 * :mod:`.client` - :class:`MobilePayClient`, the thin async client, whose docstring states
-  the "never create twice" rule: a retried create call searches ``GET /transactions`` for
-  what an earlier attempt made before posting anything, and gives up with
-  ``ProviderUnavailable`` (never a blind re-send) when that search cannot finish.
+  the rule that replaces idempotency: a transfer is re-sent only on proof that nothing
+  executed; otherwise it is searched for by the marker that opens its description, for a
+  consistency window, and the payout is reconciled if it does not appear.
 """
 
 from __future__ import annotations

@@ -1,21 +1,32 @@
 """The thin async MOBILE-PAY client: authentication, HTTP calls, history searches.
 
 MOBILE-PAY has no idempotency, no merchant reference and no per-transaction status endpoint
-(providers.md 3.3), so two rules hold here:
+(providers.md 3.3), so three rules hold here:
 
-* **Never create twice.** A create call (transfer or QR payment) with ``attempt > 1`` first
-  searches ``GET /transactions`` for what an earlier attempt may have made: our reference
-  (``metadata.reference`` or the ``[ref …]`` marker in ``description``) with the same amount
-  (and phone, for transfers), created since ``requested_at`` minus a clock margin (or within
-  ``duplicate_search_window_s``). Found: it is returned and nothing is posted. Found with
-  another amount or phone, or a same-amount transfer that carries no reference at all:
-  :class:`~momoflow.providers.errors.DuplicateReference` (reconcile). A search that cannot
-  finish within :data:`MAX_SEARCH_PAGES` pages raises
-  :class:`~momoflow.providers.errors.ProviderUnavailable`: retrying later is safe, posting
-  blind is not (3.4.5, design rule 2).
-* **Status comes from the history.** ``payout_status``/``payin_status`` find the transaction
-  in ``GET /transactions`` by id or by reference; not found means "not visible yet"
-  (``ProviderUnavailable``), never FAILED (3.4.4).
+* **A transfer is re-sent only on proof.** Attempt N of ``initiate_payout`` posts only when
+  every earlier attempt provably executed nothing (a refused connection, a 429; see
+  :mod:`.attempts`, which carries that proof from one Temporal attempt to the next).
+* **After an unknown outcome, search.** Otherwise the attempt never posts: it searches
+  ``GET /transactions`` for the transfer an earlier attempt may have made, by the marker
+  that opens its description (:func:`~.mapping.marker`, which survives MOBILE-PAY keeping
+  only the start of a description), or our reference in ``metadata``, with the same amount
+  and number, created since ``requested_at`` (minus a clock margin). Found: it is returned.
+  Our marker with another amount or number:
+  :class:`~momoflow.providers.errors.DuplicateReference`.
+* **Nothing found, reconcile.** The list may lag behind MOBILE-PAY's writes, so a miss is
+  retried (:class:`~momoflow.providers.errors.ProviderUnavailable`) for the consistency
+  window after the unknown outcome. After that,
+  :class:`~momoflow.providers.errors.ProviderConflict` (non-retryable): the payout goes to
+  ``reconciling`` and is never sent again by momoflow. A search that cannot finish within
+  :data:`MAX_SEARCH_PAGES` pages is a :class:`ProviderUnavailable` too.
+
+QR payments are searched for the same way before a re-send, but a miss creates a new one:
+a QR payment moves no money until a customer pays it, and nobody has the code of one whose
+answer was lost.
+
+Status comes from the history: ``payout_status``/``payin_status`` find the transaction in
+``GET /transactions`` by id or by marker/reference; not found means "not visible yet"
+(``ProviderUnavailable``), never FAILED (3.4.4).
 """
 
 from __future__ import annotations
@@ -52,6 +63,13 @@ from momoflow.models import (
 from momoflow.privacy import mask_phone
 from momoflow.providers import errors
 from momoflow.providers.http import json_body, map_httpx_errors
+from momoflow.providers.mobilepay.attempts import (
+    HeartbeatJournal,
+    SendJournal,
+    SendRecord,
+    proves_not_executed,
+    record_after,
+)
 from momoflow.providers.mobilepay.mapping import (
     PROVIDER,
     TransactionKind,
@@ -63,6 +81,7 @@ from momoflow.providers.mobilepay.mapping import (
     classify_error,
     is_kind,
     judge_existing,
+    marker,
     matches_id,
     matches_reference,
     parse_balance,
@@ -92,6 +111,9 @@ PAGE_SIZE = 100
 MAX_SEARCH_PAGES = 10
 #: Searches start this long before our own timestamps, for clock skew with MOBILE-PAY.
 CLOCK_MARGIN = timedelta(minutes=15)
+#: How long after an unknown outcome a transfer missing from the list is searched for
+#: again before the payout is reconciled (``MOMOFLOW_MOBILEPAY__CONSISTENCY_WINDOW_S``).
+DEFAULT_CONSISTENCY_WINDOW_S = 900
 #: Session lifetime when ``/auth/login`` does not say (assumed, 3.3).
 DEFAULT_SESSION_TTL_S = 600
 #: A session token is renewed this long before it expires.
@@ -137,6 +159,10 @@ class MobilePayClient:
     * **merchant_id** - ``merchant_id`` of QR payments.
     * **duplicate_search_window_s** - how far back a search looks when the caller gives no
       starting time.
+    * **consistency_window_s** - how long after an unknown outcome a transfer that is not in
+      the list yet is searched for again, before the payout is reconciled.
+    * **journal** - where the proof that earlier attempts executed nothing is kept between
+      attempts; the Temporal activity's heartbeat details unless given.
     * **clock** - epoch seconds (injected by tests).
 
     The only state kept is a cache of the login session token; every worker may hold its own.
@@ -152,6 +178,8 @@ class MobilePayClient:
         credentials: MobilePayCredentials,
         merchant_id: str,
         duplicate_search_window_s: int = 172800,
+        consistency_window_s: float = DEFAULT_CONSISTENCY_WINDOW_S,
+        journal: SendJournal | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._http = http
@@ -161,6 +189,8 @@ class MobilePayClient:
         self._credentials = credentials
         self._merchant_id = merchant_id
         self._window = timedelta(seconds=duplicate_search_window_s)
+        self._consistency = timedelta(seconds=consistency_window_s)
+        self._journal: SendJournal = journal if journal is not None else HeartbeatJournal()
         self._clock = clock
         self._session: _Session | None = None
         self._login_lock = asyncio.Lock()
@@ -233,6 +263,27 @@ class MobilePayClient:
         params: Mapping[str, str | int] | None = None,
     ) -> httpx.Response:
         token, session = await self._bearer(operation)
+        return await self._request(
+            method,
+            path,
+            token=token,
+            session=session,
+            operation=operation,
+            body=body,
+            params=params,
+        )
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        token: str,
+        session: _Session | None,
+        operation: str,
+        body: BaseModel | None = None,
+        params: Mapping[str, str | int] | None = None,
+    ) -> httpx.Response:
         headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
         content: bytes | None = None
         if body is not None:
@@ -310,34 +361,40 @@ class MobilePayClient:
         amount: int,
         phone: str | None,
         requested_at: datetime | None,
-    ) -> MobilePayTransactionItem | None:
-        """What an earlier attempt of this create call made, if anything (3.4.5)."""
+    ) -> tuple[MobilePayTransactionItem | None, int]:
+        """What an earlier attempt of this create call made (3.4.5), and how many items
+        of the same amount (and number) carry nothing readable that says whose they are.
+
+        Raises :class:`DuplicateReference` for our marker with another amount or number.
+        """
         since = self._since(requested_at)
-        unattributable: list[MobilePayTransactionItem] = []
+        until = self._now() + CLOCK_MARGIN
+        unattributable = 0
 
         def accept(item: MobilePayTransactionItem) -> bool:
+            nonlocal unattributable
             verdict = judge_existing(
-                item, kind=kind, reference=reference, amount=amount, phone=phone, since=since
+                item,
+                kind=kind,
+                reference=reference,
+                amount=amount,
+                phone=phone,
+                since=since,
+                until=until,
             )
             if verdict is Verdict.CONFLICT:
                 raise errors.DuplicateReference(
-                    f"a {kind.value} with reference {reference} exists with other details",
+                    f"a {kind.value} marked {marker(reference)} ({reference}) exists with "
+                    "another amount or number: reconcile, never send again",
                     provider=PROVIDER,
                     operation=operation,
                 )
             if verdict is Verdict.UNATTRIBUTABLE:
-                unattributable.append(item)
+                unattributable += 1
             return verdict is Verdict.MATCH
 
         found = await self._search(operation, since=since, accept=accept)
-        if found is None and unattributable:
-            raise errors.DuplicateReference(
-                f"{len(unattributable)} {kind.value}(s) of the same amount since "
-                f"{since.isoformat()} carry no reference: one may be ours, reconcile",
-                provider=PROVIDER,
-                operation=operation,
-            )
-        return found
+        return found, unattributable
 
     async def _lookup(
         self, lookup: StatusLookup, *, kind: TransactionKind, operation: str
@@ -369,34 +426,111 @@ class MobilePayClient:
         )
 
     async def initiate_payout(self, request: InitiatePayoutInput) -> ProviderTransaction:
-        """``POST /transfers/local`` (CI) or ``/transfers/international``; a retry first
-        looks for the transfer an earlier attempt may have made (module docstring)."""
+        """``POST /transfers/local`` (CI) or ``/transfers/international``, only while every
+        earlier attempt provably executed nothing; otherwise the transfer an earlier attempt
+        may have made is searched for, and never sent again (module docstring)."""
         body = build_transfer_request(request)
-        if request.attempt > 1:
-            existing = await self._find_existing(
-                "initiate_payout",
-                kind=TransactionKind.TRANSFER,
-                reference=request.external_reference,
-                amount=request.amount,
-                phone=request.recipient_phone,
-                requested_at=request.requested_at,
+        reference = request.external_reference
+        record = self._journal.read(reference) if request.attempt > 1 else None
+        if request.attempt > 1 and (record is None or not record.allows_send(request.attempt)):
+            return await self._recover_transfer(request, record)
+        operation = "initiate_payout"
+        try:
+            token, session = await self._bearer(operation)
+        except errors.ProviderError:
+            # The login failed: the transfer itself was never sent.
+            self._note_attempt(record, request.attempt, reference, executed_nothing=True)
+            raise
+        try:
+            response = await self._request(
+                "POST",
+                transfer_path(body),
+                token=token,
+                session=session,
+                operation=operation,
+                body=body,
             )
-            if existing is not None:
-                logger.info(
-                    "payout %s to %s already exists (attempt %d): not sent again",
-                    request.external_reference,
-                    mask_phone(request.recipient_phone),
-                    request.attempt,
-                )
-                return to_transaction(
-                    existing,
-                    kind=TransactionKind.TRANSFER,
-                    external_reference=request.external_reference,
-                )
-        response = await self._call(
-            "POST", transfer_path(body), operation="initiate_payout", body=body
+            return parse_transfer_created(response.status_code, response.content, request=request)
+        except errors.ProviderError as exc:
+            self._note_attempt(
+                record, request.attempt, reference, executed_nothing=proves_not_executed(exc)
+            )
+            raise
+
+    def _note_attempt(
+        self, record: SendRecord | None, attempt: int, reference: str, *, executed_nothing: bool
+    ) -> None:
+        self._journal.write(
+            record_after(
+                record,
+                reference=reference,
+                attempt=attempt,
+                executed_nothing=executed_nothing,
+                now=self._now(),
+            )
         )
-        return parse_transfer_created(response.status_code, response.content, request=request)
+
+    async def _recover_transfer(
+        self, request: InitiatePayoutInput, record: SendRecord | None
+    ) -> ProviderTransaction:
+        """An earlier attempt may have reached MOBILE-PAY: find its transfer; never post."""
+        reference = request.external_reference
+        if record is None or record.unknown_since is None:
+            # Noticed now, after the attempt that may have sent it: a safe start.
+            record = record_after(
+                record,
+                reference=reference,
+                attempt=request.attempt,
+                executed_nothing=False,
+                now=self._now(),
+            )
+            self._journal.write(record)
+        found, unattributable = await self._find_existing(
+            "initiate_payout",
+            kind=TransactionKind.TRANSFER,
+            reference=reference,
+            amount=request.amount,
+            phone=request.recipient_phone,
+            requested_at=request.requested_at,
+        )
+        if found is not None:
+            logger.info(
+                "payout %s to %s found in the history (attempt %d): not sent again",
+                reference,
+                mask_phone(request.recipient_phone),
+                request.attempt,
+            )
+            return to_transaction(
+                found, kind=TransactionKind.TRANSFER, external_reference=reference
+            )
+        assert record.unknown_since is not None
+        deadline = as_utc(record.unknown_since) + self._consistency
+        tag = marker(reference)
+        if self._now() < deadline:
+            raise errors.ProviderUnavailable(
+                f"an earlier attempt may have reached MOBILE-PAY and no transfer marked {tag} "
+                f"is in its list yet; searching again until {deadline.isoformat()}, "
+                "never sending again",
+                provider=PROVIDER,
+                operation="initiate_payout",
+            )
+        window = _minutes(self._consistency)
+        if unattributable:
+            raise errors.DuplicateReference(
+                f"an earlier attempt may have reached MOBILE-PAY; no transfer marked {tag} "
+                f"appeared within {window}, but {unattributable} transfer(s) of the same "
+                "amount to the same number carry no readable marker and one may be ours: "
+                "never sent again, check MOBILE-PAY's history",
+                provider=PROVIDER,
+                operation="initiate_payout",
+            )
+        raise errors.ProviderConflict(
+            "an earlier attempt may have reached MOBILE-PAY (its answer was lost) and no "
+            f"transfer marked {tag} appeared in its list within {window}: MOBILE-PAY has no "
+            "idempotency, so it is never sent again; check MOBILE-PAY's history",
+            provider=PROVIDER,
+            operation="initiate_payout",
+        )
 
     async def payout_status(self, lookup: StatusLookup) -> ProviderTransaction:
         """The transfer as ``GET /transactions`` lists it (no per-id endpoint, 3.3)."""
@@ -415,7 +549,9 @@ class MobilePayClient:
             )
         body = build_qr_payment_request(request, merchant_id=self._merchant_id)
         if request.attempt > 1:
-            existing = await self._find_existing(
+            # A miss creates a new QR payment (module docstring); same-amount payments
+            # without a marker do not block it.
+            existing, _ = await self._find_existing(
                 "initiate_payin",
                 kind=TransactionKind.PAYMENT,
                 reference=request.external_reference,
@@ -503,6 +639,11 @@ class MobilePayClient:
         """Check the URL token, then normalise; the event is unverified (3.4.7)."""
         verify_webhook_token(headers, expected=self._credentials.webhook_token)
         return parse_webhook_event(body)
+
+
+def _minutes(window: timedelta) -> str:
+    seconds = int(window.total_seconds())
+    return f"{seconds // 60} min" if seconds >= 120 else f"{seconds} s"
 
 
 def _says_down(body: bytes) -> bool:

@@ -5,6 +5,7 @@ Nothing here does I/O. Section numbers refer to ``shared/providers.md`` §3.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
@@ -49,8 +50,17 @@ from momoflow.providers.mobilepay.wire import (
 
 PROVIDER = ProviderName.MOBILEPAY.value
 
-#: Longest description sent (assumed: no limit is documented, 3.3); the reference is kept.
+#: Longest description sent (assumed: no limit is documented, 3.3); the marker is kept.
 DESCRIPTION_MAX = 140
+
+#: Our marker opens every description: ``[mf:`` + :data:`MARKER_CODE_LENGTH` characters
+#: + ``]`` (:func:`marker`).
+MARKER_OPEN = "[mf:"
+MARKER_CODE_LENGTH = 12
+#: Characters of the description MOBILE-PAY must keep for the marker to be read whole.
+MARKER_LENGTH = len(MARKER_OPEN) + MARKER_CODE_LENGTH + 1
+#: Changing the salt would change every marker: transfers in flight would no longer match.
+_MARKER_SALT = b"momoflow/mobilepay/marker/v1:"
 
 #: Header the gateway fills with the secret token of ``/webhooks/mobilepay/<token>``.
 WEBHOOK_TOKEN_HEADER = "x-momoflow-webhook-token"
@@ -125,21 +135,40 @@ def normalise_currency(code: str | None) -> Currency | None:
 # --------------------------------------------------------------------------- requests
 
 
-def reference_marker(reference: str) -> str:
-    """The tag that carries our reference in ``description``: ``metadata`` is an
-    assumption (3.4.5) and the description is the only documented free text."""
+def marker(reference: str) -> str:
+    """``[mf:<12 base32 characters>]``, derived from our reference (never random): what
+    identifies our transfer in MOBILE-PAY's list.
+
+    It opens the description because MOBILE-PAY may keep only the start of it (3.4.5): a
+    stored description of :data:`MARKER_LENGTH` characters or more still carries it whole.
+    60 bits of SHA-256 make two references sharing a marker negligible, and a match also
+    needs the amount and the number.
+    """
+    digest = hashlib.sha256(_MARKER_SALT + reference.encode()).digest()
+    code = base64.b32encode(digest).decode("ascii").lower()[:MARKER_CODE_LENGTH]
+    return f"{MARKER_OPEN}{code}]"
+
+
+def reference_tag(reference: str) -> str:
+    """``[ref <reference>]``, at the end of the description: the whole reference, for people
+    reading MOBILE-PAY's back office and the daily report. Matching never needs it."""
     return f"[ref {reference}]"
 
 
 def build_description(description: str, reference: str, *, limit: int = DESCRIPTION_MAX) -> str:
-    """``"<description> [ref <reference>]"``, the description trimmed to fit ``limit``
-    (the reference is never cut)."""
-    marker = reference_marker(reference)
+    """``"[mf:…] <description> [ref <reference>]"`` within ``limit`` characters.
+
+    The marker is never cut; the free text is trimmed first, then the reference tag is
+    dropped if even it does not fit.
+    """
+    head = marker(reference)
+    tail = reference_tag(reference)
+    if len(head) + 1 + len(tail) > limit:
+        tail = ""
     text = " ".join(description.split())
-    room = limit - len(marker) - 1
-    if not text or room <= 0:
-        return marker
-    return f"{text[:room].rstrip()} {marker}"
+    room = limit - len(head) - 1 - (len(tail) + 1 if tail else 0)
+    text = text[: max(room, 0)].rstrip()
+    return " ".join(part for part in (head, text, tail) if part)
 
 
 def _xof_only(currency: Currency, operation: str) -> None:
@@ -317,7 +346,7 @@ def build_list_params(request: ListTransactionsInput) -> dict[str, str | int]:
     }
 
 
-_REFERENCE_MARKER = re.compile(r"\[ref ([^\]\s]+)\]")
+_REFERENCE_TAG = re.compile(r"\[ref ([^\]\s]+)\]")
 
 
 def listed_reference(item: MobilePayTransactionItem) -> str | None:
@@ -327,7 +356,7 @@ def listed_reference(item: MobilePayTransactionItem) -> str | None:
         return str(item.metadata["reference"])
     if item.reference:
         return item.reference
-    found = _REFERENCE_MARKER.search(item.description or "")
+    found = _REFERENCE_TAG.search(item.description or "")
     return found.group(1) if found else None
 
 
@@ -388,20 +417,56 @@ def parse_transaction_list(
 # --------------------------------------------------------------------------- matching
 
 
-def carries_reference(item: MobilePayTransactionItem) -> bool:
-    """True when the item has any field a reference could be read from."""
-    return bool(
-        (item.metadata and "reference" in item.metadata) or item.reference or item.description
-    )
+class Attribution(StrEnum):
+    """Whose a history item is, as far as its fields tell."""
+
+    #: Ours: our reference in ``metadata`` or ``reference``, our marker, or our full tag.
+    OURS = "ours"
+    #: Someone else's: another reference, or a marker that cannot be the start of ours.
+    OTHER = "other"
+    #: Nothing readable says: no description, a description cut inside a marker that could
+    #: be ours, or one that does not start with a marker at all.
+    UNREADABLE = "unreadable"
+
+
+def read_marker(description: str | None, reference: str) -> Attribution:
+    """Attribute a description by the marker at its start (case and leading blanks are
+    ignored). A description cut inside a marker is UNREADABLE while it could be the start
+    of ours, OTHER once it cannot; one that opens with no marker is UNREADABLE."""
+    text = (description or "").lstrip().lower()
+    ours = marker(reference)
+    head = text[:MARKER_LENGTH]
+    if len(head) == MARKER_LENGTH and head.startswith(MARKER_OPEN) and head.endswith("]"):
+        return Attribution.OURS if head == ours else Attribution.OTHER
+    if len(text) < MARKER_LENGTH and text.startswith(MARKER_OPEN) and not ours.startswith(text):
+        return Attribution.OTHER
+    return Attribution.UNREADABLE
+
+
+def attribute(item: MobilePayTransactionItem, reference: str) -> Attribution:
+    """Whose ``item`` is, from ``metadata.reference``, ``reference``, the marker at the
+    start of the description and a whole ``[ref …]`` tag (older descriptions).
+
+    ``reference`` only ever says "ours": it may be MOBILE-PAY's own (3.4.2). Fields that
+    contradict each other say nothing (UNREADABLE), so such an item is never taken as ours.
+    """
+    said: set[Attribution] = set()
+    listed = item.metadata.get("reference") if item.metadata else None
+    if isinstance(listed, str) and listed:
+        said.add(Attribution.OURS if listed == reference else Attribution.OTHER)
+    if item.reference == reference:
+        said.add(Attribution.OURS)
+    said.add(read_marker(item.description, reference))
+    tag = _REFERENCE_TAG.search(item.description or "")
+    if tag:
+        said.add(Attribution.OURS if tag.group(1) == reference else Attribution.OTHER)
+    said.discard(Attribution.UNREADABLE)
+    return said.pop() if len(said) == 1 else Attribution.UNREADABLE
 
 
 def matches_reference(item: MobilePayTransactionItem, reference: str) -> bool:
-    """Our reference in ``metadata.reference``, ``reference`` or the description marker."""
-    if item.metadata and item.metadata.get("reference") == reference:
-        return True
-    if item.reference == reference:
-        return True
-    return bool(item.description) and reference_marker(reference) in (item.description or "")
+    """The item is ours by its fields (:func:`attribute`)."""
+    return attribute(item, reference) is Attribution.OURS
 
 
 def matches_id(item: MobilePayTransactionItem, provider_transaction_id: str) -> bool:
@@ -426,9 +491,12 @@ def is_kind(item: MobilePayTransactionItem, kind: TransactionKind) -> bool:
     return item_kind(item, kind) is kind
 
 
-def older_than(item: MobilePayTransactionItem, since: datetime) -> bool:
-    """True when the item was created before ``since``."""
-    return item.created_at is not None and as_utc(item.created_at) < since
+def in_window(item: MobilePayTransactionItem, since: datetime, until: datetime | None) -> bool:
+    """True unless the item's creation time is known and outside ``[since, until]``."""
+    if item.created_at is None:
+        return True
+    created = as_utc(item.created_at)
+    return created >= since and (until is None or created <= until)
 
 
 def past_window(page: MobilePayTransactionPage, since: datetime) -> bool:
@@ -444,15 +512,17 @@ def past_window(page: MobilePayTransactionPage, since: datetime) -> bool:
 
 
 class Verdict(StrEnum):
-    """What one history item means for a retry that must not create twice (3.4.5)."""
+    """What one history item means for a create call whose earlier attempt may have
+    reached MOBILE-PAY (3.4.5)."""
 
-    #: Not ours.
+    #: Not ours: another type, outside the time window, someone else's marker or
+    #: reference, or another amount or number without any marker.
     NONE = "none"
-    #: Ours: our reference, same amount (and phone).
+    #: Ours: our marker (or reference), same amount and number.
     MATCH = "match"
-    #: Our reference with another amount or phone: reconcile, never create.
+    #: Our marker with another amount or number: reconcile, never create.
     CONFLICT = "conflict"
-    #: Same amount (and phone) in the window, but no field to read a reference from.
+    #: Same amount and number in the window, but nothing readable says whose it is.
     UNATTRIBUTABLE = "unattributable"
 
 
@@ -464,25 +534,26 @@ def judge_existing(
     amount: int,
     phone: str | None,
     since: datetime,
+    until: datetime | None = None,
 ) -> Verdict:
-    """Whether ``item`` is the transaction a previous attempt may have created.
+    """Whether ``item`` is the transaction an earlier attempt may have created.
 
-    The history's item shape is assumed (3.4.2) and may carry no reference at all; such an
-    item of the same amount (and phone) is not proof of anything either way, so it is
-    reported as UNATTRIBUTABLE rather than ignored.
+    The checks: the type, the creation time within ``[since, until]``, whose the item is
+    (:func:`attribute`), the amount and the number (:func:`same_phone`). The history's
+    item shape is assumed (3.4.2); a field it lacks never contradicts, so an item of the
+    same amount and number that carries no readable marker is UNATTRIBUTABLE, never NONE.
     """
-    if not is_kind(item, kind):
+    if not is_kind(item, kind) or not in_window(item, since, until):
         return Verdict.NONE
-    phone_ok = phone is None or same_phone(item.recipient_phone, phone)
-    if matches_reference(item, reference):
-        if item.amount in (None, amount) and phone_ok:
-            return Verdict.MATCH
-        return Verdict.CONFLICT
-    if carries_reference(item) or older_than(item, since):
+    whose = attribute(item, reference)
+    if whose is Attribution.OTHER:
         return Verdict.NONE
-    if item.amount == amount and phone_ok:
-        return Verdict.UNATTRIBUTABLE
-    return Verdict.NONE
+    same = (item.amount is None or item.amount == amount) and (
+        phone is None or same_phone(item.recipient_phone, phone)
+    )
+    if whose is Attribution.OURS:
+        return Verdict.MATCH if same else Verdict.CONFLICT
+    return Verdict.UNATTRIBUTABLE if same else Verdict.NONE
 
 
 def search_finished(page: MobilePayTransactionPage, *, seen: int, since: datetime) -> bool:

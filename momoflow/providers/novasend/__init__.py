@@ -9,8 +9,11 @@ Sources are the keys of the team's provider reference (section 2 of ``providers.
 
 * N1 introduction (base URL, Basic auth, error format, limits, operator table);
 * N2 the other introduction (idempotency replay, ``/health``, security);
-* N3 older payin page (three status layers, ``transaction`` with decimal strings);
-* N4 Wallet payment (``POST /v1/payin/sessions``, newer schema);
+* N3 older payin page, also seed 004 (three status layers, ``transaction`` with decimal
+  strings; the older session API: ``accountId`` and ``customerName`` required, an answer
+  without ``id``, status by NovaSend's id);
+* N4 Wallet payment (``POST /v1/payin/sessions``, newer schema); both session versions are
+  spoken (2.11.1);
 * N5 Direct payment (``POST /v1/direct/payin``, operator codes, Orange OTP);
 * N6 Direct transfer (``POST /v1/direct/payout``);
 * N7 Wallet transfer (``POST /v1/payout``, not used: momoflow always names the operator);

@@ -35,12 +35,14 @@ from momoflow.providers.novasend.mapping import (
     build_payout_request,
     build_refund_request,
     classify_error,
+    ensure_about,
     matches_request,
     parse_balances_response,
     parse_refund_response,
     parse_transaction_response,
     parse_transaction_wire,
     parse_webhook_event,
+    payin_status_keys,
     to_payin_created,
     to_transaction,
     verify_webhook_signature,
@@ -74,8 +76,10 @@ def _segment(reference: str) -> str:
 class NovaSendClient:
     """NovaSend's Direct payouts, Wallet and Direct payins, refunds, balances, health.
 
-    Implements :class:`~momoflow.providers.base.PaymentProvider`. Transactions are read back
-    by *our* reference, so a status read works even when a create answer was lost.
+    Implements :class:`~momoflow.providers.base.PaymentProvider`. Payouts are read back by
+    *our* reference, so a status read works even when a create answer was lost. Payins speak
+    both documented versions of the session API (2.11.1): see :meth:`initiate_payin` and
+    :meth:`payin_status`.
 
     **Parameters:**
 
@@ -83,6 +87,8 @@ class NovaSendClient:
     * **base_url** - the host without ``/v1``, e.g. ``https://business.novasend.app`` [N1].
     * **credentials** - token pair and webhook secret.
     * **language** - ``Accept-Language`` of error messages, ``en`` or ``fr`` [N1].
+    * **account_id** - ``accountId`` of payin sessions, which the older payin API requires
+      (seed 004); sent only when given (``MOMOFLOW_NOVASEND__ACCOUNT_ID``).
     * **clock** - seconds since the epoch, for ``Retry-After`` dates.
     """
 
@@ -95,12 +101,14 @@ class NovaSendClient:
         base_url: str,
         credentials: NovaSendCredentials,
         language: str = "en",
+        account_id: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._http = http
         self._base_url = base_url.rstrip("/")
         self._credentials = credentials
         self._language = language
+        self._account_id = account_id or None
         self._clock = clock
 
     async def _call(
@@ -190,13 +198,15 @@ class NovaSendClient:
     async def initiate_payin(self, request: InitiatePayinInput) -> PayinCreated:
         """``POST /v1/payin/sessions`` (checkout) or ``POST /v1/direct/payin`` (direct).
 
-        Orange Money direct payins without an OTP are refused before any call [N5]. A 409
-        on our reference is read back as for payouts.
+        A session carries the fields of both documented versions, and the answer is read in
+        either shape (2.11.1; :func:`~.mapping.to_transaction`). Orange Money direct payins
+        without an OTP are refused before any call [N5]. A 409 on our reference is read back
+        as for payouts; at an account on the older API that read finds nothing by our
+        reference, which is retried (never a decline) until the payin goes to reconciling.
         """
-        body = build_payin_request(request)
-        path = (
-            "/v1/payin/sessions" if isinstance(body, NovaSendSessionRequest) else "/v1/direct/payin"
-        )
+        body = build_payin_request(request, account_id=self._account_id)
+        session = isinstance(body, NovaSendSessionRequest)
+        path = "/v1/payin/sessions" if session else "/v1/direct/payin"
         try:
             response = await self._call(
                 "POST",
@@ -205,6 +215,10 @@ class NovaSendClient:
                 body=body,
                 idempotency_key=request.idempotency_key,
             )
+        except errors.InvalidRequest as exc:
+            if session and self._account_id is None and exc.http_status in (400, 422):
+                raise _without_account_id(exc) from exc
+            raise
         except errors.DuplicateReference as exc:
             wire = await self._read(
                 f"/v1/payin/{_segment(request.external_reference)}", operation="payin_status"
@@ -224,11 +238,40 @@ class NovaSendClient:
         return to_payin_created(wire)
 
     async def payin_status(self, lookup: StatusLookup) -> ProviderTransaction:
-        """``GET /v1/payin/{reference}`` by our reference [N3, N14]."""
-        wire = await self._read(
-            f"/v1/payin/{_segment(lookup.external_reference)}", operation="payin_status"
+        """``GET /v1/payin/{reference}`` by the reference the create answer designates.
+
+        That is NovaSend's id after an older-shaped answer (seed 004), ours after a newer
+        one [N3, N4, N14]; the other is tried when the first is not found
+        (:func:`~.mapping.payin_status_keys`). When the create answer was lost only ours can
+        be tried. Not found under any of them is **not** proof that nothing was created (an
+        account on the older API cannot be read by our reference): it is raised as
+        :class:`~momoflow.providers.errors.ProviderUnavailable`, retried, and leaves the
+        payin as it was. The answer must be about this payin
+        (:func:`~.mapping.ensure_about`).
+        """
+        operation = "payin_status"
+        keys = payin_status_keys(lookup)
+        missing: errors.ProviderError | None = None
+        for key in keys:
+            try:
+                wire = await self._read(f"/v1/payin/{_segment(key)}", operation=operation)
+            except errors.ProviderUnavailable as exc:
+                if exc.http_status != 404:
+                    raise
+                missing = exc
+                continue
+            tx = to_transaction(wire, operation=operation)
+            ensure_about(tx, lookup, operation=operation)
+            return tx
+        assert missing is not None
+        raise errors.ProviderUnavailable(
+            f"no payin found under {' nor '.join(keys)}: not visible yet, or known to NovaSend "
+            "only by an id we did not receive; this is not proof that nothing was created",
+            provider=PROVIDER,
+            operation=operation,
+            http_status=missing.http_status,
+            provider_code=missing.provider_code,
         )
-        return to_transaction(wire, operation="payin_status")
 
     async def refund_payin(self, request: RefundInput) -> ProviderTransaction:
         """``POST /v1/payin/{reference}/refund``: a full refund, with the idempotency key [N8]."""
@@ -279,6 +322,17 @@ class NovaSendClient:
         """Verify ``X-Signature-Value``, then normalise the flat transaction body [N9]."""
         verify_webhook_signature(headers, body, secret=self._credentials.webhook_secret)
         return parse_webhook_event(body)
+
+
+def _without_account_id(exc: errors.InvalidRequest) -> errors.InvalidRequest:
+    return errors.InvalidRequest(
+        f"{exc.message} (no accountId was sent: an account on NovaSend's older payin API "
+        "requires it; set MOMOFLOW_NOVASEND__ACCOUNT_ID)",
+        provider=PROVIDER,
+        operation=exc.operation,
+        http_status=exc.http_status,
+        provider_code=exc.provider_code,
+    )
 
 
 def _other_transaction(exc: errors.DuplicateReference) -> errors.DuplicateReference:

@@ -27,6 +27,7 @@ from momoflow.models import (
     ProviderName,
     ProviderTransaction,
     RefundInput,
+    StatusLookup,
 )
 from momoflow.money import MINOR_UNIT_EXPONENT, Currency
 from momoflow.providers import errors
@@ -104,9 +105,17 @@ def build_action(request: InitiatePayinInput) -> NovaSendAction:
 
 
 def build_payin_request(
-    request: InitiatePayinInput,
+    request: InitiatePayinInput, *, account_id: str | None = None
 ) -> NovaSendSessionRequest | NovaSendDirectPayinRequest:
-    """Body of ``POST /v1/payin/sessions`` (checkout) or ``POST /v1/direct/payin`` (direct)."""
+    """Body of ``POST /v1/payin/sessions`` (checkout) or ``POST /v1/direct/payin`` (direct).
+
+    A session carries what both documented versions need (2.11.1): ``accountId`` when it is
+    configured and ``customerName`` (required by the older page, seed 004), and ``action{}``
+    (required by the newer one, N4). The gateway makes ``customer.name`` required for
+    NovaSend checkout payins; a payin started without one still goes out without it, and an
+    account on the older API refuses it before creating anything. Direct payins have one
+    documented version [N5], without ``accountId``.
+    """
     op = "initiate_payin"
     if request.mode is PayinMode.QR:
         raise errors.UnsupportedOperation(
@@ -119,6 +128,7 @@ def build_payin_request(
     if request.mode is PayinMode.CHECKOUT:
         return NovaSendSessionRequest(
             reference=request.external_reference,
+            account_id=account_id,
             amount=request.amount,
             msisdn=request.customer_phone,
             country=request.country.value,
@@ -267,19 +277,37 @@ def _first(*values: Decimal | None) -> Decimal | None:
     return next((v for v in values if v is not None), None)
 
 
+def is_older_payin_answer(wire: NovaSendTransaction) -> bool:
+    """Whether ``wire`` has the older payin answer's shape (seed 004, 2.3): no ``id``, and
+    our reference in ``customerReference`` (``reference`` is then NovaSend's system id)."""
+    return wire.id is None and bool(wire.customer_reference)
+
+
 def to_transaction(
     wire: NovaSendTransaction, *, operation: str, kind: str | None = None
 ) -> ProviderTransaction:
     """Normalise a payin session, a payout or a refund (also a webhook body).
 
-    Every amount present is checked, including the ones not returned, so that a unit
-    misreading (a fraction of a franc) is loud rather than silently rounded.
+    Both documented answer versions are read (2.11.1), and both references kept:
+    ``provider_transaction_id`` is NovaSend's id (``id``, or in the older shape the system
+    ``reference``, which is what its status path takes), ``external_reference`` ours, and
+    ``provider_reference`` the core system's ``transaction.reference``.
+
+    ``amount`` is what the core system processed (``transaction.amount``, "montant
+    effectivement traité", seed 004) once there is a ``transaction``, else the session's
+    amount; it can differ from the amount asked for. Every amount present is checked,
+    including the ones not returned, so that a unit misreading (a fraction of a franc) is a
+    protocol error rather than silently rounded.
     """
     kind = (kind or wire.type or "").strip().lower()
     core = wire.transaction
     if kind == "refund":
         # A refund has no id: its own reference is ``rf_…`` and ours is externalReference [N8].
         provider_id, external = wire.id or wire.reference, wire.external_reference
+    elif is_older_payin_answer(wire):
+        if not wire.reference:
+            raise _protocol("answer has neither id nor reference", operation)
+        provider_id, external = wire.reference, wire.customer_reference
     else:
         provider_id, external = wire.id, wire.customer_reference or wire.reference
     provider_id = provider_id or (core.reference if core else None)
@@ -308,9 +336,9 @@ def to_transaction(
         external_reference=external,
         status=status,
         raw_status=raw_status,
-        amount=_minor(_first(wire.amount, core_values[0]), currency, operation),
+        amount=_minor(_first(core_values[0], wire.amount), currency, operation),
         currency=currency,
-        fees=_minor(_first(wire.fee, wire.fees, core_values[1]), currency, operation),
+        fees=_minor(_first(core_values[1], wire.fee, wire.fees), currency, operation),
         provider_reference=core.reference if core else None,
         failure_code=failure.code if failure else None,
         failure_message=failure.message if failure else None,
@@ -334,6 +362,44 @@ def to_payin_created(wire: NovaSendTransaction) -> PayinCreated:
     )
 
 
+#: Prefix of the newer version's session ids (``id: "pr_…"``, N4). Such an answer echoes
+#: our reference, so its status is read by ours first; any other NovaSend id (seed 004's
+#: system reference ``tr_…``) is what the older status path takes.
+NEWER_SESSION_ID_PREFIX = "pr_"
+
+
+def payin_status_keys(lookup: StatusLookup) -> tuple[str, ...]:
+    """The references ``GET /v1/payin/{reference}`` is tried with, in order (2.11.1).
+
+    First the one the create answer designates: NovaSend's id when it was the older shape
+    (seed 004: "l'identifiant unique du paiement (généré lors du POST)"), ours when it was
+    the newer one [N4, N14]; then the other one, in case the guess from the id's form is
+    wrong. Without NovaSend's id (the create answer was lost) only ours can be tried.
+    """
+    ours, theirs = lookup.external_reference, lookup.provider_transaction_id
+    if not theirs or theirs == ours:
+        return (ours,)
+    if theirs.startswith(NEWER_SESSION_ID_PREFIX):
+        return (ours, theirs)
+    return (theirs, ours)
+
+
+def ensure_about(tx: ProviderTransaction, lookup: StatusLookup, *, operation: str) -> None:
+    """A status answer must be about the transaction asked for: our reference, or NovaSend's
+    id as we learned it when the answer names no reference of ours. Reading another
+    transaction's status could settle ours wrongly."""
+    if tx.external_reference is not None:
+        if tx.external_reference == lookup.external_reference:
+            return
+    elif tx.provider_transaction_id == lookup.provider_transaction_id:
+        return
+    raise _protocol(
+        f"status answer is about {tx.external_reference or tx.provider_transaction_id}, "
+        f"not {lookup.external_reference}",
+        operation,
+    )
+
+
 def _digits(msisdn: str | None) -> str:
     return "".join(c for c in msisdn or "" if c.isdigit())
 
@@ -352,6 +418,7 @@ def matches_request(
     core = wire.transaction
     candidates = (
         wire.msisdn,
+        wire.phone_number,
         wire.customer.phone_number if wire.customer else None,
         core.phone_number if core else None,
     )

@@ -50,13 +50,19 @@ class NovaSendDirectPayoutRequest(_Wire):
 
 
 class NovaSendSessionRequest(_Wire):
-    """``POST /v1/payin/sessions`` body, newer schema without ``accountId`` [N4]."""
+    """``POST /v1/payin/sessions`` body that both documented versions accept (2.11.1).
+
+    The older page (seed 004, N3) requires ``accountId`` and ``customerName``; the newer one
+    [N4] requires ``action{}`` and has no ``accountId``. Each version is assumed to ignore
+    the other's extra field (``docs/providers.md``).
+    """
 
     reference: str
+    account_id: str | None = Field(default=None, alias="accountId")
     amount: int
     msisdn: str
-    country: str
     customer_name: str | None = Field(default=None, alias="customerName")
+    country: str
     action: NovaSendAction
 
 
@@ -122,6 +128,11 @@ class NovaSendTransaction(_Wire):
 
     One shape serves them all [N3, N4, N6-N9]; the webhook spells the fee ``fees`` and may
     carry ``eventId`` [N9, N10]; a refund has no ``id``, its ``reference`` is ``rf_…`` [N8].
+
+    Two versions of the payin answer are documented (2.3, 2.11.1): the newer one [N4] has
+    ``id`` (``pr_…``) and echoes our ``reference``; the older one (seed 004, N3) has no
+    ``id``, puts NovaSend's system id (``tr_…``) in ``reference`` and ours in
+    ``customerReference``, and names the payer ``phoneNumber``/``customerName`` at the top.
     """
 
     id: str | None = None
@@ -129,6 +140,9 @@ class NovaSendTransaction(_Wire):
     reference: str | None = None
     #: The older payin page puts the merchant reference here and a ``tr_`` in ``reference``.
     customer_reference: str | None = Field(default=None, alias="customerReference")
+    #: The older payin page's payer, at the top level (seed 004).
+    phone_number: str | None = Field(default=None, alias="phoneNumber")
+    customer_name: str | None = Field(default=None, alias="customerName")
     external_reference: str | None = Field(default=None, alias="externalReference")
     status: str | None = None
     confirmation_required: bool | None = Field(default=None, alias="confirmationRequired")

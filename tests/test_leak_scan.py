@@ -246,8 +246,10 @@ def test_the_scanner_finds_what_it_looks_for() -> None:
     ],
 )
 def test_random_ids_kept_in_clear_are_not_phone_numbers(clear_id: str) -> None:
-    pattern, literals = phone_pattern()
-    assert find_leaks(clear_id, "sample", {}, pattern, literal_forms(literals)) == []
+    # The pattern only: a known test number is a leak wherever it stands, so these samples
+    # are checked against the pattern that finds numbers built at run time.
+    pattern, _ = phone_pattern()
+    assert find_leaks(clear_id, "sample", {}, pattern) == []
 
 
 async def test_no_secret_or_clear_phone_number_in_logs_spans_or_raw_histories(

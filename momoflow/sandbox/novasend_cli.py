@@ -89,6 +89,14 @@ def add_novasend_parser(subparsers: argparse._SubParsersAction[argparse.Argument
         False,
         "serve /_sandbox to non-loopback clients",
     )
+    env_flag(
+        parser,
+        ENV_PREFIX,
+        "--idempotency-key-only",
+        defaults.idempotency_key_only,
+        "only X-Idempotency-Key stops a second transfer: a used reference under a new key "
+        "executes again",
+    )
     parser.set_defaults(run=_run_novasend)
 
 
@@ -111,6 +119,7 @@ def _run_novasend(args: argparse.Namespace) -> int:
             payin_api_version=args.payin_api_version,
             seed=args.seed,
             allow_remote_control=args.allow_remote_control,
+            idempotency_key_only=args.idempotency_key_only,
         )
     except ValidationError as exc:
         first = exc.errors()[0]

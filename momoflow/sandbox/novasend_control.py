@@ -51,6 +51,7 @@ class ConfigPatch(BaseModel):
     late_reversal_delay: float | None = Field(default=None, ge=0)
     refund_type: Literal["full", "partial"] | None = None
     payin_api_version: PayinApiVersion | None = None
+    idempotency_key_only: bool | None = None
 
 
 def _ledger_json(entry: LedgerEntry) -> dict[str, Any]:

@@ -154,7 +154,12 @@ class NovaSendEngine:
         return found
 
     def reference_taken(self, reference: str) -> bool:
-        """Whether a merchant reference was already used (payins, payouts and refunds)."""
+        """Whether a merchant reference was already used (payins, payouts and refunds).
+
+        Always ``False`` with ``idempotency_key_only``: there nothing but the idempotency key
+        may stop a second transfer, so a used reference under a new key executes again."""
+        if self.config.idempotency_key_only:
+            return False
         return reference in self.by_reference or self.ledger.get(reference) is not None
 
     # -- creation -----------------------------------------------------------------------------
@@ -401,7 +406,9 @@ class NovaSendEngine:
 
     def _set_state(self, tx: Transfer, state: str) -> None:
         tx.state = state
-        self.ledger.set_status(tx.reference, state)
+        # A reference executed twice (``idempotency_key_only``) shows its latest transfer.
+        if self.by_reference.get(tx.reference) is tx:
+            self.ledger.set_status(tx.reference, state)
 
     # -- webhooks (providers.md 2.8, 2.11.5) ---------------------------------------------------
 

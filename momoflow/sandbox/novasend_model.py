@@ -75,6 +75,11 @@ class NovaSendSandboxConfig(BaseModel):
     payin_api_version: PayinApiVersion = "v2"
     idempotency_ttl: float = Field(default=86_400.0, ge=0)
     outcomes: dict[str, ScriptedOutcome] = Field(default_factory=lambda: dict(DEFAULT_OUTCOMES))
+    #: Only ``X-Idempotency-Key`` protects against a second transfer: a used merchant
+    #: ``reference`` (or refund ``externalReference``) under a new key executes again
+    #: instead of answering 409 ``transaction_is_already_processed``. Tests use it to see a
+    #: client whose key changes between retries, which that check would otherwise hide.
+    idempotency_key_only: bool = False
     allow_remote_control: bool = False
     seed: int | None = None
 

@@ -564,6 +564,100 @@ def test_replay_conflict_and_reference_reuse(ns: httpx.Client, ns_control: httpx
     assert available(ns) == START - 10_200
 
 
+def test_idempotency_key_only_mode_lets_a_reused_reference_execute_again(
+    ns: httpx.Client, ns_control: httpx.Client
+) -> None:
+    """With ``idempotency_key_only`` the key is the only protection: a used reference under
+    a new key is a second transfer (a second debit, ``executions`` 2); the same key still
+    replays and the same key with another body is still a 409."""
+    changed = ns_control.post("/config", json={"idempotency_key_only": True})
+    assert changed.status_code == 200 and changed.json()["idempotency_key_only"] is True
+
+    body, idem = payout_body(), key()
+    reference = body["reference"]
+    first = post(ns, "/v1/direct/payout", _direct(body), idem)
+    replay = post(ns, "/v1/direct/payout", _direct(body), idem)
+    assert first.status_code == replay.status_code == 201
+    assert replay.content == first.content and replay.headers["idempotent-replayed"] == "true"
+    conflict = post(ns, "/v1/direct/payout", _direct({**body, "amount": 10_001}), idem)
+    assert conflict.status_code == 409
+    assert conflict.json()["code"] == "transaction_is_already_processed"
+    assert ns_control.get(f"/ledger/{reference}").json()["executions"] == 1
+    assert available(ns) == START - 10_200
+
+    second = post(ns, "/v1/direct/payout", _direct(body))  # same reference, new key
+    assert second.status_code == 201, second.text
+    assert "idempotent-replayed" not in second.headers
+    assert second.json()["id"] != first.json()["id"]
+    entry = ns_control.get(f"/ledger/{reference}").json()
+    assert (entry["executions"], entry["transactionId"]) == (2, second.json()["id"])
+    assert available(ns) == START - 2 * 10_200
+    # Status by our reference shows the latest transfer; each stays readable by its id.
+    assert get(ns, "payout", reference)["id"] == second.json()["id"]
+    assert get(ns, "payout", first.json()["id"])["reference"] == reference
+
+    session = session_body()
+    created = [post(ns, "/v1/payin/sessions", session) for _ in range(2)]
+    assert [c.status_code for c in created] == [201, 201]
+    assert created[0].json()["id"] != created[1].json()["id"]
+    assert ns_control.get(f"/ledger/{session['reference']}").json()["executions"] == 2
+
+    assert ns_control.post("/config", json={"idempotency_key_only": None}).status_code == 400
+    assert ns_control.post("/reset").status_code == 200
+    assert ns_control.get("/config").json()["idempotency_key_only"] is False
+    again = payout_body()
+    assert post(ns, "/v1/payout", again).status_code == 201
+    refused = post(ns, "/v1/payout", again)
+    assert refused.status_code == 409
+    assert refused.json()["code"] == "transaction_is_already_processed"
+
+
+def test_idempotency_key_only_mode_settles_each_transfer_and_reuses_refund_references(
+    ns: httpx.Client, ns_control: httpx.Client
+) -> None:
+    """Both transfers of a reused reference settle (each debit is real money); the ledger
+    keeps the status of the latest. A refund ``externalReference`` is no guard either,
+    while a second refund of one payin stays refused (that rule is NovaSend's own [N8])."""
+    ns_control.post("/config", json={"idempotency_key_only": True})
+    body = payout_body(sandboxScenario="pending")
+    first = post(ns, "/v1/payout", body).json()["id"]
+    second = post(ns, "/v1/payout", {**body, "sandboxScenario": "completed"})
+    assert second.status_code == 201, second.text
+    settled(ns, "payout", body["reference"], "completed")
+    assert available(ns) == START - 2 * 10_200
+    # The first one fails after the second completed: its gross comes back, and the
+    # ledger still shows the latest transfer's status.
+    forced = ns_control.post(f"/transactions/{first}/settle", json={"status": "failed"})
+    assert forced.status_code == 200, forced.text
+    assert get(ns, "payout", first)["transaction"]["status"] == "failed"
+    entry = ns_control.get(f"/ledger/{body['reference']}").json()
+    assert (entry["executions"], entry["status"]) == (2, "completed")
+    assert entry["transactionId"] == second.json()["id"]
+    assert available(ns) == START - 10_200
+
+    refund = {"reason": "x", "externalReference": ref()}
+    payins = [payin(ns)["reference"] for _ in range(2)]
+    for reference in payins:
+        settled(ns, "payin", reference, "completed")
+    assert [post(ns, f"/v1/payin/{r}/refund", refund).status_code for r in payins] == [201, 201]
+    assert ns_control.get(f"/ledger/{refund['externalReference']}").json()["executions"] == 2
+    twice = post(ns, f"/v1/payin/{payins[0]}/refund", {"reason": "x"})
+    assert twice.status_code == 409 and twice.json()["code"] == "transaction_already_refunded"
+
+
+def _direct(body: dict[str, Any]) -> dict[str, Any]:
+    """A wallet payout body as the direct API has it (the shape momoflow sends) [N6]."""
+    return {
+        "reference": body["reference"],
+        "payout": {
+            "amount": body["amount"],
+            "msisdn": body["msisdn"],
+            "provider": "WAVE",
+            "country": body["country"],
+        },
+    }
+
+
 async def test_concurrent_requests_with_one_key_execute_once(
     ns_server: ThreadedServer, ns_control: httpx.Client
 ) -> None:
@@ -1081,3 +1175,30 @@ def test_cli_payin_api_version_flag_and_environment() -> None:
     wrong = _spawn("--port", "0", env={"NOVASEND_SANDBOX_PAYIN_API_VERSION": "v1"})
     _, stderr = wrong.communicate(timeout=15)
     assert wrong.returncode == 2 and "payin_api_version" in stderr
+
+
+def test_cli_idempotency_key_only_flag_and_environment() -> None:
+    """``--idempotency-key-only`` and ``NOVASEND_SANDBOX_IDEMPOTENCY_KEY_ONLY`` turn the mode
+    on; ``--no-idempotency-key-only`` wins over the variable; off by default."""
+    runs = [
+        ((), {}, False),
+        (("--idempotency-key-only",), {}, True),
+        ((), {"NOVASEND_SANDBOX_IDEMPOTENCY_KEY_ONLY": "1"}, True),
+        (("--no-idempotency-key-only",), {"NOVASEND_SANDBOX_IDEMPOTENCY_KEY_ONLY": "1"}, False),
+    ]
+    for args, env, expected in runs:
+        proc = _spawn("--port", "0", *args, env=env)
+        try:
+            assert proc.stdout is not None
+            with selectors.DefaultSelector() as selector:
+                selector.register(proc.stdout, selectors.EVENT_READ)
+                assert selector.select(15), "no ready line within 15 s"
+            url = proc.stdout.readline().strip().rsplit(" ", 1)[1]
+            config = httpx.get(f"{url}/_sandbox/config").json()
+            assert config["idempotency_key_only"] is expected, (args, env)
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=10) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.communicate(timeout=10)

@@ -589,6 +589,7 @@ async def ensure_schedules(client: Client, settings: Settings) -> dict[str, str]
 
 app = typer.Typer(
     help="Reconciliation: reconciling transactions, manual resolution, sweep and reports.",
+    short_help="Money in doubt: list, resolve, sweep, daily report.",
     no_args_is_help=True,
 )
 

@@ -115,6 +115,7 @@ PHASE_STYLES = {
 
 app = typer.Typer(
     help="Bulk supplier payout campaigns: submit a file, review, approve, watch, report.",
+    short_help="Bulk payout campaigns: submit, approve, watch, report.",
     no_args_is_help=True,
 )
 

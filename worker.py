@@ -19,6 +19,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.campaigns import CampaignActivities
+from activities.inbox import InboxActivities
 from activities.notifications import NotificationActivities
 from activities.providers import ProviderActivities
 from activities.reconcile import ReconcileActivities, ReportProviderActivities
@@ -34,6 +35,7 @@ from momoflow.providers.registry import open_providers
 from momoflow.settings import Settings, configure_logging, get_settings
 from momoflow.temporal import connect_client
 from workflows.campaign import CampaignWorkflow
+from workflows.inbox import WebhookInboxWorkflow
 from workflows.payin import PayinWorkflow
 from workflows.payout import PayoutWorkflow
 from workflows.reconcile import (
@@ -54,6 +56,9 @@ RECONCILE_WORKFLOWS: Sequence[type] = (
 
 WORKFLOWS: Sequence[type] = (PayoutWorkflow, PayinWorkflow, RefundWorkflow, CampaignWorkflow)
 
+#: Verified webhooks that could not reach their transaction yet (``momoflow.inbox``).
+INBOX_WORKFLOWS: Sequence[type] = (WebhookInboxWorkflow,)
+
 
 async def run_worker(
     settings: Settings, *, stop: asyncio.Event, client: Client | None = None
@@ -67,14 +72,16 @@ async def run_worker(
     ):
         activities = ProviderActivities(providers)
         reconciliation = ReconcileActivities(client, reports_dir=settings.reports_dir())
+        inbox = InboxActivities(client)
         report_reads = ReportProviderActivities(providers)
         notifications = NotificationActivities(notify_http, secret_for=settings.notification_secret)
         workers = [
             Worker(
                 client,
                 task_queue=workflow_task_queue(prefix),
-                workflows=[*WORKFLOWS, *RECONCILE_WORKFLOWS],
-                activities=reconciliation.all(),
+                workflows=[*WORKFLOWS, *RECONCILE_WORKFLOWS, *INBOX_WORKFLOWS],
+                # Temporal-only activities: no provider rate limit applies.
+                activities=[*reconciliation.all(), *inbox.all()],
                 graceful_shutdown_timeout=settings.graceful_shutdown(),
             )
         ]

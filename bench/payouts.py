@@ -387,8 +387,8 @@ WEBHOOK_LOG_OUTCOMES: tuple[tuple[str, re.Pattern[str]], ...] = (
         re.compile(r"ignored (\w+) webhook \S+: not a momoflow transaction"),
     ),
     (
-        "503: no workflow yet, retry asked",
-        re.compile(r"(\w+) webhook \S+: no workflow yet for its transaction id"),
+        "kept in the inbox",
+        re.compile(r"(\w+) webhook \S+ for .+ kept in \S+ until its transaction can be found"),
     ),
     ("ignored: workflow closed", re.compile(r"ignored (\w+) webhook for \S+: no open workflow")),
     (
@@ -710,7 +710,7 @@ def render_section(rep: Report) -> str:
 
     ignored, deferred = (
         count("ignored: no workflow found"),
-        count("503: no workflow yet, retry asked"),
+        count("kept in the inbox"),
     )
     unmatched = {p: ignored[p] + deferred[p] for p in rep.providers}
     if any(unmatched.values()):
@@ -728,7 +728,7 @@ def render_section(rep: Report) -> str:
                     part
                     for part in (
                         f"{ignored[p]} ignored with a 2xx" if ignored[p] else "",
-                        f"{deferred[p]} answered 503 for a retry" if deferred[p] else "",
+                        f"{deferred[p]} kept in the inbox until found" if deferred[p] else "",
                     )
                     if part
                 )

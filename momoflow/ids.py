@@ -98,6 +98,13 @@ def refund_workflow_id(payin_workflow_id: str) -> str:
     return f"refund-{payin_workflow_id}"
 
 
+def webhook_inbox_workflow_id(provider: ProviderName | str, key: str) -> str:
+    """The id of the webhook inbox of one transaction at ``provider``:
+    ``webhook-inbox-{provider}-{key}``, where ``key`` is our reference (the transaction's
+    workflow id) or, for providers that send none, the provider's transaction id."""
+    return f"webhook-inbox-{ProviderName(provider).value}-{key}"
+
+
 def parse_transaction_workflow_id(workflow_id: str) -> tuple[Direction, str, str] | None:
     """Split a transaction workflow id into (direction, merchant, reference), or None.
     A refund id ``refund-payin-{merchant}-{reference}`` parses as its payin."""

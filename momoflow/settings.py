@@ -338,6 +338,10 @@ class Settings(BaseSettings):
     default_notification_secret: SecretStr = SecretStr("dev-notification-secret")
     #: How long a merchant notification is retried before it is given up.
     notification_horizon_s: int = Field(default=3 * 24 * 3600, ge=60)
+    #: How long a verified webhook that cannot reach its transaction yet is kept and
+    #: offered again before its inbox gives up, visibly (``momoflow.inbox``). Fixed in each
+    #: inbox when its first event arrives; longer than any create deadline.
+    webhook_inbox_horizon_s: int = Field(default=7 * 24 * 3600, ge=1)
 
     #: Providers this deployment talks to (workers poll their queues, the gateway takes
     #: their webhooks and requests). Comma-separated (``caurisflux,novasend``) or JSON

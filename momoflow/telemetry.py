@@ -226,7 +226,8 @@ def note_webhook(
     event_type: str | None = None,
     event_status: str | None = None,
 ) -> None:
-    """A webhook was ``accepted`` (signalled to ``workflow_id``), ``ignored``, ``refused``
+    """A webhook was ``accepted`` (signalled to ``workflow_id``), ``kept`` (in its webhook
+    inbox, ``workflow_id``, until its transaction can be found), ``ignored``, ``refused``
     (verification failed for ``reason``) or ``not_recorded`` (to be retried)."""
     annotate(
         provider=provider,

@@ -1,5 +1,5 @@
 """Record histories for the replay tests:
-``python -m tests.record_histories [payouts] [payins] [campaigns]``.
+``python -m tests.record_histories [payouts] [payins] [campaigns] [inbox]``.
 
 Starts a private stack (dev server, sandbox, gateway, worker), runs one payout per path
 (webhook, polling, declined, reconciling, 5xx retried; from REC7 also a success for another
@@ -11,6 +11,7 @@ change is *meant* to be incompatible, and then guard the change with ``workflow.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import tempfile
@@ -18,9 +19,18 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowFailureError
 
-from momoflow.ids import payin_workflow_id, payout_workflow_id
+from momoflow import inbox
+from momoflow.ids import (
+    payin_workflow_id,
+    payout_workflow_id,
+    webhook_inbox_workflow_id,
+    workflow_task_queue,
+)
+from momoflow.inbox import InboxRoute
+from momoflow.models import PaymentStatus, ProviderEvent, ProviderName
+from momoflow.money import Currency
 from momoflow.settings import TemporalSettings
 from momoflow.temporal import connect_client
 from tests.stack import Stack, signed_caurisflux_webhook, start_stack
@@ -47,6 +57,9 @@ GENERATION = "REC7"
 #: REC4: before the campaign-no-lost-wakeup patch; REC5: with it; REC6: with the
 #: campaign-blocked-retry patch too, and a campaign blocked three times and retried.
 CAMPAIGN_GENERATION = "REC6"
+
+#: Webhook inbox recordings (``WebhookInboxWorkflow``). REC8: the first version.
+INBOX_GENERATION = "REC8"
 
 _SN = {"provider": "caurisflux", "country": "SN", "operator": "wave"}
 _NS = {"provider": "novasend", "country": "CI", "operator": "wave"}
@@ -198,6 +211,84 @@ async def record_campaigns(stack: Stack, client: Client) -> None:
         print(f"recorded {path} ({len(history.events)} events, {len(runs)} runs)")
 
 
+def _early_success(workflow_id: str, delivery_id: str) -> ProviderEvent:
+    """A verified CaurisFlux success for a payout that does not exist yet."""
+    return ProviderEvent(
+        provider=ProviderName.CAURISFLUX,
+        event_id=delivery_id,
+        event_type="payout.success",
+        external_reference=workflow_id,
+        status=PaymentStatus.SUCCEEDED,
+        raw_status="completed",
+        amount=50_000,
+        currency=Currency.XOF,
+    )
+
+
+async def record_inbox(stack: Stack, client: Client) -> None:
+    """Record the webhook inbox: one that delivers (the same webhook sent twice through
+    the gateway before its payout starts), the first run of one that continues as new,
+    and one that gives up at a short horizon (both kept directly, with short limits)."""
+    queue = workflow_task_queue("momoflow-test")
+    delivered = payout_workflow_id("acme", f"{INBOX_GENERATION}-inbox-delivered")
+    body, headers = signed_caurisflux_webhook(
+        {
+            "event": "payout.success",
+            "data": {
+                "externalReference": delivered,
+                "status": "completed",
+                "amount": 50_000,
+                "currency": "XOF",
+            },
+        },
+        delivery_id=f"{INBOX_GENERATION}-delivery",
+    )
+    with stack.gateway(key=None) as http:
+        for _ in range(2):
+            http.post("/webhooks/caurisflux", content=body, headers=headers).raise_for_status()
+    await asyncio.sleep(2)  # the inbox looks once and finds nothing, then waits
+    reference = delivered.removeprefix("payout-acme-")
+    post_payout(stack, payout_body(reference, phone="+221771230003"))
+    stack.wait_for_payout(reference, {"succeeded"}, timeout=90)
+
+    can = payout_workflow_id("acme", f"{INBOX_GENERATION}-inbox-can")
+    route = InboxRoute(provider=ProviderName.CAURISFLUX, workflow_id=can)
+    await inbox.keep(
+        client,
+        route,
+        _early_success(can, f"{INBOX_GENERATION}-can"),
+        horizon_s=3600,
+        task_queue=queue,
+        max_history_events=20,
+    )
+    gave_up = payout_workflow_id("acme", f"{INBOX_GENERATION}-inbox-gave-up")
+    route = InboxRoute(provider=ProviderName.CAURISFLUX, workflow_id=gave_up)
+    await inbox.keep(
+        client,
+        route,
+        _early_success(gave_up, f"{INBOX_GENERATION}-gave-up"),
+        horizon_s=5,
+        task_queue=queue,
+    )
+    for target, first_run in ((delivered, False), (can, True), (gave_up, False)):
+        inbox_id = webhook_inbox_workflow_id("caurisflux", target)
+        if first_run:
+            while len([r async for r in client.list_workflows(f"WorkflowId = '{inbox_id}'")]) < 2:
+                await asyncio.sleep(0.5)
+        else:
+            with contextlib.suppress(WorkflowFailureError):
+                await client.get_workflow_handle(inbox_id).result()
+        runs = [run async for run in client.list_workflows(f"WorkflowId = '{inbox_id}'")]
+        first = min(runs, key=lambda run: run.start_time)
+        history = await client.get_workflow_handle(inbox_id, run_id=first.run_id).fetch_history()
+        path = OUT / f"{inbox_id}.json"
+        path.write_text(history.to_json())
+        print(f"recorded {path} ({len(history.events)} events, {len(runs)} runs)")
+    await client.get_workflow_handle(webhook_inbox_workflow_id("caurisflux", can)).terminate(
+        "recorded"
+    )
+
+
 async def main(which: set[str]) -> None:
     """Record the payout and/or payin scenarios (``which``)."""
     with tempfile.TemporaryDirectory() as root:
@@ -207,6 +298,8 @@ async def main(which: set[str]) -> None:
             client = await connect_client(TemporalSettings(address=stack.temporal_address))
             if "campaigns" in which:
                 await record_campaigns(stack, client)
+            if "inbox" in which:
+                await record_inbox(stack, client)
             payouts = SCENARIOS if "payouts" in which else {}
             payins = PAYIN_SCENARIOS if "payins" in which else {}
             for name, (overrides, fault, final) in payouts.items():

@@ -2,8 +2,8 @@
 
 ``tests/histories/`` holds histories recorded from earlier versions of the code; a change
 to workflow logic that breaks them must be guarded with ``workflow.patched``. The second
-test replays every payout, payin, refund and campaign this test session produced on the dev
-server.
+test replays every payout, payin, refund, campaign and webhook inbox this test session
+produced on the dev server.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from momoflow.temporal import data_converter
 from tests.stack import Stack
 from tests.test_payout_flow import payout_body, post_payout
 from workflows.campaign import CampaignWorkflow
+from workflows.inbox import WebhookInboxWorkflow
 from workflows.payin import PayinWorkflow
 from workflows.payout import PayoutWorkflow
 from workflows.refund import RefundWorkflow
@@ -29,7 +30,13 @@ HISTORIES = Path(__file__).parent / "histories"
 
 def _replayer() -> Replayer:
     return Replayer(
-        workflows=[PayoutWorkflow, PayinWorkflow, RefundWorkflow, CampaignWorkflow],
+        workflows=[
+            PayoutWorkflow,
+            PayinWorkflow,
+            RefundWorkflow,
+            CampaignWorkflow,
+            WebhookInboxWorkflow,
+        ],
         # Decodes the session's encrypted histories and the plain recorded ones alike.
         data_converter=data_converter(CodecSettings()),
     )
@@ -73,6 +80,12 @@ def test_recorded_histories_cover_every_generation_and_provider() -> None:
     # REC6: blocked at pre-flight, at reading lines and at recording outcomes, each time
     # fixed and retried, then completed.
     assert "campaign-acme-REC6-campaign-blocked" in campaigns
+    # REC8: webhook inboxes: one that delivered (a duplicate dropped), the first run of one
+    # that continued as new, and one that gave up at its horizon.
+    assert {
+        f"webhook-inbox-caurisflux-payout-acme-REC8-inbox-{name}"
+        for name in ("delivered", "can", "gave-up")
+    } <= {path.stem for path in HISTORIES.glob("webhook-inbox-*.json")}
 
 
 def test_the_blocked_history_goes_through_blocked_retry_and_completed() -> None:
@@ -108,7 +121,8 @@ async def test_histories_of_this_session_replay(
         await client.get_workflow_handle(wf.id, run_id=wf.run_id).fetch_history()
         async for wf in client.list_workflows(
             "WorkflowType = 'PayoutWorkflow' OR WorkflowType = 'PayinWorkflow' "
-            "OR WorkflowType = 'RefundWorkflow' OR WorkflowType = 'CampaignWorkflow'"
+            "OR WorkflowType = 'RefundWorkflow' OR WorkflowType = 'CampaignWorkflow' "
+            "OR WorkflowType = 'WebhookInboxWorkflow'"
         )
     ]
 

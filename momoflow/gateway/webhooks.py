@@ -1,27 +1,35 @@
 """``/webhooks/{provider}``: verify, normalise, signal the workflow, answer fast.
 
-The answer is 2xx only once the event is recorded (the signal accepted by Temporal), or
-when it can never matter (an unknown or finished transaction): the provider retries
-anything else. A bad signature is a 401 and changes nothing.
+The answer is 2xx only once the event is recorded durably, or when it can never matter:
+
+* ``accepted``: Temporal accepted the ``provider_event`` signal of the transaction;
+* ``kept``: the transaction cannot be found or signalled yet (MOBILE-PAY's webhook can
+  beat the create answer that tells the workflow its transaction id), so the event went
+  into the transaction's webhook inbox (``momoflow.inbox``), which delivers it once the
+  transaction is there, or gives up visibly at the horizon. Only verified (or
+  token-authenticated) events get this far;
+* ``ignored``: a reference that is not one of ours, or a transaction that has finished.
+
+A bad signature is a 401 and changes nothing. A 503 remains only when Temporal accepts
+nothing at all (neither the signal nor the inbox), so that the provider may retry.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 from datetime import UTC, datetime
 
 from fastapi import APIRouter, HTTPException, Request, status
 from temporalio.client import Client
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
-from momoflow import search_attributes as sa
-from momoflow import telemetry
-from momoflow.gateway.deps import ProvidersDep, TemporalDep
-from momoflow.ids import parse_transaction_workflow_id
-from momoflow.models import ProviderEvent, ProviderName
+from momoflow import inbox, telemetry
+from momoflow.gateway.deps import ProvidersDep, SettingsDep, TemporalDep
+from momoflow.ids import workflow_task_queue
+from momoflow.models import ProviderName
 from momoflow.providers.base import PaymentProvider
 from momoflow.providers.errors import WebhookVerificationError
+from momoflow.settings import Settings
 
 log = logging.getLogger("momoflow.gateway.webhooks")
 
@@ -30,19 +38,21 @@ router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 #: Webhook bodies are small JSON documents; anything bigger is refused unread.
 MAX_WEBHOOK_BYTES = 64 * 1024
 #: The signal every transaction workflow accepts for provider events.
-PROVIDER_EVENT_SIGNAL = "provider_event"
+PROVIDER_EVENT_SIGNAL = inbox.PROVIDER_EVENT_SIGNAL
 #: How the URL token reaches adapters that authenticate by it (see PaymentProvider).
 URL_TOKEN_HEADER = "x-momoflow-webhook-token"
-#: Provider transaction ids we are willing to put in a visibility query.
-_SAFE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,80}$")
 
 
 @router.post("/{provider}", summary="Provider webhook intake (signed providers)")
 async def receive_webhook(
-    provider: ProviderName, request: Request, providers: ProvidersDep, client: TemporalDep
+    provider: ProviderName,
+    request: Request,
+    providers: ProvidersDep,
+    client: TemporalDep,
+    settings: SettingsDep,
 ) -> dict[str, str]:
     """Verify a provider's webhook and hand it to the transaction's workflow."""
-    return await _receive(provider, request, providers, client, url_token=None)
+    return await _receive(provider, request, providers, client, settings, url_token=None)
 
 
 @router.post(
@@ -55,9 +65,10 @@ async def receive_webhook_with_token(
     request: Request,
     providers: ProvidersDep,
     client: TemporalDep,
+    settings: SettingsDep,
 ) -> dict[str, str]:
     """Same as above; the secret token in the URL is what authenticates the delivery."""
-    return await _receive(provider, request, providers, client, url_token=token)
+    return await _receive(provider, request, providers, client, settings, url_token=token)
 
 
 async def _receive(
@@ -65,6 +76,7 @@ async def _receive(
     request: Request,
     providers: dict[ProviderName, PaymentProvider],
     client: Client,
+    settings: Settings,
     *,
     url_token: str | None,
 ) -> dict[str, str]:
@@ -91,67 +103,63 @@ async def _receive(
             code, detail={"error": f"webhook_{exc.reason}", "message": str(exc)}
         ) from exc
     event.received_at = datetime.now(UTC)
-    try:
-        workflow_id = await _workflow_for(event, client)
-    except RPCError as exc:
-        log.warning("could not look up the %s webhook's transaction: %s", provider.value, exc)
-        telemetry.note_webhook(provider.value, "not_recorded")
-        raise _not_recorded() from exc
-    if workflow_id is None:
-        if event.external_reference is None and event.provider_transaction_id:
-            # Known by the provider's id only (MOBILE-PAY): the workflow may not have
-            # published that id yet, or visibility lags. Not recorded, so ask for a retry.
-            log.info(
-                "%s webhook %s: no workflow yet for its transaction id; asking for a retry",
-                provider.value,
-                event.event_id,
-            )
-            telemetry.note_webhook(provider.value, "not_recorded")
-            raise HTTPException(
-                status.HTTP_503_SERVICE_UNAVAILABLE,
-                detail={"error": "not_recorded", "message": "transaction not known yet; retry"},
-                headers={"Retry-After": "30"},
-            )
+    route = inbox.route_for(event)
+    if route is None:
         log.info(
             "ignored %s webhook %s: not a momoflow transaction", provider.value, event.event_id
         )
         telemetry.note_webhook(provider.value, "ignored", event_type=event.event_type)
         return {"status": "ignored", "reason": "unknown reference"}
-    # The signal's span is a child of this request's; the workflow's HandleSignal span, in
-    # the transaction's trace, links to it.
-    seen = {"workflow_id": workflow_id, "event_type": event.event_type}
     try:
-        await client.get_workflow_handle(workflow_id).signal(PROVIDER_EVENT_SIGNAL, event)
+        workflow_id = await inbox.find_transaction(client, route)
     except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
+        log.warning("could not look up the %s webhook's transaction: %s", provider.value, exc)
+        workflow_id = None
+    if workflow_id is not None:
+        # The fast path. The signal's span is a child of this request's; the workflow's
+        # HandleSignal span, in the transaction's trace, links to it.
+        seen = {"workflow_id": workflow_id, "event_type": event.event_type}
+        try:
+            outcome = await inbox.signal_transaction(client, workflow_id, event)
+        except RPCError as exc:
+            log.warning("could not signal %s webhook to %s: %s", provider.value, workflow_id, exc)
+            outcome = None
+        if outcome is inbox.SignalOutcome.ACCEPTED:
+            telemetry.note_webhook(
+                provider.value, "accepted", event_status=event.status.value, **seen
+            )
+            log.info("%s webhook %s -> %s", provider.value, event.event_type, workflow_id)
+            return {"status": "accepted"}
+        if outcome is inbox.SignalOutcome.FINISHED:
             log.info("ignored %s webhook for %s: no open workflow", provider.value, workflow_id)
             telemetry.note_webhook(provider.value, "ignored", **seen)
-            return {"status": "ignored", "reason": "no open transaction with this reference"}
-        log.warning("could not record %s webhook for %s: %s", provider.value, workflow_id, exc)
-        telemetry.note_webhook(provider.value, "not_recorded", **seen)
+            return {"status": "ignored", "reason": "the transaction has finished"}
+    # Not found (yet), or not signalable right now: keep it durably, then answer 2xx. The
+    # provider may never send it again (MOBILE-PAY does not retry).
+    try:
+        inbox_id = await inbox.keep(
+            client,
+            route,
+            event,
+            horizon_s=settings.webhook_inbox_horizon_s,
+            task_queue=workflow_task_queue(settings.task_queue_prefix),
+        )
+    except RPCError as exc:
+        # Temporal accepts nothing right now: nowhere durable to keep it.
+        log.warning("could not record %s webhook %s: %s", provider.value, event.event_id, exc)
+        telemetry.note_webhook(provider.value, "not_recorded", event_type=event.event_type)
         raise _not_recorded() from exc
-    telemetry.note_webhook(provider.value, "accepted", event_status=event.status.value, **seen)
-    log.info("%s webhook %s -> %s", provider.value, event.event_type, workflow_id)
-    return {"status": "accepted"}
-
-
-async def _workflow_for(event: ProviderEvent, client: Client) -> str | None:
-    """The workflow an event belongs to: by our reference, else (for providers that send
-    none) by the provider's transaction id, through the search attribute."""
-    reference = event.external_reference or ""
-    if parse_transaction_workflow_id(reference) is not None:
-        return reference
-    if event.external_reference or not event.provider_transaction_id:
-        return None
-    if not _SAFE_ID.match(event.provider_transaction_id):
-        return None
-    query = (
-        f'{sa.PROVIDER_TRANSACTION.name} = "{event.provider_transaction_id}" '
-        f'AND {sa.PROVIDER.name} = "{event.provider.value}"'
+    log.info(
+        "%s webhook %s for %s kept in %s until its transaction can be found",
+        provider.value,
+        event.event_type,
+        route.describe(),
+        inbox_id,
     )
-    async for execution in client.list_workflows(query, limit=1):
-        return execution.id
-    return None
+    telemetry.note_webhook(
+        provider.value, "kept", workflow_id=inbox_id, event_type=event.event_type
+    )
+    return {"status": "kept", "inbox": inbox_id}
 
 
 def _not_recorded() -> HTTPException:

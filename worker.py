@@ -23,16 +23,19 @@ from activities.inbox import InboxActivities
 from activities.notifications import NotificationActivities
 from activities.providers import ProviderActivities
 from activities.reconcile import ReconcileActivities, ReportProviderActivities
+from activities.status_reads import StatusReadActivities
 from momoflow import telemetry
 from momoflow.campaigns.store import store_for
 from momoflow.ids import (
     campaign_task_queue,
     notification_task_queue,
     provider_task_queue,
+    status_reads_task_queue,
     workflow_task_queue,
 )
 from momoflow.providers.registry import open_providers
 from momoflow.settings import Settings, configure_logging, get_settings
+from momoflow.status_reads import SHARED_READ_PROVIDERS
 from momoflow.temporal import connect_client
 from workflows.campaign import CampaignWorkflow
 from workflows.inbox import WebhookInboxWorkflow
@@ -44,6 +47,7 @@ from workflows.reconcile import (
     ReconcileSweepWorkflow,
 )
 from workflows.refund import RefundWorkflow
+from workflows.status_reads import StatusReaderWorkflow
 
 log = logging.getLogger("momoflow.worker")
 
@@ -59,6 +63,9 @@ WORKFLOWS: Sequence[type] = (PayoutWorkflow, PayinWorkflow, RefundWorkflow, Camp
 #: Verified webhooks that could not reach their transaction yet (``momoflow.inbox``).
 INBOX_WORKFLOWS: Sequence[type] = (WebhookInboxWorkflow,)
 
+#: Batched status reads of providers whose status read is a list read.
+STATUS_READ_WORKFLOWS: Sequence[type] = (StatusReaderWorkflow,)
+
 
 async def run_worker(
     settings: Settings, *, stop: asyncio.Event, client: Client | None = None
@@ -73,15 +80,25 @@ async def run_worker(
         activities = ProviderActivities(providers)
         reconciliation = ReconcileActivities(client, reports_dir=settings.reports_dir())
         inbox = InboxActivities(client)
+        status_reads = StatusReadActivities(client, providers, settings.status_read_budget)
         report_reads = ReportProviderActivities(providers)
         notifications = NotificationActivities(notify_http, secret_for=settings.notification_secret)
         workers = [
             Worker(
                 client,
                 task_queue=workflow_task_queue(prefix),
-                workflows=[*WORKFLOWS, *RECONCILE_WORKFLOWS, *INBOX_WORKFLOWS],
+                workflows=[
+                    *WORKFLOWS,
+                    *RECONCILE_WORKFLOWS,
+                    *INBOX_WORKFLOWS,
+                    *STATUS_READ_WORKFLOWS,
+                ],
                 # Temporal-only activities: no provider rate limit applies.
-                activities=[*reconciliation.all(), *inbox.all()],
+                activities=[
+                    *reconciliation.all(),
+                    *inbox.all(),
+                    status_reads.request_status_read,
+                ],
                 graceful_shutdown_timeout=settings.graceful_shutdown(),
             )
         ]
@@ -109,6 +126,18 @@ async def run_worker(
                     task_queue=provider_task_queue(provider, prefix),
                     activities=[*activities.all(), *report_reads.all()],
                     max_task_queue_activities_per_second=settings.rate_limit_per_second(provider),
+                    graceful_shutdown_timeout=settings.graceful_shutdown(),
+                )
+            )
+        for provider in activities.providers():
+            if provider not in SHARED_READ_PROVIDERS:
+                continue
+            workers.append(
+                Worker(
+                    client,
+                    task_queue=status_reads_task_queue(provider, prefix),
+                    # No server rate limit: the provider's reader paces these in requests.
+                    activities=[status_reads.sweep_status_reads],
                     graceful_shutdown_timeout=settings.graceful_shutdown(),
                 )
             )

@@ -45,6 +45,14 @@ def provider_task_queue(
     return f"{prefix}-provider-{ProviderName(provider).value}"
 
 
+def status_reads_task_queue(
+    provider: ProviderName | str, prefix: str = DEFAULT_TASK_QUEUE_PREFIX
+) -> str:
+    """Task queue of one provider's batched status reads (no server rate limit: the
+    provider's reader workflow paces them within a request budget)."""
+    return f"{prefix}-reads-{ProviderName(provider).value}"
+
+
 def notification_task_queue(prefix: str = DEFAULT_TASK_QUEUE_PREFIX) -> str:
     """Task queue of merchant notification deliveries."""
     return f"{prefix}-notifications"
@@ -103,6 +111,15 @@ def webhook_inbox_workflow_id(provider: ProviderName | str, key: str) -> str:
     ``webhook-inbox-{provider}-{key}``, where ``key`` is our reference (the transaction's
     workflow id) or, for providers that send none, the provider's transaction id."""
     return f"webhook-inbox-{ProviderName(provider).value}-{key}"
+
+
+def status_reader_workflow_id(
+    provider: ProviderName | str, prefix: str = DEFAULT_TASK_QUEUE_PREFIX
+) -> str:
+    """The id of the one workflow that batches a provider's status reads for the
+    deployment whose task queues start with ``prefix``:
+    ``{prefix}-status-reader-{provider}`` (:mod:`momoflow.status_reads`)."""
+    return f"{prefix}-status-reader-{ProviderName(provider).value}"
 
 
 def parse_transaction_workflow_id(workflow_id: str) -> tuple[Direction, str, str] | None:

@@ -547,6 +547,10 @@ class ListedTransaction(_Model):
     provider_transaction_id: str
     #: Our reference (the workflow id) when the provider echoes it.
     external_reference: str | None = None
+    #: The fingerprint of our reference that the provider kept when it kept no more of it
+    #: (MOBILE-PAY: the marker that opens the description; see
+    #: :mod:`momoflow.providers.markers`).
+    marker: str | None = None
     direction: Direction | None = None
     status: PaymentStatus
     raw_status: str
@@ -658,3 +662,21 @@ class RefundState(TransactionState):
     payin_workflow_id: str
     reason: str
     status: TransactionStatus = TransactionStatus.SUBMITTING
+
+
+class SharedLookup(_Model):
+    """One transaction's status read, batched with others into one list read
+    (:mod:`momoflow.status_reads`). ``key`` names it in the answer."""
+
+    key: str
+    direction: Direction
+    lookup: StatusLookup
+
+
+class SharedReadOutcome(_Model):
+    """What one batched list read found: the transactions by lookup key, the HTTP
+    requests it cost (logins included), and why it stopped early, if it did."""
+
+    found: dict[str, ProviderTransaction] = Field(default_factory=dict)
+    requests: int = 0
+    error: str | None = None

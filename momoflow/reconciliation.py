@@ -34,6 +34,7 @@ from momoflow.models import (
     ProviderTransaction,
     TransactionStatus,
 )
+from momoflow.providers.markers import reference_marker
 
 #: Workflow type names (the workflows live in ``workflows/reconcile.py``; schedules and the
 #: CLI start them by name).
@@ -604,17 +605,25 @@ def compare_lists(
     transaction started just before midnight) and ``provider`` the day after (a transaction
     started today can be created just after); only momoflow transactions started on
     ``summary.day`` and provider items created on it are counted and flagged. A provider
-    item matches by its id (``ProviderTransactionId``) or by the reference it echoes (our
-    workflow id).
+    item matches by its id (``ProviderTransactionId``), by the reference it echoes (our
+    workflow id), or by the fingerprint of that reference it kept
+    (:func:`~momoflow.providers.markers.reference_marker`).
     """
     start, end = day_window(summary.day)
     outcomes = list(momoflow)
     by_id = {o.provider_transaction_id: o for o in outcomes if o.provider_transaction_id}
     by_workflow = {o.workflow_id: o for o in outcomes}
+    by_marker = {
+        mark: o
+        for o in outcomes
+        if (mark := reference_marker(summary.provider, o.workflow_id)) is not None
+    }
     matched: set[str] = set()
     for item in provider:
-        outcome = by_id.get(item.provider_transaction_id) or (
-            by_workflow.get(item.external_reference) if item.external_reference else None
+        outcome = (
+            by_id.get(item.provider_transaction_id)
+            or (by_workflow.get(item.external_reference) if item.external_reference else None)
+            or (by_marker.get(item.marker) if item.marker else None)
         )
         if outcome is not None and outcome.direction not in (None, item.direction):
             outcome = None

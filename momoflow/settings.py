@@ -24,6 +24,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from momoflow.codec import KEY_ID_PATTERN, decode_key, is_valid_key_id
 from momoflow.ids import MERCHANT_PATTERN
 from momoflow.models import PayinTimings, PayoutTimings, ProviderName
+from momoflow.status_reads import ReadBudget
 
 #: Secrets shipped for local development and tests only.
 DEV_SECRETS = frozenset(
@@ -143,10 +144,21 @@ class MobilePaySettings(BaseModel):
     #: Status reads cost up to 10 requests each (the transaction list is the only way to
     #: read a status) out of 100 an hour on the Free plan: poll slowly, webhooks hint.
     poll_schedule_s: list[int] = Field(default_factory=lambda: [60, 300, 900, 1800], min_length=1)
+    #: The share of the plan's requests that status reads may spend. All pending MOBILE-PAY
+    #: transactions share one walk of the transaction list (``momoflow.status_reads``);
+    #: the rest of the plan goes to the other calls (creates, balances), which the task
+    #: queue's rate limit counts as activities.
+    status_reads_share: float = Field(default=0.5, gt=0, lt=1)
+    #: The shortest wait between two walks of the list, whatever the budget allows.
+    status_read_interval_s: float = Field(default=60.0, ge=0.1)
+
+    def status_reads_per_hour(self) -> float:
+        """Requests an hour the shared status reads may spend."""
+        return self.rate_limit_per_hour * self.status_reads_share
 
     def rate_limit_per_second(self) -> float:
-        """The limit as activities per second."""
-        return self.rate_limit_per_hour / 3600.0
+        """The plan's requests left to the other calls, as activities per second."""
+        return self.rate_limit_per_hour * (1 - self.status_reads_share) / 3600.0
 
 
 class ReconcileSettings(BaseModel):
@@ -470,6 +482,15 @@ class Settings(BaseSettings):
                 return self.novasend.rate_limit_per_second()
             case ProviderName.MOBILEPAY:
                 return self.mobilepay.rate_limit_per_second()
+
+    def status_read_budget(self, provider: ProviderName) -> ReadBudget:
+        """What ``provider``'s batched status reads may spend (``momoflow.status_reads``)."""
+        if provider is not ProviderName.MOBILEPAY:
+            raise ValueError(f"{provider.value} has no batched status reads")
+        return ReadBudget(
+            per_hour=self.mobilepay.status_reads_per_hour(),
+            min_interval_s=self.mobilepay.status_read_interval_s,
+        )
 
     def notification_secret(self, merchant: str) -> str:
         """The secret that signs ``merchant``'s notifications."""

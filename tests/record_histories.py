@@ -1,5 +1,5 @@
 """Record histories for the replay tests:
-``python -m tests.record_histories [payouts] [payins] [campaigns] [inbox]``.
+``python -m tests.record_histories [payouts] [payins] [campaigns] [inbox] [reads]``.
 
 Starts a private stack (dev server, sandbox, gateway, worker), runs one payout per path
 (webhook, polling, declined, reconciling, 5xx retried; from REC7 also a success for another
@@ -25,6 +25,7 @@ from momoflow import inbox
 from momoflow.ids import (
     payin_workflow_id,
     payout_workflow_id,
+    status_reader_workflow_id,
     webhook_inbox_workflow_id,
     workflow_task_queue,
 )
@@ -32,6 +33,7 @@ from momoflow.inbox import InboxRoute
 from momoflow.models import PaymentStatus, ProviderEvent, ProviderName
 from momoflow.money import Currency
 from momoflow.settings import TemporalSettings
+from momoflow.status_reads import STATUS_READER_WORKFLOW, ReaderInput
 from momoflow.temporal import connect_client
 from tests.stack import Stack, signed_caurisflux_webhook, start_stack
 from tests.test_campaigns import (
@@ -60,6 +62,13 @@ CAMPAIGN_GENERATION = "REC6"
 
 #: Webhook inbox recordings (``WebhookInboxWorkflow``). REC8: the first version.
 INBOX_GENERATION = "REC8"
+
+#: Shared status reads (``python -m tests.record_histories reads``). REC9: MOBILE-PAY
+#: payouts with the shared-status-reads patch, and their reader's first run (continued as
+#: new) and its second.
+READS_GENERATION = "REC9"
+#: The payout scenarios recorded again with shared reads.
+READS_SCENARIOS = ("mobilepay", "mobilepay-retried")
 
 _SN = {"provider": "caurisflux", "country": "SN", "operator": "wave"}
 _NS = {"provider": "novasend", "country": "CI", "operator": "wave"}
@@ -289,6 +298,62 @@ async def record_inbox(stack: Stack, client: Client) -> None:
     )
 
 
+async def record_payout(stack: Stack, client: Client, name: str, generation: str) -> None:
+    """Run payout scenario ``name`` and write its history."""
+    overrides, fault, final = SCENARIOS[name]
+    fields = dict(overrides)
+    provider, phone = str(fields.pop("provider")), str(fields.pop("phone"))
+    for spec in [fault] if isinstance(fault, dict) else fault or []:
+        stack.fault(provider, **spec)
+    reference = f"{generation}-{name}"
+    body = payout_body(reference, phone=phone, provider=provider, **fields)
+    post_payout(stack, body)
+    if name in AFTER_POST:
+        AFTER_POST[name](stack, reference)
+    stack.wait_for_payout(reference, final, timeout=90)
+    stack.clear_faults()
+    workflow_id = payout_workflow_id("acme", reference)
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    # The file is named by the workflow id: replay needs the real one.
+    path = OUT / f"{workflow_id}.json"
+    path.write_text(history.to_json())
+    print(f"recorded {path} ({len(history.events)} events)")
+
+
+async def record_reads(stack: Stack, client: Client) -> None:
+    """MOBILE-PAY payouts whose status reads go through the reader, and the reader: it
+    is started first with a short history limit, so that its first run continues as new
+    while the payouts wait for their answers."""
+    prefix = "momoflow-test"
+    reader_id = status_reader_workflow_id(ProviderName.MOBILEPAY, prefix)
+    await client.start_workflow(
+        STATUS_READER_WORKFLOW,
+        ReaderInput(provider=ProviderName.MOBILEPAY, max_history_events=100),
+        id=reader_id,
+        task_queue=workflow_task_queue(prefix),
+    )
+    for name in READS_SCENARIOS:
+        await record_payout(stack, client, name, READS_GENERATION)
+    extra = 0
+    while len([r async for r in client.list_workflows(f"WorkflowId = '{reader_id}'")]) < 3:
+        extra += 1
+        if extra > 20:
+            raise RuntimeError("the status reader did not continue as new twice")
+        reference = f"{READS_GENERATION}-reads-{extra}"
+        post_payout(stack, payout_body(reference, phone="+2250701231011", **_MP))
+        stack.wait_for_payout(reference, {"succeeded"}, timeout=90)
+    runs = sorted(
+        [r async for r in client.list_workflows(f"WorkflowId = '{reader_id}'")],
+        key=lambda run: run.start_time,
+    )
+    for label, run in (("can", runs[0]), ("second", runs[1])):
+        history = await client.get_workflow_handle(reader_id, run_id=run.run_id).fetch_history()
+        path = OUT / f"{reader_id}-{READS_GENERATION}-{label}.json"
+        path.write_text(history.to_json())
+        print(f"recorded {path} ({len(history.events)} events)")
+    await client.get_workflow_handle(reader_id).terminate("recorded")
+
+
 async def main(which: set[str]) -> None:
     """Record the payout and/or payin scenarios (``which``)."""
     with tempfile.TemporaryDirectory() as root:
@@ -302,24 +367,10 @@ async def main(which: set[str]) -> None:
                 await record_inbox(stack, client)
             payouts = SCENARIOS if "payouts" in which else {}
             payins = PAYIN_SCENARIOS if "payins" in which else {}
-            for name, (overrides, fault, final) in payouts.items():
-                fields = dict(overrides)
-                provider, phone = str(fields.pop("provider")), str(fields.pop("phone"))
-                for spec in [fault] if isinstance(fault, dict) else fault or []:
-                    stack.fault(provider, **spec)
-                reference = f"{GENERATION}-{name}"
-                body = payout_body(reference, phone=phone, provider=provider, **fields)
-                post_payout(stack, body)
-                if name in AFTER_POST:
-                    AFTER_POST[name](stack, reference)
-                stack.wait_for_payout(reference, final, timeout=90)
-                stack.clear_faults()
-                workflow_id = payout_workflow_id("acme", reference)
-                history = await client.get_workflow_handle(workflow_id).fetch_history()
-                # The file is named by the workflow id: replay needs the real one.
-                path = OUT / f"{workflow_id}.json"
-                path.write_text(history.to_json())
-                print(f"recorded {path} ({len(history.events)} events)")
+            if "reads" in which:
+                await record_reads(stack, client)
+            for name in payouts:
+                await record_payout(stack, client, name, GENERATION)
             for name, (provider, mode, phone, final) in payins.items():
                 reference = f"{GENERATION}-{name}"
                 if name in PAYIN_SETUP:

@@ -241,6 +241,8 @@ def start_stack(
         "MOMOFLOW_MOBILEPAY__TIMEOUT_S": "3",
         "MOMOFLOW_MOBILEPAY__RATE_LIMIT_PER_HOUR": "3600000",
         "MOMOFLOW_MOBILEPAY__POLL_SCHEDULE_S": "[1, 2, 3]",
+        # One walk of the list per second at most, for every pending transaction.
+        "MOMOFLOW_MOBILEPAY__STATUS_READ_INTERVAL_S": "1",
         # After an unknown create, look for the transfer for seconds, not 15 minutes.
         "MOMOFLOW_MOBILEPAY__CONSISTENCY_WINDOW_S": "5",
         "MOMOFLOW_PUBLIC_URL": gateway_url,

@@ -1,4 +1,5 @@
-"""The benchmark scripts still run: ``bench/run.py --smoke`` end to end at tiny sizes.
+"""The benchmark scripts still run: ``bench/run.py --smoke`` and
+``bench/mobilepay_reads.py --smoke`` end to end at tiny sizes.
 
 The real benchmarks are scripts, not tests (they take minutes and want a quiet machine);
 this runs every code path of ``bench/run.py`` (and so of ``bench/payouts.py``,
@@ -51,3 +52,28 @@ def test_bench_run_smoke_measures_every_section_and_rewrites_only_its_own(
     for campaign in ("1 worker, unthrottled", "1 worker, at the limit", "2 workers, at the limit"):
         assert f"| {campaign} |" in section
     assert "benchmark failed" not in done.stdout
+
+
+def test_mobilepay_reads_bench_smoke_counts_requests_and_writes_its_section(
+    tmp_path: Path,
+) -> None:
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n")
+
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.mobilepay_reads", "--smoke", "--doc", str(doc)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
+
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    text = doc.read_text()
+    section = text[text.index("<!-- bench:mobilepay-reads:start -->") :]
+    assert "smoke sizes, not a measurement" in section
+    # The payouts asked for their status, and the reader walked the list for them.
+    asked = int(section.split("| status reads asked by the payouts | ")[1].split(" |")[0])
+    assert asked >= 3
+    assert "GET /transactions" in section
+    assert "| 429s from the sandbox | 0 |" in section

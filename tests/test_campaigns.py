@@ -437,16 +437,27 @@ def test_campaign_pays_every_line_once_when_its_worker_is_killed_twice(stack: St
 
     done = wait_phase(stack, reference, FINAL_PHASES, timeout=300)
     assert done["phase"] == "completed"
-    assert done["by_status"]["succeeded"]["lines"] == 120
     lines = report(stack, reference)
     assert len(lines) == 120
+    in_doubt = []
     for row in lines:
         entry = stack.ledger_entry(
             payout_workflow_id("acme", row["reference"]), provider=row["provider"]
         )
+        if row["status"] == "reconciling":
+            # A MOBILE-PAY create killed with its worker leaves no proof that it was never
+            # sent, and MOBILE-PAY has no idempotency: such a line waits for an operator
+            # instead of being sent again. It may have executed at most once.
+            assert row["provider"] == "mobilepay" and row["error_code"], row
+            assert entry is None or entry["executions"] == 1, (row, entry)
+            in_doubt.append(row)
+            continue
         assert entry is not None and entry["executions"] == 1, row
         assert row["status"] == "succeeded" and entry["status"] in ("completed", "succeeded")
         assert row["provider_transaction_id"] == entry["transactionId"]
+    # Two kills can leave at most the creates they interrupted in doubt.
+    assert len(in_doubt) <= 2 * 10, in_doubt
+    assert done["by_status"]["succeeded"]["lines"] == 120 - len(in_doubt)
 
 
 def test_campaign_windows_follow_each_providers_rate_limit() -> None:

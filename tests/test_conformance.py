@@ -165,6 +165,30 @@ def test_timeout_after_execution_pays_exactly_once(
     assert _executions(stack, case, reference) == 1
 
 
+def test_5xx_after_execution_pays_exactly_once(
+    stack: Stack, case: ProviderCase, reference: str
+) -> None:
+    """The create executes, then the provider answers 502 (CaurisFlux's documented
+    ``provider_error``): the money moved though the answer says "error". The retry with
+    the same idempotency key gets the stored answer (CaurisFlux, NovaSend); MOBILE-PAY,
+    with no idempotency, never sends again and finds the transfer by its marker."""
+    stack.fault(
+        case.provider,
+        operation=case.create_operation,
+        kind="error_after_execute",
+        status=502,
+        code="provider_error" if case.provider == "caurisflux" else None,
+        count=1,
+    )
+
+    _post(stack, case.body(reference, case.ok))
+    final = stack.wait_for_payout(reference, FINAL | {"reconciling"}, timeout=90)
+
+    assert final["status"] == "succeeded", final
+    assert final["submit_attempts"] >= 2
+    assert _executions(stack, case, reference) == 1
+
+
 def test_lost_webhooks_are_made_up_for_by_polling(
     stack: Stack, case: ProviderCase, reference: str
 ) -> None:

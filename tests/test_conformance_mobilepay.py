@@ -10,13 +10,15 @@ refused because nothing listened on the port yet.
 
 Real parts: the session's Temporal dev server, a MOBILE-PAY simulator per test (over real
 HTTP, with its list lag and description truncation), and PayoutWorkflow with the
-provider activities as ``momoflow worker`` runs them, in this process on a queue prefix of
-their own, so that the adapter's consistency window can be seconds instead of minutes.
+provider activities and the batched status reads as ``momoflow worker`` runs them, in
+this process on a queue prefix of their own, so that the adapter's consistency window
+can be seconds instead of minutes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -29,7 +31,14 @@ from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
 from temporalio.worker import Worker
 
 from activities.providers import ProviderActivities
-from momoflow.ids import payout_workflow_id, provider_task_queue, workflow_task_queue
+from activities.status_reads import StatusReadActivities
+from momoflow.ids import (
+    payout_workflow_id,
+    provider_task_queue,
+    status_reader_workflow_id,
+    status_reads_task_queue,
+    workflow_task_queue,
+)
 from momoflow.models import (
     PayoutState,
     PayoutTimings,
@@ -43,8 +52,10 @@ from momoflow.providers.mobilepay.mapping import MARKER_LENGTH, marker
 from momoflow.requests import PayoutRequest
 from momoflow.sandbox.kit import ThreadedServer
 from momoflow.sandbox.mobilepay import MobilePaySandboxConfig, create_app
+from momoflow.status_reads import ReadBudget, ReaderState
 from tests.stack import MOBILEPAY_WEBHOOK_TOKEN, TEST_TIMINGS
 from workflows.payout import PayoutWorkflow
+from workflows.status_reads import StatusReaderWorkflow
 
 #: A merchant of this module only: its payouts never show in other tests' lists.
 MERCHANT = "mpconf"
@@ -63,15 +74,18 @@ def _sandbox(port: int = 0, **config: Any) -> Iterator[ThreadedServer]:
     """A MOBILE-PAY simulator that echoes no ``metadata`` (M1 documents none), so only the
     description can tell a transfer is ours; no webhooks: the status reads decide."""
     settings = MobilePaySandboxConfig(
-        settle_delay=0.5, rate_limit_per_hour=0, echo_metadata=False, **config
+        **{"settle_delay": 0.5, "rate_limit_per_hour": 0, "echo_metadata": False, **config}
     )
     with ThreadedServer(create_app(settings), port=port) as server:
         yield server
 
 
 @asynccontextmanager
-async def _worker(client: Client, base_url: str, *, window_s: float) -> AsyncIterator[str]:
-    """Workflow and MOBILE-PAY activity workers on a fresh prefix; yields the prefix."""
+async def _worker(
+    client: Client, base_url: str, *, window_s: float, read_interval_s: float = 0.5
+) -> AsyncIterator[str]:
+    """Workflow and MOBILE-PAY activity workers on a fresh prefix; yields the prefix.
+    The shared status reads walk the list at most every ``read_interval_s``."""
     prefix = f"mp13-{uuid.uuid4().hex[:8]}"
     async with httpx.AsyncClient(timeout=CALL_TIMEOUT_S) as http:
         adapter = MobilePayClient(
@@ -83,13 +97,29 @@ async def _worker(client: Client, base_url: str, *, window_s: float) -> AsyncIte
             merchant_id="momoflow",
             consistency_window_s=window_s,
         )
-        activities = ProviderActivities({ProviderName.MOBILEPAY: adapter})
+        providers = {ProviderName.MOBILEPAY: adapter}
+        activities = ProviderActivities(providers)
+        reads = StatusReadActivities(
+            client,
+            providers,
+            lambda _: ReadBudget(per_hour=3_600_000, min_interval_s=read_interval_s),
+        )
         async with (
-            Worker(client, task_queue=workflow_task_queue(prefix), workflows=[PayoutWorkflow]),
+            Worker(
+                client,
+                task_queue=workflow_task_queue(prefix),
+                workflows=[PayoutWorkflow, StatusReaderWorkflow],
+                activities=[reads.request_status_read],
+            ),
             Worker(
                 client,
                 task_queue=provider_task_queue(ProviderName.MOBILEPAY, prefix),
                 activities=activities.all(),
+            ),
+            Worker(
+                client,
+                task_queue=status_reads_task_queue(ProviderName.MOBILEPAY, prefix),
+                activities=[reads.sweep_status_reads],
             ),
         ):
             yield prefix
@@ -165,10 +195,14 @@ def _executions(server: ThreadedServer, workflow_id: str) -> int:
     return 0 if answer.status_code == 404 else int(answer.json()["executions"])
 
 
-def _transfer_posts(server: ThreadedServer) -> list[dict[str, Any]]:
+def _requests(server: ThreadedServer) -> list[dict[str, Any]]:
     with _control(server) as http:
         requests: list[dict[str, Any]] = http.get("/requests").json()["requests"]
-    return [r for r in requests if r["method"] == "POST" and "/transfers/" in r["path"]]
+    return requests
+
+
+def _transfer_posts(server: ThreadedServer) -> list[dict[str, Any]]:
+    return [r for r in _requests(server) if r["method"] == "POST" and "/transfers/" in r["path"]]
 
 
 def _hang_first_transfer(server: ThreadedServer) -> None:
@@ -299,3 +333,39 @@ async def test_a_refused_connection_is_proof_and_the_resend_pays_once(client: Cl
             # The proof let the next attempt send at once: no search came before the
             # transfer (the list is read afterwards, for the status only).
             assert calls[0]["method"] == "POST" and "/transfers/" in calls[0]["path"]
+
+
+async def test_pending_payouts_share_list_reads_and_every_request_is_counted(
+    client: Client,
+) -> None:
+    """Issue 13, part 7: MOBILE-PAY's plan counts HTTP requests. The status reads of all
+    pending payouts go through one reader, which walks the list once for all of them and
+    counts every request it sends, so the budget holds in requests."""
+    count = 6
+    with _sandbox(settle_delay=6.0) as server:
+        async with _worker(client, server.url, window_s=3, read_interval_s=2.0) as prefix:
+            async with contextlib.AsyncExitStack() as stack:
+                handles = [
+                    await stack.enter_async_context(_payout(client, prefix)) for _ in range(count)
+                ]
+                states = [await _state_in(h, SETTLED, timeout=90) for h in handles]
+                reader = client.get_workflow_handle(
+                    status_reader_workflow_id(ProviderName.MOBILEPAY, prefix)
+                )
+                seen: ReaderState = await reader.query("state", result_type=ReaderState)
+                await reader.terminate("test over")
+        executions = [_executions(server, handle.id) for handle in handles]
+        requests = _requests(server)
+
+    assert [s.status for s in states] == [TransactionStatus.SUCCEEDED] * count
+    assert executions == [1] * count
+    reads = sum(s.status_polls for s in states)
+    list_gets = [
+        r for r in requests if r["method"] == "GET" and r["path"].endswith("/transactions")
+    ]
+    # Every request the reader sent is in its spending, and only those went to the list.
+    assert seen.requests_last_hour == len(list_gets)
+    # One walk answers many reads: fewer walks than reads, and one page each here.
+    assert 1 <= seen.sweeps < reads, (seen, reads)
+    assert len(list_gets) == seen.sweeps
+    assert all("list read" in " ".join(e.note for e in s.timeline) for s in states)

@@ -50,6 +50,8 @@ from momoflow.models import (
     TransactionStatus,
 )
 from momoflow.money import Currency
+from momoflow.providers.mobilepay.mapping import marker, to_listed_transaction
+from momoflow.providers.mobilepay.wire import MobilePayTransactionItem
 from momoflow.reconcile import (
     ResolveRefused,
     ensure_schedules,
@@ -750,6 +752,36 @@ def test_list_comparison_matches_by_id_or_by_the_echoed_reference() -> None:
     assert summary.mismatches == []
     assert summary.matched == 2 and summary.momoflow_transactions == 2
     assert summary.provider_transactions == 2
+
+
+def test_list_comparison_matches_a_truncated_mobilepay_description_by_its_marker() -> None:
+    """MOBILE-PAY kept only the start of the description: no ``[ref …]`` tag, but the
+    marker that opens it still names the payout whose create answer was lost."""
+    lost = _outcome(
+        TransactionStatus.RECONCILING, workflow_id="payout-acme-R3", provider_transaction_id=None
+    )
+    item = MobilePayTransactionItem.model_validate(
+        {
+            "id": "TRF3",
+            "type": "transfer",
+            "status": "completed",
+            "amount": 5_000,
+            "currency": "XOF",
+            "description": f"{marker('payout-acme-R3')} Salaire",
+            "created_at": NOON.isoformat(),
+        }
+    )
+    listed = to_listed_transaction(item)
+    assert listed is not None and listed.external_reference is None
+    summary = _summary()
+    compare_lists(summary, momoflow=[lost], provider=[listed])
+
+    assert summary.matched == 1 and summary.provider_transactions == 1
+    assert all(m.kind is not MismatchKind.UNKNOWN_AT_MOMOFLOW for m in summary.mismatches)
+    # Another provider keeps our reference itself: no marker is read there.
+    other = summary.model_copy(update={"provider": ProviderName.CAURISFLUX, "matched": 0})
+    compare_lists(other, momoflow=[lost], provider=[listed])
+    assert other.matched == 0
 
 
 def test_list_comparison_flags_unknown_provider_money_and_missing_records() -> None:

@@ -26,6 +26,8 @@ from momoflow.ids import (
     workflow_task_queue,
 )
 from momoflow.models import (
+    PaymentStatus,
+    ProviderEvent,
     ProviderName,
     RefundState,
     RefundWorkflowInput,
@@ -301,6 +303,43 @@ async def test_refund_the_provider_refuses_fails_with_its_reason(
     assert result.failure is not None
     assert result.failure.provider_code == "transaction_not_refundable"
     assert result.provider_transaction_id is None
+
+
+async def test_a_refund_webhook_for_another_amount_is_reconciling_never_succeeded(
+    time_skipping: tuple[WorkflowEnvironment, str], stack: Stack, reference: str
+) -> None:
+    env, prefix = time_skipping
+    payin = succeeded_novasend_payin(stack, reference)
+    refund_id = refund_workflow_id(payin_workflow_id("acme", reference))
+    handle = await _start_refund(env.client, prefix, reference, payin, workflow_id=refund_id)
+    await env.sleep(timedelta(minutes=1))
+    pending = await handle.query(RefundWorkflow.state)
+    assert pending.status is TransactionStatus.PENDING
+
+    # A signed success for half the payin: never a plain success, whatever comes next.
+    for event_id, amount in (("evt-half", 5_000), ("evt-full", 10_000)):
+        await handle.signal(
+            RefundWorkflow.provider_event,
+            ProviderEvent(
+                provider=ProviderName.NOVASEND,
+                event_id=event_id,
+                event_type="refund.completed",
+                provider_transaction_id=pending.provider_transaction_id,
+                status=PaymentStatus.SUCCEEDED,
+                raw_status="completed",
+                amount=amount,
+                currency=Currency.XOF,
+            ),
+        )
+    await env.sleep(timedelta(hours=50))
+    state = await handle.query(RefundWorkflow.state)
+
+    assert state.status is TransactionStatus.RECONCILING
+    assert state.failure is not None and state.failure.code == "amount_mismatch"
+    assert (state.amount, state.provider_amount) == (10_000, 5_000)
+    assert state.completed_at is None
+    replay = await _replayer().replay_workflow(await handle.fetch_history())
+    assert replay.replay_failure is None
 
 
 # --------------------------------------------------------------------------- determinism

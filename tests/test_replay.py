@@ -3,7 +3,7 @@
 ``tests/histories/`` holds histories recorded from earlier versions of the code; a change
 to workflow logic that breaks them must be guarded with ``workflow.patched``. The second
 test replays every payout, payin, refund, campaign and webhook inbox this test session
-produced on the dev server.
+produced on the dev server (the status readers too, while they run).
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from workflows.inbox import WebhookInboxWorkflow
 from workflows.payin import PayinWorkflow
 from workflows.payout import PayoutWorkflow
 from workflows.refund import RefundWorkflow
+from workflows.status_reads import StatusReaderWorkflow
 
 HISTORIES = Path(__file__).parent / "histories"
 
@@ -36,6 +37,7 @@ def _replayer() -> Replayer:
             RefundWorkflow,
             CampaignWorkflow,
             WebhookInboxWorkflow,
+            StatusReaderWorkflow,
         ],
         # Decodes the session's encrypted histories and the plain recorded ones alike.
         data_converter=data_converter(CodecSettings()),
@@ -88,6 +90,30 @@ def test_recorded_histories_cover_every_generation_and_provider() -> None:
     } <= {path.stem for path in HISTORIES.glob("webhook-inbox-*.json")}
 
 
+def test_shared_read_histories_take_the_patch_and_the_reader_continues_as_new() -> None:
+    """REC9: a MOBILE-PAY payout whose status reads went through the reader (its answer
+    arrives as a ``status_read`` signal), and the reader's first run, which continued as
+    new, and its second."""
+    path = HISTORIES / "payout-acme-REC9-mobilepay.json"
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    patches = [
+        e.marker_recorded_event_attributes.details["patch-data"].payloads[0].data
+        for e in history.events
+        if e.HasField("marker_recorded_event_attributes")
+    ]
+    assert any(b"shared-status-reads" in p for p in patches)
+    signals = [
+        e.workflow_execution_signaled_event_attributes.signal_name
+        for e in history.events
+        if e.HasField("workflow_execution_signaled_event_attributes")
+    ]
+    assert "status_read" in signals
+    first = HISTORIES / "momoflow-test-status-reader-mobilepay-REC9-can.json"
+    history = WorkflowHistory.from_json(first.stem, first.read_text())
+    assert history.events[-1].HasField("workflow_execution_continued_as_new_event_attributes")
+    assert (HISTORIES / "momoflow-test-status-reader-mobilepay-REC9-second.json").exists()
+
+
 def test_the_blocked_history_goes_through_blocked_retry_and_completed() -> None:
     path = HISTORIES / "campaign-acme-REC6-campaign-blocked.json"
     history = WorkflowHistory.from_json(path.stem, path.read_text())
@@ -122,7 +148,7 @@ async def test_histories_of_this_session_replay(
         async for wf in client.list_workflows(
             "WorkflowType = 'PayoutWorkflow' OR WorkflowType = 'PayinWorkflow' "
             "OR WorkflowType = 'RefundWorkflow' OR WorkflowType = 'CampaignWorkflow' "
-            "OR WorkflowType = 'WebhookInboxWorkflow'"
+            "OR WorkflowType = 'WebhookInboxWorkflow' OR WorkflowType = 'StatusReaderWorkflow'"
         )
     ]
 

@@ -241,20 +241,28 @@ def read_payout(stack: Stack, reference: str) -> dict[str, Any]:
     return state
 
 
+def _is_provider_event(event: Any) -> bool:
+    """A ``provider_event`` signal: what a webhook sends (a MOBILE-PAY payout also hears
+    ``status_read`` signals, the answers to its own status reads)."""
+    return (
+        event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
+        and event.workflow_execution_signaled_event_attributes.signal_name == "provider_event"
+    )
+
+
 async def signals(client: Client, workflow_id: str) -> int:
-    """How many signals the workflow's history holds."""
+    """How many ``provider_event`` signals the workflow's history holds."""
     history = await client.get_workflow_handle(workflow_id).fetch_history()
-    kind = EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED
-    return sum(1 for event in history.events if event.event_type == kind)
+    return sum(1 for event in history.events if _is_provider_event(event))
 
 
 async def processed(client: Client, workflow_id: str, count: int) -> bool:
-    """True once the history holds ``count`` signals and a workflow task completed after
-    the last one (so the workflow has applied it)."""
+    """True once the history holds ``count`` ``provider_event`` signals and a workflow task
+    completed after the last one (so the workflow has applied it)."""
     history = await client.get_workflow_handle(workflow_id).fetch_history()
     seen, done = 0, False
     for event in history.events:
-        if event.event_type == EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED:
+        if _is_provider_event(event):
             seen, done = seen + 1, False
         elif event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED:
             done = True

@@ -49,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
     from momoflow.models import (
         DeliveryReport,
         DeliveryStatus,
+        Direction,
         Failure,
         ManualResolution,
         MerchantNotification,
@@ -60,12 +61,20 @@ with workflow.unsafe.imports_passed_through():
         RecheckRequest,
         Resolution,
         ResolutionOutcome,
+        SharedLookup,
         StatusLookup,
         TimelineEntry,
         TransactionState,
         TransactionStatus,
     )
     from momoflow.money import Currency
+    from momoflow.status_reads import (
+        ANSWER_SIGNAL,
+        REQUEST_ACTIVITY,
+        SHARED_READ_PROVIDERS,
+        ReadAnswer,
+        ReadRequest,
+    )
     from workflows.common import (
         CONFLICT_ERROR_TYPES,
         PROVIDER_RETRY,
@@ -99,6 +108,19 @@ PATCH_AMOUNT_MISMATCH = "amount-mismatch-reconciles"
 #: Patch: a create call refused after an attempt whose outcome is unknown reads the
 #: provider's record; only that read can make the transaction ``failed``.
 PATCH_REFUSAL_AFTER_UNKNOWN = "create-refusal-after-unknown"
+
+#: Patch: the status reads of a provider whose status read is a list read (MOBILE-PAY) go
+#: through its reader, which walks the list once for every pending transaction within a
+#: request budget (``momoflow.status_reads``), instead of one walk per read.
+PATCH_SHARED_STATUS_READS = "shared-status-reads"
+
+#: How long a shared status read waits for the reader's answer. The reader paces its walks
+#: of the list by the request budget (at the Free plan's share, up to about 13 minutes).
+SHARED_READ_WAIT = timedelta(minutes=20)
+#: Transactions whose reads may be shared (a refund reads its own way).
+_SHARED_READ_KINDS = frozenset(d.value for d in Direction)
+#: Handing one request to the reader (a signal-with-start to Temporal).
+SHARED_READ_REQUEST_TIMEOUT = timedelta(seconds=30)
 
 #: ``failure.code`` of a transaction whose provider processed another amount than asked.
 AMOUNT_MISMATCH_CODE = "amount_mismatch"
@@ -149,6 +171,9 @@ class TransactionWorkflowBase:
         self._recheck_by = ""
         #: Whether the last read before a deadline got the provider's answer.
         self._final_read_ok = False
+        #: Answers of the provider's reader not applied yet, and the last request's id.
+        self._read_answers: list[ReadAnswer] = []
+        self._read_requests = 0
 
     # ------------------------------------------------------------------ operators
 
@@ -158,6 +183,11 @@ class TransactionWorkflowBase:
         if self._in_reconcile_loop and not self._status.is_final:
             self._recheck_requested = True
             self._recheck_by = request.requested_by
+
+    @workflow.signal(name=ANSWER_SIGNAL)
+    def status_read(self, answer: ReadAnswer) -> None:
+        """The provider's reader answers a shared status read (applied by the main line)."""
+        self._read_answers.append(answer)
 
     @workflow.update(name="resolve")
     def resolve(self, resolution: ManualResolution) -> TransactionState:
@@ -215,6 +245,8 @@ class TransactionWorkflowBase:
     def _drain_inbox(self) -> None:
         while self._inbox:
             self._apply_event(self._inbox.pop(0))
+        if self._read_answers:
+            self._apply_read_answers("list read", request_id=None)
 
     @abstractmethod
     def _apply_event(self, event: ProviderEvent) -> None:
@@ -269,7 +301,8 @@ class TransactionWorkflowBase:
                 f"{expected_amount} {state.currency.value}: the status read decides"
             )
             return False
-        if event.amount is not None:
+        if event.amount is not None and not self._amount_held():
+            # Held for an amount mismatch, the amount that put it there stays on record.
             state.provider_amount = event.amount
         state.provider_status = event.raw_status
         if event.provider_reference:
@@ -310,19 +343,13 @@ class TransactionWorkflowBase:
             and state.failure.code == AMOUNT_MISMATCH_CODE
         )
 
-    def _amount_rule(
-        self,
-        status: PaymentStatus,
-        amount: int | None,
-        currency: Currency | None,
-        *,
-        expected_amount: int,
-        source: str,
-    ) -> bool:
+    def _amount_rule(self, said: ProviderEvent | ProviderTransaction, *, source: str) -> bool:
         """Compare what the provider says it processed with what was asked, at every status
         read and webhook. True when the answer was dealt with here (the caller settles
         nothing): a success for another amount goes to ``reconciling`` (``amount_mismatch``),
         and a transaction reconciling for that reason only notes what it hears."""
+        status, amount, currency = said.status, said.amount, said.currency
+        expected_amount = self._base_state.amount
         if self._amount_held():
             if status.is_final:
                 self._note(f"{source}: {status.value} ({amount}); an amount mismatch stays open")
@@ -372,6 +399,12 @@ class TransactionWorkflowBase:
         assert provider is not None
         if state.provider_transaction_id is None and not status_by_reference:
             return False
+        if (
+            provider in SHARED_READ_PROVIDERS
+            and self.kind in _SHARED_READ_KINDS
+            and workflow.patched(PATCH_SHARED_STATUS_READS)
+        ):
+            return await self._shared_read(why, requested_at=requested_at)
         state.status_polls += 1
         try:
             transaction = await workflow.execute_activity_method(
@@ -394,6 +427,75 @@ class TransactionWorkflowBase:
             return False
         self._apply_transaction(transaction, source=why)
         return True
+
+    async def _shared_read(self, why: str, *, requested_at: datetime) -> bool:
+        """A status read answered by the provider's reader (``momoflow.status_reads``):
+        hand it the request, wait for its answer, apply it. True when the provider listed
+        the transaction; a failed hand-over, "not visible" or no answer in time changes
+        nothing (a late answer is applied when it comes)."""
+        state = self._base_state
+        provider = self._provider_value
+        assert provider is not None
+        state.status_polls += 1
+        self._read_requests += 1
+        request_id = self._read_requests
+        request = ReadRequest(
+            workflow_id=state.workflow_id,
+            request_id=request_id,
+            lookup=SharedLookup(
+                key=state.workflow_id,
+                direction=Direction(self.kind),
+                lookup=StatusLookup(
+                    provider=provider,
+                    provider_transaction_id=state.provider_transaction_id,
+                    external_reference=state.workflow_id,
+                    since=requested_at,
+                ),
+            ),
+        )
+        try:
+            await workflow.execute_activity(
+                REQUEST_ACTIVITY,
+                request,
+                start_to_close_timeout=SHARED_READ_REQUEST_TIMEOUT,
+                schedule_to_close_timeout=STATUS_READ_DEADLINE,
+                retry_policy=PROVIDER_RETRY,
+                summary=f"{why}: ask {provider.value}'s list read",
+            )
+        except ActivityError as err:
+            self._note(f"{why} failed: {failure_from(err, default_code='status_unknown').message}")
+            return False
+        was_final = self._status.is_final
+
+        def answered() -> bool:
+            return any(a.request_id >= request_id for a in self._read_answers) or (
+                not was_final and self._status.is_final
+            )
+
+        try:
+            await workflow.wait_condition(
+                answered,
+                timeout=SHARED_READ_WAIT,
+                timeout_summary=f"{why}: waiting for {provider.value}'s next list read",
+            )
+        except TimeoutError:
+            self._note(f"{why}: no list read answered within {SHARED_READ_WAIT}")
+            return False
+        return self._apply_read_answers(why, request_id=request_id)
+
+    def _apply_read_answers(self, why: str, *, request_id: int | None) -> bool:
+        """Apply every answer received, oldest first; True when the one to ``request_id``
+        listed the transaction."""
+        answers, self._read_answers = self._read_answers, []
+        listed = False
+        for answer in answers:
+            current = request_id is not None and answer.request_id >= request_id
+            if answer.transaction is not None:
+                self._apply_transaction(answer.transaction, source=f"{why} (list read)")
+                listed = listed or current
+            elif current:
+                self._note(f"{why}: {answer.detail}")
+        return listed
 
     async def _wait_with_polls(self, deadline: datetime, schedule: list[int]) -> None:
         """Wait for a final answer (webhook or poll, back-off ``schedule``) until
@@ -475,6 +577,7 @@ class TransactionWorkflowBase:
         def woken() -> bool:
             return (
                 bool(self._inbox)
+                or bool(self._read_answers)
                 or self._recheck_requested
                 or (not was_final and self._status.is_final)
             )

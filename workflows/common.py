@@ -9,7 +9,12 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError, TimeoutError
 
 with workflow.unsafe.imports_passed_through():
-    from momoflow.ids import notification_task_queue, provider_task_queue, task_queue_prefix
+    from momoflow.ids import (
+        notification_task_queue,
+        provider_task_queue,
+        status_reads_task_queue,
+        task_queue_prefix,
+    )
     from momoflow.models import Failure, ProviderName
 
 #: Provider calls: back off from 1 s to 1 min; attempts are bounded by each call's
@@ -31,6 +36,12 @@ def provider_queue(provider: ProviderName) -> str:
     test) with another prefix keeps the pairing without storing queue names in inputs.
     """
     return provider_task_queue(provider, task_queue_prefix(workflow.info().task_queue))
+
+
+def status_reads_queue(provider: ProviderName) -> str:
+    """The task queue of ``provider``'s batched status reads that pairs with this
+    workflow's (no rate limit: the reader paces them, :mod:`momoflow.status_reads`)."""
+    return status_reads_task_queue(provider, task_queue_prefix(workflow.info().task_queue))
 
 
 def notification_queue() -> str:

@@ -304,13 +304,7 @@ class PayinWorkflow(TransactionWorkflowBase):
             else:
                 self._note(f"webhook {event.event_type}: still {event.raw_status}")
             return
-        if self._amount_rule(
-            event.status,
-            event.amount,
-            event.currency,
-            expected_amount=self._inp.amount,
-            source=f"webhook {event.event_type}",
-        ):
+        if self._amount_rule(event, source=f"webhook {event.event_type}"):
             return
         if event.status.is_final:
             self._settle(
@@ -339,15 +333,9 @@ class PayinWorkflow(TransactionWorkflowBase):
             state.provider_reference = transaction.provider_reference
         if transaction.fees is not None:
             state.fees = transaction.fees
-        if transaction.amount is not None:
+        if transaction.amount is not None and not self._amount_held():
             state.provider_amount = transaction.amount
-        if self._amount_rule(
-            transaction.status,
-            transaction.amount,
-            transaction.currency,
-            expected_amount=self._inp.amount,
-            source=source,
-        ):
+        if self._amount_rule(transaction, source=source):
             return
         if transaction.status.is_final:
             self._settle(

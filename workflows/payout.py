@@ -289,13 +289,7 @@ class PayoutWorkflow(TransactionWorkflowBase):
         if not self._vet_event(event, expected_amount=self._inp.amount, amount_rule=True):
             return
         source = f"webhook {event.event_type}"
-        if self._amount_rule(
-            event.status,
-            event.amount,
-            event.currency,
-            expected_amount=self._inp.amount,
-            source=source,
-        ):
+        if self._amount_rule(event, source=source):
             return
         if event.status.is_final:
             self._settle(
@@ -320,15 +314,9 @@ class PayoutWorkflow(TransactionWorkflowBase):
             state.fees = transaction.fees
         if transaction.net_amount is not None:
             state.net_amount = transaction.net_amount
-        if transaction.amount is not None:
+        if transaction.amount is not None and not self._amount_held():
             state.provider_amount = transaction.amount
-        if self._amount_rule(
-            transaction.status,
-            transaction.amount,
-            transaction.currency,
-            expected_amount=self._inp.amount,
-            source=source,
-        ):
+        if self._amount_rule(transaction, source=source):
             return
         if transaction.status.is_final:
             self._settle(

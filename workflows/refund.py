@@ -18,9 +18,12 @@ Rules kept here:
 * The refund call carries an idempotency key derived from the workflow id, so every re-send
   is the same request; an unknown outcome is re-sent until the submit deadline, then
   ``reconciling``, never ``failed`` (money may have moved).
-* Only a verified webhook about this refund, for the payin's amount and currency, settles
-  it. NovaSend has no refund status endpoint, so nothing can be read instead: a refund
-  without such a webhook is ``reconciling`` at the settle deadline.
+* Only a verified webhook about this refund settles it. NovaSend has no refund status
+  endpoint, so nothing can be read instead: a refund without such a webhook is
+  ``reconciling`` at the settle deadline.
+* A success for another amount or currency than the payin's, in a webhook or in the
+  refund call's answer, is ``reconciling`` with ``amount_mismatch`` (``workflows.base``),
+  never ``succeeded``, and stays so until an operator resolves it.
 * ``reconciling`` keeps listening for a late final webhook until the reconcile horizon.
 * Duplicate deliveries (same ``event_id``) are dropped; a final state absorbs every event.
 * The merchant's ``notify_url`` hears ``refund.succeeded``, ``refund.failed`` and
@@ -129,7 +132,7 @@ class RefundWorkflow(TransactionWorkflowBase):
         if self._status is TransactionStatus.PENDING:
             deadline = workflow.now() + timedelta(seconds=input.timings.settle_timeout_s)
             await self._listen_until(deadline, "waiting for the refund's final webhook")
-            if not self._status.is_final:
+            if not self._status.is_final and not self._amount_held():
                 self._finish(
                     TransactionStatus.RECONCILING,
                     Failure(
@@ -200,7 +203,10 @@ class RefundWorkflow(TransactionWorkflowBase):
     # ------------------------------------------------------------------ state changes
 
     def _apply_event(self, event: ProviderEvent) -> None:
-        if not self._vet_event(event, expected_amount=self._inp.amount):
+        if not self._vet_event(event, expected_amount=self._inp.amount, amount_rule=True):
+            return
+        source = f"webhook {event.event_type}"
+        if self._amount_rule(event, source=source):
             return
         if event.status.is_final:
             self._settle(
@@ -208,7 +214,7 @@ class RefundWorkflow(TransactionWorkflowBase):
                 event.failure_code,
                 event.failure_message,
                 event.raw_status,
-                f"webhook {event.event_type}",
+                source,
             )
         else:
             self._note(f"webhook {event.event_type}: still {event.raw_status}")
@@ -220,8 +226,15 @@ class RefundWorkflow(TransactionWorkflowBase):
         return False
 
     def _apply_transaction(self, transaction: ProviderTransaction, *, source: str) -> None:
-        """The refund call's answer: final when the provider already says so."""
-        if transaction.status.is_final and not self._status.is_final:
+        """The refund call's answer: final when the provider already says so (for the
+        amount asked: a success for another amount is ``reconciling``)."""
+        if self._status.is_final:
+            return
+        if transaction.amount is not None and not self._amount_held():
+            self._st.provider_amount = transaction.amount
+        if self._amount_rule(transaction, source=source):
+            return
+        if transaction.status.is_final:
             self._settle(
                 transaction.status,
                 transaction.failure_code,

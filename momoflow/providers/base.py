@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from momoflow.models import (
@@ -18,6 +18,8 @@ from momoflow.models import (
     ProviderName,
     ProviderTransaction,
     RefundInput,
+    SharedLookup,
+    SharedReadOutcome,
     StatusLookup,
     TransactionListPage,
 )
@@ -77,4 +79,16 @@ class PaymentProvider(Protocol):
         ``headers`` may carry ``x-momoflow-webhook-token``: the secret path token of
         providers that sign nothing (MOBILE-PAY), set by the gateway from the URL.
         """
+        ...
+
+
+@runtime_checkable
+class SharedStatusReader(Protocol):
+    """A provider whose status reads are list reads (MOBILE-PAY, providers.md 3.3): one
+    read of its transaction list answers many transactions at once, so momoflow batches
+    them (:mod:`momoflow.status_reads`) to keep a request budget."""
+
+    async def read_statuses(self, lookups: Sequence[SharedLookup]) -> SharedReadOutcome:
+        """Read the list once, newest first, for every lookup; never raises a provider
+        error (it ends the read early and says why in ``error``)."""
         ...

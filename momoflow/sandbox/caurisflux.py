@@ -49,6 +49,7 @@ from .caurisflux_wire import (
 )
 from .kit import (
     OPERATION_STATE_KEY,
+    Fault,
     IdempotencyKeyReuse,
     IdempotencyStore,
     RequestLogMiddleware,
@@ -131,14 +132,7 @@ class _Api:
                 )
         fault = engine.faults.take(operation)
         if fault is not None and fault.kind == "error":
-            headers = dict(rate_headers)
-            code = fault.code
-            message = fault.message or _documented_text(code) or http_phrase(fault.status)
-            if fault.status == 429:
-                headers["Retry-After"] = str(max(1, round(fault.seconds)))
-                code = code or "RATE_LIMIT_EXCEEDED"
-                message = fault.message or "Trop de requêtes"
-            return nest_error(fault.status, message, code=code, headers=headers)
+            return _fault_error(fault, rate_headers)
         if fault is not None and fault.kind == "delay":
             await engine.clock.sleep_real(fault.seconds)
 
@@ -151,6 +145,8 @@ class _Api:
 
         if fault is not None and fault.kind == "timeout_after_execute":
             await hang(request, fault.seconds)
+        if fault is not None and fault.kind == "error_after_execute":
+            return _fault_error(fault, rate_headers)
         if fault is not None and fault.kind == "garbage_body":
             # A body cut in half under a JSON content type: what a proxy reset looks like.
             response = Response(
@@ -519,6 +515,18 @@ def paginated(items: list[dict[str, Any]], page: str | None, limit: str | None) 
         "totalPages": -(-len(items) // size),
     }
     return JSONResponse({"data": items[start : start + size], "meta": meta})
+
+
+def _fault_error(fault: Fault, rate_headers: Mapping[str, str]) -> Response:
+    """The error an ``error`` or ``error_after_execute`` fault answers."""
+    headers = dict(rate_headers)
+    code = fault.code
+    message = fault.message or _documented_text(code) or http_phrase(fault.status)
+    if fault.status == 429:
+        headers["Retry-After"] = str(max(1, round(fault.seconds)))
+        code = code or "RATE_LIMIT_EXCEEDED"
+        message = fault.message or "Trop de requêtes"
+    return nest_error(fault.status, message, code=code, headers=headers)
 
 
 async def _public(

@@ -25,6 +25,7 @@ from starlette.responses import JSONResponse, Response
 
 from .kit import (
     OPERATION_STATE_KEY,
+    Fault,
     IdempotencyKeyReuse,
     IdempotencyStore,
     RequestLogMiddleware,
@@ -99,10 +100,7 @@ class _Api:
                 return mp_error(429, "RATE_LIMITED", headers=headers)
         fault = engine.faults.take(operation)
         if fault is not None and fault.kind == "error":
-            headers = {}
-            if fault.status == 429:
-                headers["Retry-After"] = str(max(1, round(fault.seconds)))
-            return mp_error(fault.status, fault.code, fault.message, headers=headers)
+            return _fault_error(fault)
         if fault is not None and fault.kind == "delay":
             await engine.clock.sleep_real(fault.seconds)
 
@@ -115,6 +113,8 @@ class _Api:
 
         if fault is not None and fault.kind == "timeout_after_execute":
             await hang(request, fault.seconds)
+        if fault is not None and fault.kind == "error_after_execute":
+            return _fault_error(fault)
         if fault is not None and fault.kind == "garbage_body":
             # A body cut in half under a JSON content type: what a proxy reset looks like.
             response = Response(
@@ -209,6 +209,14 @@ class _Api:
 
     def balance(self) -> Response:
         return JSONResponse({"balance": self.engine.account.balance, "currency": "XOF"})
+
+
+def _fault_error(fault: Fault) -> Response:
+    """The error an ``error`` or ``error_after_execute`` fault answers."""
+    headers = {}
+    if fault.status == 429:
+        headers["Retry-After"] = str(max(1, round(fault.seconds)))
+    return mp_error(fault.status, fault.code, fault.message, headers=headers)
 
 
 async def _now(response: Response) -> Response:

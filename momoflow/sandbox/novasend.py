@@ -34,6 +34,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response
 
 from .kit import (
     OPERATION_STATE_KEY,
+    Fault,
     IdempotencyKeyReuse,
     IdempotencyStore,
     InsufficientBalance,
@@ -137,12 +138,7 @@ class _Api:
             return ns_error(400, "idempotency_key_invalid", language)
         fault = engine.faults.take(operation)
         if fault is not None and fault.kind == "error":
-            headers = {}
-            if fault.status == 429:
-                headers["Retry-After"] = str(max(1, round(fault.seconds)))
-            code = fault.code or _fault_code(fault.status)
-            text = fault.message or static_message(code, language) or _phrase(fault.status)
-            return ns_error(fault.status, code, language, text=text, headers=headers)
+            return _fault_error(fault, language)
         if fault is not None and fault.kind == "delay":
             await engine.clock.sleep_real(fault.seconds)
 
@@ -154,6 +150,8 @@ class _Api:
 
         if fault is not None and fault.kind == "timeout_after_execute":
             await hang(request, fault.seconds)
+        if fault is not None and fault.kind == "error_after_execute":
+            return _fault_error(fault, language)
         if fault is not None and fault.kind == "garbage_body":
             # A body cut in half under a JSON content type: what a proxy reset looks like.
             return Response(
@@ -302,6 +300,16 @@ class _Api:
 
     def balance(self) -> Response:
         return JSONResponse(self.engine.balances())
+
+
+def _fault_error(fault: Fault, language: Language) -> Response:
+    """The error an ``error`` or ``error_after_execute`` fault answers."""
+    headers = {}
+    if fault.status == 429:
+        headers["Retry-After"] = str(max(1, round(fault.seconds)))
+    code = fault.code or _fault_code(fault.status)
+    text = fault.message or static_message(code, language) or _phrase(fault.status)
+    return ns_error(fault.status, code, language, text=text, headers=headers)
 
 
 def _phrase(status: int) -> str:

@@ -32,10 +32,11 @@ Status comes from the history: ``payout_status``/``payin_status`` find the trans
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -57,6 +58,8 @@ from momoflow.models import (
     ProviderName,
     ProviderTransaction,
     RefundInput,
+    SharedLookup,
+    SharedReadOutcome,
     StatusLookup,
     TransactionListPage,
 )
@@ -78,9 +81,11 @@ from momoflow.providers.mobilepay.mapping import (
     build_list_params,
     build_qr_payment_request,
     build_transfer_request,
+    claims,
     classify_error,
     is_kind,
     judge_existing,
+    kind_of,
     marker,
     matches_id,
     matches_reference,
@@ -118,6 +123,11 @@ DEFAULT_CONSISTENCY_WINDOW_S = 900
 DEFAULT_SESSION_TTL_S = 600
 #: A session token is renewed this long before it expires.
 SESSION_RENEW_MARGIN_S = 60
+
+#: HTTP requests sent in the current task, when something counts them (a shared read).
+_REQUESTS_SENT: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar(
+    "mobilepay_requests_sent", default=None
+)
 
 _API_VERSION_SUFFIX = re.compile(r"/api/v\d+/?$")
 _DOWN_WORDS = frozenset({"down", "error", "unhealthy", "maintenance", "ko"})
@@ -223,6 +233,7 @@ class MobilePayClient:
             email=self._credentials.login_email or "",
             password=self._credentials.login_password or "",
         )
+        _count_request()
         with map_httpx_errors(PROVIDER, operation):
             response = await self._http.post(
                 f"{self._base_url}/auth/login",
@@ -289,6 +300,7 @@ class MobilePayClient:
         if body is not None:
             headers["Content-Type"] = "application/json"
             content = body.model_dump_json(exclude_none=True).encode()
+        _count_request()
         with map_httpx_errors(PROVIDER, operation):
             response = await self._http.request(
                 method,
@@ -416,6 +428,44 @@ class MobilePayClient:
                 operation=operation,
             )
         return to_transaction(item, kind=kind, external_reference=reference)
+
+    async def read_statuses(self, lookups: Sequence[SharedLookup]) -> SharedReadOutcome:
+        """One walk down ``GET /transactions`` (newest first) that answers every lookup it
+        can: from the oldest lookup's ``since`` on, at most :data:`MAX_SEARCH_PAGES`
+        pages, stopping early once every lookup is found. The status reads of all pending
+        MOBILE-PAY transactions share it, so their cost in requests does not grow with
+        their number (:mod:`momoflow.status_reads`). A provider error ends the walk; what
+        was found before it is kept and the error is said in ``error``."""
+        tally = [0]
+        token = _REQUESTS_SENT.set(tally)
+        found: dict[str, ProviderTransaction] = {}
+        open_lookups = {lookup.key: lookup for lookup in lookups}
+        anchors = [lookup.lookup.since for lookup in lookups]
+        # A lookup without a starting time reads the whole search window.
+        oldest = None if not anchors or None in anchors else min(a for a in anchors if a)
+        since = self._since(oldest)
+
+        def accept(item: MobilePayTransactionItem) -> bool:
+            for key, lookup in list(open_lookups.items()):
+                if claims(item, lookup):
+                    found[key] = to_transaction(
+                        item,
+                        kind=kind_of(lookup.direction),
+                        external_reference=lookup.lookup.external_reference,
+                    )
+                    del open_lookups[key]
+            # Stop the walk once nothing is left to find.
+            return not open_lookups
+
+        error: str | None = None
+        try:
+            if open_lookups:
+                await self._search("read_statuses", since=since, accept=accept)
+        except errors.ProviderError as exc:
+            error = str(exc)
+        finally:
+            _REQUESTS_SENT.reset(token)
+        return SharedReadOutcome(found=found, requests=tally[0], error=error)
 
     # ----------------------------------------------------------------------- payouts
 
@@ -653,3 +703,9 @@ def _says_down(body: bytes) -> bool:
         return False
     status = payload.get("status") if isinstance(payload, dict) else None
     return isinstance(status, str) and status.strip().lower() in _DOWN_WORDS
+
+
+def _count_request() -> None:
+    tally = _REQUESTS_SENT.get()
+    if tally is not None:
+        tally[0] += 1

@@ -28,6 +28,7 @@ from momoflow.models import (
     ProviderEvent,
     ProviderName,
     ProviderTransaction,
+    SharedLookup,
     TransactionListPage,
 )
 from momoflow.money import Country, Currency
@@ -360,6 +361,15 @@ def listed_reference(item: MobilePayTransactionItem) -> str | None:
     return found.group(1) if found else None
 
 
+def listed_marker(item: MobilePayTransactionItem) -> str | None:
+    """The whole marker that opens the item's description (lowercase), or None: what
+    still names our reference when MOBILE-PAY kept only the start of the description."""
+    head = (item.description or "").lstrip().lower()[:MARKER_LENGTH]
+    if len(head) == MARKER_LENGTH and head.startswith(MARKER_OPEN) and head.endswith("]"):
+        return head
+    return None
+
+
 def listed_status(item: MobilePayTransactionItem) -> PaymentStatus:
     """The item's status; an item that does not say its type is read with whichever
     vocabulary calls its word final (``completed`` is a transfer's, ``received`` a
@@ -387,6 +397,7 @@ def to_listed_transaction(item: MobilePayTransactionItem) -> ListedTransaction |
         provider=ProviderName.MOBILEPAY,
         provider_transaction_id=ids[0],
         external_reference=listed_reference(item),
+        marker=listed_marker(item),
         direction=direction,
         status=listed_status(item),
         raw_status=item.status,
@@ -472,6 +483,22 @@ def matches_reference(item: MobilePayTransactionItem, reference: str) -> bool:
 def matches_id(item: MobilePayTransactionItem, provider_transaction_id: str) -> bool:
     """The id under ``id``, ``transfer_id``, ``payment_id`` or ``transaction_id``."""
     return provider_transaction_id in item.ids()
+
+
+def kind_of(direction: Direction) -> TransactionKind:
+    """What a payout or a payin is in MOBILE-PAY's history."""
+    return TransactionKind.TRANSFER if direction is Direction.PAYOUT else TransactionKind.PAYMENT
+
+
+def claims(item: MobilePayTransactionItem, lookup: SharedLookup) -> bool:
+    """The history item answers ``lookup``: by MOBILE-PAY's id when the lookup has one,
+    else by kind and our marker or reference (:func:`matches_reference`)."""
+    tx_id = lookup.lookup.provider_transaction_id
+    if tx_id:
+        return matches_id(item, tx_id)
+    return is_kind(item, kind_of(lookup.direction)) and matches_reference(
+        item, lookup.lookup.external_reference
+    )
 
 
 def same_phone(listed: str | None, sent: str) -> bool:

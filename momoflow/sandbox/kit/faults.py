@@ -7,6 +7,9 @@ Request faults apply to API operations (named by the simulator, e.g. ``payouts.i
 - ``delay``: wait ``seconds`` (real time), then execute and answer normally;
 - ``timeout_after_execute``: execute fully, then hang ``seconds`` (default 60) before
   answering, so that the client times out on a request that did move money;
+- ``error_after_execute``: execute fully, then answer ``status`` with an error body (what
+  a provider whose own back end timed out, or a proxy in front of it, may answer after the
+  money moved: CaurisFlux's ``provider_error``, a 502);
 - ``garbage_body``: execute, then answer 200 with a body that is not JSON.
 
 Webhook faults apply to the next deliveries, whatever the operation:
@@ -44,6 +47,7 @@ FaultKind = Literal[
     "error",
     "delay",
     "timeout_after_execute",
+    "error_after_execute",
     "garbage_body",
     "drop_webhooks",
     "duplicate_webhooks",
@@ -51,7 +55,7 @@ FaultKind = Literal[
 ]
 
 REQUEST_FAULT_KINDS: frozenset[str] = frozenset(
-    {"error", "delay", "timeout_after_execute", "garbage_body"}
+    {"error", "delay", "timeout_after_execute", "error_after_execute", "garbage_body"}
 )
 WEBHOOK_FAULT_KINDS: frozenset[str] = frozenset(
     {"drop_webhooks", "duplicate_webhooks", "reorder_webhooks"}

@@ -14,7 +14,6 @@ import signal
 import sys
 from collections.abc import Sequence
 
-import httpx
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -33,11 +32,13 @@ from momoflow.ids import (
     status_reads_task_queue,
     workflow_task_queue,
 )
+from momoflow.outbound import notification_client
 from momoflow.providers.registry import open_providers
 from momoflow.settings import Settings, configure_logging, get_settings
 from momoflow.status_reads import SHARED_READ_PROVIDERS
 from momoflow.temporal import connect_client
 from workflows.campaign import CampaignWorkflow
+from workflows.codec_sessions import RevokedCodecSessionWorkflow
 from workflows.inbox import WebhookInboxWorkflow
 from workflows.payin import PayinWorkflow
 from workflows.payout import PayoutWorkflow
@@ -63,8 +64,9 @@ WORKFLOWS: Sequence[type] = (PayoutWorkflow, PayinWorkflow, RefundWorkflow, Camp
 #: Verified webhooks that could not reach their transaction yet (``momoflow.inbox``).
 INBOX_WORKFLOWS: Sequence[type] = (WebhookInboxWorkflow,)
 
-#: Batched status reads of providers whose status read is a list read.
-STATUS_READ_WORKFLOWS: Sequence[type] = (StatusReaderWorkflow,)
+#: Batched status reads of providers whose status read is a list read, and the marks of
+#: signed-out codec sessions (``momoflow.codec_sessions``).
+STATUS_READ_WORKFLOWS: Sequence[type] = (StatusReaderWorkflow, RevokedCodecSessionWorkflow)
 
 
 async def run_worker(
@@ -75,7 +77,7 @@ async def run_worker(
     prefix = settings.task_queue_prefix
     async with (
         open_providers(settings) as providers,
-        httpx.AsyncClient(timeout=httpx.Timeout(10.0)) as notify_http,
+        notification_client(settings.notify_policy()) as notify_http,
     ):
         activities = ProviderActivities(providers)
         reconciliation = ReconcileActivities(client, reports_dir=settings.reports_dir())

@@ -212,6 +212,7 @@ class CampaignActivities:
                 secret=self._settings.fingerprint_secret.get_secret_value(),
                 requested_at=campaign.submitted_at,
                 timings=self._settings.timings_for(request.provider),
+                confirm_final_webhooks=self._settings.confirms_payout_webhooks(request.provider),
             )
             if CAPABILITIES[request.provider].per_request_callback:
                 payout.provider_callback_url = self._settings.webhook_url(request.provider)

@@ -12,6 +12,9 @@ Outcomes:
   type ``MerchantEndpointUnavailable``, whose next retry delay is the merchant's
   ``Retry-After`` (at most one hour) when it sent one;
 * 410 Gone: non-retryable ``MerchantEndpointGone`` (the merchant retired the endpoint);
+* a host that is, or resolves to, an address momoflow must not reach (loopback, private,
+  link-local, a cloud's metadata service; :mod:`momoflow.outbound`): non-retryable
+  ``NotificationDestinationRefused``, and nothing is sent;
 * a URL that is not an absolute http(s) URL: non-retryable ``InvalidNotificationUrl``;
 * no secret for the merchant (``secret_for`` raises ``KeyError``): non-retryable
   ``NotificationSecretMissing``.
@@ -35,6 +38,7 @@ from temporalio.exceptions import ApplicationError
 
 from momoflow.models import DeliveryReport, MerchantNotification
 from momoflow.notifications import notification_body, notification_headers, retry_after_s, sign
+from momoflow.outbound import DestinationRefused
 
 #: The one status that tells us to stop delivering to an endpoint.
 GONE = 410
@@ -83,10 +87,18 @@ class NotificationActivities:
         headers = notification_headers(n, signature=sign(secret, body, int(self._clock())))
         try:
             # A redirect is not a delivery, and following one would send the signed body to
-            # a host the merchant did not register.
-            response = await self._http.post(
-                url, content=body, headers=headers, follow_redirects=False
-            )
+            # a host the merchant did not register. The answer's body is never read.
+            request = self._http.build_request("POST", url, content=body, headers=headers)
+            response = await self._http.send(request, follow_redirects=False, stream=True)
+            await response.aclose()
+        except DestinationRefused as exc:
+            self._log_failure(n, "DestinationRefused")
+            raise ApplicationError(
+                f"notification not sent: {exc}",
+                _details(n, http_status=None, error="DestinationRefused"),
+                type="NotificationDestinationRefused",
+                non_retryable=True,
+            ) from None
         except httpx.HTTPError as exc:
             error = type(exc).__name__
             self._log_failure(n, error)

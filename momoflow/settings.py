@@ -24,6 +24,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from momoflow.codec import KEY_ID_PATTERN, decode_key, is_valid_key_id
 from momoflow.ids import MERCHANT_PATTERN
 from momoflow.models import PayinTimings, PayoutTimings, ProviderName
+from momoflow.outbound import DestinationPolicy
 from momoflow.status_reads import ReadBudget
 
 #: Secrets shipped for local development and tests only.
@@ -79,6 +80,15 @@ class CaurisFluxSettings(BaseModel):
     secret_key: SecretStr = SecretStr("sk_test_momoflow")
     webhook_secret: SecretStr = SecretStr("whsec_momoflow_sandbox")
     webhook_tolerance_s: int = Field(default=300, ge=1)
+    #: Accept webhooks signed without a timestamp (an HMAC of the body alone, the legacy form
+    #: the vendor plugin still accepts). Off: such a signature never expires, so a captured
+    #: delivery could be replayed at any time. On: a replay is dropped by the transaction,
+    #: which keeps every event id (the delivery id, else a hash of the body) for its life.
+    allow_legacy_signatures: bool = False
+    #: A signed final payout webhook (success or failure) is confirmed by a status read
+    #: before it counts. Off saves one read per payout, but then whoever holds the webhook
+    #: secret can make a payout look paid, or failed and paid again (docs/providers.md).
+    confirm_payout_webhooks: bool = True
     #: The plan's request limit (Standard plan: 100/min), enforced by the Temporal server.
     rate_limit_per_minute: int = Field(default=100, ge=1)
     timeout_s: float = Field(default=20.0, gt=0)
@@ -97,6 +107,9 @@ class NovaSendSettings(BaseModel):
     webhook_secret: SecretStr = SecretStr("nswh_momoflow_sandbox")
     #: Language of NovaSend's error messages (``Accept-Language``).
     language: Literal["fr", "en"] = "en"
+    #: A signed final payout webhook is confirmed by a status read before it counts (see
+    #: ``CaurisFluxSettings.confirm_payout_webhooks``).
+    confirm_payout_webhooks: bool = True
     #: Not documented; status reads should stay under one per 5-10 s per transaction [N3].
     rate_limit_per_minute: int = Field(default=300, ge=1)
     #: The docs ask for at most 30 s per call [N3].
@@ -220,6 +233,12 @@ class OperatorTokenEntry(BaseModel):
     token_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
 
 
+def _https_or_loopback(origin: str) -> bool:
+    scheme, _, rest = origin.partition("://")
+    host = rest.split("/", 1)[0].rsplit(":", 1)[0].strip("[]").lower()
+    return scheme == "https" or (scheme == "http" and host in ("localhost", "127.0.0.1", "::1"))
+
+
 class CodecSettings(BaseModel):
     """Encryption of Temporal payloads (``momoflow/codec.py``) and the gateway's codec
     endpoints that let operators read them in the Temporal UI."""
@@ -310,8 +329,10 @@ class TelemetrySettings(BaseModel):
     #: ``host:port`` where a worker serves Prometheus metrics (Temporal SDK and momoflow's
     #: business metrics) at ``/metrics``, e.g. ``0.0.0.0:9464``. Unset: not served.
     worker_metrics_address: str | None = Field(default=None, pattern=r"^\S*:[0-9]{1,5}$")
-    #: Whether the gateway serves ``GET /metrics`` (Prometheus text format).
-    gateway_metrics: bool = True
+    #: Whether the gateway serves ``GET /metrics`` (Prometheus text format). Unset: in
+    #: ``env=local``/``test`` only; a public gateway must not publish its metrics unless
+    #: asked to (then block ``/metrics`` at the load balancer).
+    gateway_metrics: bool | None = None
 
 
 class Settings(BaseSettings):
@@ -350,6 +371,10 @@ class Settings(BaseSettings):
     default_notification_secret: SecretStr = SecretStr("dev-notification-secret")
     #: How long a merchant notification is retried before it is given up.
     notification_horizon_s: int = Field(default=3 * 24 * 3600, ge=60)
+    #: Non-public destinations that notifications may reach anyway (``momoflow.outbound``):
+    #: ``ADDRESS[/BITS][:PORT[-PORT]]``, JSON list. Empty: public addresses only. The local
+    #: stack and the tests allow ``127.0.0.2``, where nothing of momoflow listens.
+    notify_allow: list[str] = Field(default_factory=list)
     #: How long a verified webhook that cannot reach its transaction yet is kept and
     #: offered again before its inbox gives up, visibly (``momoflow.inbox``). Fixed in each
     #: inbox when its first event arrives; longer than any create deadline.
@@ -435,7 +460,29 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"development secrets are not allowed with env={self.env}: set {', '.join(used)}"
             )
+        self._check_ui_origins()
         return self
+
+    def _check_ui_origins(self) -> None:
+        """Outside local and test, the Temporal UI's origins are set on purpose, and use
+        https (plain http only on a loopback host, reachable from this machine alone)."""
+        if "ui_origins" not in self.codec.model_fields_set:
+            raise ValueError(
+                f"with env={self.env}, set MOMOFLOW_CODEC__UI_ORIGINS to the Temporal UI's "
+                'https origin(s), e.g. ["https://temporal.example.com"] ([] for none)'
+            )
+        plain = [o for o in self.codec.ui_origins if not _https_or_loopback(o)]
+        if plain:
+            raise ValueError(
+                f"with env={self.env}, codec.ui_origins must use https (plain http only on "
+                f"localhost or 127.0.0.1): {', '.join(plain)}"
+            )
+
+    def serves_gateway_metrics(self) -> bool:
+        """Whether the gateway serves ``/metrics`` (see ``TelemetrySettings``)."""
+        if self.telemetry.gateway_metrics is None:
+            return self.env in ("local", "test")
+        return self.telemetry.gateway_metrics
 
     def _secrets(self) -> dict[str, SecretStr | None]:
         """The secrets in use: the global ones and those of the enabled providers."""
@@ -482,6 +529,27 @@ class Settings(BaseSettings):
                 return self.novasend.rate_limit_per_second()
             case ProviderName.MOBILEPAY:
                 return self.mobilepay.rate_limit_per_second()
+
+    @field_validator("notify_allow")
+    @classmethod
+    def _destinations_parse(cls, entries: list[str]) -> list[str]:
+        DestinationPolicy.from_entries(entries)
+        return entries
+
+    def notify_policy(self) -> DestinationPolicy:
+        """Where merchant notifications may go (``notify_allow`` plus public addresses)."""
+        return DestinationPolicy.from_entries(self.notify_allow)
+
+    def confirms_payout_webhooks(self, provider: ProviderName) -> bool:
+        """Whether a signed final payout webhook at ``provider`` waits for a status read.
+        MOBILE-PAY signs nothing: its webhooks are only ever hints, read back anyway."""
+        match provider:
+            case ProviderName.CAURISFLUX:
+                return self.caurisflux.confirm_payout_webhooks
+            case ProviderName.NOVASEND:
+                return self.novasend.confirm_payout_webhooks
+            case ProviderName.MOBILEPAY:
+                return True
 
     def status_read_budget(self, provider: ProviderName) -> ReadBudget:
         """What ``provider``'s batched status reads may spend (``momoflow.status_reads``)."""

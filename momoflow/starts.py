@@ -35,6 +35,7 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from momoflow import search_attributes as sa
 from momoflow import telemetry
+from momoflow.codec import EncryptionCodec
 from momoflow.ids import payin_workflow_id, payout_workflow_id, workflow_task_queue
 from momoflow.models import Direction, PayinInput, PayoutInput, TransactionStatus
 from momoflow.money import format_amount
@@ -58,6 +59,7 @@ __all__ = [
     "RequestProblems",
     "StartRefused",
     "Started",
+    "UnencryptedClient",
     "start_once",
     "start_payin",
     "start_payout",
@@ -85,6 +87,19 @@ class RequestProblems(StartRefused):
         count = len(self.problems)
         super().__init__(
             f"{count} problem{'s' if count != 1 else ''} in the request; nothing was started"
+        )
+
+
+class UnencryptedClient(StartRefused):
+    """The Temporal client would store the request (phone number, name) in clear: it does
+    not carry momoflow's encrypting data converter."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this Temporal client does not encrypt payloads, so the recipient's phone number "
+            "and name would be stored in clear in the workflow history; connect it with "
+            "momoflow.temporal.connect_client(settings.temporal, codec=settings.codec); "
+            "nothing was started"
         )
 
 
@@ -127,9 +142,12 @@ async def start_once(
 ) -> bool:
     """Start the workflow; False when it already exists with the same fingerprint.
 
-    Raises :class:`ReferenceInUse` when it exists with another fingerprint. A finished
-    workflow is never started again (``REJECT_DUPLICATE``).
+    Raises :class:`ReferenceInUse` when it exists with another fingerprint, and
+    :class:`UnencryptedClient` (before anything is sent) when ``client`` would store the
+    input in clear. A finished workflow is never started again (``REJECT_DUPLICATE``).
     """
+    if not isinstance(client.data_converter.payload_codec, EncryptionCodec):
+        raise UnencryptedClient()
     try:
         await client.start_workflow(
             workflow,
@@ -182,6 +200,7 @@ async def start_payout(
         secret=settings.fingerprint_secret.get_secret_value(),
         requested_at=requested_at or datetime.now(UTC),
         timings=settings.timings_for(request.provider),
+        confirm_final_webhooks=settings.confirms_payout_webhooks(request.provider),
     )
     if CAPABILITIES[request.provider].per_request_callback:
         payout_input.provider_callback_url = settings.webhook_url(request.provider)
@@ -271,6 +290,8 @@ async def start_payin(
 
 def _notify_url_problems(url: object | None, settings: Settings) -> list[FieldProblem]:
     problem = check_notify_url(
-        str(url) if url else None, allow_private=settings.env in ("local", "test")
+        str(url) if url else None,
+        local=settings.env in ("local", "test"),
+        policy=settings.notify_policy(),
     )
     return [problem] if problem else []

@@ -53,8 +53,9 @@ OUT = Path(__file__).parent / "histories"
 #: Bump when a recording is meant to add new shapes of history; older files stay and must
 #: keep replaying (``workflow.patched`` guards the differences).
 #: REC3: payins; REC7: with the amount-mismatch-reconciles, create-refusal-after-unknown
-#: and payin-expiry-needs-a-read patches.
-GENERATION = "REC7"
+#: and payin-expiry-needs-a-read patches; REC10: with signed final webhooks confirmed by a
+#: status read (``confirm_final_webhooks`` in the input) and MOBILE-PAY's shared reads.
+GENERATION = "REC10"
 #: Campaign recordings (their own generation: payouts and payins were not re-recorded).
 #: REC4: before the campaign-no-lost-wakeup patch; REC5: with it; REC6: with the
 #: campaign-blocked-retry patch too, and a campaign blocked three times and retried.

@@ -31,6 +31,9 @@ SECRET_KEY = "sk_test_momoflow"
 WEBHOOK_SECRET = "whsec_momoflow_sandbox"
 NOVASEND_WEBHOOK_SECRET = "nswh_momoflow_sandbox"
 MOBILEPAY_WEBHOOK_TOKEN = "mpwh_momoflow_sandbox_token"
+#: Where the tests' merchant notification endpoints listen: the one non-public address the
+#: test stack lets notifications reach (``MOMOFLOW_NOTIFY_ALLOW``).
+MERCHANT_HOST = "127.0.0.2"
 ACME_KEY = "mf_test_acme_key"
 ACME_NOTIFY_SECRET = "acme-notification-secret"
 GLOBEX_KEY = "mf_test_globex_key"
@@ -241,6 +244,9 @@ def start_stack(
         "MOMOFLOW_MOBILEPAY__TIMEOUT_S": "3",
         "MOMOFLOW_MOBILEPAY__RATE_LIMIT_PER_HOUR": "3600000",
         "MOMOFLOW_MOBILEPAY__POLL_SCHEDULE_S": "[1, 2, 3]",
+        # Merchant endpoints of the tests listen on 127.0.0.2 (MERCHANT_HOST); the sandboxes,
+        # the gateway and Temporal on 127.0.0.1, which notifications cannot reach.
+        "MOMOFLOW_NOTIFY_ALLOW": json.dumps([MERCHANT_HOST]),
         # One walk of the list per second at most, for every pending transaction.
         "MOMOFLOW_MOBILEPAY__STATUS_READ_INTERVAL_S": "1",
         # After an unknown create, look for the transfer for seconds, not 15 minutes.

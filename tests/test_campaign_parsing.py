@@ -51,6 +51,21 @@ def test_every_problem_of_a_line_is_reported_with_its_column() -> None:
     assert checked.invalid_lines == 1 and checked.requests == {}
 
 
+def test_campaign_lines_refuse_the_characters_the_api_refuses() -> None:
+    # The same rule as POST /v1/payouts (``clean_text``), under the file's column names; a
+    # spaced national number is read the same way as there.
+    text = (
+        f"{HEADER}\n"
+        "T-1,caurisflux,SN,wave,77 123 45 67,Awa \u202eDiallo,5000,XOF,ok\n"
+        'T-2,caurisflux,SN,wave,+221 77 123 45 68,Moussa Ba,5000,XOF,"ligne 1\nligne 2"\n'
+        "T-3,caurisflux,SN,wave,77 123 45 69,Fatou Sy,5000,XOF,Facture 3\n"
+    )
+    checked = check(text)
+    problems = {(p.line, p.field, p.rule) for p in checked.problems}
+    assert problems == {(1, "name", "clean_text"), (2, "description", "clean_text")}
+    assert [r.recipient.phone for r in checked.requests.values()] == ["+221771234569"]
+
+
 def test_duplicate_references_invalidate_every_line_that_shares_them() -> None:
     rows = ["D-1,novasend,CI,wave,+2250701231101,A,1000,XOF,"] * 2
     checked = check("\n".join([HEADER, *rows, "D-2,novasend,CI,wave,+2250701231102,B,1000,XOF,"]))

@@ -436,7 +436,7 @@ def test_campaign_pays_every_line_once_when_its_worker_is_killed_twice(stack: St
         stack.start_worker("worker", prefix="momoflow-test")
 
     done = wait_phase(stack, reference, FINAL_PHASES, timeout=300)
-    assert done["phase"] == "completed"
+    assert done["phase"] == "completed", done
     lines = report(stack, reference)
     assert len(lines) == 120
     in_doubt = []

@@ -313,13 +313,18 @@ def test_valid_webhook_verifies_and_normalises() -> None:
     assert event.amount == 50000
 
 
-def test_unprefixed_and_legacy_signatures_are_accepted() -> None:
+def test_unprefixed_signatures_are_accepted_and_legacy_ones_only_when_allowed() -> None:
     cf.verify_webhook_signature(
         _signed(WEBHOOK, int(NOW), prefix=""), WEBHOOK, secret=SECRET, tolerance_s=300, now=NOW
     )
-    legacy = hmac.new(SECRET.encode(), WEBHOOK, hashlib.sha256).hexdigest()
+    legacy = {"X-Cauris-Signature": hmac.new(SECRET.encode(), WEBHOOK, hashlib.sha256).hexdigest()}
+    # A signature of the body alone never expires: refused by default.
+    with pytest.raises(errors.WebhookVerificationError) as refused:
+        cf.verify_webhook_signature(legacy, WEBHOOK, secret=SECRET, tolerance_s=300, now=NOW)
+    assert refused.value.reason == "no_timestamp"
+    assert "ALLOW_LEGACY_SIGNATURES" in str(refused.value)
     cf.verify_webhook_signature(
-        {"X-Cauris-Signature": legacy}, WEBHOOK, secret=SECRET, tolerance_s=300, now=NOW
+        legacy, WEBHOOK, secret=SECRET, tolerance_s=300, now=NOW, allow_legacy=True
     )
 
 

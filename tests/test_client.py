@@ -24,6 +24,7 @@ from momoflow.client import (
     ServiceUnavailable,
     SyncMomoflowClient,
     Unauthenticated,
+    UnencryptedClient,
     ValidationFailed,
     start_payout_on_temporal,
 )
@@ -213,6 +214,21 @@ async def test_start_payout_on_temporal_is_the_gateways_payout(
     description = await client.get_workflow_handle(workflow_id).describe()
     assert description.typed_search_attributes.get(sa.REFERENCE) == reference
     assert description.typed_search_attributes.get(sa.MERCHANT) == "acme"
+
+
+async def test_a_client_that_would_store_the_request_in_clear_is_refused(
+    stack: Stack, reference: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plain ``Client.connect()`` has no payload codec: the phone number and name would
+    sit in the history as ``json/plain``. Nothing is started."""
+    settings = gateway_settings(stack, monkeypatch)
+    plain = await Client.connect(stack.temporal_address)
+
+    with pytest.raises(UnencryptedClient, match="connect_client"):
+        await start_payout_on_temporal(plain, "acme", payout_body(reference), settings)
+
+    with stack.gateway() as http:
+        assert http.get(f"/v1/payouts/{reference}").status_code == 404
 
 
 def test_the_sync_client_creates_and_waits(stack: Stack, reference: str) -> None:

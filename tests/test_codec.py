@@ -8,9 +8,12 @@ decrypt it, as the Temporal UI does.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
+import sys
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -36,6 +39,7 @@ from momoflow.codec import (
 from momoflow.devstack import DevStackConfig, _ui_codec_endpoint
 from momoflow.gateway import create_app
 from momoflow.ids import payout_workflow_id
+from momoflow.processes import ManagedProcess, free_port, http_ready
 from momoflow.settings import (
     DEV_CODEC_KEY,
     DEV_CODEC_KEY_ID,
@@ -43,6 +47,7 @@ from momoflow.settings import (
     CodecSettings,
     OperatorTokenEntry,
     Settings,
+    TemporalSettings,
     hash_api_key,
 )
 from momoflow.temporal import data_converter
@@ -352,9 +357,9 @@ async def test_signed_in_operator_decodes_with_the_session_cookie(
         signed_in = http.post("/codec/login", data={"token": DEV_OPERATOR_TOKEN})
         cookie = signed_in.cookies["momoflow_codec_session"]
         decoded = http.post("/codec/decode", json=body, headers=headers)
-        version, expires, mac, operator = cookie.split(":")
+        version, session_id, expires, mac, operator = cookie.split(":")
         http.cookies.clear()
-        longer = f"{version}:{int(expires) + 86400}:{mac}:{operator}"
+        longer = f"{version}:{session_id}:{int(expires) + 86400}:{mac}:{operator}"
         http.cookies.set("momoflow_codec_session", longer)
         forged = http.post("/codec/decode", json=body, headers=headers)
 
@@ -495,3 +500,120 @@ async def test_gateway_without_the_old_key_names_the_missing_key_id(
     assert answer.json()["error"] == "unknown_key_id"
     assert f"'{DEV_CODEC_KEY_ID}'" in answer.json()["message"]
     assert new_key not in answer.text and DEV_CODEC_KEY not in answer.text
+
+
+# --------------------------------------------------------------------------- https sessions
+
+
+async def test_over_https_the_session_is_a_host_only_cookie_and_sign_in_and_out_are_logged(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Cookies ignore ports: a cookie for ``/codec`` on this host would also go to other
+    services on it. Over https it is ``__Host-`` (https only, this exact host, ``Path=/``,
+    never set by a subdomain), and both ends of a session leave a log line. (Sessions are
+    checked against the sign-outs kept in Temporal: this gateway reaches the stack's.)"""
+    app = create_app(
+        Settings(env="test", temporal=TemporalSettings(address=stack.temporal_address))
+    )
+    transport = httpx.ASGITransport(app=app)
+    caplog.set_level("INFO", logger="momoflow.gateway.codec")
+    async with httpx.AsyncClient(transport=transport, base_url="https://gw.example") as http:
+        signed_in = await http.post("/codec/login", data={"token": DEV_OPERATOR_TOKEN})
+        page = await http.get("/codec/login")
+        signed_out = await http.post("/codec/logout")
+
+    assert signed_in.status_code == 200
+    set_cookie = signed_in.headers["set-cookie"]
+    assert set_cookie.startswith("__Host-momoflow_codec_session=")
+    assert all(part in set_cookie.lower() for part in ("path=/;", "secure", "httponly"))
+    assert "domain=" not in set_cookie.lower()
+    # The host-only cookie is read back over https.
+    assert "Signed in as <b>dev</b>" in page.text
+    assert signed_out.status_code == 200
+    assert "__Host-momoflow_codec_session=" in signed_out.headers["set-cookie"]
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith("codec sign-in: operator dev") for m in messages), messages
+    assert "codec sign-out: operator dev" in messages, messages
+
+
+@pytest.mark.parametrize(("trusted", "expected"), [("10.9.9.9", 403), ("127.0.0.1", 200)])
+def test_sign_in_behind_a_tls_proxy_needs_the_proxy_trusted(
+    stack: Stack, tmp_path: Path, trusted: str, expected: int
+) -> None:
+    """Behind a proxy that ends TLS, the gateway sees http unless uvicorn trusts the proxy's
+    ``X-Forwarded-Proto`` (``FORWARDED_ALLOW_IPS``): the form's https origin then looks
+    foreign and sign-in is a 403 ``origin_not_allowed``. Trusted, it signs in, with the
+    https (``__Host-``) cookie."""
+    port = free_port()
+    gateway = ManagedProcess(
+        "gateway-proxied",
+        [sys.executable, "-m", "momoflow.cli", "gateway", "--port", str(port)],
+        log_path=tmp_path / "gateway.log",
+        env={**stack.env, "FORWARDED_ALLOW_IPS": trusted},
+        ready=http_ready(f"http://127.0.0.1:{port}/healthz"),
+    )
+    gateway.start(timeout=60)
+    try:
+        proxy_headers = {
+            "Host": "gw.example",
+            "X-Forwarded-Proto": "https",
+            "Origin": "https://gw.example",
+        }
+        answer = httpx.post(
+            f"http://127.0.0.1:{port}/codec/login",
+            data={"token": DEV_OPERATOR_TOKEN},
+            headers=proxy_headers,
+            timeout=10,
+        )
+    finally:
+        gateway.stop()
+
+    assert answer.status_code == expected, answer.text
+    if expected == 403:
+        assert answer.json()["error"] == "origin_not_allowed"
+    else:
+        assert answer.headers["set-cookie"].startswith("__Host-momoflow_codec_session=")
+
+
+async def test_a_session_signed_out_on_one_gateway_is_refused_by_every_gateway(
+    stack: Stack, client: Client, paid: str
+) -> None:
+    """Logout revokes the session on the server: a cookie captured before it (a shared
+    machine, another service on this host) no longer decodes, at this gateway or at any
+    other replica, which learns it from Temporal."""
+    payloads = list(_started(await _raw_history(stack, client, paid)).input.payloads)
+    body = _decode_request(payloads)
+    headers = {"Origin": UI_ORIGIN, "X-Namespace": "default"}
+    replica_settings = Settings(
+        env="test",
+        temporal=TemporalSettings(address=stack.temporal_address),
+        task_queue_prefix="momoflow-test",
+    )
+    replica = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(replica_settings)),
+        base_url="http://127.0.0.1",
+    )
+
+    with stack.gateway(key=None) as http:
+        http.post("/codec/login", data={"token": DEV_OPERATOR_TOKEN}).raise_for_status()
+        captured = http.cookies["momoflow_codec_session"]
+        before = http.post("/codec/decode", json=body, headers=headers)
+        async with replica:
+            replica.cookies.set("momoflow_codec_session", captured, path="/codec")
+            at_replica = await replica.post("/codec/decode", json=body, headers=headers)
+            signed_out = http.post("/codec/logout")
+            http.cookies.set("momoflow_codec_session", captured, path="/codec")
+            after = http.post("/codec/decode", json=body, headers=headers)
+
+            async def replica_refuses() -> bool:
+                answer = await replica.post("/codec/decode", json=body, headers=headers)
+                return answer.status_code == 401
+
+            deadline = asyncio.get_running_loop().time() + 15
+            while not await replica_refuses():
+                assert asyncio.get_running_loop().time() < deadline, "the replica still decodes"
+                await asyncio.sleep(0.5)
+
+    assert before.status_code == 200 and at_replica.status_code == 200, at_replica.text
+    assert signed_out.status_code == 200, signed_out.text
+    assert after.status_code == 401

@@ -605,6 +605,8 @@ _PRODUCTION_BASE: dict[str, Any] = {
         "keys": {"k1": _CODEC_KEY},
         "active_key_id": "k1",
         "operator_tokens": [{"operator": "awa", "token_sha256": hash_api_key("mfop_real")}],
+        # Set on purpose, as docker-compose.yml does (production requires it).
+        "ui_origins": ["http://localhost:8080"],
     },
 }
 

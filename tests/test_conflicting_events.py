@@ -10,7 +10,9 @@ the open workflow; the outcome must be the first final one, and the sandbox's le
 merchant's notifications must agree with it.
 
 Each of these tests fails when the "already final" check of ``_vet_event``
-(``workflows/base.py``) is removed.
+(``workflows/base.py``) is removed. They run with signed final webhooks settling directly
+(``confirm_final_webhooks`` off, a provider setting), where that check is what holds; with
+confirmation on, a final webhook only asks for a status read, and the read decides.
 """
 
 from __future__ import annotations
@@ -37,12 +39,13 @@ from momoflow.requests import PayoutRequest
 from momoflow.sandbox.kit.serving import ThreadedServer
 from tests.stack import (
     ACME_NOTIFY_SECRET,
+    MERCHANT_HOST,
     TEST_TIMINGS,
     Stack,
     signed_caurisflux_webhook,
     wait_until,
 )
-from tests.test_payout_flow import executions, payout_body, post_payout
+from tests.test_payout_flow import executions, payout_body
 from workflows.payout import PayoutWorkflow
 
 #: The CaurisFlux sandbox never settles this number by itself: only the test does.
@@ -80,7 +83,7 @@ def merchant() -> Iterator[MerchantEndpoint]:
         return Response(status_code=204)
 
     app = Starlette(routes=[Route("/events", receive, methods=["POST"])])
-    with ThreadedServer(app) as server:
+    with ThreadedServer(app, host=MERCHANT_HOST) as server:
         endpoint.url = f"{server.url}/events"
         yield endpoint
 
@@ -167,6 +170,9 @@ async def start_payout(
         secret="test",
         requested_at=datetime.now(UTC),
         timings=PayoutTimings.model_validate({**TEST_TIMINGS, **timings}),
+        # Signed final webhooks settle directly here (MOMOFLOW_CAURISFLUX__CONFIRM_PAYOUT_
+        # WEBHOOKS off): what these tests hold is the "already final" check itself.
+        confirm_final_webhooks=False,
     )
     payout_input.provider_callback_url = f"{stack.gateway_url}/webhooks/caurisflux"
     return await client.start_workflow(
@@ -191,14 +197,14 @@ def ledger_status(stack: Stack, reference: str) -> str:
 # --------------------------------------------------------------------------- tests
 
 
-def test_success_then_failure_during_a_create_call_held_by_the_provider(
-    stack: Stack, reference: str
+async def test_success_then_failure_during_a_create_call_held_by_the_provider(
+    stack: Stack, client: Client, reference: str
 ) -> None:
     # The transfer executes, its answer is held past the client's timeout, and the re-sends
     # meet three 503s: the create call stays open for about ten seconds.
     stack.fault(operation="payouts.initiate", kind="timeout_after_execute", seconds=30, count=1)
     stack.fault(operation="payouts.initiate", kind="error", status=503, count=3)
-    post_payout(stack, payout_body(reference, phone=NEVER_SETTLES))
+    await start_payout(stack, client, reference)
     workflow_id = payout_workflow_id("acme", reference)
     entry = wait_until(lambda: stack.ledger_entry(workflow_id), timeout=30, what="the transfer")
     transaction_id = str(entry["transactionId"])

@@ -222,6 +222,13 @@ def dev_stack(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], _Output, 
         lines.join()
 
 
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
 def test_dev_state_dir_restart_and_banner(
     tmp_path: Path, dev_stack: tuple[subprocess.Popen[str], _Output, dict[str, int]]
 ) -> None:
@@ -252,6 +259,27 @@ def test_dev_state_dir_restart_and_banner(
     assert phase == "awaiting_approval", progress
     assert (state / "campaigns" / "campaign-demo-SD").is_dir()
     assert not (run / ".momoflow").exists()
+
+    # A worker killed with SIGKILL is started again; the stack and its sandboxes stay up.
+    workers = [pid for pid in _descendants(proc.pid) if "momoflow.cli worker" in _cmdline(pid)]
+    assert len(workers) == 1, workers
+    os.kill(workers[0], signal.SIGKILL)
+    lines.wait_for("worker started again", deadline=time.monotonic() + 60)
+    deadline = time.monotonic() + 60
+    while lines.text().count("momoflow worker ready") < 2:
+        assert time.monotonic() < deadline, lines.text()[-4000:]
+        time.sleep(0.2)
+    assert proc.poll() is None
+    assert "worker exited (code -9); starting it again in 1 s" in lines.text()
+    with httpx.Client(base_url=gateway, timeout=10) as http:
+        # The new worker answers the campaign's query (the first tries may still go to the
+        # dead worker's sticky queue and get a 503 "retry later").
+        deadline = time.monotonic() + 60
+        while http.get("/v1/campaigns/SD", headers=headers).status_code != 200:
+            assert time.monotonic() < deadline, "the campaign is not readable again"
+            time.sleep(0.5)
+        ledger = httpx.get(f"http://127.0.0.1:{ports['caurisflux']}/_sandbox/ledger", timeout=10)
+        assert ledger.status_code == 200
 
     proc.send_signal(signal.SIGINT)
     assert proc.wait(timeout=60) == 0

@@ -22,7 +22,7 @@ from starlette.routing import Route
 from momoflow.models import PayoutState
 from momoflow.notifications import EVENT_ID_HEADER, EVENT_TYPE_HEADER, verify
 from momoflow.sandbox.kit.serving import ThreadedServer
-from tests.stack import ACME_NOTIFY_SECRET, Stack, wait_until
+from tests.stack import ACME_NOTIFY_SECRET, MERCHANT_HOST, Stack, wait_until
 from tests.test_payout_flow import payout_body, post_payout
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
@@ -76,7 +76,7 @@ def endpoint() -> Iterator[Endpoint]:
         return Response(status_code=204)
 
     app = Starlette(routes=[Route("/events", receive, methods=["POST"])])
-    with ThreadedServer(app) as server:
+    with ThreadedServer(app, host=MERCHANT_HOST) as server:
         found.url = f"{server.url}/events"
         yield found
 

@@ -59,6 +59,14 @@ INVALID_BODIES: list[tuple[dict[str, Any], set[tuple[str, str]]]] = [
     ),
     ({"recipient": {"phone": "+221771234567"}}, {("recipient.name", "missing")}),
     ({"unexpected": True}, {("unexpected", "extra_forbidden")}),
+    # Control and invisible formatting characters never reach a provider or a report.
+    ({"description": "Facture \u202e0001"}, {("description", "clean_text")}),
+    ({"description": "ligne 1\r\nligne 2"}, {("description", "clean_text")}),
+    (
+        {"recipient": {"phone": "+221771234567", "name": "Awa\u0000Diallo"}},
+        {("recipient.name", "clean_text")},
+    ),
+    ({"metadata": {"order": "A\u200b1"}}, {("metadata.order", "clean_text")}),
 ]
 
 

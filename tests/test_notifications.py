@@ -1,5 +1,6 @@
 """Merchant notifications: the pure body/sign/verify module, and the delivery activity over
-real HTTP against a small receiver on 127.0.0.1 (no mocks of httpx)."""
+real HTTP against a small receiver on 127.0.0.2 (``MERCHANT_HOST``, the one non-public
+address the tests allow), through the worker's guarded client (no mocks of httpx)."""
 
 from __future__ import annotations
 
@@ -40,9 +41,11 @@ from momoflow.notifications import (
     sign,
     verify,
 )
+from momoflow.outbound import DestinationPolicy, notification_client
 from momoflow.sandbox.kit import ThreadedServer
 from momoflow.sandbox.kit.serving import bind_socket, socket_port
 from momoflow.settings import Settings
+from tests.stack import MERCHANT_HOST
 
 SECRET = "whsec_acme_test_secret"
 OLD_SECRET = "whsec_acme_old_secret"
@@ -389,7 +392,8 @@ class Receiver:
         self._received: list[Received] = []
         self._script: deque[tuple[int, dict[str, str]]] = deque()
         self.server = ThreadedServer(
-            Starlette(routes=[Route("/{path:path}", self._handle, methods=["POST"])])
+            Starlette(routes=[Route("/{path:path}", self._handle, methods=["POST"])]),
+            host=MERCHANT_HOST,
         )
 
     @property
@@ -451,7 +455,8 @@ def receiver(receiver_server: Receiver) -> Iterator[Receiver]:
 
 @pytest.fixture
 async def http() -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(timeout=5.0) as client:
+    # The worker's client: public addresses, plus the tests' merchant host.
+    async with notification_client(DestinationPolicy.from_entries([MERCHANT_HOST])) as client:
         yield client
 
 
@@ -653,11 +658,11 @@ async def test_a_url_that_is_not_http_is_not_retryable_and_nothing_is_sent(
 
 
 async def test_an_unreachable_endpoint_is_retryable(acts: NotificationActivities) -> None:
-    sock = bind_socket("127.0.0.1", 0)
+    sock = bind_socket(MERCHANT_HOST, 0)
     port = socket_port(sock)
     sock.close()
 
-    error = await deliver_error(acts, make_notification(f"http://127.0.0.1:{port}/hooks"))
+    error = await deliver_error(acts, make_notification(f"http://{MERCHANT_HOST}:{port}/hooks"))
 
     assert error.type == "MerchantEndpointUnavailable"
     assert not error.non_retryable
@@ -667,13 +672,13 @@ async def test_an_unreachable_endpoint_is_retryable(acts: NotificationActivities
 
 async def test_an_endpoint_that_never_answers_times_out_as_retryable(clock: Clock) -> None:
     # Listening but never accepting: the request is buffered by the kernel, no answer comes.
-    silent = bind_socket("127.0.0.1", 0)
+    silent = bind_socket(MERCHANT_HOST, 0)
     try:
         async with httpx.AsyncClient(timeout=0.3) as short:
             acts = NotificationActivities(
                 short, secret_for={"acme": SECRET}.__getitem__, clock=clock
             )
-            url = f"http://127.0.0.1:{socket_port(silent)}/hooks"
+            url = f"http://{MERCHANT_HOST}:{socket_port(silent)}/hooks"
             error = await deliver_error(acts, make_notification(url))
     finally:
         silent.close()

@@ -19,7 +19,7 @@ from starlette.routing import Route
 from momoflow.ids import payin_workflow_id
 from momoflow.notifications import verify
 from momoflow.sandbox.kit.serving import ThreadedServer
-from tests.stack import ACME_NOTIFY_SECRET, Stack, wait_until
+from tests.stack import ACME_NOTIFY_SECRET, MERCHANT_HOST, Stack, wait_until
 
 FINAL = {"succeeded", "failed", "declined", "expired", "late_succeeded", "reconciling"}
 
@@ -61,7 +61,7 @@ def merchant() -> Iterator[MerchantEndpoint]:
         return Response(status_code=204)
 
     app = Starlette(routes=[Route("/events", receive, methods=["POST"])])
-    with ThreadedServer(app) as server:
+    with ThreadedServer(app, host=MERCHANT_HOST) as server:
         endpoint.url = f"{server.url}/events"
         yield endpoint
 

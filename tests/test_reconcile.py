@@ -76,7 +76,7 @@ from momoflow.reconciliation import (
 )
 from momoflow.sandbox.kit import ThreadedServer
 from momoflow.settings import Settings
-from tests.stack import Stack, wait_until
+from tests.stack import MERCHANT_HOST, Stack, wait_until
 from tests.test_payin_flow import FINAL as PAYIN_FINAL
 from tests.test_payin_flow import payin_body, post_payin, wait_payin
 from tests.test_payout_flow import executions, payout_body, post_payout
@@ -152,7 +152,7 @@ class Receiver:
 @pytest.fixture(scope="module")
 def receiver() -> Iterator[tuple[Receiver, str]]:
     merchant = Receiver()
-    with ThreadedServer(merchant.app) as server:
+    with ThreadedServer(merchant.app, host=MERCHANT_HOST) as server:
         yield merchant, f"{server.url}/hooks"
 
 

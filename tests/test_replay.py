@@ -20,6 +20,7 @@ from momoflow.temporal import data_converter
 from tests.stack import Stack
 from tests.test_payout_flow import payout_body, post_payout
 from workflows.campaign import CampaignWorkflow
+from workflows.codec_sessions import RevokedCodecSessionWorkflow
 from workflows.inbox import WebhookInboxWorkflow
 from workflows.payin import PayinWorkflow
 from workflows.payout import PayoutWorkflow
@@ -38,6 +39,7 @@ def _replayer() -> Replayer:
             CampaignWorkflow,
             WebhookInboxWorkflow,
             StatusReaderWorkflow,
+            RevokedCodecSessionWorkflow,
         ],
         # Decodes the session's encrypted histories and the plain recorded ones alike.
         data_converter=data_converter(CodecSettings()),
@@ -88,6 +90,25 @@ def test_recorded_histories_cover_every_generation_and_provider() -> None:
         f"webhook-inbox-caurisflux-payout-acme-REC8-inbox-{name}"
         for name in ("delivered", "can", "gave-up")
     } <= {path.stem for path in HISTORIES.glob("webhook-inbox-*.json")}
+
+
+def test_rec10_webhook_history_confirms_the_signed_success_with_a_status_read() -> None:
+    """REC10: a signed success webhook only asks for a status read, which settles it."""
+    path = HISTORIES / "payout-acme-REC10-webhook.json"
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    kinds = [
+        e.workflow_execution_signaled_event_attributes.signal_name
+        if e.HasField("workflow_execution_signaled_event_attributes")
+        else e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("workflow_execution_signaled_event_attributes")
+        or e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    signal = kinds.index("provider_event")
+    assert "fetch_payout_status" in kinds[signal:], kinds
+    assert {f"payin-acme-REC10-{n}" for n in ("payin-checkout", "payin-late-reversal")} <= {
+        p.stem for p in HISTORIES.glob("payin-*.json")
+    }
 
 
 def test_shared_read_histories_take_the_patch_and_the_reader_continues_as_new() -> None:
@@ -148,7 +169,8 @@ async def test_histories_of_this_session_replay(
         async for wf in client.list_workflows(
             "WorkflowType = 'PayoutWorkflow' OR WorkflowType = 'PayinWorkflow' "
             "OR WorkflowType = 'RefundWorkflow' OR WorkflowType = 'CampaignWorkflow' "
-            "OR WorkflowType = 'WebhookInboxWorkflow' OR WorkflowType = 'StatusReaderWorkflow'"
+            "OR WorkflowType = 'WebhookInboxWorkflow' OR WorkflowType = 'StatusReaderWorkflow' "
+            "OR WorkflowType = 'RevokedCodecSessionWorkflow'"
         )
     ]
 

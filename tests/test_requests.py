@@ -266,19 +266,31 @@ def test_api_keys_map_to_their_merchant() -> None:
 
 
 @pytest.mark.parametrize(
-    ("url", "rule"),
+    ("url", "production", "local"),
     [
-        ("http://shop.example/hook", "https_only"),
-        ("https://127.0.0.1:7233/", "public_host"),
-        ("https://169.254.169.254/latest/meta-data", "public_host"),
-        ("https://10.0.0.5/hook", "public_host"),
-        ("https://metadata.internal/hook", "public_host"),
-        ("https://shop.example/hook", None),
+        ("http://shop.example/hook", "https_only", None),
+        ("https://127.0.0.1:7233/", "public_host", "public_host"),
+        # The sandbox's reset, reached from a merchant's URL in dev (issue 14).
+        ("http://127.0.0.1:8101/_sandbox/reset", "https_only", "public_host"),
+        ("https://169.254.169.254/latest/meta-data", "public_host", "public_host"),
+        ("https://10.0.0.5/hook", "public_host", "public_host"),
+        ("https://[::ffff:127.0.0.1]/hook", "public_host", "public_host"),
+        ("https://metadata.internal/hook", "public_host", "public_host"),
+        ("http://localhost:8000/hook", "https_only", "public_host"),
+        ("https://localhost./hook", "public_host", "public_host"),
+        # Allowed locally only: 127.0.0.2 is MOMOFLOW_NOTIFY_ALLOW of the local stack.
+        ("http://127.0.0.2:9000/hook", "https_only", None),
+        ("https://shop.example/hook", None, None),
     ],
 )
-def test_notification_urls_must_be_public_https_outside_local(url: str, rule: str | None) -> None:
+def test_notification_urls_must_be_public_https_outside_local(
+    url: str, production: str | None, local: str | None
+) -> None:
+    from momoflow.outbound import DestinationPolicy
     from momoflow.requests import check_notify_url
 
-    problem = check_notify_url(url, allow_private=False)
-    assert (problem.rule if problem else None) == rule
-    assert check_notify_url(url, allow_private=True) is None
+    problem = check_notify_url(url, local=False)
+    assert (problem.rule if problem else None) == production
+    allow = DestinationPolicy.from_entries(["127.0.0.2"])
+    problem = check_notify_url(url, local=True, policy=allow)
+    assert (problem.rule if problem else None) == local

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import secrets
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
+from momoflow.codec import generate_key
 from momoflow.models import ProviderName
 from momoflow.settings import Settings, hash_api_key
 
@@ -120,3 +123,53 @@ def test_the_documented_defaults_of_list_settings_are_the_real_ones() -> None:
     defaults = Settings(_env_file=None)
     assert schedule.group(1) == str(defaults.mobilepay.poll_schedule_s)
     assert origins.group(1) == str(defaults.codec.ui_origins).replace("'", '"')
+
+
+def production_environment(**more: str) -> dict[str, str]:
+    """A production deployment of NovaSend with fresh secrets everywhere."""
+    return {
+        "MOMOFLOW_ENV": "production",
+        "MOMOFLOW_PROVIDERS": "novasend",
+        "MOMOFLOW_API_KEYS": json.dumps(
+            [{"merchant": "acme", "key_sha256": hash_api_key(secrets.token_hex(16))}]
+        ),
+        "MOMOFLOW_FINGERPRINT_SECRET": secrets.token_hex(16),
+        "MOMOFLOW_DEFAULT_NOTIFICATION_SECRET": secrets.token_hex(16),
+        "MOMOFLOW_CODEC__KEYS": json.dumps({"2026-12": generate_key()}),
+        "MOMOFLOW_CODEC__ACTIVE_KEY_ID": "2026-12",
+        "MOMOFLOW_CODEC__OPERATOR_TOKENS": json.dumps(
+            [{"operator": "awa", "token_sha256": hash_api_key(secrets.token_hex(16))}]
+        ),
+        "MOMOFLOW_NOVASEND__API_CLIENT": secrets.token_hex(16),
+        "MOMOFLOW_NOVASEND__WEBHOOK_SECRET": secrets.token_hex(16),
+        **more,
+    }
+
+
+def test_production_wants_the_temporal_ui_origins_set_and_https(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    with pytest.raises(ValidationError, match="set MOMOFLOW_CODEC__UI_ORIGINS"):
+        from_environment(monkeypatch, **production_environment())
+    with pytest.raises(ValidationError, match="must use https.*http://temporal.example.com"):
+        from_environment(
+            monkeypatch,
+            **production_environment(MOMOFLOW_CODEC__UI_ORIGINS='["http://temporal.example.com"]'),
+        )
+    for origins in ('["https://temporal.example.com"]', '["http://localhost:8080"]', "[]"):
+        settings = from_environment(
+            monkeypatch, **production_environment(MOMOFLOW_CODEC__UI_ORIGINS=origins)
+        )
+        assert settings.codec.ui_origins == json.loads(origins)
+
+
+def test_gateway_metrics_are_served_only_where_asked_outside_local(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    origins = '["https://temporal.example.com"]'
+    production = production_environment(MOMOFLOW_CODEC__UI_ORIGINS=origins)
+    assert not from_environment(monkeypatch, **production).serves_gateway_metrics()
+    asked = {**production, "MOMOFLOW_TELEMETRY__GATEWAY_METRICS": "true"}
+    assert from_environment(monkeypatch, **asked).serves_gateway_metrics()
+    local = {**production, "MOMOFLOW_ENV": "local"}
+    assert from_environment(monkeypatch, **local).serves_gateway_metrics()

@@ -322,6 +322,18 @@ def _missing_signature(payout: Pending) -> Delivery:
     return Delivery(claim.path, claim.body, unsigned)
 
 
+def _legacy_signature(payout: Pending) -> Delivery:
+    """A CaurisFlux success signed the legacy way: an HMAC of the body alone, which never
+    expires (refused unless MOMOFLOW_CAURISFLUX__ALLOW_LEGACY_SIGNATURES)."""
+    claim = caurisflux(payout)
+    digest = hmac.new(WEBHOOK_SECRET.encode(), claim.body, hashlib.sha256).hexdigest()
+    return Delivery(
+        claim.path,
+        claim.body,
+        {"Content-Type": "application/json", "X-Webhook-Signature": f"sha256={digest}"},
+    )
+
+
 def _unknown_reference(payout: Pending) -> Delivery:
     stranger = Pending(
         payout.provider,
@@ -347,6 +359,7 @@ def _deeply_nested(payout: Pending) -> Delivery:
 CASES: dict[str, dict[str, Case]] = {
     "bad signature": {p: Case(_bad_signature, 401, "webhook_mismatch") for p in PROVIDERS},
     "missing signature": {p: Case(_missing_signature, 401, "webhook_missing") for p in PROVIDERS},
+    "legacy signature": {"caurisflux": Case(_legacy_signature, 401, "webhook_no_timestamp")},
     "body not JSON": {
         p: Case(lambda payout: with_body(payout, b"<xml>not json</xml>"), 400, "webhook_bad_body")
         for p in PROVIDERS
@@ -417,6 +430,36 @@ async def test_caurisflux_delivery_replayed_after_the_tolerance_is_refused(
     assert answer.json()["error"] == "webhook_stale"
     assert snapshot(stack, target) == before
     assert await signals(client, target.workflow_id) == signals_before
+
+
+@pytest.mark.parametrize("provider", ["caurisflux", "novasend"])
+async def test_a_signed_success_the_providers_api_denies_pays_nothing(
+    stack: Stack, client: Client, payouts: PendingPayouts, provider: str
+) -> None:
+    """A webhook is a hint; the provider's authenticated API is the truth. A validly signed
+    success (whoever holds the secret could send it) for a payout the provider still holds
+    as processing makes the payout read its status, and the read says "processing": the
+    payout stays pending, never succeeded."""
+    target = payouts.get(provider)
+    before = read_payout(stack, target.reference)
+    signals_before = await signals(client, target.workflow_id)
+
+    answer = post(stack, success_claim(target))
+
+    assert answer.status_code == 200 and answer.json()["status"] == "accepted", answer.text
+    wait_until(
+        lambda: read_payout(stack, target.reference)["status_polls"] > before["status_polls"],
+        timeout=30,
+        what="the confirming status read",
+    )
+    deadline = time.monotonic() + 15
+    while not await processed(client, target.workflow_id, signals_before + 1):
+        assert time.monotonic() < deadline, "the webhook's signal was not processed"
+        await asyncio.sleep(0.1)
+    after = read_payout(stack, target.reference)
+    assert after["status"] == "pending" and after["completed_at"] is None
+    assert after["webhooks_received"] == before["webhooks_received"] + 1
+    assert any("counts once a status read says so" in e["note"] for e in after["timeline"])
 
 
 def _genuine_update(payout: Pending) -> Delivery:

@@ -122,6 +122,10 @@ _SHARED_READ_KINDS = frozenset(d.value for d in Direction)
 #: Handing one request to the reader (a signal-with-start to Temporal).
 SHARED_READ_REQUEST_TIMEOUT = timedelta(seconds=30)
 
+#: What the read asked by a webhook is called (timeline notes, activity summaries).
+UNVERIFIED_READ = "read after an unverified webhook"
+CONFIRM_READ = "read to confirm a signed webhook"
+
 #: ``failure.code`` of a transaction whose provider processed another amount than asked.
 AMOUNT_MISMATCH_CODE = "amount_mismatch"
 
@@ -162,8 +166,12 @@ class TransactionWorkflowBase:
         self._provider_value: ProviderName | None = None
         self._inbox: list[ProviderEvent] = []
         self._seen_event_ids: set[str] = set()
-        #: Set by an unverified webhook: read the status now instead of trusting it.
+        #: Set by an unverified webhook (or a signed success to confirm): read the status now
+        #: instead of trusting it; ``_poll_reason`` names that read.
         self._poll_requested = False
+        self._poll_reason = UNVERIFIED_READ
+        #: A signed success webhook arrived that no status read has confirmed (yet).
+        self._success_claimed = False
         #: True while ``_reconcile_loop`` runs: only then does ``recheck`` mean anything.
         self._in_reconcile_loop = False
         #: Set by the ``recheck`` signal; taken by ``_reconcile_loop``.
@@ -252,6 +260,11 @@ class TransactionWorkflowBase:
     def _apply_event(self, event: ProviderEvent) -> None:
         """What a vetted provider event means for this kind of transaction."""
 
+    def _confirms_finals(self) -> bool:
+        """True when a signed final webhook must be confirmed by a status read before it
+        counts (the transaction's input says; False for refunds, which have no read)."""
+        return False
+
     def _vet_event(
         self,
         event: ProviderEvent,
@@ -281,7 +294,19 @@ class TransactionWorkflowBase:
         if not event.verified:
             # Unsigned (MOBILE-PAY): only a hint. The status read right after decides.
             self._poll_requested = True
+            self._poll_reason = UNVERIFIED_READ
             self._note(f"unverified {event.event_type}: reading the status to confirm")
+            return False
+        if event.status.is_final and self._confirms_finals():
+            # A signature proves who holds the secret, not that money moved (or did not):
+            # the provider's authenticated API decides. Nothing of the event is taken, not
+            # even a transaction id, which could name someone else's transaction.
+            self._poll_requested = True
+            self._poll_reason = CONFIRM_READ
+            self._success_claimed |= event.status is PaymentStatus.SUCCEEDED
+            self._note(
+                f"signed {event.event_type}: {event.status.value} counts once a status read says so"
+            )
             return False
         if state.provider_transaction_id is None and event.provider_transaction_id:
             # The create call's answer was lost but the provider tells us what it created.
@@ -516,7 +541,7 @@ class TransactionWorkflowBase:
             if await self._wait_for_event(wait, f"waiting for webhook, next poll in {wait}"):
                 if not self._take_poll_request():
                     continue
-                await self._poll("read after an unverified webhook")
+                await self._poll(self._poll_reason)
                 continue
             poll_index += 1
             await self._poll("poll")
@@ -547,7 +572,7 @@ class TransactionWorkflowBase:
                         await self._poll(f"recheck asked by {self._recheck_by}")
                         continue
                     if self._take_poll_request():
-                        await self._poll("read after an unverified webhook")
+                        await self._poll(self._poll_reason)
                     continue
                 await self._poll("reconciliation read")
         finally:

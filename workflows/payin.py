@@ -61,7 +61,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from momoflow.money import Currency, format_amount
     from momoflow.privacy import mask_phone
-    from workflows.base import PATCH_AMOUNT_MISMATCH, TransactionWorkflowBase
+    from workflows.base import CONFIRM_READ, PATCH_AMOUNT_MISMATCH, TransactionWorkflowBase
     from workflows.common import (
         PROVIDER_RETRY,
         provider_queue,
@@ -250,6 +250,19 @@ class PayinWorkflow(TransactionWorkflowBase):
                 ),
             )
             return
+        if self._success_claimed and not self._status.is_final:
+            # The provider signed a success its API never confirmed: the customer may have
+            # paid. Never "expired" on that doubt.
+            self._finish(
+                TransactionStatus.RECONCILING,
+                Failure(
+                    code="success_unconfirmed",
+                    message="a signed success webhook arrived, but the provider's status "
+                    f"never confirmed it before the payment window ended (last status "
+                    f"{state.provider_status or 'unknown'}): the customer may have paid",
+                ),
+            )
+            return
         if not self._status.is_final:
             self._finish(
                 TransactionStatus.EXPIRED,
@@ -275,7 +288,7 @@ class PayinWorkflow(TransactionWorkflowBase):
                     self._drain_inbox()
                     if self._poll_requested and self._status is TransactionStatus.FAILED:
                         self._poll_requested = False
-                        await self._poll("read after an unverified webhook")
+                        await self._poll(self._poll_reason)
                     continue
                 await self._poll("late-reversal read")
         finally:
@@ -291,6 +304,9 @@ class PayinWorkflow(TransactionWorkflowBase):
         )
 
     # ------------------------------------------------------------------ state changes
+
+    def _confirms_finals(self) -> bool:
+        return self._inp.confirm_final_webhooks
 
     def _apply_event(self, event: ProviderEvent) -> None:
         late = self._in_reversal_window and self._status is TransactionStatus.FAILED
@@ -345,6 +361,9 @@ class PayinWorkflow(TransactionWorkflowBase):
                 transaction.raw_status,
                 source,
             )
+        elif source == CONFIRM_READ:
+            # The signed webhook said final; the provider's API does not (yet).
+            self._note(f"{source}: the provider still says {transaction.raw_status}")
         else:
             state.updated_at = workflow.now()
 

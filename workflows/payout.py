@@ -61,7 +61,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from momoflow.money import format_amount
     from momoflow.privacy import mask_phone
-    from workflows.base import TransactionWorkflowBase
+    from workflows.base import CONFIRM_READ, TransactionWorkflowBase
     from workflows.common import (
         PROVIDER_RETRY,
         application_error,
@@ -285,6 +285,9 @@ class PayoutWorkflow(TransactionWorkflowBase):
 
     # ------------------------------------------------------------------ state changes
 
+    def _confirms_finals(self) -> bool:
+        return self._inp.confirm_final_webhooks
+
     def _apply_event(self, event: ProviderEvent) -> None:
         if not self._vet_event(event, expected_amount=self._inp.amount, amount_rule=True):
             return
@@ -325,6 +328,9 @@ class PayoutWorkflow(TransactionWorkflowBase):
                 transaction.failure_message,
                 source,
             )
+        elif source == CONFIRM_READ:
+            # The signed webhook said final; the provider's API does not (yet).
+            self._note(f"{source}: the provider still says {transaction.raw_status}")
         else:
             state.updated_at = workflow.now()
 

@@ -11,6 +11,7 @@ from temporalio.client import Client
 
 import momoflow
 from momoflow import telemetry
+from momoflow.codec_sessions import SessionRevocations
 from momoflow.gateway import campaigns, codec, payins, payouts, refunds, webhooks
 from momoflow.gateway.deps import ApiKeyGate, TemporalConnection
 from momoflow.gateway.errors import install_error_handlers
@@ -46,10 +47,13 @@ def create_app(settings: Settings, *, client: Client | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.temporal = TemporalConnection(settings, client)
+    app.state.codec_sessions = SessionRevocations(
+        app.state.temporal.get, prefix=settings.task_queue_prefix
+    )
     install_error_handlers(app)
     app.add_middleware(ApiKeyGate)
     telemetry.instrument_app(app)
-    if settings.telemetry.gateway_metrics:
+    if settings.serves_gateway_metrics():
         app.include_router(telemetry.metrics_router())
     app.include_router(payouts.router)
     app.include_router(payins.router)

@@ -9,7 +9,9 @@ Only operators may call these endpoints. An operator proves who they are with on
 
 - ``Authorization: Bearer <operator token>`` (the Temporal CLI's ``--codec-auth``, scripts);
 - the session cookie set by ``/codec/login``, which the Temporal UI sends when its codec
-  setting "include cross-origin credentials" is on (``TEMPORAL_CODEC_INCLUDE_CREDENTIALS``);
+  setting "include cross-origin credentials" is on (``TEMPORAL_CODEC_INCLUDE_CREDENTIALS``).
+  ``/codec/logout`` revokes it for every gateway (``momoflow.codec_sessions``), and a
+  session is refused while that cannot be checked;
 - in ``env=local``/``test`` only, the token in the path: ``/codec/token/<token>/decode``.
   The dev server's UI cannot send a header or a cookie by itself, so ``momoflow dev`` gives
   it that URL as its codec endpoint.
@@ -27,7 +29,9 @@ import hashlib
 import hmac
 import html
 import logging
+import secrets
 import time
+from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import parse_qs
 
@@ -39,18 +43,23 @@ from google.protobuf import json_format
 from temporalio.api.common.v1 import Payloads
 
 from momoflow.codec import CodecError, EncryptionCodec, UnknownKeyError
+from momoflow.codec_sessions import SessionRevocations, SessionsUnavailable
 from momoflow.settings import CodecSettings, Settings, hash_api_key
 
 log = logging.getLogger("momoflow.gateway.codec")
 
 router = APIRouter(prefix="/codec", tags=["codec"])
 
-#: The operator's browser session (``/codec/login``).
+#: The operator's browser session (``/codec/login``). Over https it is
+#: ``__Host-momoflow_codec_session``: the browser then sends it over https only, to this
+#: exact host, and no other site or subdomain can set it.
 SESSION_COOKIE = "momoflow_codec_session"
+SECURE_SESSION_COOKIE = f"__Host-{SESSION_COOKIE}"
 #: Temporal's own limit on a payload is 2 MiB; a history page holds a few of them.
 MAX_BODY_BYTES = 8 * 1024 * 1024
 ALLOWED_HEADERS = "authorization, content-type, x-namespace"
-_SESSION_VERSION = "v1"
+#: v2 sessions carry an id, so that signing out can revoke them (``momoflow.codec_sessions``).
+_SESSION_VERSION = "v2"
 _LOOPBACK_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 
 Operation = Literal["encode", "decode"]
@@ -143,8 +152,8 @@ async def preflight_with_path_token(token: str, request: Request) -> Response:
 async def login_page(request: Request) -> HTMLResponse:
     """A form that exchanges an operator token for a browser session cookie."""
     settings = _settings(request)
-    operator = _session_operator(request, settings.codec)
-    return _page(settings, operator=operator, problem=None)
+    session = await _valid_session(request, settings.codec)
+    return _page(settings, operator=session.operator if session else None, problem=None)
 
 
 @router.post("/login", include_in_schema=False)
@@ -164,11 +173,13 @@ async def login(request: Request) -> Response:
         return _page(settings, operator=None, problem="unknown operator token", status=401)
     expires = int(time.time()) + settings.codec.session_ttl_s
     page = _page(settings, operator=operator, problem=None)
+    name, path = _cookie_name_and_path(request)
+    session = _Session(operator=operator, session_id=secrets.token_urlsafe(18), expires=expires)
     page.set_cookie(
-        SESSION_COOKIE,
-        _session_value(settings.codec, operator, hash_api_key(token), expires),
+        name,
+        _session_value(settings.codec, session, hash_api_key(token)),
         max_age=settings.codec.session_ttl_s,
-        path="/codec",
+        path=path,
         secure=_secure_cookies(request),
         httponly=True,
         samesite="strict",
@@ -184,8 +195,27 @@ async def logout(request: Request) -> Response:
     refused = _refuse_foreign_origin(request, settings)
     if refused is not None:
         return refused
-    page = _page(settings, operator=None, problem=None)
-    page.delete_cookie(SESSION_COOKIE, path="/codec")
+    session = _parse_session(request, settings.codec)
+    problem: str | None = None
+    if session is not None:
+        try:
+            await _revocations(request).revoke(
+                session.session_id, operator=session.operator, expires=session.expires
+            )
+        except SessionsUnavailable:
+            log.error("codec sign-out of %s not recorded: Temporal unavailable", session.operator)
+            until = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(session.expires))
+            problem = (
+                "sign-out could not be recorded (the orchestration server is unreachable): "
+                f"this session stays valid until {until}; sign out again later"
+            )
+    page = _page(settings, operator=None, problem=problem, status=503 if problem else 200)
+    name, path = _cookie_name_and_path(request)
+    page.delete_cookie(name, path=path, secure=_secure_cookies(request), httponly=True)
+    if problem is None:
+        log.info(
+            "codec sign-out: operator %s", session.operator if session else "(no valid session)"
+        )
     return page
 
 
@@ -201,7 +231,7 @@ async def _convert(request: Request, operation: Operation, *, path_token: str | 
     refused = _refuse_foreign_origin(request, settings)
     if refused is not None:
         return refused
-    operator = _authenticate(request, settings.codec, path_token)
+    operator = await _authenticate(request, settings.codec, path_token)
     if operator is None:
         return _error(
             401,
@@ -261,7 +291,9 @@ async def _read_limited(request: Request) -> bytes | None:
 # --------------------------------------------------------------------------- who is calling
 
 
-def _authenticate(request: Request, codec: CodecSettings, path_token: str | None) -> str | None:
+async def _authenticate(
+    request: Request, codec: CodecSettings, path_token: str | None
+) -> str | None:
     """The operator behind the request: path token, Bearer header, then session cookie."""
     if path_token is not None:
         return codec.operator_for_token(path_token)
@@ -271,7 +303,8 @@ def _authenticate(request: Request, codec: CodecSettings, path_token: str | None
         if scheme.lower() != "bearer" or not token.strip():
             return None
         return codec.operator_for_token(token.strip())
-    return _session_operator(request, codec)
+    session = await _valid_session(request, codec)
+    return session.operator if session else None
 
 
 def _path_tokens_allowed(settings: Settings) -> bool:
@@ -287,36 +320,75 @@ def _session_key(codec: CodecSettings) -> bytes:
     ).derive(active)
 
 
-def _session_mac(codec: CodecSettings, operator: str, token_sha256: str, expires: int) -> str:
-    message = f"{_SESSION_VERSION}:{expires}:{operator}:{token_sha256}".encode()
+@dataclass(frozen=True)
+class _Session:
+    operator: str
+    session_id: str
+    expires: int
+
+
+def _session_mac(codec: CodecSettings, session: _Session, token_sha256: str) -> str:
+    message = (
+        f"{_SESSION_VERSION}:{session.session_id}:{session.expires}:{session.operator}:"
+        f"{token_sha256}"
+    ).encode()
     digest = hmac.new(_session_key(codec), message, hashlib.sha256).digest()
     return base64.urlsafe_b64encode(digest).decode("ascii").rstrip("=")
 
 
-def _session_value(codec: CodecSettings, operator: str, token_sha256: str, expires: int) -> str:
-    """``v1:<expires>:<mac>:<operator>``. The MAC covers the operator's token hash, so
-    replacing or removing that token ends its sessions."""
-    mac = _session_mac(codec, operator, token_sha256, expires)
-    return f"{_SESSION_VERSION}:{expires}:{mac}:{operator}"
+def _session_value(codec: CodecSettings, session: _Session, token_sha256: str) -> str:
+    """``v2:<session id>:<expires>:<mac>:<operator>``. The MAC covers the session id and
+    the operator's token hash, so replacing or removing that token ends its sessions."""
+    mac = _session_mac(codec, session, token_sha256)
+    return f"{_SESSION_VERSION}:{session.session_id}:{session.expires}:{mac}:{session.operator}"
 
 
-def _session_operator(request: Request, codec: CodecSettings) -> str | None:
-    value = request.cookies.get(SESSION_COOKIE)
+def _cookie_name_and_path(request: Request) -> tuple[str, str]:
+    """The session cookie's name and path: ``__Host-`` (which requires ``Path=/``) over
+    https, the plain name under ``/codec`` on a loopback host over http."""
+    if _secure_cookies(request):
+        return SECURE_SESSION_COOKIE, "/"
+    return SESSION_COOKIE, "/codec"
+
+
+def _parse_session(request: Request, codec: CodecSettings) -> _Session | None:
+    """The cookie's session when its signature holds and it has not expired (whether it
+    was signed out is :func:`_valid_session`'s question)."""
+    value = request.cookies.get(_cookie_name_and_path(request)[0])
     if not value:
         return None
-    parts = value.split(":", 3)
-    if len(parts) != 4 or parts[0] != _SESSION_VERSION or not parts[1].isdigit():
+    parts = value.split(":", 4)
+    if len(parts) != 5 or parts[0] != _SESSION_VERSION or not parts[2].isdigit():
         return None
-    _, expires_text, mac, operator = parts
-    expires = int(expires_text)
-    if expires < time.time():
+    _, session_id, expires_text, mac, operator = parts
+    session = _Session(operator=operator, session_id=session_id, expires=int(expires_text))
+    if session.expires < time.time() or not session_id:
         return None
-    found: str | None = None
+    found: _Session | None = None
     for entry in codec.operator_tokens:
-        expected = _session_mac(codec, entry.operator, entry.token_sha256, expires)
+        expected = _session_mac(codec, session, entry.token_sha256)
         if entry.operator == operator and hmac.compare_digest(expected, mac):
-            found = operator
+            found = session
     return found
+
+
+async def _valid_session(request: Request, codec: CodecSettings) -> _Session | None:
+    """The cookie's session unless it is forged, expired or signed out. When whether it
+    was signed out cannot be learned, it is refused too."""
+    session = _parse_session(request, codec)
+    if session is None:
+        return None
+    try:
+        revoked = await _revocations(request).is_revoked(session.session_id)
+    except SessionsUnavailable:
+        log.warning("codec session of %s refused: sign-outs cannot be checked", session.operator)
+        return None
+    return None if revoked else session
+
+
+def _revocations(request: Request) -> SessionRevocations:
+    revocations: SessionRevocations = request.app.state.codec_sessions
+    return revocations
 
 
 # --------------------------------------------------------------------------- CORS

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Response, status
-from pydantic import BaseModel, ConfigDict, StringConstraints
+from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 from temporalio.client import Client
 from temporalio.service import RPCError
 
@@ -37,6 +37,7 @@ from momoflow.models import (
 )
 from momoflow.money import format_amount
 from momoflow.providers.capabilities import CAPABILITIES
+from momoflow.requests import clean_text
 from momoflow.settings import Settings
 from momoflow.starts import ReferenceInUse, start_once
 
@@ -65,7 +66,11 @@ class RefundRequest(BaseModel):
         json_schema_extra={"examples": [{"reason": "order 2026-0042 cancelled by the customer"}]},
     )
 
-    reason: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+    reason: Annotated[
+        str,
+        StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+        AfterValidator(clean_text),
+    ]
 
 
 @router.post(

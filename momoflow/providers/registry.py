@@ -32,6 +32,7 @@ def build_provider(
                     webhook_secret=cf.webhook_secret.get_secret_value(),
                 ),
                 webhook_tolerance_s=cf.webhook_tolerance_s,
+                allow_legacy_signatures=cf.allow_legacy_signatures,
             )
         case ProviderName.NOVASEND:
             ns = settings.novasend

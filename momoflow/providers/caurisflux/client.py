@@ -71,6 +71,8 @@ class CaurisFluxClient:
     * **base_url** - e.g. ``https://sandbox-api.caurisflux.com/api/v1``.
     * **credentials** - key pair and webhook secret.
     * **webhook_tolerance_s** - accepted clock skew of webhook timestamps.
+    * **allow_legacy_signatures** - accept webhooks signed without a timestamp (see
+      :func:`~.mapping.verify_webhook_signature`).
     * **list_page_limit** - ``limit`` asked of list endpoints (documented maximum: 100).
     * **max_list_pages** - hard cap on the pages read from one list; a longer list raises
       :class:`~momoflow.providers.errors.ListTruncated` instead of being cut silently.
@@ -85,6 +87,7 @@ class CaurisFluxClient:
         base_url: str,
         credentials: CaurisFluxCredentials,
         webhook_tolerance_s: int = 300,
+        allow_legacy_signatures: bool = False,
         clock: Callable[[], float] = time.time,
         list_page_limit: int = LIST_PAGE_LIMIT,
         max_list_pages: int = 20,
@@ -93,6 +96,7 @@ class CaurisFluxClient:
         self._base_url = base_url.rstrip("/")
         self._credentials = credentials
         self._tolerance_s = webhook_tolerance_s
+        self._allow_legacy = allow_legacy_signatures
         self._clock = clock
         self._list_page_limit = list_page_limit
         self._max_list_pages = max_list_pages
@@ -300,5 +304,6 @@ class CaurisFluxClient:
             secret=self._credentials.webhook_secret,
             tolerance_s=self._tolerance_s,
             now=self._clock(),
+            allow_legacy=self._allow_legacy,
         )
         return parse_webhook_event(headers, body)

@@ -456,12 +456,21 @@ def _header(headers: Mapping[str, str], *names: str) -> str | None:
 
 
 def verify_webhook_signature(
-    headers: Mapping[str, str], body: bytes, *, secret: str, tolerance_s: int, now: float
+    headers: Mapping[str, str],
+    body: bytes,
+    *,
+    secret: str,
+    tolerance_s: int,
+    now: float,
+    allow_legacy: bool = False,
 ) -> None:
     """Check ``X-Webhook-Signature`` over ``"{timestamp}.{raw body}"`` [S7].
 
-    The legacy form (HMAC of the body alone, no timestamp header) is accepted as the vendor
-    plugin does; replaying such a delivery changes nothing because events are idempotent.
+    The legacy form (an HMAC of the body alone, no timestamp header), which the vendor
+    plugin still accepts, never expires: a captured delivery could be replayed at any time.
+    It is refused (``no_timestamp``) unless ``allow_legacy``; then a replay is bounded by the
+    event's id (the delivery id, else a hash of the body), which the transaction keeps for
+    its whole life and drops when seen again.
     """
     signature = _header(headers, "X-Webhook-Signature", "X-Cauris-Signature")
     if not signature:
@@ -483,8 +492,14 @@ def verify_webhook_signature(
                 f"timestamp outside the {tolerance_s}s tolerance", reason="stale"
             )
         signed = timestamp.strip().encode() + b"." + body
-    else:
+    elif allow_legacy:
         signed = body
+    else:
+        raise errors.WebhookVerificationError(
+            "no X-Webhook-Timestamp: a signature of the body alone could be replayed at any "
+            "time, so it is refused (MOMOFLOW_CAURISFLUX__ALLOW_LEGACY_SIGNATURES allows it)",
+            reason="no_timestamp",
+        )
     expected = hmac.new(key, signed, hashlib.sha256).hexdigest()
     if not hmac.compare_digest(expected, signature.lower()):
         raise errors.WebhookVerificationError("signature does not match", reason="mismatch")

@@ -45,9 +45,9 @@ from temporalio.api.history.v1 import History
 from temporalio.client import Client
 
 from momoflow.redaction import MIN_SECRET_LENGTH, secret_values
-from momoflow.sandbox.caurisflux_engine import CaurisFluxSandboxConfig
-from momoflow.sandbox.mobilepay_engine import MobilePaySandboxConfig
-from momoflow.sandbox.novasend_model import NovaSendSandboxConfig
+from momoflow.sandbox.caurisflux import CaurisFluxSandboxConfig
+from momoflow.sandbox.mobilepay import MobilePaySandboxConfig
+from momoflow.sandbox.novasend import NovaSendSandboxConfig
 from momoflow.settings import DEV_API_KEY, DEV_OPERATOR_TOKEN, Settings
 from tests.stack import Stack
 

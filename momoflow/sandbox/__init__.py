@@ -2,8 +2,10 @@
 
 Each simulator is written from the provider's public documentation only and imports nothing
 from :mod:`momoflow.providers`, so that a misreading in an adapter is caught by its sandbox
-instead of being mirrored. The provider-neutral machinery (ledger, faults, webhooks, rate
-limits, idempotency, clock, serving) lives in :mod:`momoflow.sandbox.kit`.
+instead of being mirrored. One package per provider (:mod:`.caurisflux`, :mod:`.novasend`,
+:mod:`.mobilepay`) holds what is the provider's own; the provider-neutral machinery (app
+skeleton, ``/_sandbox`` control routes, ledger, faults, webhooks, rate limits, idempotency,
+clock, serving, command-line plumbing) lives in :mod:`momoflow.sandbox.kit`.
 
 Run one from the command line with ``python -m momoflow.sandbox caurisflux --port 8101``.
 """

@@ -10,9 +10,16 @@
 - :class:`IdempotencyStore`: responses by (scope, key) with TTL and body fingerprint;
 - :class:`RequestLog`, :class:`RequestLogMiddleware`: received requests, secrets redacted;
 - :class:`ThreadedServer`, :func:`serve_until_signal`, :func:`bind_socket`: run an app under
-  uvicorn on 127.0.0.1.
+  uvicorn on 127.0.0.1;
+- :func:`sandbox_app`: the FastAPI skeleton of a simulator (lifespan, state, request log,
+  error handlers); :func:`with_request_fault` and :func:`replay_or_execute`: the shared
+  steps of its request pipeline;
+- :class:`SandboxControl`: the ``/_sandbox`` control routes (:mod:`.control`);
+- :mod:`.cli`: the plumbing of the ``python -m momoflow.sandbox`` subcommands.
 """
 
+from .app import SandboxEngine, sandbox_app
+from .control import SandboxControl, SettleOrder
 from .core import Clock, TaskSupervisor, canonical_json, compact_json, iso_timestamp
 from .faults import (
     REQUEST_FAULT_KINDS,
@@ -26,6 +33,7 @@ from .faults import (
 from .idempotency import IdempotencyKeyReuse, IdempotencyStore, StoredResponse
 from .ledger import InsufficientBalance, Ledger, LedgerEntry, MerchantAccount
 from .limits import FixedWindowRateLimiter, RateDecision
+from .pipeline import ready, replay_or_execute, with_request_fault
 from .requestlog import (
     OPERATION_STATE_KEY,
     RequestLog,
@@ -68,7 +76,10 @@ __all__ = [
     "RequestLog",
     "RequestLogMiddleware",
     "RequestRecord",
+    "SandboxControl",
+    "SandboxEngine",
     "SandboxServer",
+    "SettleOrder",
     "StoredResponse",
     "TaskSupervisor",
     "ThreadedServer",
@@ -78,8 +89,12 @@ __all__ = [
     "hang",
     "compact_json",
     "iso_timestamp",
+    "ready",
     "redact_secret",
+    "replay_or_execute",
+    "sandbox_app",
     "serve_until_signal",
     "server_config",
     "socket_port",
+    "with_request_fault",
 ]

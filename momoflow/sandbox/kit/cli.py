@@ -2,6 +2,7 @@
 
 - :func:`env_option`: an argparse option whose default comes from ``<PREFIX><OPTION>``;
 - :func:`env_flag`: a boolean ``--flag/--no-flag`` whose default comes from the environment;
+- :func:`validated_config`: the simulator's settings, or one error line for a bad value;
 - :func:`serve_cli`: bind, print the ready line, serve until SIGTERM/SIGINT, map a taken
   port to exit code 2.
 """
@@ -12,13 +13,25 @@ import argparse
 import asyncio
 import os
 import sys
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
+from pydantic import BaseModel, ValidationError
 from starlette.types import ASGIApp
 
 from .serving import PortInUseError, bind_socket, serve_until_signal, socket_port
 
-__all__ = ["TRUE_WORDS", "env_flag", "env_name", "env_option", "parse_schedule", "serve_cli"]
+__all__ = [
+    "TRUE_WORDS",
+    "env_flag",
+    "env_name",
+    "env_option",
+    "parse_schedule",
+    "serve_cli",
+    "validated_config",
+]
+
+ConfigT = TypeVar("ConfigT", bound=BaseModel)
 
 #: Environment values read as "true" by :func:`env_flag`.
 TRUE_WORDS = frozenset({"1", "true", "yes", "on"})
@@ -75,6 +88,17 @@ def parse_schedule(value: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(
             f"not a comma-separated list of seconds: {value!r}"
         ) from exc
+
+
+def validated_config(build: Callable[[], ConfigT]) -> ConfigT | None:
+    """``build()``, the simulator's settings from the parsed options; None after
+    ``error: invalid FIELD: problem`` on stderr when a value is invalid."""
+    try:
+        return build()
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        print(f"error: invalid {first['loc'][0]}: {first['msg']}", file=sys.stderr)
+        return None
 
 
 def serve_cli(app: ASGIApp, *, name: str, host: str, port: int, log_level: str) -> int:

@@ -7,7 +7,7 @@
 - ``POST /api/v1/transfers/local``, ``POST /api/v1/transfers/international``,
   ``POST /api/v1/payments/qr``, ``GET /api/v1/transactions``, ``GET /api/v1/balance``
   (``Authorization: Bearer <API token or session token>``);
-- the control API under ``/_sandbox`` (see :mod:`momoflow.sandbox.mobilepay_control`).
+- the control API under ``/_sandbox`` (see :mod:`momoflow.sandbox.mobilepay.control`).
 
 Every authenticated call goes through one pipeline: auth → rate limit (per hour) → request
 fault → execute (no idempotency unless ``honour_idempotency_key``) → post-execution fault.
@@ -16,25 +16,23 @@ See ``docs/sandbox-mobilepay.md`` for behaviour and assumptions.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping
 
 from fastapi import FastAPI, Request
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
-from .kit import (
+from ..kit import (
     OPERATION_STATE_KEY,
     Fault,
-    IdempotencyKeyReuse,
-    IdempotencyStore,
-    RequestLogMiddleware,
-    StoredResponse,
-    hang,
+    ready,
+    replay_or_execute,
+    sandbox_app,
+    with_request_fault,
 )
-from .mobilepay_control import control_router
-from .mobilepay_engine import MobilePayEngine, MobilePaySandboxConfig, iso_ms
-from .mobilepay_wire import (
+from .control import MobilePayControl
+from .engine import MobilePayEngine, MobilePaySandboxConfig, iso_ms
+from .wire import (
     mp_error,
     parse_json_object,
     parse_list_query,
@@ -49,6 +47,7 @@ API = "/api/v1"
 IDEMPOTENCY_HEADER = "idempotency-key"
 #: One merchant account per simulator: every token shares one idempotency scope.
 IDEMPOTENCY_SCOPE = "merchant"
+_KEY_REUSED = "Clé d'idempotence déjà utilisée pour une autre requête"
 Handler = Callable[[bytes], Awaitable[Response]]
 
 
@@ -99,60 +98,23 @@ class _Api:
                 headers = {"Retry-After": str(decision.retry_after)}
                 return mp_error(429, "RATE_LIMITED", headers=headers)
         fault = engine.faults.take(operation)
-        if fault is not None and fault.kind == "error":
-            return _fault_error(fault)
-        if fault is not None and fault.kind == "delay":
-            await engine.clock.sleep_real(fault.seconds)
 
-        body = await request.body()
-        key = request.headers.get(IDEMPOTENCY_HEADER)
-        if idempotent and key and engine.config.honour_idempotency_key:
-            response = await self._idempotent(key, request, body, handler)
-        else:
-            response = await handler(body)
-
-        if fault is not None and fault.kind == "timeout_after_execute":
-            await hang(request, fault.seconds)
-        if fault is not None and fault.kind == "error_after_execute":
-            return _fault_error(fault)
-        if fault is not None and fault.kind == "garbage_body":
-            # A body cut in half under a JSON content type: what a proxy reset looks like.
-            response = Response(
-                response.body[: len(response.body) // 2],
-                status_code=200,
-                media_type="application/json",
+        async def execute() -> Response:
+            body = await request.body()
+            key = request.headers.get(IDEMPOTENCY_HEADER)
+            if not (idempotent and key and engine.config.honour_idempotency_key):
+                return await handler(body)
+            return await replay_or_execute(
+                engine.idempotency,
+                IDEMPOTENCY_SCOPE,
+                key,
+                request,
+                body,
+                lambda: handler(body),
+                lambda: mp_error(409, "IDEMPOTENCY_KEY_REUSE", _KEY_REUSED),
             )
-        return response
 
-    async def _idempotent(
-        self, key: str, request: Request, body: bytes, handler: Handler
-    ) -> Response:
-        store = self.engine.idempotency
-        fingerprint = IdempotencyStore.fingerprint(request.method, request.url.path, body)
-        async with store.guard(IDEMPOTENCY_SCOPE, key):
-            try:
-                stored = store.lookup(IDEMPOTENCY_SCOPE, key, fingerprint)
-            except IdempotencyKeyReuse:
-                message = "Clé d'idempotence déjà utilisée pour une autre requête"
-                return mp_error(409, "IDEMPOTENCY_KEY_REUSE", message)
-            if stored is not None:
-                return Response(
-                    stored.body,
-                    status_code=stored.status_code,
-                    media_type=stored.media_type,
-                    headers={"Idempotent-Replayed": "true"},
-                )
-            response = await handler(body)
-            # Only successes are kept: a 4xx/5xx created nothing, so the key stays free.
-            if 200 <= response.status_code < 300:
-                media_type = response.media_type or "application/json"
-                store.store(
-                    IDEMPOTENCY_SCOPE,
-                    key,
-                    fingerprint,
-                    StoredResponse(response.status_code, bytes(response.body), media_type),
-                )
-            return response
+        return await with_request_fault(request, fault, engine.clock, execute, _fault_error)
 
     # -- business handlers ----------------------------------------------------------------------
 
@@ -219,46 +181,31 @@ def _fault_error(fault: Fault) -> Response:
     return mp_error(fault.status, fault.code, fault.message, headers=headers)
 
 
-async def _now(response: Response) -> Response:
-    return response
+def _http_error(request: Request, exc: HTTPException) -> Response:
+    if exc.status_code == 404:
+        return mp_error(404, "NOT_FOUND", f"Route introuvable : {request.url.path}")
+    if exc.status_code == 405:
+        return mp_error(405)
+    return mp_error(exc.status_code, message=str(exc.detail))
+
+
+def _server_error(request: Request) -> Response:
+    return mp_error(500, "INTERNAL_ERROR")
 
 
 def create_app(config: MobilePaySandboxConfig | None = None) -> FastAPI:
     """Build the simulator app; all state lives in ``app.state.engine``."""
     engine = MobilePayEngine(config or MobilePaySandboxConfig())
     api = _Api(engine)
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await engine.webhooks.start()
-        try:
-            yield
-        finally:
-            await engine.tasks.cancel_all()
-            await engine.webhooks.close()
-
-    app = FastAPI(title="MOBILE-PAY sandbox", lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.state.engine = engine
-    app.add_middleware(
-        RequestLogMiddleware,
-        log=engine.requests,
-        clock=engine.clock,
-        prefixes=(f"{API}/", "/health"),
+    app = sandbox_app(
+        engine,
+        title="MOBILE-PAY sandbox",
+        log_prefixes=(f"{API}/", "/health"),
         describe_credential=describe_credential,
+        http_error=_http_error,
+        server_error=_server_error,
         idempotency_header=IDEMPOTENCY_HEADER,
     )
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if exc.status_code == 404:
-            return mp_error(404, "NOT_FOUND", f"Route introuvable : {request.url.path}")
-        if exc.status_code == 405:
-            return mp_error(405)
-        return mp_error(exc.status_code, message=str(exc.detail))
-
-    @app.exception_handler(Exception)
-    async def server_error(request: Request, exc: Exception) -> Response:
-        return mp_error(500, "INTERNAL_ERROR")
 
     @app.get("/health")
     async def health() -> Response:
@@ -296,12 +243,12 @@ def create_app(config: MobilePaySandboxConfig | None = None) -> FastAPI:
     @app.get(f"{API}/transactions")
     async def transactions(request: Request) -> Response:
         return await api.run(
-            request, "transactions.list", lambda _: _now(api.transactions(request))
+            request, "transactions.list", lambda _: ready(api.transactions(request))
         )
 
     @app.get(f"{API}/balance")
     async def balance(request: Request) -> Response:
-        return await api.run(request, "balance", lambda _: _now(api.balance()))
+        return await api.run(request, "balance", lambda _: ready(api.balance()))
 
     @app.get("/qr/{payment_id}")
     async def qr_payload(payment_id: str) -> Response:
@@ -320,5 +267,5 @@ def create_app(config: MobilePaySandboxConfig | None = None) -> FastAPI:
             }
         )
 
-    app.include_router(control_router(engine))
+    app.include_router(MobilePayControl(engine).router())
     return app

@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-from .caurisflux_catalog import (
+from .catalog import (
     COUNTRIES,
     CURRENCIES,
     validate_amount,

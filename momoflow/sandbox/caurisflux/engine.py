@@ -13,17 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .caurisflux_catalog import (
-    DEFAULT_OUTCOMES,
-    PAYIN_FINAL,
-    PAYOUT_FINAL,
-    PROVIDERS,
-    ScriptedOutcome,
-    error_message,
-    outcome_for,
-    status_message,
-)
-from .kit import (
+from ..kit import (
     Clock,
     Delivery,
     FaultRegistry,
@@ -36,6 +26,16 @@ from .kit import (
     WebhookDispatcher,
     compact_json,
     iso_timestamp,
+)
+from .catalog import (
+    DEFAULT_OUTCOMES,
+    PAYIN_FINAL,
+    PAYOUT_FINAL,
+    PROVIDERS,
+    ScriptedOutcome,
+    error_message,
+    outcome_for,
+    status_message,
 )
 
 __all__ = ["OPERATIONS", "CaurisFluxEngine", "CaurisFluxSandboxConfig", "Quote", "Transaction"]

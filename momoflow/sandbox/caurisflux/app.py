@@ -8,7 +8,7 @@
 - ``GET /api/v1/payments/balance``, ``POST /api/v1/payouts/quote``,
   ``POST /api/v1/payouts/initiate``, ``POST /api/v1/payments/initiate``,
   ``GET /api/v1/payments/status/{id}`` (``X-API-Key: pk:sk`` or ``Bearer pk:sk``);
-- the control API under ``/_sandbox`` (see :mod:`momoflow.sandbox.caurisflux_control`).
+- the control API under ``/_sandbox`` (see :mod:`momoflow.sandbox.caurisflux.control`).
 
 Every authenticated call goes through one pipeline: auth → rate limit → request fault →
 idempotency (replay / conflict / execute and store 2xx) → post-execution fault.
@@ -18,15 +18,22 @@ See ``docs/sandbox-caurisflux.md`` for behaviour and assumptions.
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from .caurisflux_catalog import (
+from ..kit import (
+    OPERATION_STATE_KEY,
+    Fault,
+    ready,
+    replay_or_execute,
+    sandbox_app,
+    with_request_fault,
+)
+from .catalog import (
     COUNTRIES,
     ERROR_CODES,
     LIST_DEFAULT_LIMIT,
@@ -35,9 +42,9 @@ from .caurisflux_catalog import (
     payout_fees,
     provider_in,
 )
-from .caurisflux_control import control_router
-from .caurisflux_engine import CaurisFluxEngine, CaurisFluxSandboxConfig, Transaction
-from .caurisflux_wire import (
+from .control import CaurisFluxControl
+from .engine import CaurisFluxEngine, CaurisFluxSandboxConfig, Transaction
+from .wire import (
     PayinRequest,
     PayoutRequest,
     http_phrase,
@@ -46,15 +53,6 @@ from .caurisflux_wire import (
     parse_payin,
     parse_payout,
     parse_quote,
-)
-from .kit import (
-    OPERATION_STATE_KEY,
-    Fault,
-    IdempotencyKeyReuse,
-    IdempotencyStore,
-    RequestLogMiddleware,
-    StoredResponse,
-    hang,
 )
 
 __all__ = ["CaurisFluxEngine", "CaurisFluxSandboxConfig", "create_app"]
@@ -131,60 +129,27 @@ class _Api:
                     headers={**rate_headers, "Retry-After": str(decision.retry_after)},
                 )
         fault = engine.faults.take(operation)
-        if fault is not None and fault.kind == "error":
-            return _fault_error(fault, rate_headers)
-        if fault is not None and fault.kind == "delay":
-            await engine.clock.sleep_real(fault.seconds)
 
-        body = await request.body()
-        key = request.headers.get("x-idempotency-key") if idempotent else None
-        if key:
-            response = await self._idempotent(principal, key, request, body, handler)
-        else:
-            response = await handler(body)
-
-        if fault is not None and fault.kind == "timeout_after_execute":
-            await hang(request, fault.seconds)
-        if fault is not None and fault.kind == "error_after_execute":
-            return _fault_error(fault, rate_headers)
-        if fault is not None and fault.kind == "garbage_body":
-            # A body cut in half under a JSON content type: what a proxy reset looks like.
-            response = Response(
-                response.body[: len(response.body) // 2],
-                status_code=200,
-                media_type="application/json",
+        async def execute() -> Response:
+            body = await request.body()
+            key = request.headers.get("x-idempotency-key") if idempotent else None
+            if not key:
+                return await handler(body)
+            return await replay_or_execute(
+                engine.idempotency,
+                principal,
+                key,
+                request,
+                body,
+                lambda: handler(body),
+                lambda: nest_error(409, "Idempotency key reuse", code="idempotency_key_reuse"),
             )
+
+        response = await with_request_fault(
+            request, fault, engine.clock, execute, lambda f: _fault_error(f, rate_headers)
+        )
         response.headers.update(rate_headers)
         return response
-
-    async def _idempotent(
-        self, principal: str, key: str, request: Request, body: bytes, handler: Handler
-    ) -> Response:
-        store = self.engine.idempotency
-        fingerprint = IdempotencyStore.fingerprint(request.method, request.url.path, body)
-        async with store.guard(principal, key):
-            try:
-                stored = store.lookup(principal, key, fingerprint)
-            except IdempotencyKeyReuse:
-                return nest_error(409, "Idempotency key reuse", code="idempotency_key_reuse")
-            if stored is not None:
-                return Response(
-                    stored.body,
-                    status_code=stored.status_code,
-                    media_type=stored.media_type,
-                    headers={"Idempotent-Replayed": "true"},
-                )
-            response = await handler(body)
-            # Only successes are kept: a 4xx/5xx created nothing, so the key stays free.
-            if 200 <= response.status_code < 300:
-                media_type = response.media_type or "application/json"
-                store.store(
-                    principal,
-                    key,
-                    fingerprint,
-                    StoredResponse(response.status_code, bytes(response.body), media_type),
-                )
-            return response
 
     # -- business handlers ----------------------------------------------------------------------
 
@@ -359,40 +324,29 @@ def _payin_fields(request: PayinRequest) -> dict[str, Any]:
     }
 
 
+def _http_error(request: Request, exc: HTTPException) -> Response:
+    if exc.status_code in (404, 405):
+        # NestJS answers an unknown route or method with 404 "Cannot METHOD /path".
+        return nest_error(404, f"Cannot {request.method} {request.url.path}")
+    return nest_error(exc.status_code, str(exc.detail))
+
+
+def _server_error(request: Request) -> Response:
+    return JSONResponse({"statusCode": 500, "message": "Internal server error"}, 500)
+
+
 def create_app(config: CaurisFluxSandboxConfig | None = None) -> FastAPI:
     """Build the simulator app; all state lives in ``app.state.engine``."""
     engine = CaurisFluxEngine(config or CaurisFluxSandboxConfig())
     api = _Api(engine)
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await engine.webhooks.start()
-        try:
-            yield
-        finally:
-            await engine.tasks.cancel_all()
-            await engine.webhooks.close()
-
-    app = FastAPI(title="CaurisFlux sandbox", lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.state.engine = engine
-    app.add_middleware(
-        RequestLogMiddleware,
-        log=engine.requests,
-        clock=engine.clock,
-        prefixes=(f"{API}/", "/health"),
+    app = sandbox_app(
+        engine,
+        title="CaurisFlux sandbox",
+        log_prefixes=(f"{API}/", "/health"),
         describe_credential=describe_credential,
+        http_error=_http_error,
+        server_error=_server_error,
     )
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        if exc.status_code in (404, 405):
-            # NestJS answers an unknown route or method with 404 "Cannot METHOD /path".
-            return nest_error(404, f"Cannot {request.method} {request.url.path}")
-        return nest_error(exc.status_code, str(exc.detail))
-
-    @app.exception_handler(Exception)
-    async def server_error(request: Request, exc: Exception) -> Response:
-        return JSONResponse({"statusCode": 500, "message": "Internal server error"}, 500)
 
     @app.get("/health")
     @app.get(f"{API}/health")
@@ -439,7 +393,7 @@ def create_app(config: CaurisFluxSandboxConfig | None = None) -> FastAPI:
 
     @app.get(f"{API}/payments/balance")
     async def balance(request: Request) -> Response:
-        return await api.run(request, "payments.balance", lambda _: _now(api.balance()))
+        return await api.run(request, "payments.balance", lambda _: ready(api.balance()))
 
     @app.post(f"{API}/payouts/quote")
     async def quote(request: Request) -> Response:
@@ -458,7 +412,9 @@ def create_app(config: CaurisFluxSandboxConfig | None = None) -> FastAPI:
 
     @app.get(f"{API}/payments/status/{{transaction_id}}")
     async def status(request: Request, transaction_id: str) -> Response:
-        return await api.run(request, "payments.status", lambda _: _now(api.status(transaction_id)))
+        return await api.run(
+            request, "payments.status", lambda _: ready(api.status(transaction_id))
+        )
 
     @app.get("/checkout/{transaction_id}")
     async def checkout(transaction_id: str) -> Response:
@@ -470,12 +426,8 @@ def create_app(config: CaurisFluxSandboxConfig | None = None) -> FastAPI:
             f"{tx.amount} {tx.currency}, statut {tx.status}.</p>"
         )
 
-    app.include_router(control_router(engine))
+    app.include_router(CaurisFluxControl(engine).router())
     return app
-
-
-async def _now(response: Response) -> Response:
-    return response
 
 
 def _documented_text(code: str | None) -> str | None:
@@ -535,14 +487,11 @@ async def _public(
     """Public endpoints: no auth and no rate limit, but request faults still apply."""
     setattr(request.state, OPERATION_STATE_KEY, operation)
     fault = engine.faults.take(operation)
-    if fault is not None and fault.kind == "error":
+    if fault is not None and fault.kind == "error_after_execute":
+        fault = None  # consumed without effect: a public list moves no money
+
+    def error(fault: Fault) -> Response:
         message = fault.message or _documented_text(fault.code) or http_phrase(fault.status)
         return nest_error(fault.status, message, code=fault.code)
-    if fault is not None and fault.kind == "delay":
-        await engine.clock.sleep_real(fault.seconds)
-    response = await handler(b"")
-    if fault is not None and fault.kind == "timeout_after_execute":
-        await hang(request, fault.seconds)
-    if fault is not None and fault.kind == "garbage_body":
-        return Response(response.body[: len(response.body) // 2], media_type="application/json")
-    return response
+
+    return await with_request_fault(request, fault, engine.clock, lambda: handler(b""), error)

@@ -18,7 +18,7 @@ from typing import Any
 from starlette.datastructures import QueryParams
 from starlette.responses import JSONResponse
 
-from .mobilepay_catalog import DOMESTIC, INTERNATIONAL, MAX_AMOUNT, MIN_AMOUNT, error_message
+from .catalog import DOMESTIC, INTERNATIONAL, MAX_AMOUNT, MIN_AMOUNT, error_message
 
 __all__ = [
     "ListQuery",

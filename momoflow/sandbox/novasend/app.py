@@ -10,7 +10,7 @@
   older-API session, ``payin_api_version="seed004"``, only by its system ``tr_`` reference);
 - ``POST /v1/payin/{reference}/refund``, ``GET /v1/balance``;
 - ``GET /link/{code}``: the hosted confirmation page a ``paymentUrl`` points to;
-- the control API under ``/_sandbox`` (see :mod:`momoflow.sandbox.novasend_control`).
+- the control API under ``/_sandbox`` (see :mod:`momoflow.sandbox.novasend.control`).
 
 Every authenticated call goes through one pipeline: Basic auth → rate limit (off by
 default) → idempotency key check (writes) → request fault → idempotency (replay / conflict /
@@ -24,30 +24,29 @@ import binascii
 import hmac
 import html
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping
 from http import HTTPStatus
 
 from fastapi import FastAPI, Request
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.exceptions import HTTPException
 from starlette.responses import HTMLResponse, JSONResponse, Response
 
-from .kit import (
+from ..kit import (
     OPERATION_STATE_KEY,
     Fault,
-    IdempotencyKeyReuse,
-    IdempotencyStore,
     InsufficientBalance,
-    RequestLogMiddleware,
-    StoredResponse,
-    hang,
+    ready,
+    replay_or_execute,
+    sandbox_app,
+    with_request_fault,
 )
-from .novasend_bodies import refund_body, transfer_body
-from .novasend_catalog import COUNTRIES, OPERATORS, Language, limits_for, static_message
-from .novasend_control import control_router
-from .novasend_engine import NovaSendEngine
-from .novasend_model import NovaSendSandboxConfig, Transfer
-from .novasend_wire import (
+from .catalog import COUNTRIES, OPERATORS, Language, limits_for, static_message
+from .config import NovaSendSandboxConfig
+from .control import NovaSendControl
+from .engine import NovaSendEngine
+from .payloads import refund_body, transfer_body
+from .transfers import Transfer
+from .wire import (
     InvalidBody,
     TransferRequest,
     language_of,
@@ -137,68 +136,25 @@ class _Api:
         if write and not _UUID.match(key):
             return ns_error(400, "idempotency_key_invalid", language)
         fault = engine.faults.take(operation)
-        if fault is not None and fault.kind == "error":
-            return _fault_error(fault, language)
-        if fault is not None and fault.kind == "delay":
-            await engine.clock.sleep_real(fault.seconds)
 
-        body = await request.body()
-        if write:
-            response = await self._idempotent(principal, key, request, body, language, handler)
-        else:
-            response = await handler(body, language)
-
-        if fault is not None and fault.kind == "timeout_after_execute":
-            await hang(request, fault.seconds)
-        if fault is not None and fault.kind == "error_after_execute":
-            return _fault_error(fault, language)
-        if fault is not None and fault.kind == "garbage_body":
-            # A body cut in half under a JSON content type: what a proxy reset looks like.
-            return Response(
-                bytes(response.body)[: len(response.body) // 2],
-                status_code=200,
-                media_type="application/json",
-            )
-        return response
-
-    async def _idempotent(
-        self,
-        principal: str,
-        key: str,
-        request: Request,
-        body: bytes,
-        language: Language,
-        handler: Handler,
-    ) -> Response:
-        store = self.engine.idempotency
-        fingerprint = IdempotencyStore.fingerprint(request.method, request.url.path, body)
-        async with store.guard(principal, key):
-            try:
-                stored = store.lookup(principal, key, fingerprint)
-            except IdempotencyKeyReuse:
+        async def execute() -> Response:
+            body = await request.body()
+            if not write:
+                return await handler(body, language)
+            return await replay_or_execute(
+                engine.idempotency,
+                principal,
+                key,
+                request,
+                body,
+                lambda: handler(body, language),
                 # Assumed (2.11.6): a key reused for another body is "already processed".
-                return ns_error(409, "transaction_is_already_processed", language)
-            if stored is not None:
-                return Response(
-                    stored.body,
-                    status_code=stored.status_code,
-                    media_type=stored.media_type,
-                    headers={"Idempotent-Replayed": "true"},
-                )
-            response = await handler(body, language)
-            # Only successes are kept: a 4xx/5xx created nothing, so the key stays free.
-            if 200 <= response.status_code < 300:
-                store.store(
-                    principal,
-                    key,
-                    fingerprint,
-                    StoredResponse(
-                        response.status_code,
-                        bytes(response.body),
-                        response.media_type or "application/json",
-                    ),
-                )
-            return response
+                lambda: ns_error(409, "transaction_is_already_processed", language),
+            )
+
+        return await with_request_fault(
+            request, fault, engine.clock, execute, lambda f: _fault_error(f, language)
+        )
 
     # -- business handlers ----------------------------------------------------------------------
 
@@ -319,43 +275,29 @@ def _phrase(status: int) -> str:
         return "Error"
 
 
+def _http_error(request: Request, exc: HTTPException) -> Response:
+    language = language_of(request.headers.get("accept-language"))
+    if exc.status_code in (404, 405):
+        return ns_error(404, "not_found", language, method=request.method, path=request.url.path)
+    return ns_error(exc.status_code, _fault_code(exc.status_code), text=str(exc.detail))
+
+
+def _server_error(request: Request) -> Response:
+    return ns_error(500, "internal_error", language_of(request.headers.get("accept-language")))
+
+
 def create_app(config: NovaSendSandboxConfig | None = None) -> FastAPI:
     """Build the simulator app; all state lives in ``app.state.engine``."""
     engine = NovaSendEngine(config or NovaSendSandboxConfig())
     api = _Api(engine)
-
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        await engine.webhooks.start()
-        try:
-            yield
-        finally:
-            await engine.tasks.cancel_all()
-            await engine.webhooks.close()
-
-    app = FastAPI(title="NovaSend sandbox", lifespan=lifespan, docs_url=None, redoc_url=None)
-    app.state.engine = engine
-    app.add_middleware(
-        RequestLogMiddleware,
-        log=engine.requests,
-        clock=engine.clock,
-        prefixes=("/v1/", "/health"),
+    app = sandbox_app(
+        engine,
+        title="NovaSend sandbox",
+        log_prefixes=("/v1/", "/health"),
         describe_credential=describe_credential,
+        http_error=_http_error,
+        server_error=_server_error,
     )
-
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
-        language = language_of(request.headers.get("accept-language"))
-        if exc.status_code in (404, 405):
-            return ns_error(
-                404, "not_found", language, method=request.method, path=request.url.path
-            )
-        return ns_error(exc.status_code, _fault_code(exc.status_code), text=str(exc.detail))
-
-    @app.exception_handler(Exception)
-    async def server_error(request: Request, exc: Exception) -> Response:
-        language = language_of(request.headers.get("accept-language"))
-        return ns_error(500, "internal_error", language)
 
     @app.get("/health")
     async def health() -> Response:
@@ -381,19 +323,19 @@ def create_app(config: NovaSendSandboxConfig | None = None) -> FastAPI:
 
     @app.get("/v1/balance")
     async def balance(request: Request) -> Response:
-        return await api.run(request, "balance", lambda _raw, _lang: _now(api.balance()))
+        return await api.run(request, "balance", lambda _raw, _lang: ready(api.balance()))
 
     @app.get("/v1/payin/{reference}")
     async def payin_status(request: Request, reference: str) -> Response:
         return await api.run(
-            request, "payin.status", lambda _, lang: _now(api.status(reference, "payin", lang))
+            request, "payin.status", lambda _, lang: ready(api.status(reference, "payin", lang))
         )
 
     @app.get("/v1/payout/{reference}")
     @app.get("/v1/direct/payout/{reference}")
     async def payout_status(request: Request, reference: str) -> Response:
         return await api.run(
-            request, "payout.status", lambda _, lang: _now(api.status(reference, "payout", lang))
+            request, "payout.status", lambda _, lang: ready(api.status(reference, "payout", lang))
         )
 
     @app.post("/v1/payin/{reference}/refund")
@@ -415,9 +357,5 @@ def create_app(config: NovaSendSandboxConfig | None = None) -> FastAPI:
             f"status {tx.status}.</p>"
         )
 
-    app.include_router(control_router(engine))
+    app.include_router(NovaSendControl(engine).router())
     return app
-
-
-async def _now(response: Response) -> Response:
-    return response

@@ -7,12 +7,10 @@ underscores, e.g. ``MOBILEPAY_SANDBOX_SIGN_WEBHOOKS=1``); a command-line flag wi
 from __future__ import annotations
 
 import argparse
-import sys
 
-from pydantic import ValidationError
-
-from .kit.cli import env_flag, env_option, parse_schedule, serve_cli
-from .mobilepay import MobilePaySandboxConfig, create_app
+from ..kit.cli import env_flag, env_option, parse_schedule, serve_cli, validated_config
+from .app import create_app
+from .engine import MobilePaySandboxConfig
 
 __all__ = ["ENV_PREFIX", "add_mobilepay_parser"]
 
@@ -107,8 +105,8 @@ def _positive_or_none(value: str) -> int | None:
 
 def run_mobilepay(args: argparse.Namespace) -> int:
     """Build the config from ``args`` and serve until a signal; the exit code."""
-    try:
-        config = MobilePaySandboxConfig(
+    config = validated_config(
+        lambda: MobilePaySandboxConfig(
             api_token=args.api_token,
             login_email=args.login_email,
             login_password=args.login_password,
@@ -130,9 +128,8 @@ def run_mobilepay(args: argparse.Namespace) -> int:
             seed=args.seed,
             allow_remote_control=args.allow_remote_control,
         )
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        print(f"error: invalid {first['loc'][0]}: {first['msg']}", file=sys.stderr)
+    )
+    if config is None:
         return 2
     return serve_cli(
         create_app(config),

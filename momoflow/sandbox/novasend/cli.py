@@ -9,13 +9,10 @@ or a port already in use, 0 after SIGTERM/SIGINT.
 from __future__ import annotations
 
 import argparse
-import sys
 
-from pydantic import ValidationError
-
-from .kit.cli import env_flag, env_option, parse_schedule, serve_cli
-from .novasend import create_app
-from .novasend_model import PAYIN_API_VERSIONS, NovaSendSandboxConfig
+from ..kit.cli import env_flag, env_option, parse_schedule, serve_cli, validated_config
+from .app import create_app
+from .config import PAYIN_API_VERSIONS, NovaSendSandboxConfig
 
 __all__ = ["ENV_PREFIX", "add_novasend_parser"]
 
@@ -97,12 +94,13 @@ def add_novasend_parser(subparsers: argparse._SubParsersAction[argparse.Argument
         "only X-Idempotency-Key stops a second transfer: a used reference under a new key "
         "executes again",
     )
-    parser.set_defaults(run=_run_novasend)
+    parser.set_defaults(run=run_novasend)
 
 
-def _run_novasend(args: argparse.Namespace) -> int:
-    try:
-        config = NovaSendSandboxConfig(
+def run_novasend(args: argparse.Namespace) -> int:
+    """Build the config from ``args`` and serve until a signal; the exit code."""
+    config = validated_config(
+        lambda: NovaSendSandboxConfig(
             api_key=args.api_key,
             api_client=args.api_client,
             settle_delay=args.settle_delay,
@@ -121,9 +119,8 @@ def _run_novasend(args: argparse.Namespace) -> int:
             allow_remote_control=args.allow_remote_control,
             idempotency_key_only=args.idempotency_key_only,
         )
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        print(f"error: invalid {first['loc'][0]}: {first['msg']}", file=sys.stderr)
+    )
+    if config is None:
         return 2
     return serve_cli(
         create_app(config),

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from .kit import iso_timestamp
-from .novasend_catalog import Language, decimal_string, message
-from .novasend_model import Refund, Transfer
+from ..kit import iso_timestamp
+from .catalog import Language, decimal_string, message
+from .transfers import Refund, Transfer
 
 __all__ = ["older_payin_body", "refund_body", "transfer_body"]
 

@@ -1,5 +1,5 @@
 """State and lifecycles of the NovaSend simulator: payins, payouts, refunds, balances,
-settlement and webhooks. The JSON shapes live in :mod:`momoflow.sandbox.novasend_bodies`.
+settlement and webhooks. The JSON shapes live in :mod:`momoflow.sandbox.novasend.payloads`.
 
 Every transfer has three status layers (providers.md 2.4): the session ``status``, the
 customer ``confirmationStatus`` and the settlement ``transaction.status``. The engine also
@@ -17,7 +17,7 @@ import string
 import uuid
 from typing import Any
 
-from .kit import (
+from ..kit import (
     Clock,
     Delivery,
     FaultRegistry,
@@ -30,16 +30,11 @@ from .kit import (
     WebhookDispatcher,
     compact_json,
 )
-from .novasend_bodies import refund_body, transfer_body
-from .novasend_catalog import COUNTRIES, outcome_for, payin_fee, payout_fee
-from .novasend_model import (
-    FINAL_STATES,
-    OPERATIONS,
-    NovaSendSandboxConfig,
-    Refund,
-    Transfer,
-)
-from .novasend_wire import TransferRequest
+from .catalog import COUNTRIES, outcome_for, payin_fee, payout_fee
+from .config import NovaSendSandboxConfig
+from .payloads import refund_body, transfer_body
+from .transfers import FINAL_STATES, Refund, Transfer
+from .wire import TransferRequest
 
 __all__ = [
     "FINAL_STATES",
@@ -49,6 +44,18 @@ __all__ = [
     "Refund",
     "Transfer",
 ]
+
+#: Operation names for fault injection and the request log.
+OPERATIONS = (
+    "payin.sessions",
+    "payin.direct",
+    "payout.wallet",
+    "payout.direct",
+    "payin.status",
+    "payout.status",
+    "refund",
+    "balance",
+)
 
 
 class NovaSendEngine:

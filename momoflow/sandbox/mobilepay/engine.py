@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .kit import (
+from ..kit import (
     Clock,
     Delivery,
     FaultRegistry,
@@ -27,7 +27,7 @@ from .kit import (
     WebhookDispatcher,
     compact_json,
 )
-from .mobilepay_catalog import (
+from .catalog import (
     DEFAULT_OUTCOMES,
     PAYMENT_FINAL,
     TRANSFER_FINAL,
@@ -36,7 +36,7 @@ from .mobilepay_catalog import (
     outcome_for,
     transfer_fee,
 )
-from .mobilepay_wire import ListQuery, QrPaymentRequest, TransferRequest
+from .wire import ListQuery, QrPaymentRequest, TransferRequest
 
 __all__ = ["OPERATIONS", "MobilePayEngine", "MobilePaySandboxConfig", "Transaction", "iso_ms"]
 

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from starlette.responses import JSONResponse
 
-from .novasend_catalog import SCENARIOS, Language, message
+from .catalog import SCENARIOS, Language, message
 
 __all__ = [
     "RefundRequest",

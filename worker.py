@@ -27,6 +27,7 @@ from momoflow import telemetry
 from momoflow.campaigns.store import store_for
 from momoflow.ids import (
     campaign_task_queue,
+    limits_task_queue,
     notification_task_queue,
     provider_task_queue,
     status_reads_task_queue,
@@ -40,6 +41,7 @@ from momoflow.temporal import connect_client
 from workflows.campaign import CampaignWorkflow
 from workflows.codec_sessions import RevokedCodecSessionWorkflow
 from workflows.inbox import WebhookInboxWorkflow
+from workflows.merchant_limits import MerchantLimitsWorkflow
 from workflows.payin import PayinWorkflow
 from workflows.payout import PayoutWorkflow
 from workflows.reconcile import (
@@ -104,6 +106,15 @@ async def run_worker(
                 graceful_shutdown_timeout=settings.graceful_shutdown(),
             )
         ]
+        workers.append(
+            Worker(
+                client,
+                task_queue=limits_task_queue(prefix),
+                # Apart from the payment workflows: the gateway waits on these.
+                workflows=[MerchantLimitsWorkflow],
+                graceful_shutdown_timeout=settings.graceful_shutdown(),
+            )
+        )
         campaigns = CampaignActivities(settings, store_for(settings), client)
         workers.append(
             Worker(

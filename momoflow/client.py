@@ -6,9 +6,10 @@ same request plans (:class:`_Api`), so retries, error mapping and polling behave
 
 Every call that writes (``create_payout``, ``create_payin``, ``refund_payin``) is
 idempotent on the business reference: sending it again returns the existing transaction
-instead of starting a second one. That is why the clients retry writes too, on ``503`` and
-on connection errors, and why **a caller must reuse the same reference when it retries a
-business operation**, never make up a new one. See ``docs/client.md``.
+instead of starting a second one. That is why the clients retry writes too, on ``503``,
+``429`` (after its ``Retry-After``) and on connection errors, and why **a caller must
+reuse the same reference when it retries a business operation**, never make up a new one.
+See ``docs/client.md``.
 
 :func:`start_payout_on_temporal` starts a payout directly on Temporal, for services that
 hold a Temporal client rather than an API key; it shares its start logic with the gateway
@@ -56,6 +57,7 @@ __all__ = [
     "Problem",
     "ReferenceConflict",
     "RefundNotSupported",
+    "RateLimited",
     "ServiceUnavailable",
     "SyncMomoflowClient",
     "Unauthenticated",
@@ -64,7 +66,8 @@ __all__ = [
     "start_payout_on_temporal",
 ]
 
-#: Attempts per call, the first included (only ``503`` and connection errors are retried).
+#: Attempts per call, the first included (only ``503``, ``429`` and connection errors are
+#: retried).
 DEFAULT_MAX_ATTEMPTS = 3
 #: A ``Retry-After`` longer than this is cut to this (seconds).
 MAX_RETRY_DELAY_S = 30.0
@@ -155,6 +158,13 @@ class ServiceUnavailable(MomoflowError):
         self.retry_after = retry_after
 
 
+class RateLimited(ServiceUnavailable):
+    """``429`` after every retry: the merchant sent more requests than its limit allows
+    (``rate_limited``), or has as many campaigns in pre-flight as it may
+    (``too_many_preflights``). Nothing was started; retried like a ``503``, after
+    ``retry_after`` seconds."""
+
+
 class MomoflowTimeout(MomoflowError):
     """``wait_for_*`` reached its deadline; ``last_state`` is the last state read (None when
     no read succeeded). The transaction goes on: this is not a failure of the payment."""
@@ -171,11 +181,13 @@ _ERRORS_BY_CODE: dict[str, type[MomoflowError]] = {
     "unauthenticated": Unauthenticated,
     "payin_not_refundable": NotRefundable,
     "refund_not_supported": RefundNotSupported,
+    "rate_limited": RateLimited,
 }
 _ERRORS_BY_STATUS: dict[int, type[MomoflowError]] = {
     401: Unauthenticated,
     404: NotFound,
     422: ValidationFailed,
+    429: RateLimited,
     503: ServiceUnavailable,
 }
 
@@ -230,10 +242,8 @@ def _error_for(response: httpx.Response) -> MomoflowError:
         return ValidationFailed(
             message, problems=_problems(body.get("problems")), status=status, code=code
         )
-    if cls is ServiceUnavailable:
-        return ServiceUnavailable(
-            message, status=status, code=code, retry_after=_retry_after(response)
-        )
+    if issubclass(cls, ServiceUnavailable):
+        return cls(message, status=status, code=code, retry_after=_retry_after(response))
     return cls(message, status=status, code=code)
 
 
@@ -348,7 +358,8 @@ class _Api:
         timeout: float | None = None,
         attempts: int | None = None,
     ) -> _Plan[T]:
-        """One call, retried on 503 and connection errors only (never on another status)."""
+        """One call, retried on 503, 429 and connection errors only (never on another
+        status)."""
         limit = attempts or self.max_attempts
         send = _Send(
             method,
@@ -477,9 +488,10 @@ class MomoflowClient:
 
     ``http`` injects an ``httpx.AsyncClient`` (tests, custom transports); it is then the
     caller's to close. ``timeout`` (seconds) applies to each request, whatever the client.
-    Writes are idempotent on the reference, so every call is retried on ``503`` (honouring
-    ``Retry-After``, at most ``max_attempts`` attempts in all) and on connection errors;
-    never on another status. Use as ``async with MomoflowClient(...) as momoflow:``.
+    Writes are idempotent on the reference, so every call is retried on ``503`` and
+    ``429`` (honouring ``Retry-After``, at most ``max_attempts`` attempts in all) and on
+    connection errors; never on another status. Use as
+    ``async with MomoflowClient(...) as momoflow:``.
     """
 
     def __init__(

@@ -63,6 +63,20 @@ def campaign_task_queue(prefix: str = DEFAULT_TASK_QUEUE_PREFIX) -> str:
     return f"{prefix}-campaigns"
 
 
+def limits_task_queue(prefix: str = DEFAULT_TASK_QUEUE_PREFIX) -> str:
+    """Task queue of the merchants' limits workflows (kept apart from the payment
+    workflows, so that a busy campaign never slows the gateway's admission)."""
+    return f"{prefix}-limits"
+
+
+def merchant_limits_workflow_id(merchant: str, prefix: str = DEFAULT_TASK_QUEUE_PREFIX) -> str:
+    """The id of ``merchant``'s limits workflow for the deployment whose task queues
+    start with ``prefix``: ``{prefix}-limits-{merchant}`` (:mod:`momoflow.merchant_limits`)."""
+    if not is_valid_merchant(merchant):
+        raise ValueError(f"invalid merchant id {merchant!r}: must match {MERCHANT_PATTERN}")
+    return f"{prefix}-limits-{merchant}"
+
+
 def campaign_workflow_id(merchant: str, reference: str) -> str:
     """The id of the campaign with this merchant reference: ``campaign-{merchant}-{ref}``."""
     if not is_valid_merchant(merchant):

@@ -226,6 +226,53 @@ class CampaignSettings(BaseModel):
         return value
 
 
+class MerchantLimitOverride(BaseModel):
+    """One merchant's own limits; what is left out follows :class:`LimitSettings`."""
+
+    requests_per_window: int | None = Field(default=None, ge=1)
+    concurrent_preflights: int | None = Field(default=None, ge=1)
+
+
+class LimitSettings(BaseModel):
+    """Per-merchant limits on the business API (``/v1``), held across gateway replicas
+    (:mod:`momoflow.merchant_limits`). Over the limit, a request is answered 429 with
+    ``Retry-After`` and starts nothing."""
+
+    #: Requests each merchant may send per window, all ``/v1`` routes together.
+    requests_per_window: int = Field(default=600, ge=1)
+    #: The window, in seconds (fixed windows: ``floor(now / window_s)``).
+    window_s: int = Field(default=10, ge=1, le=3600)
+    #: Campaigns of one merchant in pre-flight at once (pre-flight holds a file's lines in
+    #: the worker's memory).
+    concurrent_preflights: int = Field(default=2, ge=1)
+    #: Per-merchant exceptions. JSON:
+    #: ``{"acme": {"requests_per_window": 3000, "concurrent_preflights": 4}}``.
+    merchants: dict[str, MerchantLimitOverride] = Field(default_factory=dict)
+    #: How long the gateway waits for the shared limits before it counts on its own.
+    shared_timeout_s: float = Field(default=2.0, gt=0, le=30)
+
+    @field_validator("merchants", mode="before")
+    @classmethod
+    def _parse_merchants(cls, value: object) -> object:
+        if isinstance(value, str):
+            return json.loads(value)
+        return value
+
+    def requests_for(self, merchant: str) -> int:
+        """The requests ``merchant`` may send per window."""
+        override = self.merchants.get(merchant)
+        if override is not None and override.requests_per_window is not None:
+            return override.requests_per_window
+        return self.requests_per_window
+
+    def preflights_for(self, merchant: str) -> int:
+        """The campaigns ``merchant`` may have in pre-flight at once."""
+        override = self.merchants.get(merchant)
+        if override is not None and override.concurrent_preflights is not None:
+            return override.concurrent_preflights
+        return self.concurrent_preflights
+
+
 class OperatorTokenEntry(BaseModel):
     """One operator allowed to use the codec endpoints, and the SHA-256 of their token."""
 
@@ -319,7 +366,7 @@ class CodecSettings(BaseModel):
 
 
 class TelemetrySettings(BaseModel):
-    """Where traces go and where metrics are served (``momoflow/telemetry.py``)."""
+    """Where traces go and where metrics are served (``momoflow/telemetry/``)."""
 
     #: OTLP/HTTP base URL of an OpenTelemetry collector, e.g. ``http://otel-collector:4318``
     #: (spans go to ``<url>/v1/traces``). Unset, the standard ``OTEL_EXPORTER_OTLP_ENDPOINT``
@@ -396,6 +443,7 @@ class Settings(BaseSettings):
     payout_timings: PayoutTimings = Field(default_factory=PayoutTimings)
     payin_timings: PayinTimings = Field(default_factory=PayinTimings)
     campaigns: CampaignSettings = Field(default_factory=CampaignSettings)
+    limits: LimitSettings = Field(default_factory=LimitSettings)
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
     codec: CodecSettings = Field(default_factory=CodecSettings)
 

@@ -1,5 +1,5 @@
 """Record histories for the replay tests:
-``python -m tests.record_histories [payouts] [payins] [campaigns] [inbox] [reads]``.
+``python -m tests.record_histories [payouts] [payins] [campaigns] [inbox] [reads] [limits]``.
 
 Starts a private stack (dev server, sandbox, gateway, worker), runs one payout per path
 (webhook, polling, declined, reconciling, 5xx retried; from REC7 also a success for another
@@ -15,14 +15,17 @@ import contextlib
 import os
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from temporalio.client import Client, WorkflowFailureError
 
 from momoflow import inbox
+from momoflow.gateway.limits import MerchantLimiter, PreflightsBusy, RateLimited
 from momoflow.ids import (
+    limits_task_queue,
+    merchant_limits_workflow_id,
     payin_workflow_id,
     payout_workflow_id,
     status_reader_workflow_id,
@@ -30,9 +33,10 @@ from momoflow.ids import (
     workflow_task_queue,
 )
 from momoflow.inbox import InboxRoute
+from momoflow.merchant_limits import MERCHANT_LIMITS_WORKFLOW, LimitsInput
 from momoflow.models import PaymentStatus, ProviderEvent, ProviderName
 from momoflow.money import Currency
-from momoflow.settings import TemporalSettings
+from momoflow.settings import LimitSettings, TemporalSettings
 from momoflow.status_reads import STATUS_READER_WORKFLOW, ReaderInput
 from momoflow.temporal import connect_client
 from tests.stack import Stack, signed_caurisflux_webhook, start_stack
@@ -68,6 +72,10 @@ INBOX_GENERATION = "REC8"
 #: payouts with the shared-status-reads patch, and their reader's first run (continued as
 #: new) and its second.
 READS_GENERATION = "REC9"
+#: Merchant limits (``MerchantLimitsWorkflow``). REC11: the first version, a run that
+#: continued as new and the run after it.
+LIMITS_GENERATION = "REC11"
+
 #: The payout scenarios recorded again with shared reads.
 READS_SCENARIOS = ("mobilepay", "mobilepay-retried")
 
@@ -355,6 +363,54 @@ async def record_reads(stack: Stack, client: Client) -> None:
     await client.get_workflow_handle(reader_id).terminate("recorded")
 
 
+async def record_limits(client: Client) -> None:
+    """A merchant's limits workflow, leased from and asked for pre-flight slots through the
+    gateway's limiter until its first run continues as new (a short history limit)."""
+    prefix = "momoflow-test"
+    merchant = "recorder"
+    limits_id = merchant_limits_workflow_id(merchant, prefix)
+    await client.start_workflow(
+        MERCHANT_LIMITS_WORKFLOW,
+        LimitsInput(merchant=merchant, max_history_events=100),
+        id=limits_id,
+        task_queue=limits_task_queue(prefix),
+    )
+    limiter = MerchantLimiter(
+        LimitSettings(requests_per_window=5, window_s=3600, concurrent_preflights=1),
+        _returns(client),
+        prefix=prefix,
+    )
+    refused = 0
+    for n in range(40):
+        with contextlib.suppress(PreflightsBusy):
+            await limiter.hold_preflight(merchant, f"campaign-{merchant}-{LIMITS_GENERATION}-{n}")
+        try:
+            await limiter.admit(merchant)
+        except RateLimited:
+            refused += 1
+    if refused == 0:
+        raise RuntimeError("the limiter refused nothing")
+    runs = sorted(
+        [r async for r in client.list_workflows(f"WorkflowId = '{limits_id}'")],
+        key=lambda run: run.start_time,
+    )
+    if len(runs) < 2:
+        raise RuntimeError("the limits workflow did not continue as new")
+    for label, run in (("can", runs[0]), ("second", runs[1])):
+        history = await client.get_workflow_handle(limits_id, run_id=run.run_id).fetch_history()
+        path = OUT / f"{limits_id}-{LIMITS_GENERATION}-{label}.json"
+        path.write_text(history.to_json())
+        print(f"recorded {path} ({len(history.events)} events)")
+    await client.get_workflow_handle(limits_id).terminate("recorded")
+
+
+def _returns(client: Client) -> Callable[[], Awaitable[Client]]:
+    async def get() -> Client:
+        return client
+
+    return get
+
+
 async def main(which: set[str]) -> None:
     """Record the payout and/or payin scenarios (``which``)."""
     with tempfile.TemporaryDirectory() as root:
@@ -370,6 +426,8 @@ async def main(which: set[str]) -> None:
             payins = PAYIN_SCENARIOS if "payins" in which else {}
             if "reads" in which:
                 await record_reads(stack, client)
+            if "limits" in which:
+                await record_limits(client)
             for name in payouts:
                 await record_payout(stack, client, name, GENERATION)
             for name, (provider, mode, phone, final) in payins.items():

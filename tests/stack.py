@@ -251,6 +251,8 @@ def start_stack(
         "MOMOFLOW_MOBILEPAY__STATUS_READ_INTERVAL_S": "1",
         # After an unknown create, look for the transfer for seconds, not 15 minutes.
         "MOMOFLOW_MOBILEPAY__CONSISTENCY_WINDOW_S": "5",
+        # Tests send bursts no merchant should; tests/test_merchant_limits.py tries limits.
+        "MOMOFLOW_LIMITS__REQUESTS_PER_WINDOW": "100000",
         "MOMOFLOW_PUBLIC_URL": gateway_url,
         "MOMOFLOW_GATEWAY_PORT": str(gateway_port),
         "MOMOFLOW_GRACEFUL_SHUTDOWN_S": "2",

@@ -22,6 +22,7 @@ from tests.test_payout_flow import payout_body, post_payout
 from workflows.campaign import CampaignWorkflow
 from workflows.codec_sessions import RevokedCodecSessionWorkflow
 from workflows.inbox import WebhookInboxWorkflow
+from workflows.merchant_limits import MerchantLimitsWorkflow
 from workflows.payin import PayinWorkflow
 from workflows.payout import PayoutWorkflow
 from workflows.refund import RefundWorkflow
@@ -40,6 +41,7 @@ def _replayer() -> Replayer:
             WebhookInboxWorkflow,
             StatusReaderWorkflow,
             RevokedCodecSessionWorkflow,
+            MerchantLimitsWorkflow,
         ],
         # Decodes the session's encrypted histories and the plain recorded ones alike.
         data_converter=data_converter(CodecSettings()),
@@ -90,6 +92,11 @@ def test_recorded_histories_cover_every_generation_and_provider() -> None:
         f"webhook-inbox-caurisflux-payout-acme-REC8-inbox-{name}"
         for name in ("delivered", "can", "gave-up")
     } <= {path.stem for path in HISTORIES.glob("webhook-inbox-*.json")}
+    # REC11: a merchant's limits workflow, leased from and asked for pre-flight slots until
+    # it continued as new, twice.
+    assert {f"momoflow-test-limits-recorder-REC11-{name}" for name in ("can", "second")} <= {
+        path.stem for path in HISTORIES.glob("momoflow-test-limits-*.json")
+    }
 
 
 def test_rec10_webhook_history_confirms_the_signed_success_with_a_status_read() -> None:
@@ -170,7 +177,8 @@ async def test_histories_of_this_session_replay(
             "WorkflowType = 'PayoutWorkflow' OR WorkflowType = 'PayinWorkflow' "
             "OR WorkflowType = 'RefundWorkflow' OR WorkflowType = 'CampaignWorkflow' "
             "OR WorkflowType = 'WebhookInboxWorkflow' OR WorkflowType = 'StatusReaderWorkflow' "
-            "OR WorkflowType = 'RevokedCodecSessionWorkflow'"
+            "OR WorkflowType = 'RevokedCodecSessionWorkflow' "
+            "OR WorkflowType = 'MerchantLimitsWorkflow'"
         )
     ]
 

@@ -49,6 +49,13 @@ def notification_queue() -> str:
     return notification_task_queue(task_queue_prefix(workflow.info().task_queue))
 
 
+def history_is_long(limit: int) -> bool:
+    """Whether this run's history has reached ``limit`` events, or Temporal suggests
+    continuing as new."""
+    info = workflow.info()
+    return info.get_current_history_length() >= limit or info.is_continue_as_new_suggested()
+
+
 def application_error(err: ActivityError) -> ApplicationError | None:
     """The ``ApplicationError`` an activity failed with, or None (timeout, cancel)."""
     cause = err.cause

@@ -45,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
         PendingEvent,
     )
     from momoflow.models import ProviderEvent
-    from workflows.common import failure_from
+    from workflows.common import failure_from, history_is_long
 
 #: Seconds between delivery attempts; the last value repeats.
 BACKOFF_S = (1, 2, 5, 10, 30, 60, 120, 300)
@@ -137,7 +137,7 @@ class WebhookInboxWorkflow:
             now = workflow.now()
             if now >= deadline:
                 self._give_up(input.route, input.horizon_s)
-            if self._history_is_long(input.max_history_events):
+            if history_is_long(input.max_history_events):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(input.model_copy(update={"carry": self._carry()}))
             step = BACKOFF_S[min(self._attempts - 1, len(BACKOFF_S) - 1)]
@@ -262,11 +262,6 @@ class WebhookInboxWorkflow:
             delivered=list(self._delivered),
             last_outcome=self._last_outcome,
         )
-
-    @staticmethod
-    def _history_is_long(limit: int) -> bool:
-        info = workflow.info()
-        return info.get_current_history_length() >= limit or info.is_continue_as_new_suggested()
 
     @property
     def _inp(self) -> InboxInput:

@@ -45,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
         next_sweep_delay,
         wait_for_budget,
     )
-    from workflows.common import failure_from, status_reads_queue
+    from workflows.common import failure_from, history_is_long, status_reads_queue
 
 #: One list read: at most 11 requests; generous for a slow provider.
 SWEEP_TIMEOUT = timedelta(minutes=5)
@@ -110,7 +110,7 @@ class StatusReaderWorkflow:
             await workflow.wait_condition(lambda: bool(self._pending))
             await self._wait_for_budget()
             await self._sweep()
-            if self._history_is_long(input.max_history_events):
+            if history_is_long(input.max_history_events):
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 workflow.continue_as_new(self._carry())
 
@@ -187,11 +187,6 @@ class StatusReaderWorkflow:
                 "min_interval_s": self._min_interval,
             }
         )
-
-    @staticmethod
-    def _history_is_long(limit: int) -> bool:
-        info = workflow.info()
-        return info.get_current_history_length() >= limit or info.is_continue_as_new_suggested()
 
     @property
     def _inp(self) -> ReaderInput:

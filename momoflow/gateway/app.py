@@ -15,6 +15,7 @@ from momoflow.codec_sessions import SessionRevocations
 from momoflow.gateway import campaigns, codec, payins, payouts, refunds, webhooks
 from momoflow.gateway.deps import ApiKeyGate, TemporalConnection
 from momoflow.gateway.errors import install_error_handlers
+from momoflow.gateway.limits import MerchantLimiter
 from momoflow.providers.registry import open_providers
 from momoflow.settings import Settings
 
@@ -49,6 +50,9 @@ def create_app(settings: Settings, *, client: Client | None = None) -> FastAPI:
     app.state.temporal = TemporalConnection(settings, client)
     app.state.codec_sessions = SessionRevocations(
         app.state.temporal.get, prefix=settings.task_queue_prefix
+    )
+    app.state.merchant_limits = MerchantLimiter(
+        settings.limits, app.state.temporal.get, prefix=settings.task_queue_prefix
     )
     install_error_handlers(app)
     app.add_middleware(ApiKeyGate)

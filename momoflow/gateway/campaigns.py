@@ -42,6 +42,12 @@ from momoflow.campaigns.report import build_report, outcome_from_state, report_c
 from momoflow.campaigns.store import CampaignStore, store_for
 from momoflow.gateway.deps import MerchantDep, SettingsDep, TemporalDep
 from momoflow.gateway.errors import problems_response
+from momoflow.gateway.limits import (
+    PREFLIGHT_RETRY_AFTER_S,
+    LimitsUnavailable,
+    MerchantLimiter,
+    PreflightsBusy,
+)
 from momoflow.gateway.transactions import (
     ERROR_RESPONSES,
     not_found,
@@ -168,6 +174,7 @@ async def submit_campaign(
         max_history_events=max_history_events,
     )
     campaign_id = campaign_workflow_id(merchant, reference)
+    await _hold_preflight_slot(request, client, merchant, campaign_id)
     digest = await asyncio.to_thread(_store(request).save_upload, campaign_id, file_format, data)
     now = datetime.now(UTC)
     campaign = CampaignInput(
@@ -232,6 +239,51 @@ async def submit_campaign(
         submitted_at=now,
         updated_at=now,
     )
+
+
+async def _hold_preflight_slot(
+    request: Request, client: Client, merchant: str, campaign_id: str
+) -> None:
+    """Take one of the merchant's pre-flight slots for a new campaign: 429 when they are
+    all held, 503 when they cannot be asked. A campaign that already exists is let through
+    (its submission is answered as a retry, or as a conflict)."""
+    limiter: MerchantLimiter = request.app.state.merchant_limits
+    try:
+        await limiter.hold_preflight(merchant, campaign_id)
+    except PreflightsBusy as exc:
+        if await _exists(client, campaign_id):
+            return
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            detail={
+                "error": "too_many_preflights",
+                "message": str(exc),
+                "campaigns_in_preflight": exc.holders,
+                "retry_after_s": PREFLIGHT_RETRY_AFTER_S,
+            },
+            headers={"Retry-After": str(PREFLIGHT_RETRY_AFTER_S)},
+        ) from None
+    except LimitsUnavailable as exc:
+        log.warning("campaign %s refused: pre-flight slots unavailable (%s)", campaign_id, exc)
+        raise HTTPException(
+            status.HTTP_503_SERVICE_UNAVAILABLE,
+            detail={
+                "error": "limits_unavailable",
+                "message": "the merchant's pre-flight slots cannot be checked right now; "
+                "nothing was started, retry later",
+            },
+            headers={"Retry-After": "5"},
+        ) from None
+
+
+async def _exists(client: Client, workflow_id: str) -> bool:
+    try:
+        await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            return False
+        raise
+    return True
 
 
 @router.get(

@@ -11,6 +11,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 from temporalio.client import Client
 
+from momoflow.gateway.limits import MerchantLimiter, RateLimited
 from momoflow.models import ProviderName
 from momoflow.providers.base import PaymentProvider
 from momoflow.settings import Settings
@@ -105,7 +106,8 @@ class ApiKeyGate:
     """ASGI middleware: a request to the business API (``/v1``) without a known API key is
     a 401 before anything else, its body unread. FastAPI parses a JSON body before it runs
     the route's dependencies, so a broken body would otherwise be a 400 or a 422 to a
-    caller who never proved who it is."""
+    caller who never proved who it is. A known merchant over its request limit is a 429
+    with ``Retry-After``, its body unread too (:mod:`momoflow.gateway.limits`)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -117,11 +119,33 @@ class ApiKeyGate:
             headers = Headers(scope=scope)
             key = api_key_of(headers.get("authorization"), headers.get("x-api-key"))
             settings: Settings = scope["app"].state.settings
-            if not key or settings.merchant_for_key(key) is None:
+            merchant = settings.merchant_for_key(key) if key else None
+            if merchant is None:
                 refusal = JSONResponse(UNAUTHENTICATED, status_code=401, headers=_CHALLENGE)
                 await refusal(scope, receive, send)
                 return
+            limiter: MerchantLimiter = scope["app"].state.merchant_limits
+            try:
+                await limiter.admit(merchant)
+            except RateLimited as exc:
+                await rate_limited_response(exc)(scope, receive, send)
+                return
         await self.app(scope, receive, send)
+
+
+def rate_limited_response(exc: RateLimited) -> JSONResponse:
+    """429 for a merchant over its request limit."""
+    return JSONResponse(
+        {
+            "error": "rate_limited",
+            "message": f"{exc}; nothing was started",
+            "limit": exc.limit,
+            "window_s": exc.window_s,
+            "retry_after_s": exc.retry_after_s,
+        },
+        status_code=429,
+        headers={"Retry-After": str(exc.retry_after_s)},
+    )
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]

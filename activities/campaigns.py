@@ -6,8 +6,8 @@ calls made for pre-flight (quotes, balances, availability) are *not* here: they 
 provider activities, on each provider's rate-limited task queue.
 
 Every failure leaves as an ``ApplicationError`` of one of two kinds (:func:`step_failure`):
-:data:`STORE_UNAVAILABLE`, which may pass (an I/O error, a timeout, an S3 server error) and
-is retried for a bounded while; and :data:`STEP_FAILED`, non-retryable, which no retry can
+:data:`CAMPAIGN_STORE_UNAVAILABLE`, which may pass (an I/O error, a timeout, an S3 server error) and
+is retried for a bounded while; and ``CAMPAIGN_STEP_FAILED``, non-retryable, which no retry can
 cure (a path that is not a directory, a permission, a missing object, an S3 request refused,
 a bug). The workflow then puts the campaign in ``blocked`` with the message, until an
 operator fixes the cause and sends ``retry``.
@@ -48,6 +48,13 @@ from momoflow.campaigns.parsing import FileRejected, check_lines
 from momoflow.campaigns.report import outcome_from_state
 from momoflow.campaigns.s3 import S3StoreError
 from momoflow.campaigns.store import CampaignStore
+from momoflow.contract import (
+    CAMPAIGN_FILE_MISSING,
+    CAMPAIGN_FILE_REJECTED,
+    CAMPAIGN_STEP_FAILED,
+    CAMPAIGN_STORE_UNAVAILABLE,
+    STATE_QUERY,
+)
 from momoflow.ids import payout_workflow_id
 from momoflow.models import PayoutState, ProviderName
 from momoflow.money import format_amount
@@ -60,11 +67,6 @@ FIRST_PROBLEMS = 50
 ID_BATCH = 100
 #: Failure type of a campaign step that no retry can cure (non-retryable): the campaign
 #: goes ``blocked`` until its cause is fixed and an operator sends ``retry``.
-STEP_FAILED = "CampaignStepFailed"
-#: Failure type of a campaign step that may pass if tried again (retried a bounded while).
-STORE_UNAVAILABLE = "CampaignStoreUnavailable"
-#: Failure type of a file that pre-flight cannot parse: the campaign is rejected.
-FILE_REJECTED = "CampaignFileRejected"
 #: OS errors that trying again cannot cure: the path, its type or its permissions are wrong.
 PERMANENT_ERRNOS = frozenset(
     {
@@ -125,13 +127,13 @@ def describe(exc: BaseException) -> str:
 
 def step_failure(exc: BaseException) -> ApplicationError:
     """The ``ApplicationError`` a campaign activity fails with for ``exc``:
-    :data:`STORE_UNAVAILABLE` (retried) when it may pass, else :data:`STEP_FAILED`
+    :data:`CAMPAIGN_STORE_UNAVAILABLE` (retried) when it may pass, else ``CAMPAIGN_STEP_FAILED``
     (non-retryable: the campaign goes ``blocked``)."""
     if isinstance(exc, ApplicationError):
         return exc
     if is_transient(exc):
-        return ApplicationError(describe(exc), type=STORE_UNAVAILABLE)
-    return ApplicationError(describe(exc), type=STEP_FAILED, non_retryable=True)
+        return ApplicationError(describe(exc), type=CAMPAIGN_STORE_UNAVAILABLE)
+    return ApplicationError(describe(exc), type=CAMPAIGN_STEP_FAILED, non_retryable=True)
 
 
 def _raise_step_failure(exc: Exception) -> NoReturn:
@@ -167,7 +169,7 @@ class CampaignActivities:
             # Missing from this worker's store (another store configured than the
             # gateway's?) or changed: fixed by an operator, then retried.
             raise ApplicationError(
-                str(exc), type="CampaignFileMissing", non_retryable=True
+                str(exc), type=CAMPAIGN_FILE_MISSING, non_retryable=True
             ) from None
         try:
             checked = await asyncio.to_thread(
@@ -180,7 +182,7 @@ class CampaignActivities:
         except FileRejected as exc:
             raise ApplicationError(
                 f"the campaign file cannot be read: {exc}",
-                type=FILE_REJECTED,
+                type=CAMPAIGN_FILE_REJECTED,
                 non_retryable=True,
             ) from None
         activity.heartbeat("lines checked")
@@ -291,7 +293,7 @@ class CampaignActivities:
         description = await handle.describe()
         campaign = description.typed_search_attributes.get(sa.CAMPAIGN)
         try:
-            state = await handle.query("state", result_type=PayoutState)
+            state = await handle.query(STATE_QUERY, result_type=PayoutState)
         except RPCError as exc:
             if exc.status is RPCStatusCode.NOT_FOUND:
                 raise

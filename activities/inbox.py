@@ -12,6 +12,7 @@ from typing import Any
 from temporalio import activity
 from temporalio.client import Client
 
+from momoflow.contract import DELIVER_INBOX_EVENTS_ACTIVITY
 from momoflow.inbox import (
     DeliveryAttempt,
     InboxDelivery,
@@ -33,7 +34,7 @@ class InboxActivities:
     def __init__(self, client: Client) -> None:
         self._client = client
 
-    @activity.defn(name="deliver_inbox_events")
+    @activity.defn(name=DELIVER_INBOX_EVENTS_ACTIVITY)
     async def deliver_inbox_events(self, request: InboxDelivery) -> DeliveryAttempt:
         """Signal ``provider_event`` to the route's transaction with each event, in the
         order received. No workflow yet: nothing delivered (``workflow_id`` None). The

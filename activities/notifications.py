@@ -36,6 +36,14 @@ from pydantic import BaseModel, ConfigDict
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from momoflow.contract import (
+    DELIVER_NOTIFICATION_ACTIVITY,
+    INVALID_NOTIFICATION_URL,
+    MERCHANT_ENDPOINT_GONE,
+    MERCHANT_ENDPOINT_UNAVAILABLE,
+    NOTIFICATION_DESTINATION_REFUSED,
+    NOTIFICATION_SECRET_MISSING,
+)
 from momoflow.models import DeliveryReport, MerchantNotification
 from momoflow.notifications import notification_body, notification_headers, retry_after_s, sign
 from momoflow.outbound import DestinationRefused
@@ -78,7 +86,7 @@ class NotificationActivities:
         self._secret_for = secret_for
         self._clock = clock
 
-    @activity.defn(name="deliver_notification")
+    @activity.defn(name=DELIVER_NOTIFICATION_ACTIVITY)
     async def deliver_notification(self, n: MerchantNotification) -> DeliveryReport:
         """POST ``n``, signed, to ``n.url``; a 2xx answer is a delivery (see the module)."""
         url = _checked_url(n.url)
@@ -96,7 +104,7 @@ class NotificationActivities:
             raise ApplicationError(
                 f"notification not sent: {exc}",
                 _details(n, http_status=None, error="DestinationRefused"),
-                type="NotificationDestinationRefused",
+                type=NOTIFICATION_DESTINATION_REFUSED,
                 non_retryable=True,
             ) from None
         except httpx.HTTPError as exc:
@@ -120,7 +128,7 @@ class NotificationActivities:
             raise ApplicationError(
                 "merchant endpoint answered HTTP 410 Gone: this notification is not retried",
                 _details(n, http_status=status, error=error),
-                type="MerchantEndpointGone",
+                type=MERCHANT_ENDPOINT_GONE,
                 non_retryable=True,
             ) from None
         retry_after = retry_after_s(response.headers.get("Retry-After"), now=self._clock())
@@ -132,7 +140,7 @@ class NotificationActivities:
         except KeyError:
             raise ApplicationError(
                 f"no notification secret is configured for merchant {merchant}",
-                type="NotificationSecretMissing",
+                type=NOTIFICATION_SECRET_MISSING,
                 non_retryable=True,
             ) from None
 
@@ -158,7 +166,7 @@ def _checked_url(url: str) -> httpx.URL:
     ):
         raise ApplicationError(
             "notification URL is not an absolute http(s) URL",
-            type="InvalidNotificationUrl",
+            type=INVALID_NOTIFICATION_URL,
             non_retryable=True,
         )
     return parsed
@@ -175,7 +183,7 @@ def _unavailable(
     return ApplicationError(
         message,
         _details(n, http_status=http_status, error=error),
-        type="MerchantEndpointUnavailable",
+        type=MERCHANT_ENDPOINT_UNAVAILABLE,
         # The SDK drops a zero delay (the policy's back-off applies); 1 s honours "retry now".
         next_retry_delay=None if retry_after is None else timedelta(seconds=max(1.0, retry_after)),
     )

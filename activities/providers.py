@@ -22,6 +22,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from momoflow import telemetry
+from momoflow.contract import PROVIDER_NOT_CONFIGURED
 from momoflow.models import (
     InitiatePayinInput,
     InitiatePayoutInput,
@@ -149,7 +150,7 @@ class ProviderActivities:
             # so that a correctly configured worker can pick the task up.
             raise ApplicationError(
                 f"provider {name.value} is not configured on this worker",
-                type="ProviderNotConfigured",
+                type=PROVIDER_NOT_CONFIGURED,
             ) from None
 
     @activity.defn(name="quote_payout")

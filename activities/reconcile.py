@@ -22,7 +22,6 @@ from temporalio import activity
 from temporalio.client import Client
 
 from activities.providers import ProviderActivities, to_application_error
-from momoflow import reconcile
 from momoflow.models import (
     ListTransactionsInput,
     StatusLookup,
@@ -30,7 +29,8 @@ from momoflow.models import (
 )
 from momoflow.providers.capabilities import CAPABILITIES
 from momoflow.providers.errors import ProviderError, ProviderRejected, ProviderUnavailable
-from momoflow.reconciliation import (
+from momoflow.reconciliation import operations as reconcile
+from momoflow.reconciliation.rules import (
     FindReconcilingInput,
     FoundReconciling,
     OutcomePage,

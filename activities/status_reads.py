@@ -20,13 +20,18 @@ from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
 from momoflow import telemetry
+from momoflow.contract import (
+    ANSWER_SIGNAL,
+    READ_SIGNAL,
+    REQUEST_STATUS_READ_ACTIVITY,
+    SHARED_READS_UNAVAILABLE,
+    STATUS_READER_WORKFLOW,
+    SWEEP_STATUS_READS_ACTIVITY,
+)
 from momoflow.ids import status_reader_workflow_id, task_queue_prefix
 from momoflow.models import ProviderName, SharedLookup
 from momoflow.providers.base import PaymentProvider, SharedStatusReader
 from momoflow.status_reads import (
-    ANSWER_SIGNAL,
-    READ_SIGNAL,
-    STATUS_READER_WORKFLOW,
     ReadAnswer,
     ReadBudget,
     ReaderInput,
@@ -59,7 +64,7 @@ class StatusReadActivities:
         self._providers = dict(providers)
         self._budget_for = budget_for
 
-    @activity.defn(name="request_status_read")
+    @activity.defn(name=REQUEST_STATUS_READ_ACTIVITY)
     async def request_status_read(self, request: ReadRequest) -> str:
         """Hand ``request`` to its provider's reader (signal-with-start: a new reader
         starts when none runs). Returns the reader's workflow id."""
@@ -78,7 +83,7 @@ class StatusReadActivities:
         )
         return reader_id
 
-    @activity.defn(name="sweep_status_reads")
+    @activity.defn(name=SWEEP_STATUS_READS_ACTIVITY)
     async def sweep_status_reads(self, request: SweepRequest) -> SweepResult:
         """One list read for every request, then each transaction's answer. A provider
         error ends the read early (what was found is still answered); the transactions
@@ -88,7 +93,7 @@ class StatusReadActivities:
             raise ApplicationError(
                 f"{request.provider.value} is not enabled on this worker, or has no "
                 "batched status reads",
-                type="SharedReadsUnavailable",
+                type=SHARED_READS_UNAVAILABLE,
                 non_retryable=True,
             )
         budget = self._budget_for(request.provider)

@@ -55,6 +55,7 @@ from bench.common import (
     versions,
     write_section,
 )
+from momoflow.contract import STATE_QUERY
 from momoflow.ids import status_reader_workflow_id
 from momoflow.models import ProviderName
 from momoflow.settings import TemporalSettings
@@ -174,7 +175,7 @@ async def measure(
         client = await connect_client(TemporalSettings(address=stack.temporal_address))
         reader: ReaderState = await client.get_workflow_handle(
             status_reader_workflow_id(ProviderName.MOBILEPAY, PREFIX)
-        ).query("state", result_type=ReaderState)
+        ).query(STATE_QUERY, result_type=ReaderState)
     finally:
         stack.stop_all()
     records = [

@@ -29,7 +29,7 @@ from typing import Annotated
 import typer
 
 from momoflow.campaigns.cli import app as campaign_app
-from momoflow.reconcile import app as reconcile_app
+from momoflow.reconciliation.cli import app as reconcile_app
 
 app = typer.Typer(
     name="momoflow",

@@ -11,9 +11,12 @@ instead of starting a second one. That is why the clients retry writes too, on `
 reuse the same reference when it retries a business operation**, never make up a new one.
 See ``docs/client.md``.
 
+:func:`construct_event` verifies a merchant notification and returns the typed event, and
+the request and state models are importable from here too, so one import serves a service.
+
 :func:`start_payout_on_temporal` starts a payout directly on Temporal, for services that
 hold a Temporal client rather than an API key; it shares its start logic with the gateway
-(:mod:`momoflow.starts`).
+(:mod:`momoflow.operations`).
 """
 
 from __future__ import annotations
@@ -35,20 +38,53 @@ import pydantic
 from temporalio.client import Client as TemporalClient
 
 import momoflow
+from momoflow.campaigns.models import (
+    ApproveRequest,
+    CampaignProblems,
+    CampaignProgress,
+    CancelRequest,
+    FileFormat,
+    PauseRequest,
+    RetryRequest,
+)
+from momoflow.contract import REQUEST_ID_HEADER
 from momoflow.ids import REFERENCE_PATTERN, is_valid_reference
 from momoflow.models import (
     PayinState,
     PayoutState,
+    ProviderName,
     RefundState,
     TransactionState,
     TransactionStatus,
 )
+from momoflow.notifications import (
+    InvalidNotification,
+    NotificationEvent,
+    NotificationSignatureError,
+    construct_event,
+)
+from momoflow.operations import ReferenceInUse, RequestProblems, UnencryptedClient, start_payout
 from momoflow.requests import FieldProblem, PayinRequest, PayoutRequest
 from momoflow.settings import Settings
-from momoflow.starts import ReferenceInUse, RequestProblems, UnencryptedClient, start_payout
 
 __all__ = [
+    "CampaignProblems",
+    "CampaignProgress",
+    "CampaignStateConflict",
+    "CampaignSubmission",
+    "FileFormat",
+    "InvalidNotification",
+    "NotificationEvent",
+    "NotificationSignatureError",
+    "PayinRequest",
+    "PayinState",
+    "PayoutRequest",
+    "PayoutState",
+    "RefundState",
+    "TransactionState",
+    "TransactionStatus",
     "UnencryptedClient",
+    "construct_event",
     "MomoflowClient",
     "MomoflowError",
     "MomoflowTimeout",
@@ -74,6 +110,9 @@ MAX_RETRY_DELAY_S = 30.0
 #: ``POST /v1/payins`` waits up to 20 s for the provider's payment link before answering,
 #: so that call gets at least this timeout (seconds).
 PAYIN_CREATE_TIMEOUT_S = 30.0
+#: ``POST /v1/campaigns`` uploads and checks the whole file before answering (up to
+#: ``MOMOFLOW_CAMPAIGNS__MAX_UPLOAD_BYTES``), so that call gets at least this timeout.
+CAMPAIGN_SUBMIT_TIMEOUT_S = 120.0
 #: A read inside ``wait_for_*`` gets at least this timeout, even right at the deadline.
 MIN_READ_TIMEOUT_S = 1.0
 
@@ -97,13 +136,25 @@ class MomoflowError(Exception):
 
     ``status`` is the HTTP status (None when no answer came), ``code`` the server's
     machine-readable ``error`` (e.g. ``reference_conflict``) and ``message`` its sentence.
+    ``request_id`` is the gateway's ``X-Request-Id`` of the answer (quote it to the
+    operator), and ``response`` the answer itself; both None when no answer came.
     """
 
-    def __init__(self, message: str, *, status: int | None = None, code: str | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        response: httpx.Response | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.status = status
         self.code = code
+        self.request_id = request_id
+        self.response = response
 
 
 class ValidationFailed(MomoflowError):
@@ -140,6 +191,11 @@ class NotRefundable(MomoflowError):
 
 class RefundNotSupported(MomoflowError):
     """The payin's provider offers no refunds through its API (``refund_not_supported``)."""
+
+
+class CampaignStateConflict(MomoflowError):
+    """``409 campaign_state``: the campaign cannot do that now (approve a campaign still in
+    pre-flight, retry one that is not blocked, …); the message says why."""
 
 
 class ServiceUnavailable(MomoflowError):
@@ -182,6 +238,8 @@ _ERRORS_BY_CODE: dict[str, type[MomoflowError]] = {
     "payin_not_refundable": NotRefundable,
     "refund_not_supported": RefundNotSupported,
     "rate_limited": RateLimited,
+    "too_many_preflights": RateLimited,
+    "campaign_state": CampaignStateConflict,
 }
 _ERRORS_BY_STATUS: dict[int, type[MomoflowError]] = {
     401: Unauthenticated,
@@ -238,13 +296,18 @@ def _error_for(response: httpx.Response) -> MomoflowError:
     )
     status = response.status_code
     cls = _ERRORS_BY_CODE.get(code or "") or _ERRORS_BY_STATUS.get(status, MomoflowError)
+    error: MomoflowError
     if cls is ValidationFailed:
-        return ValidationFailed(
+        error = ValidationFailed(
             message, problems=_problems(body.get("problems")), status=status, code=code
         )
-    if issubclass(cls, ServiceUnavailable):
-        return cls(message, status=status, code=code, retry_after=_retry_after(response))
-    return cls(message, status=status, code=code)
+    elif issubclass(cls, ServiceUnavailable):
+        error = cls(message, status=status, code=code, retry_after=_retry_after(response))
+    else:
+        error = cls(message, status=status, code=code)
+    error.request_id = response.headers.get(REQUEST_ID_HEADER)
+    error.response = response
+    return error
 
 
 def is_settled(state: TransactionState) -> bool:
@@ -267,6 +330,8 @@ class _Send:
     headers: dict[str, str] = field(repr=False)
     timeout: float
     json: Any = None
+    content: bytes | None = field(default=None, repr=False)
+    params: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -304,12 +369,44 @@ _PAYINS = _Kind("payin", "/v1/payins", PayinState)
 _REFUNDS = _Kind("refund", "/v1/payins", RefundState, suffix="/refund")
 
 
-def _parse(model: type[StateT]) -> Callable[[httpx.Response], StateT]:
-    def parse(response: httpx.Response) -> StateT:
+ModelT = TypeVar("ModelT", bound=pydantic.BaseModel)
+
+
+def _parse(model: type[ModelT]) -> Callable[[httpx.Response], ModelT]:
+    def parse(response: httpx.Response) -> ModelT:
         # Unknown fields are ignored, so that a newer server does not break this client.
         return model.model_validate_json(response.content, extra="ignore")
 
     return parse
+
+
+def _campaign_path(reference: str, what: str = "") -> str:
+    if not is_valid_reference(reference):
+        raise ValueError(f"invalid reference {reference!r}: must match {REFERENCE_PATTERN}")
+    return f"/v1/campaigns/{quote(reference, safe='')}{what}"
+
+
+_CAMPAIGN_TYPES = {FileFormat.CSV: "text/csv", FileFormat.JSONL: "application/x-ndjson"}
+
+
+@dataclass(frozen=True)
+class CampaignSubmission:
+    """How a campaign file is submitted (``POST /v1/campaigns``'s options).
+
+    ``max_in_flight_per_provider`` None sizes each provider's window from its rate limit.
+    """
+
+    file_format: FileFormat = FileFormat.CSV
+    name: str = ""
+    auto_approve: bool = False
+    max_in_flight_per_provider: int | None = None
+
+    def params(self) -> dict[str, str]:
+        """The query parameters of the submission."""
+        params = {"name": self.name, "auto_approve": "true" if self.auto_approve else "false"}
+        if self.max_in_flight_per_provider is not None:
+            params["max_in_flight_per_provider"] = str(self.max_in_flight_per_provider)
+        return params
 
 
 def _request_body(model: type[pydantic.BaseModel], request: object) -> dict[str, Any]:
@@ -355,18 +452,31 @@ class _Api:
         parse: Callable[[httpx.Response], T],
         *,
         json: Any = None,
+        content: bytes | None = None,
+        content_type: str | None = None,
+        params: dict[str, str] | None = None,
         timeout: float | None = None,
         attempts: int | None = None,
     ) -> _Plan[T]:
         """One call, retried on 503, 429 and connection errors only (never on another
         status)."""
         limit = attempts or self.max_attempts
+        headers = (
+            self._headers
+            if content_type is None
+            else {
+                **self._headers,
+                "Content-Type": content_type,
+            }
+        )
         send = _Send(
             method,
             f"{self.base_url}{path}",
-            self._headers,
+            headers,
             timeout=timeout or self.timeout,
             json=json,
+            content=content,
+            params=params,
         )
         for attempt in range(1, limit + 1):
             outcome = yield send
@@ -419,6 +529,42 @@ class _Api:
 
     def get(self, kind: _Kind[StateT], reference: str) -> _Plan[StateT]:
         return self.call("GET", kind.path(reference), _parse(kind.state))
+
+    # ------------------------------------------------------------ campaigns
+
+    def submit_campaign(
+        self, reference: str, data: bytes, options: CampaignSubmission
+    ) -> _Plan[CampaignProgress]:
+        _campaign_path(reference)  # checked before anything is sent
+        params = {"reference": reference, **options.params()}
+        return self.call(
+            "POST",
+            "/v1/campaigns",
+            _parse(CampaignProgress),
+            content=data,
+            content_type=_CAMPAIGN_TYPES[options.file_format],
+            params=params,
+            timeout=max(self.timeout, CAMPAIGN_SUBMIT_TIMEOUT_S),
+        )
+
+    def campaign(self, reference: str, what: str = "") -> _Plan[CampaignProgress]:
+        return self.call("GET", _campaign_path(reference, what), _parse(CampaignProgress))
+
+    def campaign_problems(self, reference: str) -> _Plan[CampaignProblems]:
+        return self.call("GET", _campaign_path(reference, "/problems"), _parse(CampaignProblems))
+
+    def campaign_report(self, reference: str) -> _Plan[str]:
+        return self.call("GET", _campaign_path(reference, "/report"), lambda r: r.text)
+
+    def control_campaign(
+        self, reference: str, action: str, body: pydantic.BaseModel
+    ) -> _Plan[CampaignProgress]:
+        return self.call(
+            "POST",
+            _campaign_path(reference, f"/{action}"),
+            _parse(CampaignProgress),
+            json=body.model_dump(mode="json", exclude_none=True),
+        )
 
     def wait(
         self,
@@ -545,6 +691,8 @@ class MomoflowClient:
                         step.url,
                         headers=step.headers,
                         json=step.json,
+                        content=step.content,
+                        params=step.params,
                         timeout=step.timeout,
                     )
                 except httpx.HTTPError as exc:
@@ -634,8 +782,68 @@ class MomoflowClient:
         )
         return await self._run(plan)
 
+    # --------------------------------------------------------------------------- sync client
 
-# --------------------------------------------------------------------------- sync client
+    # ------------------------------------------------------------ campaigns
+
+    async def submit_campaign(
+        self,
+        reference: str,
+        data: bytes,
+        options: CampaignSubmission | None = None,
+    ) -> CampaignProgress:
+        """Submit a campaign file (CSV or JSON lines, ``docs/campaigns.md``); returns its
+        progress, in pre-flight. The same file, name and options again under the same
+        reference is the same campaign; another is a :class:`ReferenceConflict`. A file that
+        cannot be read is a :class:`ValidationFailed` naming each problem; too many campaigns
+        in pre-flight is a :class:`RateLimited` (retried after ``Retry-After``)."""
+        plan = self._api.submit_campaign(reference, data, options or CampaignSubmission())
+        return await self._run(plan)
+
+    async def get_campaign(self, reference: str) -> CampaignProgress:
+        """The campaign's progress: phase, counts and amounts by status, rate, ETA."""
+        return await self._run(self._api.campaign(reference))
+
+    async def get_campaign_problems(self, reference: str) -> CampaignProblems:
+        """Pre-flight's verdict and every problem of every invalid line."""
+        return await self._run(self._api.campaign_problems(reference))
+
+    async def get_campaign_report(self, reference: str) -> str:
+        """The campaign report (CSV text): every line, its status, provider ids and fees."""
+        return await self._run(self._api.campaign_report(reference))
+
+    async def approve_campaign(
+        self, reference: str, approved_by: str, *, override_blocking: bool = False
+    ) -> CampaignProgress:
+        """Approve a campaign after pre-flight. ``approved_by`` is recorded;
+        ``override_blocking`` approves despite a blocking pre-flight problem (recorded too).
+        Raises :class:`CampaignStateConflict` when it is not awaiting approval."""
+        body = ApproveRequest(approved_by=approved_by, override_blocking=override_blocking)
+        return await self._run(self._api.control_campaign(reference, "approve", body))
+
+    async def pause_campaign(
+        self, reference: str, by: str, *, provider: ProviderName | None = None
+    ) -> CampaignProgress:
+        """Stop starting new lines (of one ``provider``, or all); lines in flight finish."""
+        body = PauseRequest(by=by, provider=provider)
+        return await self._run(self._api.control_campaign(reference, "pause", body))
+
+    async def resume_campaign(
+        self, reference: str, by: str, *, provider: ProviderName | None = None
+    ) -> CampaignProgress:
+        """Start lines again after a pause."""
+        body = PauseRequest(by=by, provider=provider)
+        return await self._run(self._api.control_campaign(reference, "resume", body))
+
+    async def cancel_campaign(self, reference: str, by: str, reason: str = "") -> CampaignProgress:
+        """Start no more lines; the ones sent are followed to their end and reported."""
+        body = CancelRequest(by=by, reason=reason)
+        return await self._run(self._api.control_campaign(reference, "cancel", body))
+
+    async def retry_campaign(self, reference: str, by: str) -> CampaignProgress:
+        """Run again the step a blocked campaign stopped at, once its cause is fixed."""
+        body = RetryRequest(by=by)
+        return await self._run(self._api.control_campaign(reference, "retry", body))
 
 
 class SyncMomoflowClient:
@@ -693,6 +901,8 @@ class SyncMomoflowClient:
                         step.url,
                         headers=step.headers,
                         json=step.json,
+                        content=step.content,
+                        params=step.params,
                         timeout=step.timeout,
                     )
                 except httpx.HTTPError as exc:
@@ -768,8 +978,58 @@ class SyncMomoflowClient:
         )
         return self._run(plan)
 
+    # --------------------------------------------------------------------------- direct start
 
-# --------------------------------------------------------------------------- direct start
+    # ------------------------------------------------------------ campaigns
+
+    def submit_campaign(
+        self, reference: str, data: bytes, options: CampaignSubmission | None = None
+    ) -> CampaignProgress:
+        """See :meth:`MomoflowClient.submit_campaign`."""
+        plan = self._api.submit_campaign(reference, data, options or CampaignSubmission())
+        return self._run(plan)
+
+    def get_campaign(self, reference: str) -> CampaignProgress:
+        """See :meth:`MomoflowClient.get_campaign`."""
+        return self._run(self._api.campaign(reference))
+
+    def get_campaign_problems(self, reference: str) -> CampaignProblems:
+        """See :meth:`MomoflowClient.get_campaign_problems`."""
+        return self._run(self._api.campaign_problems(reference))
+
+    def get_campaign_report(self, reference: str) -> str:
+        """See :meth:`MomoflowClient.get_campaign_report`."""
+        return self._run(self._api.campaign_report(reference))
+
+    def approve_campaign(
+        self, reference: str, approved_by: str, *, override_blocking: bool = False
+    ) -> CampaignProgress:
+        """See :meth:`MomoflowClient.approve_campaign`."""
+        body = ApproveRequest(approved_by=approved_by, override_blocking=override_blocking)
+        return self._run(self._api.control_campaign(reference, "approve", body))
+
+    def pause_campaign(
+        self, reference: str, by: str, *, provider: ProviderName | None = None
+    ) -> CampaignProgress:
+        """See :meth:`MomoflowClient.pause_campaign`."""
+        body = PauseRequest(by=by, provider=provider)
+        return self._run(self._api.control_campaign(reference, "pause", body))
+
+    def resume_campaign(
+        self, reference: str, by: str, *, provider: ProviderName | None = None
+    ) -> CampaignProgress:
+        """See :meth:`MomoflowClient.resume_campaign`."""
+        body = PauseRequest(by=by, provider=provider)
+        return self._run(self._api.control_campaign(reference, "resume", body))
+
+    def cancel_campaign(self, reference: str, by: str, reason: str = "") -> CampaignProgress:
+        """See :meth:`MomoflowClient.cancel_campaign`."""
+        body = CancelRequest(by=by, reason=reason)
+        return self._run(self._api.control_campaign(reference, "cancel", body))
+
+    def retry_campaign(self, reference: str, by: str) -> CampaignProgress:
+        """See :meth:`MomoflowClient.retry_campaign`."""
+        return self._run(self._api.control_campaign(reference, "retry", RetryRequest(by=by)))
 
 
 async def start_payout_on_temporal(
@@ -781,7 +1041,7 @@ async def start_payout_on_temporal(
     """Start a payout directly on Temporal, exactly as the gateway does; its workflow id.
 
     Same checks, workflow id, reuse policy, fingerprint memo, search attributes, timings and
-    callback URL as ``POST /v1/payouts`` (both use :func:`momoflow.starts.start_payout`):
+    callback URL as ``POST /v1/payouts`` (both use :func:`momoflow.operations.start_payout`):
     the gateway then serves it, and the same request sent to the gateway is recognised as
     the same payout. ``settings`` must be the gateway's (the same ``fingerprint_secret``,
     ``task_queue_prefix`` and ``public_url``). Calling it again with the same request

@@ -27,10 +27,9 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from momoflow.contract import REVOKED_SESSION_WORKFLOW
 from momoflow.ids import workflow_task_queue
 
-#: Registered type name of the workflow that marks a session as signed out.
-REVOKED_SESSION_WORKFLOW = "RevokedCodecSessionWorkflow"
 #: How long a gateway trusts its last "not revoked" answer.
 DEFAULT_REFRESH_S = 2.0
 

@@ -426,7 +426,7 @@ def _ui_codec_endpoint(settings: Settings, config: DevStackConfig) -> str:
 async def _schedule(settings: Settings, address: str) -> dict[str, str]:
     """The reconciliation sweep and daily report schedules (``momoflow reconcile schedule``);
     their runs wait for the worker started next."""
-    from momoflow.reconcile import ensure_schedules
+    from momoflow.reconciliation.operations import ensure_schedules
 
     temporal = settings.temporal.model_copy(update={"address": address})
     client = await connect_client(temporal, codec=settings.codec)

@@ -30,16 +30,10 @@ from temporalio.common import (
 from temporalio.service import RPCError, RPCStatusCode
 
 from momoflow import search_attributes as sa
+from momoflow.contract import INBOX_SIGNAL, PROVIDER_EVENT_SIGNAL, WEBHOOK_INBOX_WORKFLOW
 from momoflow.ids import parse_transaction_workflow_id, webhook_inbox_workflow_id
 from momoflow.models import PaymentStatus, ProviderEvent, ProviderName
 
-#: The signal every transaction workflow accepts for provider events.
-PROVIDER_EVENT_SIGNAL = "provider_event"
-#: Registered type name of the inbox workflow (started by name: the gateway imports no
-#: workflow code).
-WEBHOOK_INBOX_WORKFLOW = "WebhookInboxWorkflow"
-#: The signal that adds one event to an inbox.
-INBOX_SIGNAL = "webhook"
 #: Provider transaction ids we are willing to put in a visibility query.
 SAFE_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,80}$")
 #: Default history length past which an inbox continues as new (its events carried over).

@@ -25,17 +25,6 @@ from datetime import UTC, datetime, timedelta
 
 from pydantic import BaseModel, Field
 
-#: Registered workflow type name of :class:`~workflows.merchant_limits.MerchantLimitsWorkflow`.
-MERCHANT_LIMITS_WORKFLOW = "MerchantLimitsWorkflow"
-#: Update: lease request tokens (:class:`LeaseRequest` → :class:`Lease`).
-LEASE_UPDATE = "lease_requests"
-#: Update: take a pre-flight slot (:class:`SlotRequest` → :class:`SlotAnswer`).
-ACQUIRE_PREFLIGHT_UPDATE = "acquire_preflight"
-#: Update: free the slots of campaigns no longer in pre-flight (``list[str]`` → ``None``).
-RELEASE_PREFLIGHTS_UPDATE = "release_preflights"
-#: Query: the workflow's :class:`LimitsCarry`.
-STATE_QUERY = "state"
-
 #: A replica leases a twentieth of the window's limit at a time: few round trips to
 #: Temporal, and little left unused in one replica while another is refused.
 LEASE_FRACTION = 20

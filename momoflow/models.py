@@ -18,6 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from momoflow.money import Country, Currency
+from momoflow.privacy import mask_phone
 
 
 class _Model(BaseModel):
@@ -406,6 +407,24 @@ class TransactionState(_Model):
     notifications: list[NotificationDelivery] = Field(default_factory=list)
 
 
+def _started(
+    workflow_id: str, input: PayoutInput | PayinInput, updated_at: datetime | None
+) -> dict[str, Any]:
+    """The fields every transaction's first state takes from its input."""
+    return {
+        "workflow_id": workflow_id,
+        "merchant": input.merchant,
+        "reference": input.reference,
+        "provider": input.provider,
+        "country": input.country,
+        "amount": input.amount,
+        "currency": input.currency,
+        "description": input.description,
+        "created_at": input.requested_at,
+        "updated_at": updated_at or input.requested_at,
+    }
+
+
 class PayoutState(TransactionState):
     """The live state of a payout, as returned by the workflow's ``state`` query."""
 
@@ -414,6 +433,18 @@ class PayoutState(TransactionState):
     net_amount: int | None = None
     quote_id: str | None = None
     quote_attempts: int = 0
+
+    @classmethod
+    def initial(
+        cls, workflow_id: str, input: PayoutInput, *, updated_at: datetime | None = None
+    ) -> PayoutState:
+        """The state of a payout that has just started: the one place that derives it from
+        the input (the workflow, and the gateway's answer to a new payout)."""
+        return cls(
+            **_started(workflow_id, input, updated_at),
+            operator=input.operator,
+            recipient_phone_masked=mask_phone(input.recipient_phone),
+        )
 
 
 # --------------------------------------------------------------------------- payins
@@ -492,6 +523,20 @@ class PayinState(TransactionState):
     qr_code: str | None = None
     expires_at: datetime | None = None
     corrections: list[Correction] = Field(default_factory=list)
+
+    @classmethod
+    def initial(
+        cls, workflow_id: str, input: PayinInput, *, updated_at: datetime | None = None
+    ) -> PayinState:
+        """The state of a payin that has just started, derived from its input."""
+        return cls(
+            **_started(workflow_id, input, updated_at),
+            mode=input.mode,
+            operator=input.operator,
+            customer_phone_masked=mask_phone(input.customer_phone)
+            if input.customer_phone
+            else None,
+        )
 
 
 # --------------------------------------------------------------------------- reconciliation

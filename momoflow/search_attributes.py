@@ -15,6 +15,8 @@ from temporalio.common import (
     TypedSearchAttributes,
 )
 
+from momoflow.models import Direction, PayinInput, PayoutInput, TransactionStatus
+
 DIRECTION = SearchAttributeKey.for_keyword("PaymentDirection")
 PROVIDER = SearchAttributeKey.for_keyword("PaymentProvider")
 STATUS = SearchAttributeKey.for_keyword("PaymentStatus")
@@ -77,6 +79,38 @@ def transaction_attributes(
             SearchAttributePair(MERCHANT, merchant),
             SearchAttributePair(REFERENCE, reference),
         ]
+    )
+
+
+def payout_attributes(input: PayoutInput) -> TypedSearchAttributes:
+    """The attributes a payout starts with: the one derivation used by the gateway's start,
+    a campaign's child start and the workflow itself."""
+    return transaction_attributes(
+        direction=Direction.PAYOUT.value,
+        provider=input.provider.value,
+        status=TransactionStatus.CREATED.value,
+        country=input.country.value,
+        operator=input.operator.value,
+        amount=input.amount,
+        currency=input.currency.value,
+        merchant=input.merchant,
+        reference=input.reference,
+    )
+
+
+def payin_attributes(input: PayinInput) -> TypedSearchAttributes:
+    """The attributes a payin starts with (the mode stands for the operator of a checkout
+    that lets the customer choose)."""
+    return transaction_attributes(
+        direction=Direction.PAYIN.value,
+        provider=input.provider.value,
+        status=TransactionStatus.CREATED.value,
+        country=input.country.value,
+        operator=input.operator.value if input.operator else input.mode.value,
+        amount=input.amount,
+        currency=input.currency.value,
+        merchant=input.merchant,
+        reference=input.reference,
     )
 
 

@@ -7,11 +7,13 @@ cost requests in proportion to the number pending, and a task-queue rate limit, 
 counts activities, cannot hold a budget of requests.
 
 So a MOBILE-PAY payout or payin does not read its status itself. It asks the provider's
-:data:`STATUS_READER_WORKFLOW` (one per provider, :func:`momoflow.ids.status_reader_workflow_id`)
-with the :data:`READ_SIGNAL`, through the :data:`REQUEST_ACTIVITY` (signal-with-start, so
-the reader is started on first use and after any end). The reader gathers the requests,
-walks the list once for all of them (:data:`SWEEP_ACTIVITY`), and the sweep answers each
-transaction with the :data:`ANSWER_SIGNAL`: the transaction as listed, or "not visible".
+reader workflow (``STATUS_READER_WORKFLOW``, one per provider,
+:func:`momoflow.ids.status_reader_workflow_id`) with the ``READ_SIGNAL``, through the
+``REQUEST_STATUS_READ_ACTIVITY`` (signal-with-start, so the reader is started on first use
+and after any end). The reader gathers the requests, walks the list once for all of them
+(``SWEEP_STATUS_READS_ACTIVITY``), and the sweep answers each transaction with the
+``ANSWER_SIGNAL``: the transaction as listed, or "not visible" (the names are in
+:mod:`momoflow.contract`).
 The reader then waits, before its next walk, as long as the requests it just spent buy at
 the budget (:func:`next_sweep_delay`): the cost in requests per hour stays under the budget
 whatever the number of pending transactions.
@@ -29,16 +31,6 @@ from momoflow.models import ProviderName, ProviderTransaction, SharedLookup
 #: constant, not a setting: it decides which path a workflow takes, so it must not change
 #: with a deployment's configuration.
 SHARED_READ_PROVIDERS = frozenset({ProviderName.MOBILEPAY})
-#: Registered type name of the reader workflow.
-STATUS_READER_WORKFLOW = "StatusReaderWorkflow"
-#: The signal that asks the reader for one transaction's status.
-READ_SIGNAL = "read"
-#: The signal every payout and payin accepts with the answer to its request.
-ANSWER_SIGNAL = "status_read"
-#: Activity (workflows task queue): signal-with-start the reader with one request.
-REQUEST_ACTIVITY = "request_status_read"
-#: Activity (the provider's reads task queue): one list read for a batch, then answers.
-SWEEP_ACTIVITY = "sweep_status_reads"
 #: Default history length past which the reader continues as new.
 DEFAULT_MAX_HISTORY_EVENTS = 2_000
 

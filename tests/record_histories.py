@@ -22,6 +22,7 @@ from typing import Any
 from temporalio.client import Client, WorkflowFailureError
 
 from momoflow import inbox
+from momoflow.contract import MERCHANT_LIMITS_WORKFLOW, STATUS_READER_WORKFLOW
 from momoflow.gateway.limits import MerchantLimiter, PreflightsBusy, RateLimited
 from momoflow.ids import (
     limits_task_queue,
@@ -33,11 +34,11 @@ from momoflow.ids import (
     workflow_task_queue,
 )
 from momoflow.inbox import InboxRoute
-from momoflow.merchant_limits import MERCHANT_LIMITS_WORKFLOW, LimitsInput
+from momoflow.merchant_limits import LimitsInput
 from momoflow.models import PaymentStatus, ProviderEvent, ProviderName
 from momoflow.money import Currency
 from momoflow.settings import LimitSettings, TemporalSettings
-from momoflow.status_reads import STATUS_READER_WORKFLOW, ReaderInput
+from momoflow.status_reads import ReaderInput
 from momoflow.temporal import connect_client
 from tests.stack import Stack, signed_caurisflux_webhook, start_stack
 from tests.test_campaigns import (

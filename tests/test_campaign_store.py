@@ -21,7 +21,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from activities.campaigns import STEP_FAILED, STORE_UNAVAILABLE, step_failure
+from activities.campaigns import step_failure
 from momoflow.campaigns.models import (
     CampaignLine,
     FileFormat,
@@ -32,6 +32,7 @@ from momoflow.campaigns.models import (
 )
 from momoflow.campaigns.s3 import S3BlobStore, S3StoreError
 from momoflow.campaigns.store import PAGE_LINES, BlobStore, CampaignStore, LocalBlobStore, store_for
+from momoflow.contract import CAMPAIGN_STEP_FAILED, CAMPAIGN_STORE_UNAVAILABLE
 from momoflow.models import Operator, PayoutInput, ProviderName
 from momoflow.money import Country, Currency
 from momoflow.processes import free_port
@@ -423,7 +424,7 @@ def test_a_store_that_cannot_be_written_is_a_failure_no_retry_cures(tmp_path: Pa
         store.save_outcomes("c1", 0, [_outcome("a", "succeeded")])
     failure = step_failure(raised.value)
 
-    assert failure.type == STEP_FAILED and failure.non_retryable
+    assert failure.type == CAMPAIGN_STEP_FAILED and failure.non_retryable
     assert str(tmp_path / "c1" / "outcomes") in failure.message
     assert failure.message.startswith(type(raised.value).__name__ + ": ")
 
@@ -444,7 +445,7 @@ def test_a_missing_page_and_unreadable_line_data_are_failures_no_retry_cures(
 
     assert step_failure(missing.value).non_retryable
     failure = step_failure(damaged.value)
-    assert failure.type == STEP_FAILED and failure.non_retryable
+    assert failure.type == CAMPAIGN_STEP_FAILED and failure.non_retryable
     assert "does not match this version of momoflow" in failure.message
     # A validation error quotes what it read; the reason an operator sees must not.
     assert "+221771234567" not in failure.message
@@ -464,12 +465,12 @@ def test_errors_that_may_pass_are_retried(s3_server: S3Server) -> None:
         store.get("c1/preflight.json")
 
     transient = step_failure(refused_connection.value)
-    assert transient.type == STORE_UNAVAILABLE and not transient.non_retryable
+    assert transient.type == CAMPAIGN_STORE_UNAVAILABLE and not transient.non_retryable
     assert not step_failure(TimeoutError("timed out")).non_retryable
     assert not step_failure(ConnectionResetError(104, "Connection reset by peer")).non_retryable
     # A refusal is configuration: trying again cannot help.
     refused = step_failure(wrong_secret.value)
-    assert refused.type == STEP_FAILED and refused.non_retryable
+    assert refused.type == CAMPAIGN_STEP_FAILED and refused.non_retryable
     assert "MOMOFLOW_CAMPAIGNS__S3_SECRET_ACCESS_KEY" in refused.message
     assert s3_server.secret_access_key not in refused.message
 
@@ -787,7 +788,7 @@ def test_a_refusal_is_not_retried_and_names_the_settings_to_check(
     assert "refused: HTTP 403 AccessDenied: Access Denied" in str(error)
     assert "MOMOFLOW_CAMPAIGNS__S3_ACCESS_KEY_ID" in str(error)
     failure = step_failure(error)
-    assert failure.type == STEP_FAILED and failure.non_retryable
+    assert failure.type == CAMPAIGN_STEP_FAILED and failure.non_retryable
 
 
 def test_a_server_that_does_not_answer_times_out_and_is_retried(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import datetime as dt
+import hashlib
 import io
 import json
 import shutil
@@ -21,6 +22,7 @@ from temporalio.client import Client
 
 from activities.campaigns import _quote_groups, _totals, judge_preflight
 from momoflow.campaigns.models import (
+    CampaignInput,
     CampaignLine,
     CampaignPhase,
     CampaignProgress,
@@ -32,7 +34,8 @@ from momoflow.campaigns.models import (
 )
 from momoflow.campaigns.report import build_report, report_csv
 from momoflow.campaigns.store import CampaignStore, LocalBlobStore
-from momoflow.ids import campaign_workflow_id, payout_workflow_id
+from momoflow.contract import CAMPAIGN_WORKFLOW, FINGERPRINT_MEMO
+from momoflow.ids import campaign_workflow_id, payout_workflow_id, workflow_task_queue
 from momoflow.models import (
     Operator,
     PayoutInput,
@@ -41,6 +44,7 @@ from momoflow.models import (
     ProviderName,
 )
 from momoflow.money import Country, Currency, format_amount
+from momoflow.operations.campaigns import campaign_fingerprint
 from tests.stack import ACME_KEY, GLOBEX_KEY, Stack, wait_until
 from tests.test_campaign_cli import explain, run_cli
 
@@ -298,6 +302,48 @@ def test_same_reference_is_idempotent_and_another_file_conflicts(stack: Stack) -
     assert again.status_code == 200 and again.json()["campaign_id"] == first.json()["campaign_id"]
     assert other.status_code == 409
     assert foreign.status_code == 404
+    control(stack, reference, "cancel", {"by": "test"})
+
+
+async def test_a_campaign_submitted_before_keyed_fingerprints_is_still_a_retry(
+    stack: Stack, client: Client
+) -> None:
+    """Campaign memos were an unkeyed SHA-256 before they became an HMAC: the same
+    submission after an upgrade is answered as a retry (200), another file still as 409."""
+    rows = [line(f"K{uuid.uuid4().hex[:6]}-1", "novasend", 1)]
+    first_reference, first = submit(stack, rows)
+    assert first.status_code == 201, first.text
+    handle = client.get_workflow_handle(first.json()["campaign_id"])
+    async for event in handle.fetch_history_events(page_size=1):
+        payloads = event.workflow_execution_started_event_attributes.input.payloads
+        [submitted] = await client.data_converter.decode(payloads, [CampaignInput])
+        break
+    control(stack, first_reference, "cancel", {"by": "test"})
+    # The same submission under another reference, started as an earlier version did.
+    reference = f"C-{uuid.uuid4().hex[:12]}"
+    earlier = submitted.model_copy(
+        update={"campaign_id": campaign_workflow_id("acme", reference), "reference": reference}
+    )
+    canonical = {
+        "file": earlier.file_sha256,
+        "name": earlier.name,
+        "options": earlier.options.model_dump(mode="json", exclude={"max_in_flight_by_provider"}),
+    }
+    unkeyed = hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+    await client.start_workflow(
+        CAMPAIGN_WORKFLOW,
+        earlier,
+        id=earlier.campaign_id,
+        task_queue=workflow_task_queue("momoflow-test"),
+        memo={FINGERPRINT_MEMO: unkeyed},
+    )
+
+    _, again = submit(stack, rows, reference=reference)
+    _, other = submit(stack, [*rows, line("extra-1", "novasend", 2)], reference=reference)
+
+    assert again.status_code == 200, again.text
+    assert again.json()["campaign_id"] == earlier.campaign_id
+    assert other.status_code == 409
     control(stack, reference, "cancel", {"by": "test"})
 
 
@@ -931,3 +977,22 @@ def test_the_documented_example_file_pays_every_line(
     assert {(r["status"], r["error_code"]) for r in rows} == {("succeeded", "")}, rows
     for row in rows:
         assert executions(stack, row["provider"], row["reference"]) == 1, row
+
+
+def test_campaign_fingerprints_are_keyed_and_ignore_this_gateways_windows() -> None:
+    campaign = CampaignInput(
+        campaign_id="campaign-acme-F1",
+        merchant="acme",
+        reference="F1",
+        name="June suppliers",
+        file_format=FileFormat.CSV,
+        file_sha256="ab" * 32,
+        submitted_at=dt.datetime(2026, 6, 1, tzinfo=dt.UTC),
+    )
+    other_gateway = campaign.model_copy(deep=True)
+    other_gateway.options.max_in_flight_by_provider = {ProviderName.NOVASEND: 3}
+    renamed = campaign.model_copy(update={"name": "July suppliers"})
+
+    assert campaign_fingerprint(campaign, "s1") != campaign_fingerprint(campaign, "s2")
+    assert campaign_fingerprint(other_gateway, "s1") == campaign_fingerprint(campaign, "s1")
+    assert campaign_fingerprint(renamed, "s1") != campaign_fingerprint(campaign, "s1")

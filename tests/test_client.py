@@ -4,7 +4,11 @@ on demand)."""
 
 from __future__ import annotations
 
+import asyncio
+import csv
+import io
 import time
+import uuid
 from typing import Any
 
 import httpx
@@ -15,6 +19,9 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from momoflow import search_attributes as sa
 from momoflow.client import (
+    CampaignProgress,
+    CampaignStateConflict,
+    CampaignSubmission,
     MomoflowClient,
     MomoflowTimeout,
     NotFound,
@@ -33,6 +40,8 @@ from momoflow.models import PayoutState, RefundState, TransactionStatus
 from momoflow.requests import PayoutRequest
 from momoflow.settings import Settings
 from tests.stack import ACME_KEY, Stack
+from tests.test_campaigns import HEADER as CAMPAIGN_HEADER
+from tests.test_campaigns import executions, line
 from tests.test_payout_flow import payout_body
 
 WAIT_S = 60.0
@@ -437,3 +446,51 @@ async def test_refund_errors_are_typed_by_their_code(reference: str) -> None:
         f"POST /v1/payins/{reference}/refund Bearer k1",
         f"GET /v1/payins/{reference}/refund Bearer k1",
     ]
+
+
+# --------------------------------------------------------------------------- campaigns
+
+
+async def wait_for_phase(
+    client: MomoflowClient, reference: str, phases: set[str], timeout: float = 120.0
+) -> CampaignProgress:
+    deadline = time.monotonic() + timeout
+    while True:
+        progress = await client.get_campaign(reference)
+        if progress.phase.value in phases:
+            return progress
+        assert time.monotonic() < deadline, f"campaign still {progress.phase.value}"
+        await asyncio.sleep(0.5)
+
+
+async def test_a_campaign_from_file_to_report_through_the_client(stack: Stack) -> None:
+    tag = f"CL{uuid.uuid4().hex[:6]}"
+    rows = [line(f"{tag}-{n}", "novasend", n) for n in range(1, 4)]
+    rows.append(f"{tag}-bad,novasend,CI,airtel,+2250701231299,Kone,10000,XOF,")
+    data = ("\n".join([CAMPAIGN_HEADER, *rows]) + "\n").encode()
+    reference = f"C-{tag}"
+    options = CampaignSubmission(name="June suppliers")
+
+    async with momoflow_client(stack) as client:
+        submitted = await client.submit_campaign(reference, data, options)
+        again = await client.submit_campaign(reference, data, options)
+        with pytest.raises(ReferenceConflict):
+            await client.submit_campaign(reference, data + rows[0].encode() + b"\n", options)
+        ready = await wait_for_phase(client, reference, {"awaiting_approval"})
+        problems = await client.get_campaign_problems(reference)
+        with pytest.raises(CampaignStateConflict) as not_blocked:
+            await client.retry_campaign(reference, "ops")
+        await client.approve_campaign(reference, "checker")
+        done = await wait_for_phase(client, reference, {"completed"})
+        report = list(csv.DictReader(io.StringIO(await client.get_campaign_report(reference))))
+
+    assert submitted.phase.value == "preflight" and submitted.lines == 4
+    assert again.campaign_id == submitted.campaign_id
+    assert ready.phase.value == "awaiting_approval"
+    assert [p.line for p in problems.problems] == [4]
+    assert not_blocked.value.status == 409 and not_blocked.value.request_id is not None
+    assert done.settled_lines == 3
+    paid = {row["reference"]: row["status"] for row in report if row["status"] == "succeeded"}
+    assert paid == {f"{tag}-{n}": "succeeded" for n in range(1, 4)}
+    for n in range(1, 4):
+        assert executions(stack, "novasend", f"{tag}-{n}") == 1

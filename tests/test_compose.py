@@ -920,7 +920,7 @@ def test_schedule_command_is_idempotent_by_design() -> None:
     command = typer.main.get_command(momoflow.cli.app)
     schedule = command.commands["reconcile"].commands["schedule"]  # type: ignore[attr-defined]
     assert "idempotent" in (schedule.help or "").lower()
-    from momoflow import reconcile
+    from momoflow.reconciliation import operations as reconcile
 
     source = Path(reconcile.__file__).read_text(encoding="utf-8")
     body = source[source.index("async def ensure_schedules") :]

@@ -32,6 +32,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from temporalio.client import Client, WorkflowHandle
 
+from momoflow.contract import RECHECK_SIGNAL
 from momoflow.ids import payout_workflow_id, workflow_task_queue
 from momoflow.models import PayoutTimings, RecheckRequest
 from momoflow.notifications import verify
@@ -260,7 +261,7 @@ async def test_success_then_failure_while_reconciling(
     )
     polls = reconciling["status_polls"]
     hold_status_reads(stack)
-    await handle.signal("recheck", RecheckRequest(requested_by="test"))
+    await handle.signal(RECHECK_SIGNAL, RecheckRequest(requested_by="test"))
     wait_until(
         lambda: state_of(stack, reference)["status_polls"] > polls, timeout=20, what="the recheck"
     )
@@ -292,7 +293,7 @@ async def test_failure_then_success_while_a_notification_is_being_retried(
     wait_until(lambda: merchant.refused >= 1, timeout=30, what="a refused notification")
     polls = reconciling["status_polls"]
     hold_status_reads(stack)
-    await handle.signal("recheck", RecheckRequest(requested_by="test"))
+    await handle.signal(RECHECK_SIGNAL, RecheckRequest(requested_by="test"))
     wait_until(
         lambda: state_of(stack, reference)["status_polls"] > polls, timeout=20, what="the recheck"
     )

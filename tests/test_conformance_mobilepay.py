@@ -32,6 +32,7 @@ from temporalio.worker import Worker
 
 from activities.providers import ProviderActivities
 from activities.status_reads import StatusReadActivities
+from momoflow.contract import RECHECK_SIGNAL, STATE_QUERY
 from momoflow.ids import (
     payout_workflow_id,
     provider_task_queue,
@@ -274,7 +275,7 @@ async def test_a_transfer_still_invisible_after_the_window_is_reconciling_never_
                 return any(item["id"] == found for item in page.json()["data"])
 
             await _until(listed, timeout=30, what="the transfer in the list")
-            await handle.signal("recheck", RecheckRequest(requested_by="test"))
+            await handle.signal(RECHECK_SIGNAL, RecheckRequest(requested_by="test"))
             final = await _state_in(handle, {"succeeded"}, timeout=30)
 
             assert final.failure is None
@@ -352,7 +353,7 @@ async def test_pending_payouts_share_list_reads_and_every_request_is_counted(
                 reader = client.get_workflow_handle(
                     status_reader_workflow_id(ProviderName.MOBILEPAY, prefix)
                 )
-                seen: ReaderState = await reader.query("state", result_type=ReaderState)
+                seen: ReaderState = await reader.query(STATE_QUERY, result_type=ReaderState)
                 await reader.terminate("test over")
         executions = [_executions(server, handle.id) for handle in handles]
         requests = _requests(server)

@@ -28,6 +28,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from momoflow.client import MomoflowClient, RateLimited
+from momoflow.contract import STATE_QUERY
 from momoflow.gateway.app import create_app
 from momoflow.ids import (
     campaign_workflow_id,
@@ -36,7 +37,6 @@ from momoflow.ids import (
     payout_workflow_id,
 )
 from momoflow.merchant_limits import (
-    STATE_QUERY,
     LeaseRequest,
     LimitsCarry,
     SlotRequest,

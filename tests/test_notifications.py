@@ -34,7 +34,9 @@ from momoflow.notifications import (
     EVENT_TYPE_HEADER,
     SIGNATURE_HEADER,
     USER_AGENT,
+    InvalidNotification,
     NotificationSignatureError,
+    construct_event,
     notification_body,
     notification_headers,
     retry_after_s,
@@ -177,6 +179,53 @@ def test_the_documented_body_is_what_the_payouts_state_gives() -> None:
     )
 
     assert notification_body(event) == VECTOR_BODY
+
+
+def test_construct_event_verifies_the_documented_delivery_and_types_its_data() -> None:
+    headers = {"momoflow-signature": VECTOR_SIGNATURE, "Content-Type": "application/json"}
+
+    event = construct_event(VECTOR_BODY, headers, [OLD_SECRET, VECTOR_SECRET], now=VECTOR_TIMESTAMP)
+
+    assert event.id == "payout-demo-INV-2026-0001:payout.succeeded:1"
+    assert event.type == "payout.succeeded"
+    assert event.created_at == datetime(2026, 3, 1, 9, 30, 12, 345000, tzinfo=UTC)
+    assert isinstance(event.data, PayoutState)
+    assert event.data.status == "succeeded" and event.data.amount == 50_000
+    assert event.data.fees == 750 and event.data.recipient_phone_masked == "+221*****4567"
+
+
+@pytest.mark.parametrize(
+    ("body", "header", "now", "reason"),
+    [
+        (VECTOR_BODY + b" ", VECTOR_SIGNATURE, VECTOR_TIMESTAMP, "mismatch"),
+        (VECTOR_BODY, None, VECTOR_TIMESTAMP, "missing"),
+        (VECTOR_BODY, VECTOR_SIGNATURE, VECTOR_TIMESTAMP + 301, "stale"),
+    ],
+)
+def test_construct_event_refuses_what_momoflow_did_not_sign(
+    body: bytes, header: str | None, now: float, reason: str
+) -> None:
+    headers = {} if header is None else {SIGNATURE_HEADER: header}
+    with pytest.raises(NotificationSignatureError) as refused:
+        construct_event(body, headers, VECTOR_SECRET, now=now)
+    assert refused.value.reason == reason
+
+
+def test_construct_event_reads_newer_fields_and_refuses_unknown_types() -> None:
+    document = json.loads(VECTOR_BODY)
+    document["data"]["field_from_a_newer_momoflow"] = 1
+    newer = json.dumps(document).encode()
+    event = construct_event(newer, {SIGNATURE_HEADER: sign(SECRET, newer, 100)}, SECRET, now=100)
+    assert isinstance(event.data, PayoutState) and event.data.amount == 50_000
+
+    document["type"] = "invoice.paid"
+    unknown = json.dumps(document).encode()
+    with pytest.raises(InvalidNotification):
+        construct_event(unknown, {SIGNATURE_HEADER: sign(SECRET, unknown, 100)}, SECRET, now=100)
+    with pytest.raises(InvalidNotification):
+        construct_event(
+            b"not json", {SIGNATURE_HEADER: sign(SECRET, b"not json", 100)}, SECRET, now=100
+        )
 
 
 def test_docs_publish_the_test_vector_that_sign_produces() -> None:

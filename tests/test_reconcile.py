@@ -52,14 +52,15 @@ from momoflow.models import (
 from momoflow.money import Currency
 from momoflow.providers.mobilepay.mapping import marker, to_listed_transaction
 from momoflow.providers.mobilepay.wire import MobilePayTransactionItem
-from momoflow.reconcile import (
+from momoflow.reconciliation.operations import (
     ResolveRefused,
     ensure_schedules,
     resolve,
     run_report,
     run_sweep,
+    schedules,
 )
-from momoflow.reconciliation import (
+from momoflow.reconciliation.rules import (
     CSV_COLUMNS,
     DailyReportInput,
     MismatchKind,
@@ -72,6 +73,8 @@ from momoflow.reconciliation import (
     compare,
     compare_lists,
     report_method,
+    report_mode,
+    report_modes,
     sweep_schedule_id,
 )
 from momoflow.sandbox.kit import ThreadedServer
@@ -576,7 +579,8 @@ async def test_daily_report_runs_one_report_per_provider_for_yesterday(
     yesterday = datetime.now(UTC).date() - timedelta(days=1)
     summaries = await client.execute_workflow(
         "ReconcileDailyReportWorkflow",
-        DailyReportInput(providers=list(ProviderName)),
+        # As the schedule starts it: each provider's mode chosen outside workflow code.
+        DailyReportInput(providers=list(ProviderName), modes=report_modes(ProviderName)),
         id=f"{PREFIX}-reconcile-daily-{uuid.uuid4().hex[:6]}",
         task_queue=f"{PREFIX}-workflows",
         result_type=list[ReportSummary],
@@ -851,3 +855,17 @@ def test_list_comparison_only_judges_the_day_but_matches_across_midnight() -> No
     )
     assert summary.mismatches == []
     assert summary.momoflow_transactions == 1 and summary.matched == 1
+
+
+def test_report_modes_are_chosen_by_the_starter_and_carried_in_the_input() -> None:
+    """The capability table is read when a schedule is written or a report started, never
+    while a report workflow runs (a table change must not change a replay)."""
+    assert report_mode(ProviderName.MOBILEPAY) is ReportMode.TRANSACTION_LIST
+    assert report_mode(ProviderName.CAURISFLUX) is ReportMode.STATUS_READS
+    settings = Settings()
+    report = schedules(settings)[f"{settings.task_queue_prefix}-reconcile-report"]
+    assert isinstance(report.action, ScheduleActionStartWorkflow)
+    (daily,) = report.action.args
+    assert isinstance(daily, DailyReportInput)
+    assert daily.modes == report_modes(settings.providers)
+    assert set(daily.modes) == set(daily.providers)

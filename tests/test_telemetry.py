@@ -48,12 +48,12 @@ from momoflow import logs, telemetry
 from momoflow.gateway.app import create_app
 from momoflow.ids import payin_workflow_id, payout_workflow_id
 from momoflow.logs import TraceContextFilter
+from momoflow.operations import start_payout
 from momoflow.processes import ManagedProcess, free_port, http_ready
 from momoflow.redaction import Redactor, mask_phones_in, secret_values
 from momoflow.requests import PayoutRequest
 from momoflow.sandbox.kit.serving import ThreadedServer
 from momoflow.settings import DEV_API_KEY, Settings
-from momoflow.starts import start_payout
 from momoflow.telemetry import Service, Telemetry
 from momoflow.temporal import connect_client
 from tests.stack import (

@@ -20,6 +20,7 @@ from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
 from temporalio.exceptions import ApplicationError
 
 from momoflow import inbox
+from momoflow.contract import PROVIDER_EVENT_SIGNAL, STATE_QUERY, WEBHOOK_INBOX_GAVE_UP
 from momoflow.ids import payout_workflow_id, webhook_inbox_workflow_id, workflow_task_queue
 from momoflow.inbox import InboxOutcome, InboxResult, InboxRoute, InboxState
 from momoflow.models import PaymentStatus, ProviderEvent, ProviderName
@@ -27,7 +28,6 @@ from momoflow.money import Currency
 from momoflow.processes import ManagedProcess, free_port, http_ready
 from tests.stack import ACME_KEY, TEST_TIMINGS, Stack, signed_caurisflux_webhook, wait_until
 from tests.test_payout_flow import payout_body, post_payout
-from workflows.inbox import GAVE_UP_ERROR
 
 #: A CaurisFlux number whose transfer stays ``processing`` and gets no final webhook: only
 #: the test's own webhook can make such a payout succeed.
@@ -108,7 +108,7 @@ def deliver(url: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
 
 
 async def inbox_state(handle: WorkflowHandle[Any, Any]) -> InboxState:
-    state: InboxState = await handle.query("state", result_type=InboxState)
+    state: InboxState = await handle.query(STATE_QUERY, result_type=InboxState)
     return state
 
 
@@ -133,7 +133,7 @@ async def events_signalled(client: Client, workflow_id: str, event_id: str) -> i
         if not event.HasField("workflow_execution_signaled_event_attributes"):
             continue
         attributes = event.workflow_execution_signaled_event_attributes
-        if attributes.signal_name != inbox.PROVIDER_EVENT_SIGNAL:
+        if attributes.signal_name != PROVIDER_EVENT_SIGNAL:
             continue
         [decoded] = await client.data_converter.decode(attributes.input.payloads, [ProviderEvent])
         count += decoded.event_id == event_id
@@ -271,7 +271,7 @@ async def test_inbox_gives_up_at_its_horizon_visibly(
         await asyncio.wait_for(handle.result(), timeout=60)
     assert time.monotonic() - started >= SHORT_HORIZON_S - 1
     cause = failed.value.cause
-    assert isinstance(cause, ApplicationError) and cause.type == GAVE_UP_ERROR
+    assert isinstance(cause, ApplicationError) and cause.type == WEBHOOK_INBOX_GAVE_UP
     assert workflow_id in cause.message and delivery_id in cause.message
     assert "payout.success" in cause.message
 

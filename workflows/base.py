@@ -35,7 +35,7 @@ Two money rules live here too, each behind its ``patched`` marker:
 from __future__ import annotations
 
 import asyncio
-from abc import abstractmethod
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
@@ -46,6 +46,15 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from momoflow import search_attributes as sa
     from momoflow import telemetry
+    from momoflow.contract import (
+        ANSWER_SIGNAL,
+        CONFLICT_ERROR_TYPES,
+        DELIVER_NOTIFICATION_ACTIVITY,
+        RECHECK_SIGNAL,
+        REQUEST_STATUS_READ_ACTIVITY,
+        RESOLUTION_REFUSED,
+        RESOLVE_UPDATE,
+    )
     from momoflow.models import (
         DeliveryReport,
         DeliveryStatus,
@@ -68,15 +77,8 @@ with workflow.unsafe.imports_passed_through():
         TransactionStatus,
     )
     from momoflow.money import Currency
-    from momoflow.status_reads import (
-        ANSWER_SIGNAL,
-        REQUEST_ACTIVITY,
-        SHARED_READ_PROVIDERS,
-        ReadAnswer,
-        ReadRequest,
-    )
+    from momoflow.status_reads import SHARED_READ_PROVIDERS, ReadAnswer, ReadRequest
     from workflows.common import (
-        CONFLICT_ERROR_TYPES,
         PROVIDER_RETRY,
         application_error,
         failure_from,
@@ -151,10 +153,10 @@ def _refused_after_unknown(err: ActivityError) -> bool:
 
 def _refused(message: str) -> ApplicationError:
     """A refused ``resolve`` update: the caller sees ``message`` and nothing changes."""
-    return ApplicationError(message, type="ResolutionRefused", non_retryable=True)
+    return ApplicationError(message, type=RESOLUTION_REFUSED, non_retryable=True)
 
 
-class TransactionWorkflowBase:
+class TransactionWorkflowBase(ABC):
     """Shared machinery of :class:`PayoutWorkflow` and :class:`PayinWorkflow`."""
 
     #: "payout" or "payin", for logs.
@@ -185,7 +187,7 @@ class TransactionWorkflowBase:
 
     # ------------------------------------------------------------------ operators
 
-    @workflow.signal(name="recheck")
+    @workflow.signal(name=RECHECK_SIGNAL)
     def recheck(self, request: RecheckRequest) -> None:
         """Read the status now if the transaction is ``reconciling`` (else ignored)."""
         if self._in_reconcile_loop and not self._status.is_final:
@@ -197,7 +199,7 @@ class TransactionWorkflowBase:
         """The provider's reader answers a shared status read (applied by the main line)."""
         self._read_answers.append(answer)
 
-    @workflow.update(name="resolve")
+    @workflow.update(name=RESOLVE_UPDATE)
     def resolve(self, resolution: ManualResolution) -> TransactionState:
         """Close a ``reconciling`` transaction as paid or failed (see the module docstring);
         returns the final state."""
@@ -480,7 +482,7 @@ class TransactionWorkflowBase:
         )
         try:
             await workflow.execute_activity(
-                REQUEST_ACTIVITY,
+                REQUEST_STATUS_READ_ACTIVITY,
                 request,
                 start_to_close_timeout=SHARED_READ_REQUEST_TIMEOUT,
                 schedule_to_close_timeout=STATUS_READ_DEADLINE,
@@ -744,7 +746,7 @@ class TransactionWorkflowBase:
     ) -> None:
         try:
             report: DeliveryReport = await workflow.execute_activity(
-                "deliver_notification",
+                DELIVER_NOTIFICATION_ACTIVITY,
                 notification,
                 result_type=DeliveryReport,
                 task_queue=notification_queue(),

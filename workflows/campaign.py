@@ -50,12 +50,11 @@ from temporalio.common import RetryPolicy, SearchAttributePair, WorkflowIDReuseP
 from temporalio.exceptions import ActivityError, WorkflowAlreadyStartedError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.campaigns import FILE_REJECTED, CampaignActivities
+    from activities.campaigns import CampaignActivities
     from activities.providers import ProviderActivities
     from momoflow import search_attributes as sa
     from momoflow import telemetry
     from momoflow.campaigns.models import (
-        LINE_SETTLED_SIGNAL,
         SKIPPED,
         ApproveRequest,
         CampaignCarry,
@@ -77,6 +76,19 @@ with workflow.unsafe.imports_passed_through():
         RetryRequest,
         StatusCount,
     )
+    from momoflow.contract import (
+        APPROVE_UPDATE,
+        CAMPAIGN_FILE_REJECTED,
+        CAMPAIGN_WORKFLOW,
+        CANCEL_UPDATE,
+        FINGERPRINT_MEMO,
+        LINE_SETTLED_SIGNAL,
+        PAUSE_UPDATE,
+        PAYOUT_WORKFLOW,
+        PROGRESS_QUERY,
+        RESUME_UPDATE,
+        RETRY_UPDATE,
+    )
     from momoflow.ids import campaign_task_queue, payout_workflow_id, task_queue_prefix
     from momoflow.models import (
         PayoutQuoteInput,
@@ -87,7 +99,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from momoflow.money import format_amount
     from momoflow.privacy import mask_phone
-    from momoflow.starts import FINGERPRINT_MEMO, PAYOUT_WORKFLOW
     from workflows.common import application_error, failure_from, provider_queue
 
 #: Failure codes of a line that say the provider, not the line, is in trouble.
@@ -140,7 +151,7 @@ class _GivenUp(Exception):
     """The campaign was cancelled while a store step was blocked: the step is given up."""
 
 
-@workflow.defn(name="CampaignWorkflow")
+@workflow.defn(name=CAMPAIGN_WORKFLOW)
 class CampaignWorkflow:
     """A bulk payout campaign (see the module docstring)."""
 
@@ -169,12 +180,12 @@ class CampaignWorkflow:
             return
         self._settle(outcome)
 
-    @workflow.query(name="progress")
+    @workflow.query(name=PROGRESS_QUERY)
     def progress(self) -> CampaignProgress:
         """Counts and amounts by status, rate, ETA."""
         return self._snapshot()
 
-    @workflow.update(name="approve")
+    @workflow.update(name=APPROVE_UPDATE)
     def approve(self, request: ApproveRequest) -> CampaignProgress:
         """Let the campaign pay its valid lines."""
         progress = self._c.progress
@@ -203,7 +214,7 @@ class CampaignWorkflow:
                 + " (approve with override_blocking to pay anyway)"
             )
 
-    @workflow.update(name="pause")
+    @workflow.update(name=PAUSE_UPDATE)
     def pause(self, request: PauseRequest) -> CampaignProgress:
         """Stop starting lines (of one provider, or all); lines in flight finish."""
         carry = self._c
@@ -217,7 +228,7 @@ class CampaignWorkflow:
         self._changed = True
         return self._snapshot()
 
-    @workflow.update(name="resume")
+    @workflow.update(name=RESUME_UPDATE)
     def resume(self, request: PauseRequest) -> CampaignProgress:
         """Start lines again (one provider's, or the whole campaign's and every provider's)."""
         carry = self._c
@@ -232,7 +243,7 @@ class CampaignWorkflow:
         self._changed = True
         return self._snapshot()
 
-    @workflow.update(name="cancel")
+    @workflow.update(name=CANCEL_UPDATE)
     def cancel(self, request: CancelRequest) -> CampaignProgress:
         """Start no new line; the lines already sent finish and are reported."""
         carry = self._c
@@ -244,7 +255,7 @@ class CampaignWorkflow:
         self._changed = True
         return self._snapshot()
 
-    @workflow.update(name="retry")
+    @workflow.update(name=RETRY_UPDATE)
     def retry(self, request: RetryRequest) -> CampaignProgress:
         """Run the step that blocked the campaign again (its cause fixed); the campaign goes
         on from where it was."""
@@ -344,7 +355,7 @@ class CampaignWorkflow:
             if not blocking:
                 return True
             app = application_error(err)
-            return app is not None and app.type == FILE_REJECTED
+            return app is not None and app.type == CAMPAIGN_FILE_REJECTED
 
         try:
             prepared: PreparedCampaign = await self._store_step(
@@ -556,17 +567,7 @@ class CampaignWorkflow:
             line=line.line, provider=payout.provider, amount=payout.amount
         )
         carry.progress.started_lines += 1
-        attributes = sa.transaction_attributes(
-            direction="payout",
-            provider=payout.provider.value,
-            status=TransactionStatus.CREATED.value,
-            country=payout.country.value,
-            operator=payout.operator.value,
-            amount=payout.amount,
-            currency=payout.currency.value,
-            merchant=payout.merchant,
-            reference=payout.reference,
-        )
+        attributes = sa.payout_attributes(payout)
         try:
             await workflow.start_child_workflow(
                 PAYOUT_WORKFLOW,

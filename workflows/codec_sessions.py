@@ -7,7 +7,8 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from momoflow.codec_sessions import REVOKED_SESSION_WORKFLOW, RevokedSession
+    from momoflow.codec_sessions import RevokedSession
+    from momoflow.contract import REVOKED_SESSION_WORKFLOW
 
 
 @workflow.defn(name=REVOKED_SESSION_WORKFLOW)

@@ -25,9 +25,6 @@ PROVIDER_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=60),
 )
 
-#: Error types after which the outcome at the provider is unknown and must be reconciled.
-CONFLICT_ERROR_TYPES = frozenset({"ProviderConflict", "IdempotencyConflict", "DuplicateReference"})
-
 
 def provider_queue(provider: ProviderName) -> str:
     """The task queue of ``provider``'s HTTP activities that pairs with this workflow's.

@@ -33,6 +33,13 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError, ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from momoflow.contract import (
+        DELIVER_INBOX_EVENTS_ACTIVITY,
+        INBOX_SIGNAL,
+        STATE_QUERY,
+        WEBHOOK_INBOX_GAVE_UP,
+        WEBHOOK_INBOX_WORKFLOW,
+    )
     from momoflow.inbox import (
         DeliveryAttempt,
         InboxCarry,
@@ -52,7 +59,6 @@ BACKOFF_S = (1, 2, 5, 10, 30, 60, 120, 300)
 #: Events one inbox keeps (duplicates do not count); later ones are dropped and counted.
 MAX_INBOX_EVENTS = 50
 #: Error type of an inbox that gave up at its horizon.
-GAVE_UP_ERROR = "WebhookInboxGaveUp"
 
 #: One delivery attempt: a visibility query and a few signals to Temporal.
 DELIVERY_CALL_TIMEOUT = timedelta(seconds=30)
@@ -64,7 +70,7 @@ DELIVERY_RETRY = RetryPolicy(
 )
 
 
-@workflow.defn(name="WebhookInboxWorkflow")
+@workflow.defn(name=WEBHOOK_INBOX_WORKFLOW)
 class WebhookInboxWorkflow:
     """Verified webhooks waiting for their transaction (see the module docstring)."""
 
@@ -81,12 +87,12 @@ class WebhookInboxWorkflow:
 
     # ------------------------------------------------------------------ messages
 
-    @workflow.signal(name="webhook")
+    @workflow.signal(name=INBOX_SIGNAL)
     def webhook(self, event: ProviderEvent) -> None:
         """One more verified event for this route: kept once, within the cap."""
         self._keep(event)
 
-    @workflow.query(name="state")
+    @workflow.query(name=STATE_QUERY)
     def state(self) -> InboxState:
         """What the inbox holds and how its last attempt went."""
         if self._input is None:
@@ -153,7 +159,7 @@ class WebhookInboxWorkflow:
         events = list(self._pending)
         try:
             attempt: DeliveryAttempt = await workflow.execute_activity(
-                "deliver_inbox_events",
+                DELIVER_INBOX_EVENTS_ACTIVITY,
                 InboxDelivery(route=inp.route, events=events),
                 result_type=DeliveryAttempt,
                 start_to_close_timeout=DELIVERY_CALL_TIMEOUT,
@@ -212,7 +218,7 @@ class WebhookInboxWorkflow:
         raise ApplicationError(
             message,
             self.state().model_dump(mode="json"),
-            type=GAVE_UP_ERROR,
+            type=WEBHOOK_INBOX_GAVE_UP,
             non_retryable=True,
         )
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from momoflow.merchant_limits import (
+    from momoflow.contract import (
         ACQUIRE_PREFLIGHT_UPDATE,
         LEASE_UPDATE,
         MERCHANT_LIMITS_WORKFLOW,
         RELEASE_PREFLIGHTS_UPDATE,
         STATE_QUERY,
+    )
+    from momoflow.merchant_limits import (
         Lease,
         LeaseRequest,
         LimitsCarry,

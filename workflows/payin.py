@@ -44,11 +44,11 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.providers import InitiatePayinResult, ProviderActivities
     from momoflow import search_attributes as sa
+    from momoflow.contract import CREATED_UPDATE, PAYIN_WORKFLOW, PROVIDER_EVENT_SIGNAL, STATE_QUERY
     from momoflow.ids import idempotency_key
     from momoflow.models import (
         FINAL_STATUS_FROM_PROVIDER,
         Correction,
-        Direction,
         Failure,
         InitiatePayinInput,
         PayinCreated,
@@ -75,7 +75,7 @@ PATCH_EXPIRY_NEEDS_A_READ = "payin-expiry-needs-a-read"
 _DECLINE_MARKERS = ("declin", "refus", "reject", "cancelled_by_customer")
 
 
-@workflow.defn(name="PayinWorkflow")
+@workflow.defn(name=PAYIN_WORKFLOW)
 class PayinWorkflow(TransactionWorkflowBase):
     """One collection from one customer (see the module docstring)."""
 
@@ -89,19 +89,19 @@ class PayinWorkflow(TransactionWorkflowBase):
 
     # ------------------------------------------------------------------ messages
 
-    @workflow.signal(name="provider_event")
+    @workflow.signal(name=PROVIDER_EVENT_SIGNAL)
     def provider_event(self, event: ProviderEvent) -> None:
         """A webhook about this payin. Duplicates are dropped here."""
         self._receive(event)
 
-    @workflow.query(name="state")
+    @workflow.query(name=STATE_QUERY)
     def state(self) -> PayinState:
         """The live state of the payin."""
         if self._state_value is None:
             raise RuntimeError("the payin has not started yet")
         return self._st
 
-    @workflow.update(name="created")
+    @workflow.update(name=CREATED_UPDATE)
     async def created(self) -> PayinState:
         """The state once the provider has answered the create call (payment link, QR,
         expiry), or once the payin ended without one."""
@@ -117,38 +117,8 @@ class PayinWorkflow(TransactionWorkflowBase):
         self._input = input
         self._provider_value = input.provider
         now = workflow.now()
-        self._state_value = PayinState(
-            workflow_id=workflow.info().workflow_id,
-            merchant=input.merchant,
-            reference=input.reference,
-            provider=input.provider,
-            country=input.country,
-            mode=input.mode,
-            operator=input.operator,
-            customer_phone_masked=mask_phone(input.customer_phone)
-            if input.customer_phone
-            else None,
-            amount=input.amount,
-            currency=input.currency,
-            description=input.description,
-            created_at=input.requested_at,
-            updated_at=now,
-        )
-        workflow.upsert_search_attributes(
-            sa.as_updates(
-                sa.transaction_attributes(
-                    direction=Direction.PAYIN.value,
-                    provider=input.provider.value,
-                    status=TransactionStatus.CREATED.value,
-                    country=input.country.value,
-                    operator=input.operator.value if input.operator else input.mode.value,
-                    amount=input.amount,
-                    currency=input.currency.value,
-                    merchant=input.merchant,
-                    reference=input.reference,
-                )
-            )
-        )
+        self._state_value = PayinState.initial(workflow.info().workflow_id, input, updated_at=now)
+        workflow.upsert_search_attributes(sa.as_updates(sa.payin_attributes(input)))
         self._record(TransactionStatus.CREATED, self._describe())
 
         created = await self._create()

@@ -35,6 +35,7 @@ Rules kept here:
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import workflow
@@ -43,11 +44,17 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.providers import InitiatePayoutResult, ProviderActivities
     from momoflow import search_attributes as sa
-    from momoflow.campaigns.models import LINE_SETTLED_SIGNAL, LineOutcome
+    from momoflow.campaigns.models import LineOutcome
+    from momoflow.contract import (
+        LINE_SETTLED_SIGNAL,
+        PAYOUT_WORKFLOW,
+        PROVIDER_EVENT_SIGNAL,
+        QUOTE_EXPIRED,
+        STATE_QUERY,
+    )
     from momoflow.ids import idempotency_key
     from momoflow.models import (
         FINAL_STATUS_FROM_PROVIDER,
-        Direction,
         Failure,
         InitiatePayoutInput,
         PaymentStatus,
@@ -73,7 +80,12 @@ with workflow.unsafe.imports_passed_through():
 MAX_QUOTE_ROUNDS = 3
 
 
-@workflow.defn(name="PayoutWorkflow")
+@dataclass(frozen=True)
+class Requote:
+    """The create was refused because the quote expired: nothing was created, quote again."""
+
+
+@workflow.defn(name=PAYOUT_WORKFLOW)
 class PayoutWorkflow(TransactionWorkflowBase):
     """One payout to one mobile wallet (see the module docstring for the states)."""
 
@@ -85,12 +97,12 @@ class PayoutWorkflow(TransactionWorkflowBase):
 
     # ------------------------------------------------------------------ messages
 
-    @workflow.signal(name="provider_event")
+    @workflow.signal(name=PROVIDER_EVENT_SIGNAL)
     def provider_event(self, event: ProviderEvent) -> None:
         """A verified webhook about this payout. Duplicates are dropped here."""
         self._receive(event)
 
-    @workflow.query(name="state")
+    @workflow.query(name=STATE_QUERY)
     def state(self) -> PayoutState:
         """The live state of the payout."""
         if self._state_value is None:
@@ -105,35 +117,8 @@ class PayoutWorkflow(TransactionWorkflowBase):
         self._input = input
         self._provider_value = input.provider
         now = workflow.now()
-        self._state_value = PayoutState(
-            workflow_id=workflow.info().workflow_id,
-            merchant=input.merchant,
-            reference=input.reference,
-            provider=input.provider,
-            country=input.country,
-            operator=input.operator,
-            recipient_phone_masked=mask_phone(input.recipient_phone),
-            amount=input.amount,
-            currency=input.currency,
-            description=input.description,
-            created_at=input.requested_at,
-            updated_at=now,
-        )
-        workflow.upsert_search_attributes(
-            sa.as_updates(
-                sa.transaction_attributes(
-                    direction=Direction.PAYOUT.value,
-                    provider=input.provider.value,
-                    status=TransactionStatus.CREATED.value,
-                    country=input.country.value,
-                    operator=input.operator.value,
-                    amount=input.amount,
-                    currency=input.currency.value,
-                    merchant=input.merchant,
-                    reference=input.reference,
-                )
-            )
-        )
+        self._state_value = PayoutState.initial(workflow.info().workflow_id, input, updated_at=now)
+        workflow.upsert_search_attributes(sa.as_updates(sa.payout_attributes(input)))
         self._record(TransactionStatus.CREATED, self._describe())
 
         transaction = await self._quote_and_submit()
@@ -155,13 +140,13 @@ class PayoutWorkflow(TransactionWorkflowBase):
         """Quote then create; None when the payout ended (failed or reconciling)."""
         if not self._inp.quote_first:
             outcome = await self._submit(None)
-            return None if isinstance(outcome, str) else outcome
+            return None if isinstance(outcome, Requote) else outcome
         for _round in range(MAX_QUOTE_ROUNDS):
             quote = await self._quote()
             if quote is None:
                 return None
             outcome = await self._submit(quote)
-            if not isinstance(outcome, str):
+            if not isinstance(outcome, Requote):
                 return outcome
             self._note("the quote expired before the payout was created; asking again")
         self._finish(
@@ -204,7 +189,9 @@ class PayoutWorkflow(TransactionWorkflowBase):
         state.net_amount = quote.net_amount
         return quote
 
-    async def _submit(self, quote: PayoutQuote | None) -> ProviderTransaction | str | None:
+    async def _submit(self, quote: PayoutQuote | None) -> ProviderTransaction | Requote | None:
+        """The accepted transaction; :class:`Requote` when the provider refused the quote as
+        expired (nothing was created); None when the payout ended (failed or reconciling)."""
         inp, state = self._inp, self._st
         fees = f" (fees {format_amount(quote.fees, inp.currency)})" if quote else ""
         self._record(TransactionStatus.SUBMITTING, f"create payout{fees}")
@@ -235,8 +222,8 @@ class PayoutWorkflow(TransactionWorkflowBase):
             )
         except ActivityError as err:
             app = application_error(err)
-            if app is not None and app.non_retryable and app.type == "QuoteExpired":
-                return "requote"
+            if app is not None and app.non_retryable and app.type == QUOTE_EXPIRED:
+                return Requote()
             await self._create_refused(err)
             return None
         state.submit_attempts = result.attempt

@@ -35,10 +35,17 @@ from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
     from activities.reconcile import ReconcileActivities, ReportProviderActivities
+    from momoflow.contract import (
+        DAILY_REPORT_WORKFLOW,
+        REPORT_QUERY,
+        REPORT_WORKFLOW,
+        SUMMARY_QUERY,
+        SWEEP_WORKFLOW,
+    )
     from momoflow.ids import task_queue_prefix
     from momoflow.models import ListedTransaction, ListTransactionsInput, ProviderName
     from momoflow.providers.capabilities import CAPABILITIES
-    from momoflow.reconciliation import (
+    from momoflow.reconciliation.rules import (
         DailyReportInput,
         FindReconcilingInput,
         MomoflowOutcome,
@@ -72,7 +79,7 @@ TEMPORAL_RETRY = RetryPolicy(
 )
 
 
-@workflow.defn(name="ReconcileSweepWorkflow")
+@workflow.defn(name=SWEEP_WORKFLOW)
 class ReconcileSweepWorkflow:
     """Recheck every reconciling transaction now; report what is left (module docstring).
 
@@ -82,7 +89,7 @@ class ReconcileSweepWorkflow:
     def __init__(self) -> None:
         self._report: SweepReport | None = None
 
-    @workflow.query(name="report")
+    @workflow.query(name=REPORT_QUERY)
     def report(self) -> SweepReport | None:
         """The sweep's report so far (None before it has listed anything)."""
         return self._report
@@ -152,7 +159,7 @@ class ReconcileSweepWorkflow:
             ]
 
 
-@workflow.defn(name="ReconcileReportWorkflow")
+@workflow.defn(name=REPORT_WORKFLOW)
 class ReconcileReportWorkflow:
     """One provider's reconciliation report for one day (module docstring).
 
@@ -162,7 +169,7 @@ class ReconcileReportWorkflow:
     def __init__(self) -> None:
         self._summary: ReportSummary | None = None
 
-    @workflow.query(name="summary")
+    @workflow.query(name=SUMMARY_QUERY)
     def summary(self) -> ReportSummary | None:
         """The report so far."""
         return self._summary
@@ -174,11 +181,7 @@ class ReconcileReportWorkflow:
         provider = input.provider
         summary = input.carry
         if summary is None:
-            mode = (
-                ReportMode.TRANSACTION_LIST
-                if CAPABILITIES[provider].lists_transactions
-                else ReportMode.STATUS_READS
-            )
+            mode = input.mode or _mode_of_an_older_start(provider)
             summary = ReportSummary(
                 provider=provider,
                 day=day,
@@ -335,7 +338,17 @@ class ReconcileReportWorkflow:
                 return ReportRead(verdict=ReadVerdict.UNCHECKED, detail=f"read failed: {why}")
 
 
-@workflow.defn(name="ReconcileDailyReportWorkflow")
+def _mode_of_an_older_start(provider: ProviderName) -> ReportMode:
+    """A report started before its input carried the mode (an older schedule, or a history
+    recorded then) reads the table as it did then. Nothing newer comes here."""
+    return (
+        ReportMode.TRANSACTION_LIST
+        if CAPABILITIES[provider].lists_transactions
+        else ReportMode.STATUS_READS
+    )
+
+
+@workflow.defn(name=DAILY_REPORT_WORKFLOW)
 class ReconcileDailyReportWorkflow:
     """One :class:`ReconcileReportWorkflow` per provider for the previous UTC day."""
 
@@ -351,6 +364,7 @@ class ReconcileDailyReportWorkflow:
                 ReportInput(
                     provider=provider,
                     day=day,
+                    mode=input.modes.get(provider),
                     max_transactions=input.max_transactions,
                     read_concurrency=input.read_concurrency,
                 ),

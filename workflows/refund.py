@@ -40,6 +40,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.providers import ProviderActivities
     from momoflow import search_attributes as sa
+    from momoflow.contract import PROVIDER_EVENT_SIGNAL, REFUND_WORKFLOW, STATE_QUERY
     from momoflow.ids import idempotency_key
     from momoflow.models import (
         Direction,
@@ -60,7 +61,7 @@ with workflow.unsafe.imports_passed_through():
     )
 
 
-@workflow.defn(name="RefundWorkflow")
+@workflow.defn(name=REFUND_WORKFLOW)
 class RefundWorkflow(TransactionWorkflowBase):
     """One full refund of one successful payin (see the module docstring)."""
 
@@ -72,12 +73,12 @@ class RefundWorkflow(TransactionWorkflowBase):
 
     # ------------------------------------------------------------------ messages
 
-    @workflow.signal(name="provider_event")
+    @workflow.signal(name=PROVIDER_EVENT_SIGNAL)
     def provider_event(self, event: ProviderEvent) -> None:
         """A webhook about this refund. Duplicate deliveries are dropped here."""
         self._receive(event)
 
-    @workflow.query(name="state")
+    @workflow.query(name=STATE_QUERY)
     def state(self) -> RefundState:
         """The live state of the refund."""
         if self._state_value is None:

@@ -31,11 +31,14 @@ from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
+    from momoflow.contract import (
+        READ_SIGNAL,
+        STATE_QUERY,
+        STATUS_READER_WORKFLOW,
+        SWEEP_STATUS_READS_ACTIVITY,
+    )
     from momoflow.status_reads import (
         MAX_READ_COST,
-        READ_SIGNAL,
-        STATUS_READER_WORKFLOW,
-        SWEEP_ACTIVITY,
         ReaderInput,
         ReaderState,
         ReadRequest,
@@ -78,7 +81,7 @@ class StatusReaderWorkflow:
         if held is None or held.request_id <= request.request_id:
             self._pending[request.workflow_id] = request
 
-    @workflow.query(name="state")
+    @workflow.query(name=STATE_QUERY)
     def state(self) -> ReaderState:
         """Pending requests, spending and the last read's outcome."""
         now = workflow.now()
@@ -137,7 +140,7 @@ class StatusReaderWorkflow:
         provider = self._inp.provider
         try:
             result: SweepResult = await workflow.execute_activity(
-                SWEEP_ACTIVITY,
+                SWEEP_STATUS_READS_ACTIVITY,
                 SweepRequest(provider=provider, requests=batch),
                 result_type=SweepResult,
                 task_queue=status_reads_queue(provider),

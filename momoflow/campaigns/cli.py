@@ -45,7 +45,7 @@ from urllib.parse import quote, urlsplit
 
 import httpx
 import typer
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from rich import box
 from rich.console import Console, Group, RenderableType
@@ -58,10 +58,10 @@ from rich.text import Text
 from momoflow.campaigns.models import (
     ApproveRequest,
     CampaignPhase,
+    CampaignProblems,
     CampaignProgress,
     CancelRequest,
     FileFormat,
-    LineProblem,
     PauseRequest,
     Preflight,
     ProviderTotals,
@@ -134,18 +134,6 @@ class _GatewaySettings(BaseSettings):
     )
 
     public_url: str = Settings.model_fields["public_url"].default
-
-
-class CampaignProblems(BaseModel):
-    """``GET /v1/campaigns/{ref}/problems``: pre-flight's verdict and every line problem,
-    with the campaign's phase."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    phase: CampaignPhase
-    phase_reason: str
-    preflight: Preflight | None
-    problems: list[LineProblem]
 
 
 @dataclass

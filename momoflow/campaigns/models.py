@@ -268,10 +268,6 @@ class Preflight(_Model):
     checked_at: datetime
 
 
-#: Signal a campaign line's payout sends its campaign when it settles.
-LINE_SETTLED_SIGNAL = "line_settled"
-
-
 #: Outcome of a line that was not paid because its reference already paid something else.
 SKIPPED = "skipped"
 
@@ -400,6 +396,17 @@ class CampaignCarry(_Model):
     rate_samples: list[tuple[float, int]] = Field(default_factory=list)
 
 
+class CampaignProblems(_Model):
+    """``GET /v1/campaigns/{ref}/problems``: pre-flight's verdict and every problem of every
+    invalid line, with the campaign's phase (``blocked`` and its reason when pre-flight
+    cannot finish)."""
+
+    phase: CampaignPhase
+    phase_reason: str
+    preflight: Preflight | None
+    problems: list[LineProblem]
+
+
 class ApproveRequest(_Model):
     """``approve`` update: who approves, and whether a short balance is accepted."""
 
@@ -453,9 +460,9 @@ class ReportRow(_Model):
 
 
 __all__ = [
+    "CampaignProblems",
     "CAMPAIGN_COLUMNS",
     "QUEUE_SECONDS",
-    "LINE_SETTLED_SIGNAL",
     "SKIPPED",
     "REQUIRED_COLUMNS",
     "ApproveRequest",

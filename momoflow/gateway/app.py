@@ -16,6 +16,7 @@ from momoflow.gateway import campaigns, codec, payins, payouts, refunds, webhook
 from momoflow.gateway.deps import ApiKeyGate, TemporalConnection
 from momoflow.gateway.errors import install_error_handlers
 from momoflow.gateway.limits import MerchantLimiter
+from momoflow.gateway.request_ids import RequestIds
 from momoflow.providers.registry import open_providers
 from momoflow.settings import Settings
 
@@ -56,6 +57,8 @@ def create_app(settings: Settings, *, client: Client | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(ApiKeyGate)
+    # Added last, so outermost: the 401s and 429s of the gate carry an id too.
+    app.add_middleware(RequestIds)
     telemetry.instrument_app(app)
     if settings.serves_gateway_metrics():
         app.include_router(telemetry.metrics_router())

@@ -8,8 +8,6 @@ then pays each valid line once. See ``docs/campaigns.md``.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import json
 import logging
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -18,28 +16,33 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.common import SearchAttributePair, TypedSearchAttributes
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
-from momoflow import search_attributes as sa
 from momoflow.campaigns.models import (
     ApproveRequest,
     CampaignInput,
     CampaignOptions,
     CampaignPhase,
+    CampaignProblems,
     CampaignProgress,
     CancelRequest,
     LineOutcome,
-    LineProblem,
     PauseRequest,
-    Preflight,
     RetryRequest,
     window_for_rate,
 )
 from momoflow.campaigns.parsing import FileRejected, detect_format, inspect_file
 from momoflow.campaigns.report import build_report, outcome_from_state, report_csv
 from momoflow.campaigns.store import CampaignStore, store_for
+from momoflow.contract import (
+    APPROVE_UPDATE,
+    CANCEL_UPDATE,
+    PAUSE_UPDATE,
+    PROGRESS_QUERY,
+    RESUME_UPDATE,
+    RETRY_UPDATE,
+)
 from momoflow.gateway.deps import MerchantDep, SettingsDep, TemporalDep
 from momoflow.gateway.errors import problems_response
 from momoflow.gateway.limits import (
@@ -56,15 +59,14 @@ from momoflow.gateway.transactions import (
 )
 from momoflow.ids import REFERENCE_PATTERN, campaign_workflow_id, is_valid_reference
 from momoflow.models import PayoutState
+from momoflow.operations import campaigns as campaign_operations
+from momoflow.operations.starting import ReferenceInUse
 from momoflow.requests import FieldProblem
-from momoflow.starts import ReferenceInUse, start_once
 
 log = logging.getLogger("momoflow.gateway")
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
 
-#: Registered workflow type name of :class:`~workflows.campaign.CampaignWorkflow`.
-CAMPAIGN_WORKFLOW = "CampaignWorkflow"
 
 _FILE_BODY = {
     "requestBody": {
@@ -75,16 +77,6 @@ _FILE_BODY = {
         },
     }
 }
-
-
-class CampaignProblems(BaseModel):
-    """Pre-flight's verdict and every problem of every invalid line, with the campaign's
-    phase (``blocked`` and its reason when pre-flight cannot finish)."""
-
-    phase: CampaignPhase
-    phase_reason: str
-    preflight: Preflight | None
-    problems: list[LineProblem]
 
 
 def _store(request: Request) -> CampaignStore:
@@ -188,38 +180,9 @@ async def submit_campaign(
         submitted_by=merchant,
         options=options,
     )
-    fingerprint = hashlib.sha256(
-        json.dumps(
-            # What the caller asked for; the windows derived from this gateway's rate
-            # limits are left out, so a retry through another gateway is still a retry.
-            {
-                "file": digest,
-                "name": name,
-                "options": options.model_dump(mode="json", exclude={"max_in_flight_by_provider"}),
-            },
-            sort_keys=True,
-        ).encode()
-    ).hexdigest()
     try:
-        created = await start_once(
-            client,
-            CAMPAIGN_WORKFLOW,
-            campaign,
-            workflow_id=campaign_id,
-            task_queue=f"{settings.task_queue_prefix}-workflows",
-            fingerprint=fingerprint,
-            search_attributes=TypedSearchAttributes(
-                [
-                    SearchAttributePair(sa.DIRECTION, "campaign"),
-                    SearchAttributePair(sa.STATUS, CampaignPhase.PREFLIGHT.value),
-                    SearchAttributePair(sa.MERCHANT, merchant),
-                    SearchAttributePair(sa.REFERENCE, reference),
-                    SearchAttributePair(sa.CAMPAIGN, campaign_id),
-                ]
-            ),
-            summary=f"Campaign {reference}: {summary.lines} lines ({file_format.value})",
-            what="campaign",
-            reference=reference,
+        created = await campaign_operations.submit_campaign(
+            client, campaign, lines=summary.lines, settings=settings
         )
     except ReferenceInUse as exc:
         raise reference_conflict(exc) from None
@@ -400,7 +363,7 @@ async def approve_campaign(
 ) -> CampaignProgress:
     """Refused (409) unless the campaign awaits approval, and when pre-flight found a
     blocking problem unless ``override_blocking`` is set."""
-    return await _update(client, merchant, reference, "approve", body)
+    return await _update(client, merchant, reference, APPROVE_UPDATE, body)
 
 
 @router.post(
@@ -413,7 +376,7 @@ async def pause_campaign(
     reference: str, body: PauseRequest, merchant: MerchantDep, client: TemporalDep
 ) -> CampaignProgress:
     """Stop starting lines of the campaign, or of ``provider`` only."""
-    return await _update(client, merchant, reference, "pause", body)
+    return await _update(client, merchant, reference, PAUSE_UPDATE, body)
 
 
 @router.post(
@@ -426,7 +389,7 @@ async def resume_campaign(
     reference: str, body: PauseRequest, merchant: MerchantDep, client: TemporalDep
 ) -> CampaignProgress:
     """Start lines again; also lifts an outage pause before the next probe."""
-    return await _update(client, merchant, reference, "resume", body)
+    return await _update(client, merchant, reference, RESUME_UPDATE, body)
 
 
 @router.post(
@@ -440,7 +403,7 @@ async def cancel_campaign(
 ) -> CampaignProgress:
     """Stop the campaign for good; the report lists unsent lines as ``not_sent``. Also
     while ``blocked``: the step that failed is given up."""
-    return await _update(client, merchant, reference, "cancel", body)
+    return await _update(client, merchant, reference, CANCEL_UPDATE, body)
 
 
 @router.post(
@@ -454,7 +417,7 @@ async def retry_campaign(
 ) -> CampaignProgress:
     """Once the cause named in ``phase_reason`` is fixed, run the failed step again; the
     campaign goes on from where it was. Refused (409) unless the campaign is ``blocked``."""
-    return await _update(client, merchant, reference, "retry", body)
+    return await _update(client, merchant, reference, RETRY_UPDATE, body)
 
 
 async def _progress(client: Client, campaign_id: str, reference: str) -> CampaignProgress:
@@ -464,7 +427,7 @@ async def _progress(client: Client, campaign_id: str, reference: str) -> Campaig
         CampaignProgress,
         what="campaign",
         reference=reference,
-        query="progress",
+        query=PROGRESS_QUERY,
     )
 
 
@@ -501,4 +464,4 @@ def _too_large(limit: int) -> HTTPException:
     )
 
 
-__all__ = ["CAMPAIGN_WORKFLOW", "router"]
+__all__ = ["router"]

@@ -24,12 +24,14 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from momoflow import search_attributes as sa
 from momoflow.campaigns.models import CampaignPhase
-from momoflow.ids import limits_task_queue, merchant_limits_workflow_id
-from momoflow.merchant_limits import (
+from momoflow.contract import (
     ACQUIRE_PREFLIGHT_UPDATE,
     LEASE_UPDATE,
     MERCHANT_LIMITS_WORKFLOW,
     RELEASE_PREFLIGHTS_UPDATE,
+)
+from momoflow.ids import limits_task_queue, merchant_limits_workflow_id
+from momoflow.merchant_limits import (
     Lease,
     LeaseRequest,
     LimitsCarry,

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response, status
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
+from momoflow.contract import CREATED_UPDATE
 from momoflow.gateway.deps import MerchantDep, SettingsDep, TemporalDep
 from momoflow.gateway.errors import problems_response
 from momoflow.gateway.transactions import (
@@ -20,8 +21,8 @@ from momoflow.gateway.transactions import (
 from momoflow.ids import payin_workflow_id
 from momoflow.models import PayinState
 from momoflow.money import format_amount
+from momoflow.operations import ReferenceInUse, RequestProblems, start_payin
 from momoflow.requests import PayinRequest
-from momoflow.starts import ReferenceInUse, RequestProblems, start_payin
 
 log = logging.getLogger("momoflow.gateway")
 
@@ -62,7 +63,7 @@ async def create_payin(
     handle = client.get_workflow_handle(workflow_id, result_type=PayinState)
     try:
         state: PayinState = await handle.execute_update(
-            "created", result_type=PayinState, rpc_timeout=_timeout()
+            CREATED_UPDATE, result_type=PayinState, rpc_timeout=_timeout()
         )
         return state
     except (RPCError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError):

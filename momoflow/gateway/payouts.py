@@ -17,9 +17,8 @@ from momoflow.gateway.transactions import (
 from momoflow.ids import payout_workflow_id
 from momoflow.models import PayoutState
 from momoflow.money import format_amount
-from momoflow.privacy import mask_phone
+from momoflow.operations import ReferenceInUse, RequestProblems, start_payout
 from momoflow.requests import PayoutRequest
-from momoflow.starts import ReferenceInUse, RequestProblems, start_payout
 
 log = logging.getLogger("momoflow.gateway")
 
@@ -55,20 +54,7 @@ async def create_payout(
             client, workflow_id, PayoutState, what="payout", reference=body.reference
         )
     log.info("payout %s started (%s)", workflow_id, format_amount(body.amount, body.currency))
-    return PayoutState(
-        workflow_id=workflow_id,
-        merchant=merchant,
-        reference=body.reference,
-        provider=body.provider,
-        country=body.country,
-        operator=body.operator,
-        recipient_phone_masked=mask_phone(body.recipient.phone),
-        amount=body.amount,
-        currency=body.currency,
-        description=body.description,
-        created_at=started.input.requested_at,
-        updated_at=started.input.requested_at,
-    )
+    return PayoutState.initial(workflow_id, started.input)
 
 
 @router.get(

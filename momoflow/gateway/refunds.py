@@ -8,7 +8,6 @@ here; the others get a 422 that names their manual process (``docs/refunds.md``)
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Response, status
@@ -16,7 +15,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 from temporalio.client import Client
 from temporalio.service import RPCError
 
-from momoflow import search_attributes as sa
 from momoflow.gateway.deps import MerchantDep, SettingsDep, TemporalDep
 from momoflow.gateway.transactions import (
     ERROR_RESPONSES,
@@ -24,38 +22,25 @@ from momoflow.gateway.transactions import (
     read_state,
     reference_conflict,
 )
-from momoflow.ids import payin_workflow_id, refund_workflow_id, workflow_task_queue
+from momoflow.ids import payin_workflow_id, refund_workflow_id
 from momoflow.models import (
-    Direction,
     PayinInput,
     PayinState,
-    ProviderName,
     RefundState,
-    RefundTimings,
-    RefundWorkflowInput,
-    TransactionStatus,
 )
 from momoflow.money import format_amount
-from momoflow.providers.capabilities import CAPABILITIES
+from momoflow.operations.refunds import (
+    PayinNotRefundable,
+    RefundNotSupported,
+    initial_refund_state,
+    start_refund,
+)
+from momoflow.operations.starting import ReferenceInUse
 from momoflow.requests import clean_text
-from momoflow.settings import Settings
-from momoflow.starts import ReferenceInUse, start_once
 
 log = logging.getLogger("momoflow.gateway")
 
 router = APIRouter(prefix="/v1/payins", tags=["refunds"])
-
-#: Payin states whose money is with the merchant, so it can be given back.
-REFUNDABLE = frozenset({TransactionStatus.SUCCEEDED, TransactionStatus.LATE_SUCCEEDED})
-
-#: What to do instead, for providers without a refund API (providers.md 1.10 and 3.3).
-MANUAL_REFUNDS: dict[ProviderName, str] = {
-    ProviderName.CAURISFLUX: (
-        "CaurisFlux refunds are manual for now: e-mail support@cauris-pay.com with the "
-        "transaction id, amount and reason (refund API announced)"
-    ),
-    ProviderName.MOBILEPAY: "MOBILE-PAY offers no refund API",
-}
 
 
 class RefundRequest(BaseModel):
@@ -105,87 +90,35 @@ async def create_refund(
     except ValueError:
         raise not_found("payin", reference) from None
     payin = await read_state(client, payin_id, PayinState, what="payin", reference=reference)
-    if payin.status not in REFUNDABLE:
+    try:
+        started = await start_refund(
+            client,
+            payin,
+            reason=body.reason,
+            notify_url=await _payin_notify_url(client, payin_id),
+            settings=settings,
+        )
+    except PayinNotRefundable as exc:
         raise HTTPException(
             status.HTTP_409_CONFLICT,
-            detail={
-                "error": "payin_not_refundable",
-                "message": f"payin {reference!r} is {payin.status.value}: only a succeeded "
-                "payin can be refunded",
-            },
-        )
-    if not CAPABILITIES[payin.provider].refunds:
+            detail={"error": "payin_not_refundable", "message": str(exc)},
+        ) from None
+    except RefundNotSupported as exc:
         raise HTTPException(
             status.HTTP_422_UNPROCESSABLE_CONTENT,
-            detail={
-                "error": "refund_not_supported",
-                "message": MANUAL_REFUNDS.get(
-                    payin.provider, f"{payin.provider.value} offers no refund API"
-                ),
-            },
-        )
-    refund_id = refund_workflow_id(payin_id)
-    refund_input = RefundWorkflowInput(
-        merchant=merchant,
-        payin_reference=reference,
-        payin_workflow_id=payin_id,
-        provider=payin.provider,
-        country=payin.country,
-        provider_transaction_id=payin.provider_transaction_id,
-        amount=payin.amount,
-        currency=payin.currency,
-        reason=body.reason,
-        notify_url=await _payin_notify_url(client, payin_id),
-        requested_at=datetime.now(UTC),
-        timings=_timings(settings),
-    )
-    try:
-        created = await start_once(
-            client,
-            "RefundWorkflow",
-            refund_input,
-            workflow_id=refund_id,
-            task_queue=workflow_task_queue(settings.task_queue_prefix),
-            # A refund is identified by its payin alone: any later request is the same refund.
-            fingerprint=payin_id,
-            search_attributes=sa.transaction_attributes(
-                direction=Direction.PAYIN.value,
-                provider=payin.provider.value,
-                status=TransactionStatus.SUBMITTING.value,
-                country=payin.country.value,
-                operator=payin.operator.value if payin.operator else payin.mode.value,
-                amount=payin.amount,
-                currency=payin.currency.value,
-                merchant=merchant,
-                reference=reference,
-            ),
-            summary=(
-                f"Refund {format_amount(payin.amount, payin.currency)} of payin {reference} via "
-                f"{payin.provider.value}"
-            ),
-            what="refund",
-            reference=reference,
-        )
+            detail={"error": "refund_not_supported", "message": str(exc)},
+        ) from None
     except ReferenceInUse as exc:
         raise reference_conflict(exc) from None
-    if not created:
+    if not started.created:
         response.status_code = status.HTTP_200_OK
-        return await read_state(client, refund_id, RefundState, what="refund", reference=reference)
-    log.info("refund %s started (%s)", refund_id, format_amount(payin.amount, payin.currency))
-    now = refund_input.requested_at
-    return RefundState(
-        workflow_id=refund_id,
-        merchant=merchant,
-        reference=reference,
-        payin_workflow_id=payin_id,
-        provider=payin.provider,
-        country=payin.country,
-        amount=payin.amount,
-        currency=payin.currency,
-        reason=body.reason,
-        created_at=now,
-        updated_at=now,
+        return await read_state(
+            client, started.workflow_id, RefundState, what="refund", reference=reference
+        )
+    log.info(
+        "refund %s started (%s)", started.workflow_id, format_amount(payin.amount, payin.currency)
     )
+    return initial_refund_state(started)
 
 
 @router.get(
@@ -201,16 +134,6 @@ async def get_refund(reference: str, merchant: MerchantDep, client: TemporalDep)
     except ValueError:
         raise not_found("refund", reference) from None
     return await read_state(client, refund_id, RefundState, what="refund", reference=reference)
-
-
-def _timings(settings: Settings) -> RefundTimings:
-    """Refunds share the payins' call and submit deadlines and notification horizon."""
-    payin = settings.payin_timings
-    return RefundTimings(
-        provider_call_timeout_s=payin.provider_call_timeout_s,
-        submit_timeout_s=payin.submit_timeout_s,
-        notification_horizon_s=settings.notification_horizon_s,
-    )
 
 
 async def _payin_notify_url(client: Client, payin_id: str) -> str | None:

@@ -1,5 +1,5 @@
 """What the payout and payin endpoints share: error answers and reading a transaction's
-state (starting one is :mod:`momoflow.starts`, shared with the Python client)."""
+state (starting one is :mod:`momoflow.operations`, shared with the Python client)."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from pydantic import BaseModel
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
-from momoflow.starts import ReferenceInUse
+from momoflow.contract import STATE_QUERY
+from momoflow.operations import ReferenceInUse
 
-FINGERPRINT_MEMO = "request_fingerprint"
 #: How long a read waits for a worker to answer the ``state`` query.
 QUERY_TIMEOUT_S = 5.0
 
@@ -41,7 +41,7 @@ async def read_state(
     *,
     what: str,
     reference: str,
-    query: str = "state",
+    query: str = STATE_QUERY,
 ) -> StateT:
     """The workflow's state: its result once completed, else the live ``query``."""
     handle = client.get_workflow_handle(workflow_id, result_type=state_type)

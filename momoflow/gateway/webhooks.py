@@ -37,8 +37,6 @@ router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
 #: Webhook bodies are small JSON documents; anything bigger is refused unread.
 MAX_WEBHOOK_BYTES = 64 * 1024
-#: The signal every transaction workflow accepts for provider events.
-PROVIDER_EVENT_SIGNAL = inbox.PROVIDER_EVENT_SIGNAL
 #: How the URL token reaches adapters that authenticate by it (see PaymentProvider).
 URL_TOKEN_HEADER = "x-momoflow-webhook-token"
 

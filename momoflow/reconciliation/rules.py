@@ -1,9 +1,9 @@
 """Reconciliation: what the sweep, the daily report and the operator's tools exchange, and
 the pure rules that compare momoflow's outcomes with a provider's.
 
-Nothing here does I/O; :mod:`momoflow.reconcile` talks to Temporal, the activities in
-``activities/reconcile.py`` talk to Temporal and the providers, and the workflows in
-``workflows/reconcile.py`` decide.
+Nothing here does I/O; :mod:`momoflow.reconciliation.operations` talks to Temporal, the
+activities in ``activities/reconcile.py`` talk to Temporal and the providers, and the
+workflows in ``workflows/reconcile.py`` decide.
 
 Two jobs close what the transaction workflows cannot close alone:
 
@@ -25,6 +25,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from momoflow.contract import REFUND_WORKFLOW
 from momoflow.models import (
     Direction,
     Failure,
@@ -34,16 +35,8 @@ from momoflow.models import (
     ProviderTransaction,
     TransactionStatus,
 )
+from momoflow.providers.capabilities import CAPABILITIES
 from momoflow.providers.markers import reference_marker
-
-#: Workflow type names (the workflows live in ``workflows/reconcile.py``; schedules and the
-#: CLI start them by name).
-SWEEP_WORKFLOW = "ReconcileSweepWorkflow"
-REPORT_WORKFLOW = "ReconcileReportWorkflow"
-DAILY_REPORT_WORKFLOW = "ReconcileDailyReportWorkflow"
-
-#: The transaction workflows a sweep or a report looks at.
-TRANSACTION_WORKFLOWS = ("PayoutWorkflow", "PayinWorkflow", "RefundWorkflow")
 
 #: Mismatches listed by name in one report (the counts are always complete).
 MAX_LISTED_MISMATCHES = 2000
@@ -211,7 +204,7 @@ def not_readable_reason(
     status_by_reference: bool,
 ) -> str | None:
     """Why a status read cannot tell anything about this transaction, or None."""
-    if workflow_type == "RefundWorkflow":
+    if workflow_type == REFUND_WORKFLOW:
         name = provider.value if provider else "the provider"
         return (
             f"{name} has no refund status endpoint: only its webhook or an operator can "
@@ -259,6 +252,10 @@ class ReportInput(_Model):
 
     provider: ProviderName
     day: date | None = None
+    #: How the provider's side is read, chosen by whoever starts the report
+    #: (:func:`report_mode`), so that the capability table is never read while a workflow
+    #: runs. None only in reports started before this field existed.
+    mode: ReportMode | None = None
     #: Transactions compared per side; beyond, the report says it is incomplete.
     max_transactions: int = Field(default=20_000, ge=1)
     #: Status reads in flight at once (each on the provider's rate-limited queue).
@@ -279,6 +276,9 @@ class DailyReportInput(_Model):
 
     providers: list[ProviderName]
     day: date | None = None
+    #: Each provider's :class:`ReportMode`, chosen when the schedule is written
+    #: (:func:`report_modes`). Empty only in schedules written before this field existed.
+    modes: dict[ProviderName, ReportMode] = Field(default_factory=dict)
     max_transactions: int = Field(default=20_000, ge=1)
     read_concurrency: int = Field(default=10, ge=1, le=100)
 
@@ -446,6 +446,20 @@ class WriteReportInput(_Model):
     """Write a finished report to the reports directory."""
 
     summary: ReportSummary
+
+
+def report_mode(provider: ProviderName) -> ReportMode:
+    """How ``provider``'s side of a report is read, from the capability table. Called by the
+    code that starts a report, never by workflow code: a change to the table then changes
+    reports started after it, and never the replay of one already running."""
+    if CAPABILITIES[provider].lists_transactions:
+        return ReportMode.TRANSACTION_LIST
+    return ReportMode.STATUS_READS
+
+
+def report_modes(providers: Iterable[ProviderName]) -> dict[ProviderName, ReportMode]:
+    """:func:`report_mode` of each provider."""
+    return {provider: report_mode(provider) for provider in providers}
 
 
 def report_method(provider: ProviderName, mode: ReportMode) -> str:

@@ -23,6 +23,7 @@ from temporalio.exceptions import ApplicationError
 
 from momoflow import telemetry
 from momoflow.contract import PROVIDER_NOT_CONFIGURED
+from momoflow.masking import mask_phone
 from momoflow.models import (
     InitiatePayinInput,
     InitiatePayoutInput,
@@ -36,7 +37,6 @@ from momoflow.models import (
     RefundInput,
     StatusLookup,
 )
-from momoflow.privacy import mask_phone
 from momoflow.providers.base import PaymentProvider
 from momoflow.providers.errors import (
     ProviderConflict,

@@ -38,6 +38,7 @@ import pydantic
 from temporalio.client import Client as TemporalClient
 
 import momoflow
+from momoflow.business_requests import FieldProblem, PayinRequest, PayoutRequest
 from momoflow.campaigns.models import (
     ApproveRequest,
     CampaignProblems,
@@ -64,7 +65,6 @@ from momoflow.notifications import (
     construct_event,
 )
 from momoflow.operations import ReferenceInUse, RequestProblems, UnencryptedClient, start_payout
-from momoflow.requests import FieldProblem, PayinRequest, PayoutRequest
 from momoflow.settings import Settings
 
 __all__ = [

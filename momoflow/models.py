@@ -5,7 +5,7 @@ query result, a webhook signal) is one of these pydantic models. Our own models 
 unknown fields; amounts are integers in the currency's minor unit.
 
 Workflow inputs here are deliberately *structural*: business validation (phone numbers for
-the country, provider limits) happens in :mod:`momoflow.requests` before a workflow starts,
+the country, provider limits) happens in :mod:`momoflow.business_requests` before a workflow starts,
 so that a change to those rules can never make an old workflow history fail to replay.
 """
 
@@ -17,8 +17,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from momoflow.masking import mask_phone
 from momoflow.money import Country, Currency
-from momoflow.privacy import mask_phone
 
 
 class _Model(BaseModel):

@@ -16,7 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, SecretStr
 
-from momoflow.privacy import mask_phone
+from momoflow.masking import mask_phone
 
 #: What a secret is replaced with.
 REDACTED = "[REDACTED]"
@@ -45,7 +45,7 @@ MIN_SECRET_LENGTH = 6
 
 
 def mask_phones_in(text: str) -> str:
-    """``text`` with every phone-number-like run masked by :func:`~momoflow.privacy.mask_phone`."""
+    """``text`` with every phone-number-like run masked by :func:`~momoflow.masking.mask_phone`."""
     return _PHONE_IN_TEXT.sub(lambda m: mask_phone(re.sub(r"[ .-]", "", m.group(0))), text)
 
 

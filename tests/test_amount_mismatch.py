@@ -31,6 +31,7 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.worker import Worker
 
 from activities.providers import ProviderActivities
+from momoflow.business_requests import PayinRequest, PayoutRequest
 from momoflow.ids import (
     payin_workflow_id,
     payout_workflow_id,
@@ -39,8 +40,7 @@ from momoflow.ids import (
 )
 from momoflow.models import PayinTimings, PayoutTimings, ProviderName, TransactionStatus
 from momoflow.providers.caurisflux import CaurisFluxClient, CaurisFluxCredentials
-from momoflow.requests import PayinRequest, PayoutRequest
-from momoflow.sandbox.kit.serving import ThreadedServer
+from momoflow.sandbox.shared.serving import ThreadedServer
 from tests.stack import (
     PUBLIC_KEY,
     SECRET_KEY,

@@ -18,6 +18,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from momoflow import search_attributes as sa
+from momoflow.business_requests import PayoutRequest
 from momoflow.client import (
     CampaignProgress,
     CampaignStateConflict,
@@ -37,7 +38,6 @@ from momoflow.client import (
 )
 from momoflow.ids import payout_workflow_id
 from momoflow.models import PayoutState, RefundState, TransactionStatus
-from momoflow.requests import PayoutRequest
 from momoflow.settings import Settings
 from tests.stack import ACME_KEY, Stack
 from tests.test_campaigns import HEADER as CAMPAIGN_HEADER

@@ -32,12 +32,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 from temporalio.client import Client, WorkflowHandle
 
+from momoflow.business_requests import PayoutRequest
 from momoflow.contract import RECHECK_SIGNAL
 from momoflow.ids import payout_workflow_id, workflow_task_queue
 from momoflow.models import PayoutTimings, RecheckRequest
 from momoflow.notifications import verify
-from momoflow.requests import PayoutRequest
-from momoflow.sandbox.kit.serving import ThreadedServer
+from momoflow.sandbox.shared.serving import ThreadedServer
 from tests.stack import (
     ACME_NOTIFY_SECRET,
     MERCHANT_HOST,

@@ -23,7 +23,7 @@ from momoflow.models import Operator
 from momoflow.money import Country
 from momoflow.providers.caurisflux import CaurisFluxClient, CaurisFluxCredentials
 from momoflow.sandbox.caurisflux import CaurisFluxSandboxConfig, create_app
-from momoflow.sandbox.kit import ThreadedServer
+from momoflow.sandbox.shared import ThreadedServer
 from tests.stack import PUBLIC_KEY, SECRET_KEY, WEBHOOK_SECRET, Stack
 
 FINAL = {"succeeded", "failed", "cancelled", "expired"}

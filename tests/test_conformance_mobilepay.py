@@ -32,6 +32,7 @@ from temporalio.worker import Worker
 
 from activities.providers import ProviderActivities
 from activities.status_reads import StatusReadActivities
+from momoflow.business_requests import PayoutRequest
 from momoflow.contract import RECHECK_SIGNAL, STATE_QUERY
 from momoflow.ids import (
     payout_workflow_id,
@@ -50,9 +51,8 @@ from momoflow.models import (
 from momoflow.processes import free_port
 from momoflow.providers.mobilepay import MobilePayClient, MobilePayCredentials
 from momoflow.providers.mobilepay.mapping import MARKER_LENGTH, marker
-from momoflow.requests import PayoutRequest
-from momoflow.sandbox.kit import ThreadedServer
 from momoflow.sandbox.mobilepay import MobilePaySandboxConfig, create_app
+from momoflow.sandbox.shared import ThreadedServer
 from momoflow.status_reads import ReadBudget, ReaderState
 from tests.stack import MOBILEPAY_WEBHOOK_TOKEN, TEST_TIMINGS
 from workflows.payout import PayoutWorkflow

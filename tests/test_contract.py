@@ -157,7 +157,7 @@ def test_provider_error_types_match_their_exception_classes() -> None:
 
 
 def test_momoflow_error_types_do_not_collide_with_provider_error_classes() -> None:
-    provider_types = {cls.__name__ for cls in subclasses(errors.MomoflowError)}
+    provider_types = {cls.__name__ for cls in subclasses(errors.IntegrationError)}
     own = set(contract_names("").values()) - provider_types
     named_types = {
         contract.PROVIDER_NOT_CONFIGURED,

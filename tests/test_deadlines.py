@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus
 
+from momoflow.business_requests import PayoutRequest
 from momoflow.ids import payout_workflow_id, workflow_task_queue
 from momoflow.models import PayoutTimings, TransactionStatus
-from momoflow.requests import PayoutRequest
 from tests.stack import TEST_TIMINGS, Stack
 from tests.test_payout_flow import payout_body
 from workflows.payout import PayoutWorkflow

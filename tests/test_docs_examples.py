@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from momoflow.models import PayoutState
 from momoflow.notifications import EVENT_ID_HEADER, EVENT_TYPE_HEADER, verify
-from momoflow.sandbox.kit.serving import ThreadedServer
+from momoflow.sandbox.shared.serving import ThreadedServer
 from tests.stack import ACME_NOTIFY_SECRET, MERCHANT_HOST, Stack, wait_until
 from tests.test_payout_flow import payout_body, post_payout
 

@@ -44,8 +44,8 @@ from momoflow.notifications import (
     verify,
 )
 from momoflow.outbound import DestinationPolicy, notification_client
-from momoflow.sandbox.kit import ThreadedServer
-from momoflow.sandbox.kit.serving import bind_socket, socket_port
+from momoflow.sandbox.shared import ThreadedServer
+from momoflow.sandbox.shared.serving import bind_socket, socket_port
 from momoflow.settings import Settings
 from tests.stack import MERCHANT_HOST
 

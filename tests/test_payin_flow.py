@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from momoflow.ids import payin_workflow_id
 from momoflow.notifications import verify
-from momoflow.sandbox.kit.serving import ThreadedServer
+from momoflow.sandbox.shared.serving import ThreadedServer
 from tests.stack import ACME_NOTIFY_SECRET, MERCHANT_HOST, Stack, wait_until
 
 FINAL = {"succeeded", "failed", "declined", "expired", "late_succeeded", "reconciling"}

@@ -13,9 +13,9 @@ from typing import Any
 
 from temporalio.client import Client
 
+from momoflow.business_requests import PayoutRequest
 from momoflow.ids import payout_workflow_id, workflow_task_queue
 from momoflow.models import PayoutState, PayoutTimings, TransactionStatus
-from momoflow.requests import PayoutRequest
 from tests.stack import TEST_TIMINGS, Stack, signed_caurisflux_webhook, wait_until
 from workflows.payout import PayoutWorkflow
 

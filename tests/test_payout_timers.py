@@ -18,12 +18,12 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from activities.providers import ProviderActivities
+from momoflow.business_requests import PayoutRequest
 from momoflow.ids import payout_workflow_id, provider_task_queue, workflow_task_queue
 from momoflow.models import PayoutTimings, ProviderName, TransactionStatus
 from momoflow.processes import find_executable
 from momoflow.providers.caurisflux import CaurisFluxClient, CaurisFluxCredentials
 from momoflow.providers.novasend import NovaSendClient, NovaSendCredentials
-from momoflow.requests import PayoutRequest
 from momoflow.settings import CodecSettings
 from momoflow.temporal import data_converter, register_search_attributes
 from tests.stack import PUBLIC_KEY, SECRET_KEY, WEBHOOK_SECRET, Stack
@@ -141,9 +141,9 @@ async def test_create_outcome_unknown_for_an_hour_goes_to_reconciling(
 
 
 async def _start_payin(env: WorkflowEnvironment, prefix: str, reference: str, phone: str):  # type: ignore[no-untyped-def]
+    from momoflow.business_requests import PayinRequest
     from momoflow.ids import payin_workflow_id
     from momoflow.models import PayinTimings
-    from momoflow.requests import PayinRequest
 
     request = PayinRequest.model_validate(
         {

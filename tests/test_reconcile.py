@@ -77,7 +77,7 @@ from momoflow.reconciliation.rules import (
     report_modes,
     sweep_schedule_id,
 )
-from momoflow.sandbox.kit import ThreadedServer
+from momoflow.sandbox.shared import ThreadedServer
 from momoflow.settings import Settings
 from tests.stack import MERCHANT_HOST, Stack, wait_until
 from tests.test_payin_flow import FINAL as PAYIN_FINAL

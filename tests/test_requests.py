@@ -7,17 +7,17 @@ from datetime import UTC, datetime
 import pytest
 from pydantic import ValidationError
 
-from momoflow.ids import idempotency_key, parse_transaction_workflow_id, payout_workflow_id
-from momoflow.models import Direction, PayoutTimings
-from momoflow.money import Country, format_amount
-from momoflow.phones import normalize_phone
-from momoflow.privacy import mask_name, mask_phone
-from momoflow.requests import (
+from momoflow.business_requests import (
     PayinRequest,
     PayoutRequest,
     check_payin_request,
     check_payout_request,
 )
+from momoflow.ids import idempotency_key, parse_transaction_workflow_id, payout_workflow_id
+from momoflow.masking import mask_name, mask_phone
+from momoflow.models import Direction, PayoutTimings
+from momoflow.money import Country, format_amount
+from momoflow.phones import normalize_phone
 from momoflow.settings import Settings, hash_api_key
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
@@ -286,8 +286,8 @@ def test_api_keys_map_to_their_merchant() -> None:
 def test_notification_urls_must_be_public_https_outside_local(
     url: str, production: str | None, local: str | None
 ) -> None:
+    from momoflow.business_requests import check_notify_url
     from momoflow.outbound import DestinationPolicy
-    from momoflow.requests import check_notify_url
 
     problem = check_notify_url(url, local=False)
     assert (problem.rule if problem else None) == production

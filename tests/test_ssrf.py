@@ -35,7 +35,7 @@ from momoflow.outbound import (
     DestinationRefused,
     notification_client,
 )
-from momoflow.sandbox.kit import ThreadedServer
+from momoflow.sandbox.shared import ThreadedServer
 from tests.stack import MERCHANT_HOST, Stack, wait_until
 from tests.test_payout_flow import payout_body, post_payout
 

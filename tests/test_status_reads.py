@@ -27,8 +27,8 @@ from momoflow.models import (
 from momoflow.money import Country, Currency
 from momoflow.providers.mobilepay import MobilePayClient, MobilePayCredentials
 from momoflow.providers.mobilepay.attempts import MemoryJournal
-from momoflow.sandbox.kit import ThreadedServer
 from momoflow.sandbox.mobilepay import MobilePaySandboxConfig, create_app
+from momoflow.sandbox.shared import ThreadedServer
 from momoflow.settings import MobilePaySettings
 from momoflow.status_reads import (
     MAX_READ_COST,

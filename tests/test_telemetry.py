@@ -45,14 +45,14 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from momoflow import logs, telemetry
+from momoflow.business_requests import PayoutRequest
 from momoflow.gateway.app import create_app
 from momoflow.ids import payin_workflow_id, payout_workflow_id
 from momoflow.logs import TraceContextFilter
 from momoflow.operations import start_payout
 from momoflow.processes import ManagedProcess, free_port, http_ready
 from momoflow.redaction import Redactor, mask_phones_in, secret_values
-from momoflow.requests import PayoutRequest
-from momoflow.sandbox.kit.serving import ThreadedServer
+from momoflow.sandbox.shared.serving import ThreadedServer
 from momoflow.settings import DEV_API_KEY, Settings
 from momoflow.telemetry import Service, Telemetry
 from momoflow.temporal import connect_client

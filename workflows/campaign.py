@@ -90,6 +90,7 @@ with workflow.unsafe.imports_passed_through():
         RETRY_UPDATE,
     )
     from momoflow.ids import campaign_task_queue, payout_workflow_id, task_queue_prefix
+    from momoflow.masking import mask_phone
     from momoflow.models import (
         PayoutQuoteInput,
         ProviderAvailability,
@@ -98,7 +99,6 @@ with workflow.unsafe.imports_passed_through():
         TransactionStatus,
     )
     from momoflow.money import format_amount
-    from momoflow.privacy import mask_phone
     from workflows.common import application_error, failure_from, provider_queue
 
 #: Failure codes of a line that say the provider, not the line, is in trouble.
@@ -188,7 +188,7 @@ class CampaignWorkflow:
     @workflow.update(name=APPROVE_UPDATE)
     def approve(self, request: ApproveRequest) -> CampaignProgress:
         """Let the campaign pay its valid lines."""
-        progress = self._c.progress
+        progress = self._campaign_carry.progress
         progress.approved_by = request.approved_by
         progress.approved_at = workflow.now()
         if request.override_blocking and progress.preflight and progress.preflight.blocking:
@@ -217,7 +217,7 @@ class CampaignWorkflow:
     @workflow.update(name=PAUSE_UPDATE)
     def pause(self, request: PauseRequest) -> CampaignProgress:
         """Stop starting lines (of one provider, or all); lines in flight finish."""
-        carry = self._c
+        carry = self._campaign_carry
         if request.provider is None:
             carry.paused_by_operator = True
             carry.progress.phase_reason = f"paused by {request.by}"
@@ -231,7 +231,7 @@ class CampaignWorkflow:
     @workflow.update(name=RESUME_UPDATE)
     def resume(self, request: PauseRequest) -> CampaignProgress:
         """Start lines again (one provider's, or the whole campaign's and every provider's)."""
-        carry = self._c
+        carry = self._campaign_carry
         runs = [self._run_of(request.provider)] if request.provider else carry.providers
         if request.provider is None:
             carry.paused_by_operator = False
@@ -246,7 +246,7 @@ class CampaignWorkflow:
     @workflow.update(name=CANCEL_UPDATE)
     def cancel(self, request: CancelRequest) -> CampaignProgress:
         """Start no new line; the lines already sent finish and are reported."""
-        carry = self._c
+        carry = self._campaign_carry
         carry.cancel_requested = True
         carry.progress.cancelled_by = request.by
         carry.progress.phase_reason = f"cancelled by {request.by}" + (
@@ -260,7 +260,7 @@ class CampaignWorkflow:
         """Run the step that blocked the campaign again (its cause fixed); the campaign goes
         on from where it was."""
         self._retries += 1
-        self._c.progress.phase_reason = f"retried by {request.by}"
+        self._campaign_carry.progress.phase_reason = f"retried by {request.by}"
         self._set_phase(self._phase_before_block)
         return self._snapshot()
 
@@ -296,7 +296,7 @@ class CampaignWorkflow:
 
     def _check_not_blocked(self, verb: str) -> None:
         # Pausing would hide why the campaign stopped; it waits for retry or cancel.
-        progress = self._c.progress
+        progress = self._campaign_carry.progress
         if progress.phase is CampaignPhase.BLOCKED:
             raise ValueError(
                 f"the campaign is blocked and cannot be {verb}: {progress.phase_reason}"
@@ -331,11 +331,11 @@ class CampaignWorkflow:
             except _GivenUp:
                 return self._end(CampaignPhase.CANCELLED)
             await self._await_approval()
-            if self._c.cancel_requested:
+            if self._campaign_carry.cancel_requested:
                 return self._end(CampaignPhase.CANCELLED)
-            self._c.progress.started_at = workflow.now()
+            self._campaign_carry.progress.started_at = workflow.now()
             # The rate counts from the start of payment, not from submission.
-            self._c.rate_samples.clear()
+            self._campaign_carry.rate_samples.clear()
         else:
             self._carry = carry
             carry.progress.runs += 1
@@ -348,7 +348,7 @@ class CampaignWorkflow:
     # ------------------------------------------------------------------ pre-flight
 
     async def _preflight(self) -> bool:
-        progress = self._c.progress
+        progress = self._campaign_carry.progress
         blocking = self._blocking()
 
         def rejects(err: ActivityError) -> bool:
@@ -363,7 +363,7 @@ class CampaignWorkflow:
                 "check every line of the file",
                 lambda _: workflow.execute_activity_method(
                     CampaignActivities.prepare_campaign,
-                    self._inp,
+                    self._run_input,
                     task_queue=self._campaign_queue,
                     start_to_close_timeout=timedelta(minutes=30),
                     heartbeat_timeout=timedelta(minutes=5),
@@ -378,13 +378,13 @@ class CampaignWorkflow:
         progress.lines = prepared.lines
         progress.valid_lines = prepared.valid_lines
         progress.invalid_lines = prepared.invalid_lines
-        self._c.providers = [
+        self._campaign_carry.providers = [
             ProviderRun(provider=provider, total=count)
             for provider, count in sorted(prepared.lines_by_provider.items())
         ]
-        checks = PreflightChecks(campaign_id=self._inp.campaign_id, prepared=prepared)
+        checks = PreflightChecks(campaign_id=self._run_input.campaign_id, prepared=prepared)
         await asyncio.gather(
-            *(self._check_provider(run.provider, checks) for run in self._c.providers),
+            *(self._check_provider(run.provider, checks) for run in self._campaign_carry.providers),
             *(self._quote(i, checks) for i in range(len(prepared.quote_groups))),
         )
         preflight: Preflight = await self._store_step(
@@ -470,31 +470,36 @@ class CampaignWorkflow:
         checks.quotes.sort(key=lambda q: checks.prepared.quote_groups.index(q.group))
 
     async def _await_approval(self) -> None:
-        progress = self._c.progress
+        progress = self._campaign_carry.progress
         preflight = progress.preflight
         blocked = bool(preflight and preflight.blocking)
-        if self._inp.options.auto_approve and not blocked:
+        if self._run_input.options.auto_approve and not blocked:
             progress.approved_by = "auto_approve"
             progress.approved_at = workflow.now()
             return
         self._set_phase(CampaignPhase.AWAITING_APPROVAL)
-        if self._inp.options.auto_approve:
+        if self._run_input.options.auto_approve:
             progress.phase_reason = "auto_approve held back by pre-flight: " + "; ".join(
                 preflight.blocking if preflight else []
             )
-        await workflow.wait_condition(lambda: self._approved or self._c.cancel_requested)
+        await workflow.wait_condition(
+            lambda: self._approved or self._campaign_carry.cancel_requested
+        )
 
     # ------------------------------------------------------------------ execution
 
     async def _execute(self) -> CampaignProgress:
-        options = self._inp.options
+        options = self._run_input.options
         while True:
             if workflow.patched(PATCH_NO_LOST_WAKEUP):
                 # Cleared before the work, not before the wait: a line that settles while
                 # children are being started must wake the next pass.
                 self._changed = False
             self._set_phase(self._running_phase())
-            if not self._c.cancel_requested and not self._c.paused_by_operator:
+            if (
+                not self._campaign_carry.cancel_requested
+                and not self._campaign_carry.paused_by_operator
+            ):
                 await self._start_lines()
             if self._buffer and (
                 len(self._buffer) >= options.outcome_batch_size
@@ -507,16 +512,20 @@ class CampaignWorkflow:
                 await self._continue_as_new()
             await self._wait()
         await self._flush()
-        final = CampaignPhase.CANCELLED if self._c.cancel_requested else CampaignPhase.COMPLETED
+        final = (
+            CampaignPhase.CANCELLED
+            if self._campaign_carry.cancel_requested
+            else CampaignPhase.COMPLETED
+        )
         return self._end(final)
 
     async def _start_lines(self) -> None:
-        options = self._inp.options
+        options = self._run_input.options
         in_flight: dict[ProviderName, int] = {}
-        for entry in self._c.in_flight.values():
+        for entry in self._campaign_carry.in_flight.values():
             in_flight[entry.provider] = in_flight.get(entry.provider, 0) + 1
         batch: list[CampaignLine] = []
-        for run in self._c.providers:
+        for run in self._campaign_carry.providers:
             if run.paused_reason is not None:
                 continue
             window = options.max_in_flight_by_provider.get(
@@ -532,10 +541,10 @@ class CampaignWorkflow:
         queue = self._queues.setdefault(run.provider, [])
         if len(queue) < count and run.cursor + len(queue) < run.total:
             request = ReadLines(
-                campaign_id=self._inp.campaign_id,
+                campaign_id=self._run_input.campaign_id,
                 provider=run.provider,
                 start=run.cursor + len(queue),
-                count=max(count - len(queue), self._inp.options.page_size),
+                count=max(count - len(queue), self._run_input.options.page_size),
                 total=run.total if self._blocking() else None,
             )
             summary = f"read {run.provider.value} lines from {request.start}"
@@ -561,7 +570,7 @@ class CampaignWorkflow:
         return taken
 
     async def _start_line(self, line: CampaignLine) -> None:
-        carry, payout = self._c, line.payout
+        carry, payout = self._campaign_carry, line.payout
         workflow_id = payout_workflow_id(payout.merchant, payout.reference)
         carry.in_flight[workflow_id] = InFlight(
             line=line.line, provider=payout.provider, amount=payout.amount
@@ -578,12 +587,13 @@ class CampaignWorkflow:
                 parent_close_policy=workflow.ParentClosePolicy.ABANDON,
                 memo={FINGERPRINT_MEMO: payout.request_fingerprint},
                 search_attributes=attributes.updated(
-                    SearchAttributePair(sa.CAMPAIGN, self._inp.campaign_id)
+                    SearchAttributePair(sa.CAMPAIGN, self._run_input.campaign_id)
                 ),
                 static_summary=(
                     f"Payout {format_amount(payout.amount, payout.currency)} to "
                     f"{mask_phone(payout.recipient_phone)} via {payout.provider.value}/"
-                    f"{payout.operator.value} (campaign {self._inp.reference}, line {line.line})"
+                    f"{payout.operator.value} "
+                    f"(campaign {self._run_input.reference}, line {line.line})"
                 ),
             )
         except WorkflowAlreadyStartedError:
@@ -622,7 +632,7 @@ class CampaignWorkflow:
                 )
             )
             return
-        if existing.campaign_workflow_id == self._inp.campaign_id:
+        if existing.campaign_workflow_id == self._run_input.campaign_id:
             if existing.outcome is not None:
                 self._settle(existing.outcome)
             return
@@ -648,7 +658,7 @@ class CampaignWorkflow:
         )
 
     def _settle(self, outcome: LineOutcome) -> None:
-        carry = self._c
+        carry = self._campaign_carry
         workflow_id = outcome.workflow_id
         entry = carry.in_flight.pop(workflow_id, None)
         reconciling = TransactionStatus.RECONCILING.value
@@ -676,19 +686,19 @@ class CampaignWorkflow:
         self._changed = True
 
     def _count(self, status: str, lines: int, amount: int, currency: str) -> None:
-        by_status = self._c.progress.by_status
+        by_status = self._campaign_carry.progress.by_status
         count = by_status.setdefault(status, StatusCount())
         count.lines += lines
         count.amount += amount
         count.by_currency[currency] = count.by_currency.get(currency, 0) + amount
         # Replay-safe (Temporal's workflow meter records nothing while replaying).
         telemetry.workflow_metrics().campaign_lines(
-            self._inp.campaign_id, {name: c.lines for name, c in by_status.items()}
+            self._run_input.campaign_id, {name: c.lines for name, c in by_status.items()}
         )
 
     def _paid(self, outcome: LineOutcome, amount: int) -> None:
         if outcome.status == TransactionStatus.SUCCEEDED.value:
-            paid = self._c.progress.paid
+            paid = self._campaign_carry.progress.paid
             paid[outcome.currency.value] = paid.get(outcome.currency.value, 0) + amount
 
     def _watch_outage(self, provider: ProviderName, outcome: LineOutcome) -> None:
@@ -697,23 +707,23 @@ class CampaignWorkflow:
             run.consecutive_errors += 1
         elif outcome.status != SKIPPED:
             run.consecutive_errors = 0
-        threshold = self._inp.options.outage_error_threshold
+        threshold = self._run_input.options.outage_error_threshold
         if run.consecutive_errors >= threshold and run.paused_reason is None:
             run.paused_reason = (
                 f"{run.consecutive_errors} provider errors in a row "
                 f"(last: {outcome.failure_code}); probing every "
-                f"{self._inp.options.outage_probe_interval_s} s"
+                f"{self._run_input.options.outage_probe_interval_s} s"
             )
             run.outage = True
             self._next_probe = workflow.now() + timedelta(
-                seconds=self._inp.options.outage_probe_interval_s
+                seconds=self._run_input.options.outage_probe_interval_s
             )
-            workflow.logger.warning("campaign %s: %s paused", self._inp.campaign_id, provider)
+            workflow.logger.warning("campaign %s: %s paused", self._run_input.campaign_id, provider)
 
     async def _wait(self) -> None:
         if not workflow.patched(PATCH_NO_LOST_WAKEUP):
             self._changed = False
-        outage = [r for r in self._c.providers if r.outage and r.paused_reason]
+        outage = [r for r in self._campaign_carry.providers if r.outage and r.paused_reason]
         deadlines = [FLUSH_EVERY] if self._buffer else []
         if outage:
             next_probe = self._next_probe or workflow.now()
@@ -728,7 +738,7 @@ class CampaignWorkflow:
 
     async def _probe(self, runs: list[ProviderRun]) -> None:
         self._next_probe = workflow.now() + timedelta(
-            seconds=self._inp.options.outage_probe_interval_s
+            seconds=self._run_input.options.outage_probe_interval_s
         )
         for run in runs:
             try:
@@ -752,10 +762,10 @@ class CampaignWorkflow:
         self._last_flush = workflow.now()
         if not self._buffer:
             return
-        carry = self._c
+        carry = self._campaign_carry
         batch, self._buffer = self._buffer, []
         outcomes = OutcomeBatch(
-            campaign_id=self._inp.campaign_id, batch=carry.outcome_batches, outcomes=batch
+            campaign_id=self._run_input.campaign_id, batch=carry.outcome_batches, outcomes=batch
         )
         try:
             await self._store_step(
@@ -801,12 +811,12 @@ class CampaignWorkflow:
             except ActivityError as err:
                 if gives_back(err):
                     raise
-                if self._c.cancel_requested:
+                if self._campaign_carry.cancel_requested:
                     raise _GivenUp from None
                 await self._block(step, summary, err)
 
     async def _block(self, step: str, summary: str, err: ActivityError) -> None:
-        progress = self._c.progress
+        progress = self._campaign_carry.progress
         message = failure_from(err, default_code="step_failed").message
         if progress.phase is not CampaignPhase.BLOCKED:
             self._phase_before_block = progress.phase
@@ -814,14 +824,16 @@ class CampaignWorkflow:
             f"{step} ({summary}) failed: {message}; fix the cause, then retry the campaign"
         )
         self._set_phase(CampaignPhase.BLOCKED)
-        workflow.logger.warning("campaign %s blocked: %s", self._inp.campaign_id, message)
+        workflow.logger.warning("campaign %s blocked: %s", self._run_input.campaign_id, message)
         seen = self._retries
-        await workflow.wait_condition(lambda: self._retries > seen or self._c.cancel_requested)
+        await workflow.wait_condition(
+            lambda: self._retries > seen or self._campaign_carry.cancel_requested
+        )
         if self._retries == seen:
             raise _GivenUp
 
     def _done(self) -> bool:
-        carry = self._c
+        carry = self._campaign_carry
         if carry.in_flight:
             return False
         if carry.cancel_requested:
@@ -831,8 +843,8 @@ class CampaignWorkflow:
     def _history_full(self) -> bool:
         info = workflow.info()
         return (
-            info.get_current_history_length() >= self._inp.options.max_history_events
-            or info.get_current_history_size() >= self._inp.options.max_history_bytes
+            info.get_current_history_length() >= self._run_input.options.max_history_events
+            or info.get_current_history_size() >= self._run_input.options.max_history_bytes
             or info.is_continue_as_new_suggested()
         )
 
@@ -840,12 +852,12 @@ class CampaignWorkflow:
         await self._flush()
         await workflow.wait_condition(workflow.all_handlers_finished)
         self._sample_rate()
-        workflow.continue_as_new(self._inp.model_copy(update={"carry": self._c}))
+        workflow.continue_as_new(self._run_input.model_copy(update={"carry": self._campaign_carry}))
 
     # ------------------------------------------------------------------ bookkeeping
 
     def _running_phase(self) -> CampaignPhase:
-        carry = self._c
+        carry = self._campaign_carry
         if carry.cancel_requested:
             return CampaignPhase.DRAINING
         if carry.paused_by_operator:
@@ -855,7 +867,7 @@ class CampaignWorkflow:
         return CampaignPhase.RUNNING
 
     def _set_phase(self, phase: CampaignPhase) -> None:
-        progress = self._c.progress
+        progress = self._campaign_carry.progress
         self._sample_rate()
         if progress.phase is phase:
             return
@@ -865,11 +877,11 @@ class CampaignWorkflow:
 
     def _end(self, phase: CampaignPhase) -> CampaignProgress:
         self._set_phase(phase)
-        self._c.progress.completed_at = workflow.now()
+        self._campaign_carry.progress.completed_at = workflow.now()
         return self._snapshot()
 
     def _publish(self) -> None:
-        inp = self._inp
+        inp = self._run_input
         workflow.upsert_search_attributes(
             [
                 sa.DIRECTION.value_set("campaign"),
@@ -881,7 +893,7 @@ class CampaignWorkflow:
         )
 
     def _sample_rate(self) -> None:
-        carry = self._c
+        carry = self._campaign_carry
         now = workflow.now().timestamp()
         samples = carry.rate_samples
         if samples and now - samples[-1][0] < RATE_SAMPLE_EVERY_S:
@@ -912,18 +924,18 @@ class CampaignWorkflow:
         return progress
 
     def _run_of(self, provider: ProviderName) -> ProviderRun:
-        for run in self._c.providers:
+        for run in self._campaign_carry.providers:
             if run.provider is provider:
                 return run
         raise ValueError(f"the campaign has no line for {provider.value}")
 
     @property
-    def _c(self) -> CampaignCarry:
+    def _campaign_carry(self) -> CampaignCarry:
         assert self._carry is not None
         return self._carry
 
     @property
-    def _inp(self) -> CampaignInput:
+    def _run_input(self) -> CampaignInput:
         assert self._input is not None
         return self._input
 

@@ -154,7 +154,7 @@ class WebhookInboxWorkflow:
 
     async def _attempt(self) -> DeliveryAttempt | None:
         """One look-up and delivery; None when the activity failed (tried again later)."""
-        inp = self._inp
+        inp = self._run_input
         self._attempts += 1
         events = list(self._pending)
         try:
@@ -187,14 +187,14 @@ class WebhookInboxWorkflow:
     def _end(self, outcome: InboxOutcome, workflow_id: str) -> InboxResult:
         workflow.logger.info(
             "webhook inbox for %s: %s (%s, %d event(s), %d attempt(s))",
-            self._inp.route.describe(),
+            self._run_input.route.describe(),
             outcome.value,
             workflow_id,
             len(self._delivered),
             self._attempts,
         )
         return InboxResult(
-            route=self._inp.route,
+            route=self._run_input.route,
             outcome=outcome,
             workflow_id=workflow_id,
             delivered=list(self._delivered),
@@ -270,6 +270,6 @@ class WebhookInboxWorkflow:
         )
 
     @property
-    def _inp(self) -> InboxInput:
+    def _run_input(self) -> InboxInput:
         assert self._input is not None
         return self._input

@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
     from momoflow import search_attributes as sa
     from momoflow.contract import CREATED_UPDATE, PAYIN_WORKFLOW, PROVIDER_EVENT_SIGNAL, STATE_QUERY
     from momoflow.ids import idempotency_key
+    from momoflow.masking import mask_phone
     from momoflow.models import (
         FINAL_STATUS_FROM_PROVIDER,
         Correction,
@@ -60,7 +61,6 @@ with workflow.unsafe.imports_passed_through():
         TransactionStatus,
     )
     from momoflow.money import Currency, format_amount
-    from momoflow.privacy import mask_phone
     from workflows.base import CONFIRM_READ, PATCH_AMOUNT_MISMATCH, TransactionWorkflowBase
     from workflows.common import (
         PROVIDER_RETRY,
@@ -99,14 +99,14 @@ class PayinWorkflow(TransactionWorkflowBase):
         """The live state of the payin."""
         if self._state_value is None:
             raise RuntimeError("the payin has not started yet")
-        return self._st
+        return self._current_state
 
     @workflow.update(name=CREATED_UPDATE)
     async def created(self) -> PayinState:
         """The state once the provider has answered the create call (payment link, QR,
         expiry), or once the payin ended without one."""
         await workflow.wait_condition(lambda: self._created)
-        return self._st
+        return self._current_state
 
     # ------------------------------------------------------------------ main line
 
@@ -135,7 +135,7 @@ class PayinWorkflow(TransactionWorkflowBase):
             )
         if self._status is TransactionStatus.FAILED and input.late_reversals:
             await self._listen_for_late_reversal()
-            if self._st.status is TransactionStatus.RECONCILING:
+            if self._current_state.status is TransactionStatus.RECONCILING:
                 # A late success for another amount (no earlier history reaches this).
                 await self._reconcile_loop(
                     poll_interval_s=input.timings.reconcile_poll_interval_s,
@@ -143,12 +143,12 @@ class PayinWorkflow(TransactionWorkflowBase):
                     readable_by_reference=input.status_by_reference,
                 )
         await self._notifications_settled()
-        return self._st
+        return self._current_state
 
     # ------------------------------------------------------------------ steps
 
     async def _create(self) -> PayinCreated | None:
-        inp, state = self._inp, self._st
+        inp, state = self._run_input, self._current_state
         self._record(TransactionStatus.SUBMITTING, f"ask for {self._amount()} ({inp.mode.value})")
         request = InitiatePayinInput(
             provider=inp.provider,
@@ -185,7 +185,7 @@ class PayinWorkflow(TransactionWorkflowBase):
         return result.created
 
     def _accept(self, created: PayinCreated) -> None:
-        inp, state = self._inp, self._st
+        inp, state = self._run_input, self._current_state
         self._learn_transaction_id(created.transaction.provider_transaction_id)
         state.submitted_at = workflow.now()
         state.payment_url = created.payment_url
@@ -203,7 +203,7 @@ class PayinWorkflow(TransactionWorkflowBase):
     async def _wait_for_customer(self) -> None:
         """Webhook or poll until final; at the expiry (plus grace) a last read, then
         ``expired``."""
-        inp, state = self._inp, self._st
+        inp, state = self._run_input, self._current_state
         assert state.expires_at is not None
         deadline = state.expires_at + timedelta(seconds=inp.timings.expiry_grace_s)
         await self._wait_with_polls(deadline, inp.timings.poll_schedule_s)
@@ -245,7 +245,7 @@ class PayinWorkflow(TransactionWorkflowBase):
 
     async def _listen_for_late_reversal(self) -> None:
         """Keep a failed payin open for the provider's documented reversal window."""
-        inp = self._inp
+        inp = self._run_input
         timings = inp.timings
         end = workflow.now() + timedelta(seconds=timings.late_reversal_window_s)
         self._in_reversal_window = True
@@ -268,20 +268,20 @@ class PayinWorkflow(TransactionWorkflowBase):
         return await self._read_status(
             why,
             ProviderActivities.fetch_payin_status,
-            requested_at=self._inp.requested_at,
-            status_by_reference=self._inp.status_by_reference,
+            requested_at=self._run_input.requested_at,
+            status_by_reference=self._run_input.status_by_reference,
             call_timeout=self._call_timeout,
         )
 
     # ------------------------------------------------------------------ state changes
 
     def _confirms_finals(self) -> bool:
-        return self._inp.confirm_final_webhooks
+        return self._run_input.confirm_final_webhooks
 
     def _apply_event(self, event: ProviderEvent) -> None:
         late = self._in_reversal_window and self._status is TransactionStatus.FAILED
         if not self._vet_event(
-            event, expected_amount=self._inp.amount, allow_final=late, amount_rule=True
+            event, expected_amount=self._run_input.amount, allow_final=late, amount_rule=True
         ):
             return
         if late:
@@ -304,7 +304,7 @@ class PayinWorkflow(TransactionWorkflowBase):
             self._note(f"webhook {event.event_type}: still {event.raw_status}")
 
     def _apply_transaction(self, transaction: ProviderTransaction, *, source: str) -> None:
-        state = self._st
+        state = self._current_state
         if state.provider_transaction_id is None:
             self._learn_transaction_id(transaction.provider_transaction_id)
         if self._in_reversal_window and self._status is TransactionStatus.FAILED:
@@ -359,7 +359,7 @@ class PayinWorkflow(TransactionWorkflowBase):
         self._finish(final, failure, note=f"{final.value} ({source})")
 
     def _correct(self, source: str, amount: int | None, currency: Currency | None) -> None:
-        state = self._st
+        state = self._current_state
         mismatch = self._amount_differs(amount, currency, state.amount) and workflow.patched(
             PATCH_AMOUNT_MISMATCH
         )
@@ -393,31 +393,31 @@ class PayinWorkflow(TransactionWorkflowBase):
             event = "corrected" if status is TransactionStatus.LATE_SUCCEEDED else status.value
             self._notify(
                 f"payin.{event}",
-                url=self._inp.notify_url,
-                horizon_s=self._inp.timings.notification_horizon_s,
+                url=self._run_input.notify_url,
+                horizon_s=self._run_input.timings.notification_horizon_s,
             )
 
     # ------------------------------------------------------------------ accessors
 
     def _amount(self) -> str:
-        return format_amount(self._inp.amount, self._inp.currency)
+        return format_amount(self._run_input.amount, self._run_input.currency)
 
     def _describe(self) -> str:
-        inp = self._inp
+        inp = self._run_input
         who = mask_phone(inp.customer_phone) if inp.customer_phone else "the customer"
         return f"collect {self._amount()} from {who} via {inp.provider.value} ({inp.mode.value})"
 
     @property
-    def _inp(self) -> PayinInput:
+    def _run_input(self) -> PayinInput:
         assert self._input is not None
         return self._input
 
     @property
-    def _st(self) -> PayinState:
+    def _current_state(self) -> PayinState:
         state = self._state_value
         assert isinstance(state, PayinState)
         return state
 
     @property
     def _call_timeout(self) -> timedelta:
-        return timedelta(seconds=self._inp.timings.provider_call_timeout_s)
+        return timedelta(seconds=self._run_input.timings.provider_call_timeout_s)

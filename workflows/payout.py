@@ -53,6 +53,7 @@ with workflow.unsafe.imports_passed_through():
         STATE_QUERY,
     )
     from momoflow.ids import idempotency_key
+    from momoflow.masking import mask_phone
     from momoflow.models import (
         FINAL_STATUS_FROM_PROVIDER,
         Failure,
@@ -67,7 +68,6 @@ with workflow.unsafe.imports_passed_through():
         TransactionStatus,
     )
     from momoflow.money import format_amount
-    from momoflow.privacy import mask_phone
     from workflows.base import CONFIRM_READ, TransactionWorkflowBase
     from workflows.common import (
         PROVIDER_RETRY,
@@ -107,7 +107,7 @@ class PayoutWorkflow(TransactionWorkflowBase):
         """The live state of the payout."""
         if self._state_value is None:
             raise RuntimeError("the payout has not started yet")
-        return self._st
+        return self._current_state
 
     # ------------------------------------------------------------------ main line
 
@@ -132,13 +132,13 @@ class PayoutWorkflow(TransactionWorkflowBase):
                 readable_by_reference=input.status_by_reference,
             )
         await self._notifications_settled()
-        return self._st
+        return self._current_state
 
     # ------------------------------------------------------------------ steps
 
     async def _quote_and_submit(self) -> ProviderTransaction | None:
         """Quote then create; None when the payout ended (failed or reconciling)."""
-        if not self._inp.quote_first:
+        if not self._run_input.quote_first:
             outcome = await self._submit(None)
             return None if isinstance(outcome, Requote) else outcome
         for _round in range(MAX_QUOTE_ROUNDS):
@@ -159,7 +159,7 @@ class PayoutWorkflow(TransactionWorkflowBase):
         return None
 
     async def _quote(self) -> PayoutQuote | None:
-        inp, state = self._inp, self._st
+        inp, state = self._run_input, self._current_state
         state.quote_attempts += 1
         self._record(TransactionStatus.QUOTING, f"quote {format_amount(inp.amount, inp.currency)}")
         try:
@@ -192,7 +192,7 @@ class PayoutWorkflow(TransactionWorkflowBase):
     async def _submit(self, quote: PayoutQuote | None) -> ProviderTransaction | Requote | None:
         """The accepted transaction; :class:`Requote` when the provider refused the quote as
         expired (nothing was created); None when the payout ended (failed or reconciling)."""
-        inp, state = self._inp, self._st
+        inp, state = self._run_input, self._current_state
         fees = f" (fees {format_amount(quote.fees, inp.currency)})" if quote else ""
         self._record(TransactionStatus.SUBMITTING, f"create payout{fees}")
         request = InitiatePayoutInput(
@@ -230,7 +230,7 @@ class PayoutWorkflow(TransactionWorkflowBase):
         return result.transaction
 
     def _accept(self, transaction: ProviderTransaction) -> None:
-        state = self._st
+        state = self._current_state
         self._learn_transaction_id(transaction.provider_transaction_id)
         state.submitted_at = workflow.now()
         if transaction.fees is not None:
@@ -245,7 +245,7 @@ class PayoutWorkflow(TransactionWorkflowBase):
 
     async def _wait_for_final_answer(self) -> None:
         """Webhook or poll until final; a last read, then ``reconciling``."""
-        timings = self._inp.timings
+        timings = self._run_input.timings
         deadline = workflow.now() + timedelta(seconds=timings.settle_timeout_s)
         await self._wait_with_polls(deadline, timings.poll_schedule_s)
         if not self._settled_or_reconciling:
@@ -254,9 +254,9 @@ class PayoutWorkflow(TransactionWorkflowBase):
                 Failure(
                     code="settlement_unknown",
                     message=(
-                        f"no final status from {self._inp.provider.value} within "
+                        f"no final status from {self._run_input.provider.value} within "
                         f"{timedelta(seconds=timings.settle_timeout_s)} "
-                        f"(last status {self._st.provider_status or 'unknown'})"
+                        f"(last status {self._current_state.provider_status or 'unknown'})"
                     ),
                 ),
             )
@@ -265,18 +265,18 @@ class PayoutWorkflow(TransactionWorkflowBase):
         return await self._read_status(
             why,
             ProviderActivities.fetch_payout_status,
-            requested_at=self._inp.requested_at,
-            status_by_reference=self._inp.status_by_reference,
+            requested_at=self._run_input.requested_at,
+            status_by_reference=self._run_input.status_by_reference,
             call_timeout=self._call_timeout,
         )
 
     # ------------------------------------------------------------------ state changes
 
     def _confirms_finals(self) -> bool:
-        return self._inp.confirm_final_webhooks
+        return self._run_input.confirm_final_webhooks
 
     def _apply_event(self, event: ProviderEvent) -> None:
-        if not self._vet_event(event, expected_amount=self._inp.amount, amount_rule=True):
+        if not self._vet_event(event, expected_amount=self._run_input.amount, amount_rule=True):
             return
         source = f"webhook {event.event_type}"
         if self._amount_rule(event, source=source):
@@ -292,7 +292,7 @@ class PayoutWorkflow(TransactionWorkflowBase):
             self._note(f"webhook {event.event_type}: still {event.raw_status}")
 
     def _apply_transaction(self, transaction: ProviderTransaction, *, source: str) -> None:
-        state = self._st
+        state = self._current_state
         if state.status.is_final:
             return
         if state.provider_transaction_id is None:
@@ -341,18 +341,18 @@ class PayoutWorkflow(TransactionWorkflowBase):
         if status.is_final or status is TransactionStatus.RECONCILING:
             self._notify(
                 f"payout.{status.value}",
-                url=self._inp.notify_url,
-                horizon_s=self._inp.timings.notification_horizon_s,
+                url=self._run_input.notify_url,
+                horizon_s=self._run_input.timings.notification_horizon_s,
             )
-            if self._inp.campaign_workflow_id:
+            if self._run_input.campaign_workflow_id:
                 self._deliveries.append(asyncio.create_task(self._tell_campaign()))
 
     async def _tell_campaign(self) -> None:
         """Report this line's settled outcome to its campaign. Only payouts started by a
         campaign have ``campaign_workflow_id``, so histories of other payouts are unchanged."""
-        inp = self._inp
+        inp = self._run_input
         assert inp.campaign_workflow_id is not None
-        outcome = LineOutcome.from_state(self._st, at=workflow.now())
+        outcome = LineOutcome.from_state(self._current_state, at=workflow.now())
         try:
             await workflow.get_external_workflow_handle(inp.campaign_workflow_id).signal(
                 LINE_SETTLED_SIGNAL, outcome
@@ -363,7 +363,7 @@ class PayoutWorkflow(TransactionWorkflowBase):
             workflow.logger.info("campaign %s not told: %s", inp.campaign_workflow_id, exc)
 
     def _describe(self) -> str:
-        inp = self._inp
+        inp = self._run_input
         return (
             f"pay {format_amount(inp.amount, inp.currency)} to {mask_phone(inp.recipient_phone)} "
             f"via {inp.provider.value}/{inp.operator.value} ({inp.country.value})"
@@ -372,16 +372,16 @@ class PayoutWorkflow(TransactionWorkflowBase):
     # ------------------------------------------------------------------ accessors
 
     @property
-    def _inp(self) -> PayoutInput:
+    def _run_input(self) -> PayoutInput:
         assert self._input is not None
         return self._input
 
     @property
-    def _st(self) -> PayoutState:
+    def _current_state(self) -> PayoutState:
         state = self._state_value
         assert isinstance(state, PayoutState)
         return state
 
     @property
     def _call_timeout(self) -> timedelta:
-        return timedelta(seconds=self._inp.timings.provider_call_timeout_s)
+        return timedelta(seconds=self._run_input.timings.provider_call_timeout_s)

@@ -83,7 +83,7 @@ class RefundWorkflow(TransactionWorkflowBase):
         """The live state of the refund."""
         if self._state_value is None:
             raise RuntimeError("the refund has not started yet")
-        return self._st
+        return self._current_state
 
     # ------------------------------------------------------------------ main line
 
@@ -139,22 +139,22 @@ class RefundWorkflow(TransactionWorkflowBase):
                     Failure(
                         code="refund_outcome_unknown",
                         message="no final webhook before the settle deadline (last status "
-                        f"{self._st.provider_status or 'unknown'}), and the provider has no "
-                        "refund status to read",
+                        f"{self._current_state.provider_status or 'unknown'}), and the provider "
+                        "has no refund status to read",
                     ),
                 )
         if self._status is TransactionStatus.RECONCILING:
             horizon = workflow.now() + timedelta(seconds=input.timings.reconcile_horizon_s)
             await self._listen_until(horizon, "reconciling: waiting for a late webhook")
         await self._notifications_settled()
-        return self._st
+        return self._current_state
 
     # ------------------------------------------------------------------ steps
 
     async def _submit(self) -> ProviderTransaction | None:
         """The refund call, re-sent with the same key until accepted, refused or the
         submit deadline; None when it was not accepted (the state says why)."""
-        inp, state = self._inp, self._st
+        inp, state = self._run_input, self._current_state
         request = RefundInput(
             provider=inp.provider,
             # The payin's reference at the provider is the one momoflow sent: its workflow id.
@@ -180,7 +180,7 @@ class RefundWorkflow(TransactionWorkflowBase):
         return transaction
 
     def _accept(self, transaction: ProviderTransaction) -> None:
-        state = self._st
+        state = self._current_state
         # NovaSend's refund webhooks carry only this id: the gateway finds us by it.
         self._learn_transaction_id(transaction.provider_transaction_id)
         state.submitted_at = workflow.now()
@@ -204,7 +204,7 @@ class RefundWorkflow(TransactionWorkflowBase):
     # ------------------------------------------------------------------ state changes
 
     def _apply_event(self, event: ProviderEvent) -> None:
-        if not self._vet_event(event, expected_amount=self._inp.amount, amount_rule=True):
+        if not self._vet_event(event, expected_amount=self._run_input.amount, amount_rule=True):
             return
         source = f"webhook {event.event_type}"
         if self._amount_rule(event, source=source):
@@ -232,7 +232,7 @@ class RefundWorkflow(TransactionWorkflowBase):
         if self._status.is_final:
             return
         if transaction.amount is not None and not self._amount_held():
-            self._st.provider_amount = transaction.amount
+            self._current_state.provider_amount = transaction.amount
         if self._amount_rule(transaction, source=source):
             return
         if transaction.status.is_final:
@@ -268,22 +268,22 @@ class RefundWorkflow(TransactionWorkflowBase):
         super()._finish(status, failure, note=note)
         self._notify(
             f"refund.{status.value}",
-            url=self._inp.notify_url,
-            horizon_s=self._inp.timings.notification_horizon_s,
+            url=self._run_input.notify_url,
+            horizon_s=self._run_input.timings.notification_horizon_s,
         )
 
     # ------------------------------------------------------------------ accessors
 
     def _amount(self) -> str:
-        return format_amount(self._inp.amount, self._inp.currency)
+        return format_amount(self._run_input.amount, self._run_input.currency)
 
     @property
-    def _inp(self) -> RefundWorkflowInput:
+    def _run_input(self) -> RefundWorkflowInput:
         assert self._input is not None
         return self._input
 
     @property
-    def _st(self) -> RefundState:
+    def _current_state(self) -> RefundState:
         state = self._state_value
         assert isinstance(state, RefundState)
         return state

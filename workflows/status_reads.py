@@ -86,7 +86,7 @@ class StatusReaderWorkflow:
         """Pending requests, spending and the last read's outcome."""
         now = workflow.now()
         return ReaderState(
-            provider=self._inp.provider,
+            provider=self._run_input.provider,
             pending=len(self._pending),
             sweeps=self._sweeps,
             requests_last_hour=sum(
@@ -137,7 +137,7 @@ class StatusReaderWorkflow:
             del self._pending[request.workflow_id]
         started = workflow.now()
         self._sweeps += 1
-        provider = self._inp.provider
+        provider = self._run_input.provider
         try:
             result: SweepResult = await workflow.execute_activity(
                 SWEEP_STATUS_READS_ACTIVITY,
@@ -181,7 +181,7 @@ class StatusReaderWorkflow:
         self._next_sweep_at = at + timedelta(seconds=delay)
 
     def _carry(self) -> ReaderInput:
-        return self._inp.model_copy(
+        return self._run_input.model_copy(
             update={
                 "pending": list(self._pending.values()),
                 "next_sweep_at": self._next_sweep_at,
@@ -192,6 +192,6 @@ class StatusReaderWorkflow:
         )
 
     @property
-    def _inp(self) -> ReaderInput:
+    def _run_input(self) -> ReaderInput:
         assert self._input is not None
         return self._input

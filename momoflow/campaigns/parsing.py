@@ -18,12 +18,12 @@ from typing import TypeVar
 
 from pydantic import ValidationError
 
+from momoflow.business_requests import PayoutRequest, check_payout_request
 from momoflow.campaigns.models import CAMPAIGN_COLUMNS, REQUIRED_COLUMNS, FileFormat, LineProblem
 from momoflow.models import Direction, Operator, ProviderName
 from momoflow.money import Country
 from momoflow.phones import normalize_phone
 from momoflow.providers.capabilities import CAPABILITIES
-from momoflow.requests import PayoutRequest, check_payout_request
 
 #: Largest campaign file accepted (bytes) and most lines per campaign.
 MAX_FILE_BYTES = 64 * 1024 * 1024

@@ -24,10 +24,10 @@ from momoflow.campaigns.models import (
 from momoflow.campaigns.parsing import amount_digits, iter_rows
 from momoflow.campaigns.store import CampaignStore
 from momoflow.ids import payout_workflow_id
+from momoflow.masking import mask_phone
 from momoflow.models import PayoutState, TransactionStatus
 from momoflow.money import Country
 from momoflow.phones import normalize_phone
-from momoflow.privacy import mask_phone
 
 #: Report columns, in order.
 REPORT_COLUMNS = tuple(ReportRow.model_fields)

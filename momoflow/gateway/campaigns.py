@@ -19,6 +19,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from momoflow.business_requests import FieldProblem
 from momoflow.campaigns.models import (
     ApproveRequest,
     CampaignInput,
@@ -61,7 +62,6 @@ from momoflow.ids import REFERENCE_PATTERN, campaign_workflow_id, is_valid_refer
 from momoflow.models import PayoutState
 from momoflow.operations import campaigns as campaign_operations
 from momoflow.operations.starting import ReferenceInUse
-from momoflow.requests import FieldProblem
 
 log = logging.getLogger("momoflow.gateway")
 

@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
-from momoflow.requests import FieldProblem
+from momoflow.business_requests import FieldProblem
 
 
 def problems_response(problems: Sequence[FieldProblem]) -> JSONResponse:

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Response, status
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
+from momoflow.business_requests import PayinRequest
 from momoflow.contract import CREATED_UPDATE
 from momoflow.gateway.deps import MerchantDep, SettingsDep, TemporalDep
 from momoflow.gateway.errors import problems_response
@@ -22,7 +23,6 @@ from momoflow.ids import payin_workflow_id
 from momoflow.models import PayinState
 from momoflow.money import format_amount
 from momoflow.operations import ReferenceInUse, RequestProblems, start_payin
-from momoflow.requests import PayinRequest
 
 log = logging.getLogger("momoflow.gateway")
 

@@ -6,6 +6,7 @@ import logging
 
 from fastapi import APIRouter, Response, status
 
+from momoflow.business_requests import PayoutRequest
 from momoflow.gateway.deps import MerchantDep, SettingsDep, TemporalDep
 from momoflow.gateway.errors import problems_response
 from momoflow.gateway.transactions import (
@@ -18,7 +19,6 @@ from momoflow.ids import payout_workflow_id
 from momoflow.models import PayoutState
 from momoflow.money import format_amount
 from momoflow.operations import ReferenceInUse, RequestProblems, start_payout
-from momoflow.requests import PayoutRequest
 
 log = logging.getLogger("momoflow.gateway")
 

@@ -15,6 +15,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from momoflow.business_requests import clean_text
 from momoflow.gateway.deps import MerchantDep, SettingsDep, TemporalDep
 from momoflow.gateway.transactions import (
     ERROR_RESPONSES,
@@ -36,7 +37,6 @@ from momoflow.operations.refunds import (
     start_refund,
 )
 from momoflow.operations.starting import ReferenceInUse
-from momoflow.requests import clean_text
 
 log = logging.getLogger("momoflow.gateway")
 

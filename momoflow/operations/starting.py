@@ -32,10 +32,10 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from momoflow import telemetry
+from momoflow.business_requests import FieldProblem
 from momoflow.codec import EncryptionCodec
 from momoflow.contract import FINGERPRINT_MEMO
 from momoflow.models import PayinInput, PayoutInput, RefundWorkflowInput
-from momoflow.requests import FieldProblem
 
 __all__ = [
     "ReferenceInUse",

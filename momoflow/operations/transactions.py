@@ -14,14 +14,7 @@ from datetime import UTC, datetime
 from temporalio.client import Client
 
 from momoflow import search_attributes as sa
-from momoflow.contract import PAYIN_WORKFLOW, PAYOUT_WORKFLOW
-from momoflow.ids import payin_workflow_id, payout_workflow_id, workflow_task_queue
-from momoflow.models import PayinInput, PayoutInput
-from momoflow.money import format_amount
-from momoflow.operations.starting import RequestProblems, Started, start_once
-from momoflow.privacy import mask_phone
-from momoflow.providers.capabilities import CAPABILITIES
-from momoflow.requests import (
+from momoflow.business_requests import (
     FieldProblem,
     PayinRequest,
     PayoutRequest,
@@ -29,6 +22,13 @@ from momoflow.requests import (
     check_payin_request,
     check_payout_request,
 )
+from momoflow.contract import PAYIN_WORKFLOW, PAYOUT_WORKFLOW
+from momoflow.ids import payin_workflow_id, payout_workflow_id, workflow_task_queue
+from momoflow.masking import mask_phone
+from momoflow.models import PayinInput, PayoutInput
+from momoflow.money import format_amount
+from momoflow.operations.starting import RequestProblems, Started, start_once
+from momoflow.providers.capabilities import CAPABILITIES
 from momoflow.settings import Settings
 
 __all__ = ["start_payin", "start_payout"]

@@ -2,7 +2,7 @@
 
 ::
 
-    MomoflowError
+    IntegrationError
     ├── ProviderError                    (provider, operation, http_status, provider_code)
     │   ├── ProviderUnavailable          retry; for a write, the outcome is UNKNOWN
     │   │   ├── ProviderRateLimited      retry after ``retry_after`` seconds
@@ -36,11 +36,13 @@ idempotency key, never record "failed"). Messages never contain credentials.
 from __future__ import annotations
 
 
-class MomoflowError(Exception):
-    """Base of every error momoflow raises on purpose."""
+class IntegrationError(Exception):
+    """Base of the errors of a provider integration: a call that gave no usable answer
+    (:class:`ProviderError`) and a webhook refused (:class:`WebhookVerificationError`).
+    (The Python client's errors have their own root, ``momoflow.client.MomoflowError``.)"""
 
 
-class ProviderError(MomoflowError):
+class ProviderError(IntegrationError):
     """A provider call did not produce a usable answer."""
 
     def __init__(
@@ -174,7 +176,7 @@ class InvalidRequest(ProviderRejected):
     """The provider refused the request as malformed."""
 
 
-class WebhookVerificationError(MomoflowError):
+class WebhookVerificationError(IntegrationError):
     """A webhook failed verification; it must change nothing."""
 
     def __init__(self, message: str, *, reason: str) -> None:

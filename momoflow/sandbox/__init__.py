@@ -5,7 +5,7 @@ from :mod:`momoflow.providers`, so that a misreading in an adapter is caught by 
 instead of being mirrored. One package per provider (:mod:`.caurisflux`, :mod:`.novasend`,
 :mod:`.mobilepay`) holds what is the provider's own; the provider-neutral machinery (app
 skeleton, ``/_sandbox`` control routes, ledger, faults, webhooks, rate limits, idempotency,
-clock, serving, command-line plumbing) lives in :mod:`momoflow.sandbox.kit`.
+clock, serving, command-line plumbing) lives in :mod:`momoflow.sandbox.shared`.
 
 Run one from the command line with ``python -m momoflow.sandbox caurisflux --port 8101``.
 """

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from momoflow.sandbox.caurisflux import CaurisFluxSandboxConfig, create_app
-from momoflow.sandbox.kit import ThreadedServer
+from momoflow.sandbox.shared import ThreadedServer
 
 from .helpers import CF_KEY, CF_WEBHOOK_SECRET, WebhookReceiver
 

@@ -17,7 +17,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from momoflow.sandbox.kit import ThreadedServer
+from momoflow.sandbox.shared import ThreadedServer
 
 T = TypeVar("T")
 

@@ -23,8 +23,8 @@ from typing import Any
 import httpx
 import pytest
 
-from momoflow.sandbox.kit import ThreadedServer
 from momoflow.sandbox.novasend import NovaSendSandboxConfig, create_app
+from momoflow.sandbox.shared import ThreadedServer
 
 from .helpers import ReceivedWebhook, WebhookReceiver, wait_until
 

@@ -44,6 +44,7 @@ from typing import Any
 import httpx
 from pydantic import BaseModel
 
+from momoflow.masking import mask_phone
 from momoflow.models import (
     InitiatePayinInput,
     InitiatePayoutInput,
@@ -63,7 +64,6 @@ from momoflow.models import (
     StatusLookup,
     TransactionListPage,
 )
-from momoflow.privacy import mask_phone
 from momoflow.providers import errors
 from momoflow.providers.http import json_body, map_httpx_errors
 from momoflow.providers.mobilepay.attempts import (

@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from momoflow.masking import mask_phone
 from momoflow.models import (
     Direction,
     InitiatePayinInput,
@@ -32,7 +33,6 @@ from momoflow.models import (
     TransactionListPage,
 )
 from momoflow.money import Country, Currency
-from momoflow.privacy import mask_phone
 from momoflow.providers import errors
 from momoflow.providers.http import json_body, retry_after_seconds
 from momoflow.providers.mobilepay.wire import (

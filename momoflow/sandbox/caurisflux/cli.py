@@ -11,7 +11,14 @@ from __future__ import annotations
 import argparse
 import os
 
-from ..kit.cli import TRUE_WORDS, env_name, env_option, parse_schedule, serve_cli, validated_config
+from ..shared.cli import (
+    TRUE_WORDS,
+    env_name,
+    env_option,
+    parse_schedule,
+    serve_cli,
+    validated_config,
+)
 from .app import create_app
 from .engine import CaurisFluxSandboxConfig
 

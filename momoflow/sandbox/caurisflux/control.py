@@ -1,5 +1,5 @@
 """Control API of the CaurisFlux simulator, under ``/_sandbox`` (not part of CaurisFlux):
-the shared routes of :mod:`momoflow.sandbox.kit.control` with CaurisFlux's error bodies.
+the shared routes of :mod:`momoflow.sandbox.shared.control` with CaurisFlux's error bodies.
 
 Used by test fixtures, the local stack and benchmarks to reset state, inject faults, read
 the ledger / webhook log / request log and force settlements.
@@ -12,8 +12,8 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import Response
 
-from ..kit import SandboxControl, SettleOrder
-from ..kit.control import validation_messages
+from ..shared import SandboxControl, SettleOrder
+from ..shared.control import validation_messages
 from .catalog import PAYIN_FINAL, PAYOUT_FINAL
 from .engine import CaurisFluxEngine, Transaction
 from .wire import nest_error

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..kit import (
+from ..shared import (
     Clock,
     Delivery,
     FaultRegistry,

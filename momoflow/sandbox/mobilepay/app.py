@@ -22,7 +22,7 @@ from fastapi import FastAPI, Request
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
-from ..kit import (
+from ..shared import (
     OPERATION_STATE_KEY,
     Fault,
     ready,

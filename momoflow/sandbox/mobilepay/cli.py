@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..kit.cli import env_flag, env_option, parse_schedule, serve_cli, validated_config
+from ..shared.cli import env_flag, env_option, parse_schedule, serve_cli, validated_config
 from .app import create_app
 from .engine import MobilePaySandboxConfig
 

@@ -1,6 +1,6 @@
 """Control API of the MOBILE-PAY simulator, under ``/_sandbox`` (not part of MOBILE-PAY).
 
-The shared routes of :mod:`momoflow.sandbox.kit.control`; errors use the MOBILE-PAY error
+The shared routes of :mod:`momoflow.sandbox.shared.control`; errors use the MOBILE-PAY error
 body. One addition: ``POST /_sandbox/payments/{id}/pay``, the customer scanning and paying
 a QR code.
 """
@@ -14,8 +14,8 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import JSONResponse, Response
 
-from ..kit import LedgerEntry, SandboxControl, SettleOrder
-from ..kit.control import read_json, validation_messages
+from ..shared import LedgerEntry, SandboxControl, SettleOrder
+from ..shared.control import read_json, validation_messages
 from .catalog import PAYMENT_FINAL, TRANSFER_FINAL
 from .engine import MobilePayEngine, Transaction
 from .wire import mp_error

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..kit.cli import env_flag, env_option, parse_schedule, serve_cli, validated_config
+from ..shared.cli import env_flag, env_option, parse_schedule, serve_cli, validated_config
 from .app import create_app
 from .config import PAYIN_API_VERSIONS, NovaSendSandboxConfig
 

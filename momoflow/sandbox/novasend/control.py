@@ -1,6 +1,6 @@
 """Control API of the NovaSend simulator, under ``/_sandbox`` (not part of NovaSend).
 
-The shared routes of :mod:`momoflow.sandbox.kit.control`; errors use NovaSend's
+The shared routes of :mod:`momoflow.sandbox.shared.control`; errors use NovaSend's
 ``{code, message, statusCode}`` shape.
 """
 
@@ -11,8 +11,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from starlette.responses import JSONResponse, Response
 
-from ..kit import SandboxControl, SettleOrder
-from ..kit.control import validation_messages
+from ..shared import SandboxControl, SettleOrder
+from ..shared.control import validation_messages
 from .config import PayinApiVersion
 from .engine import NovaSendEngine
 from .payloads import refund_body, transfer_body

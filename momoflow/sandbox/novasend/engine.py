@@ -17,7 +17,7 @@ import string
 import uuid
 from typing import Any
 
-from ..kit import (
+from ..shared import (
     Clock,
     Delivery,
     FaultRegistry,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..kit import iso_timestamp
+from ..shared import iso_timestamp
 from .catalog import Language, decimal_string, message
 from .transfers import Refund, Transfer
 

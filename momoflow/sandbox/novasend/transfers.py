@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ..kit import Delivery
+from ..shared import Delivery
 from .catalog import ScriptedOutcome
 
 __all__ = ["FINAL_STATES", "Refund", "Transfer"]

@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import secrets
-import sys
 from typing import Annotated
 
 import typer
@@ -52,13 +50,9 @@ app.add_typer(campaign_app, name="campaign")
 
 
 def _exit(rc: int) -> None:
-    from momoflow import telemetry
+    from momoflow.processes import exit_now
 
-    telemetry.shutdown()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    # The Temporal SDK can crash the interpreter at exit (sdk-python#300); leave directly.
-    os._exit(rc)
+    exit_now(rc)
 
 
 @app.command()

@@ -241,3 +241,14 @@ def temporal_dev_server_argv(
             "synchronous=normal",
         ]
     return [*argv, *extra]
+
+
+def exit_now(rc: int) -> None:
+    """Leave a ``momoflow`` command: flush telemetry and the standard streams, then exit
+    without the interpreter's shutdown, where the Temporal SDK can crash (sdk-python#300)."""
+    from momoflow import telemetry
+
+    telemetry.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(rc)

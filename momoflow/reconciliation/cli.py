@@ -61,9 +61,9 @@ app = typer.Typer(
 
 def _exit(rc: int) -> None:
     """Leave the way every ``momoflow`` command does (telemetry flushed, no SDK exit crash)."""
-    from momoflow.cli import _exit as leave
+    from momoflow.processes import exit_now
 
-    leave(rc)
+    exit_now(rc)
 
 
 def _run(work: Callable[[Client, Settings], Any]) -> Any:

@@ -600,6 +600,25 @@ async def test_daily_report_runs_one_report_per_provider_for_yesterday(
     assert modes[ProviderName.NOVASEND] is ReportMode.STATUS_READS
 
 
+async def test_a_report_reads_the_way_its_input_says_not_the_table_at_run_time(
+    stack: Stack, client: Client
+) -> None:
+    """The mode chosen by the starter wins over the capability table (MOBILE-PAY lists its
+    transactions, but this report was started in status-read mode)."""
+    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    summary = await client.execute_workflow(
+        "ReconcileReportWorkflow",
+        ReportInput(provider=ProviderName.MOBILEPAY, day=yesterday, mode=ReportMode.STATUS_READS),
+        id=f"{PREFIX}-reconcile-report-mobilepay-mode-{uuid.uuid4().hex[:6]}",
+        task_queue=f"{PREFIX}-workflows",
+        result_type=ReportSummary,
+    )
+
+    assert report_mode(ProviderName.MOBILEPAY) is ReportMode.TRANSACTION_LIST
+    assert summary.mode is ReportMode.STATUS_READS
+    assert summary.method == report_method(ProviderName.MOBILEPAY, ReportMode.STATUS_READS)
+
+
 async def test_reconciliation_histories_replay_with_the_current_code(
     stack: Stack, client: Client, reconciling: dict[str, str]
 ) -> None:

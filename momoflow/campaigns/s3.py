@@ -17,6 +17,7 @@ credentials never appear in an exception, a log line or a ``repr``.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import re
 import threading
@@ -314,10 +315,10 @@ class S3BlobStore:
             options["CreateBucketConfiguration"] = {"LocationConstraint": self.region}
 
         def create() -> None:
-            try:
+            # A bucket this account already owns is the outcome asked for: creating is
+            # idempotent (another account's bucket of that name still fails).
+            with contextlib.suppress(self._client.exceptions.BucketAlreadyOwnedByYou):
                 self._client.create_bucket(Bucket=self.bucket, **options)
-            except self._client.exceptions.BucketAlreadyOwnedByYou:
-                pass
 
         self._request("CREATE BUCKET", None, create)
 

@@ -34,9 +34,9 @@ from momoflow.ids import (
     workflow_task_queue,
 )
 from momoflow.outbound import notification_client
+from momoflow.providers.catalog import SHARED_READ_PROVIDERS
 from momoflow.providers.registry import open_providers
 from momoflow.settings import Settings, configure_logging, get_settings
-from momoflow.status_reads import SHARED_READ_PROVIDERS
 from momoflow.temporal import connect_client
 from workflows.campaign import CampaignWorkflow
 from workflows.codec_sessions import RevokedCodecSessionWorkflow

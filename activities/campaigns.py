@@ -58,7 +58,7 @@ from momoflow.contract import (
 from momoflow.ids import payout_workflow_id
 from momoflow.models import PayoutState, ProviderName
 from momoflow.money import format_amount
-from momoflow.providers.capabilities import CAPABILITIES
+from momoflow.providers.catalog import capabilities_of
 from momoflow.settings import Settings
 
 #: Problems carried in the workflow (the store keeps them all).
@@ -216,7 +216,7 @@ class CampaignActivities:
                 timings=self._settings.timings_for(request.provider),
                 confirm_final_webhooks=self._settings.confirms_payout_webhooks(request.provider),
             )
-            if CAPABILITIES[request.provider].per_request_callback:
+            if capabilities_of(request.provider).per_request_callback:
                 payout.provider_callback_url = self._settings.webhook_url(request.provider)
             payout.campaign_workflow_id = campaign.campaign_id
             payout.metadata = {"campaign": campaign.reference, "line": str(number)}
@@ -356,7 +356,7 @@ def judge_preflight(
         total.fees = None
         total.fees_quoted_lines = total.fees_estimated_lines = total.fees_unknown_lines = 0
     for provider in prepared.lines_by_provider:
-        quotes_payouts = CAPABILITIES[provider].quotes_payouts
+        quotes_payouts = capabilities_of(provider).quotes_payouts
         for line in store.iter_lines(checks.campaign_id, provider):
             payout = line.payout
             total = totals[(provider, payout.currency)]
@@ -408,7 +408,7 @@ def judge_preflight(
         if total.fees_unknown_lines:
             why = (
                 "the provider quotes nothing in advance"
-                if not CAPABILITIES[provider].quotes_payouts
+                if not capabilities_of(provider).quotes_payouts
                 else "no quote of this provider succeeded"
             )
             warnings.append(
@@ -447,7 +447,7 @@ def _totals(by_provider: dict[ProviderName, list[CampaignLine]]) -> list[Provide
 def _quote_groups(by_provider: dict[ProviderName, list[CampaignLine]]) -> list[QuoteGroup]:
     counts: Counter[tuple[Any, ...]] = Counter()
     for provider, lines in by_provider.items():
-        if not CAPABILITIES[provider].quotes_payouts:
+        if not capabilities_of(provider).quotes_payouts:
             continue
         for line in lines:
             p = line.payout

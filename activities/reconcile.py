@@ -27,7 +27,7 @@ from momoflow.models import (
     StatusLookup,
     TransactionListPage,
 )
-from momoflow.providers.capabilities import CAPABILITIES
+from momoflow.providers.catalog import capabilities_of
 from momoflow.providers.errors import ProviderError, ProviderRejected, ProviderUnavailable
 from momoflow.reconciliation import operations as reconcile
 from momoflow.reconciliation.rules import (
@@ -134,7 +134,7 @@ class ReportProviderActivities(ProviderActivities):
         if outcome.kind == "refund":
             return ReportRead(verdict=ReadVerdict.UNCHECKED, detail="no refund status endpoint")
         if outcome.provider_transaction_id is None and not (
-            CAPABILITIES[provider].status_by_reference
+            capabilities_of(provider).status_by_reference
         ):
             return ReportRead(
                 verdict=ReadVerdict.UNCHECKED,

@@ -5,7 +5,8 @@ numbers in E.164 (national numbers are read as numbers of the request's ``countr
 rules that involve several fields or external tables (a number valid for the country, the
 country's currency, the provider's operators and limits) are checked by
 :func:`check_payout_request`, which reports *every* problem at once. A request with any
-problem starts nothing.
+problem starts nothing. What a provider accepts, and any rule of its own, come from its
+:class:`~momoflow.providers.spec.ProviderSpec`.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ import ipaddress
 import json
 import math
 import unicodedata
-from dataclasses import dataclass
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Annotated, Self
+from typing import Annotated, Any, Self
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -54,7 +55,22 @@ from momoflow.money import (
 )
 from momoflow.outbound import DestinationPolicy
 from momoflow.phones import normalize_phone, phone_problem
-from momoflow.providers.capabilities import CAPABILITIES
+from momoflow.problems import FieldProblem
+from momoflow.providers.catalog import capabilities_of, find_spec
+from momoflow.providers.spec import ProviderSpec
+
+__all__ = [
+    "Customer",
+    "FieldProblem",
+    "PayinRequest",
+    "PayoutRequest",
+    "Recipient",
+    "amount_advice",
+    "check_notify_url",
+    "check_payin_request",
+    "check_payout_request",
+    "check_phone_for_country",
+]
 
 
 def _whole_amount(value: object) -> object:
@@ -221,20 +237,11 @@ class PayoutRequest(BaseModel):
             request_fingerprint=self.fingerprint(secret),
             requested_at=requested_at,
             notify_url=str(self.notify_url) if self.notify_url else None,
-            quote_first=CAPABILITIES[self.provider].quotes_payouts,
-            status_by_reference=CAPABILITIES[self.provider].status_by_reference,
+            quote_first=capabilities_of(self.provider).quotes_payouts,
+            status_by_reference=capabilities_of(self.provider).status_by_reference,
             confirm_final_webhooks=confirm_final_webhooks,
             timings=timings,
         )
-
-
-@dataclass(frozen=True)
-class FieldProblem:
-    """One broken rule: which field, which rule, and a sentence for humans."""
-
-    field: str
-    rule: str
-    message: str
 
 
 def check_phone_for_country(
@@ -248,8 +255,11 @@ def check_phone_for_country(
     return FieldProblem(field, problem.rule, problem.message)
 
 
-def check_payout_request(request: PayoutRequest) -> list[FieldProblem]:
-    """Every business rule ``request`` breaks (empty when it may be paid)."""
+def check_payout_request(
+    request: PayoutRequest, specs: Sequence[ProviderSpec[Any]] | None = None
+) -> list[FieldProblem]:
+    """Every business rule ``request`` breaks (empty when it may be paid); the provider is
+    looked up in ``specs`` (default: the discovered ones)."""
     problems: list[FieldProblem] = []
     recipient_phone = check_phone_for_country(request.recipient.phone, request.country)
     if recipient_phone:
@@ -264,14 +274,15 @@ def check_payout_request(request: PayoutRequest) -> list[FieldProblem]:
                 f"not {request.currency.value}",
             )
         )
-    caps = CAPABILITIES.get(request.provider)
-    if caps is None or Direction.PAYOUT not in caps.directions:
+    spec = find_spec(request.provider, specs)
+    if spec is None or Direction.PAYOUT not in spec.capabilities.directions:
         problems.append(
             FieldProblem(
                 "provider", "provider_available", f"{request.provider.value} is not enabled"
             )
         )
         return problems
+    caps = spec.capabilities
     operators = caps.operators.get(request.country)
     if operators is None:
         served = ", ".join(sorted(c.value for c in caps.countries()))
@@ -312,6 +323,7 @@ def check_payout_request(request: PayoutRequest) -> list[FieldProblem]:
                 f"{format_amount(limits.maximum, request.currency)}",
             )
         )
+    problems += spec.payout_rules(request)
     return problems
 
 
@@ -397,7 +409,7 @@ class PayinRequest(BaseModel):
         self, *, merchant: str, secret: str, requested_at: datetime, timings: PayinTimings
     ) -> PayinInput:
         """The workflow input for this (already checked) request."""
-        caps = CAPABILITIES[self.provider]
+        caps = capabilities_of(self.provider)
         return PayinInput(
             merchant=merchant,
             reference=self.reference,
@@ -425,10 +437,21 @@ class PayinRequest(BaseModel):
         )
 
 
-def check_payin_request(request: PayinRequest) -> list[FieldProblem]:
-    """Every business rule ``request`` breaks (empty when it may be collected)."""
+def check_payin_request(
+    request: PayinRequest, specs: Sequence[ProviderSpec[Any]] | None = None
+) -> list[FieldProblem]:
+    """Every business rule ``request`` breaks (empty when it may be collected); the
+    provider is looked up in ``specs`` (default: the discovered ones)."""
     problems: list[FieldProblem] = []
-    caps = CAPABILITIES[request.provider]
+    spec = find_spec(request.provider, specs)
+    if spec is None or Direction.PAYIN not in spec.capabilities.directions:
+        problems.append(
+            FieldProblem(
+                "provider", "provider_available", f"{request.provider.value} is not enabled"
+            )
+        )
+        return problems
+    caps = spec.capabilities
     name = request.provider.value
     if request.mode not in caps.payin_modes:
         offered = ", ".join(sorted(m.value for m in caps.payin_modes)) or "none"
@@ -454,45 +477,7 @@ def check_payin_request(request: PayinRequest) -> list[FieldProblem]:
             problems.append(
                 FieldProblem("operator", "required_for_direct", "direct payins need the operator")
             )
-    if (
-        request.provider is ProviderName.NOVASEND
-        and request.mode is PayinMode.DIRECT
-        and request.operator is Operator.ORANGE_MONEY
-        and not request.otp
-    ):
-        problems.append(
-            FieldProblem(
-                "otp",
-                "otp_required",
-                "Orange Money needs the customer's one-time code (dial #144*82# in CI)",
-            )
-        )
-    if (
-        request.provider is ProviderName.NOVASEND
-        and request.mode in (PayinMode.DIRECT, PayinMode.CHECKOUT)
-        and not (request.return_url or request.cancel_url)
-    ):
-        problems.append(
-            FieldProblem(
-                "return_url",
-                "required_by_provider",
-                "NovaSend needs a URL to send the customer back to after paying",
-            )
-        )
-    if (
-        request.provider is ProviderName.NOVASEND
-        and request.mode is PayinMode.CHECKOUT
-        and not request.customer.name
-    ):
-        # NovaSend's older payin page (seed 004) requires customerName on every session,
-        # and which version an account runs cannot be known in advance (2.11.1).
-        problems.append(
-            FieldProblem(
-                "customer.name",
-                "required_by_provider",
-                "NovaSend checkout payins need the customer's name",
-            )
-        )
+    problems += spec.payin_rules(request)
     expected_currency = COUNTRY_CURRENCY[request.country]
     if request.currency is not expected_currency:
         problems.append(

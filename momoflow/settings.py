@@ -4,6 +4,12 @@ Variables are prefixed ``MOMOFLOW_``; nested groups use ``__``, for example
 ``MOMOFLOW_CAURISFLUX__BASE_URL`` or ``MOMOFLOW_TEMPORAL__ADDRESS``. A ``.env`` file in the
 working directory is read too. Outside ``env=local``/``test`` the development secrets are
 refused, so a production deployment cannot start with them.
+
+Each provider's group (``caurisflux``, ``novasend``, ``mobilepay``, ...) is a field generated
+from its :class:`~momoflow.providers.spec.ProviderSpec`: the field is named after the
+provider and typed by the spec's settings model, which lives in the provider's package.
+Methods about a provider ask its settings model (:meth:`Settings.for_provider`), never
+branch on its name.
 """
 
 from __future__ import annotations
@@ -13,32 +19,66 @@ import hmac
 import json
 import logging
 import re
+from collections.abc import Sequence
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    create_model,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from momoflow.codec import KEY_ID_PATTERN, decode_key, is_valid_key_id
 from momoflow.ids import MERCHANT_PATTERN
 from momoflow.models import PayinTimings, PayoutTimings, ProviderName
 from momoflow.outbound import DestinationPolicy
+from momoflow.providers.catalog import all_specs
+
+# Re-exported for existing imports: each provider's model lives in its own package.
+from momoflow.providers.caurisflux.settings import CaurisFluxSettings
+from momoflow.providers.mobilepay.settings import MobilePaySettings
+from momoflow.providers.novasend.settings import NovaSendSettings
+from momoflow.providers.spec import ProviderSettingsBase, ProviderSpec
 from momoflow.status_reads import ReadBudget
 
-#: Secrets shipped for local development and tests only.
-DEV_SECRETS = frozenset(
-    {
-        "sk_test_momoflow",
-        "whsec_momoflow_sandbox",
-        "nsc_test_momoflow",
-        "nswh_momoflow_sandbox",
-        "mp_test_momoflow",
-        "mpwh_momoflow_sandbox_token",
-        "dev-fingerprint-secret",
-        "dev-notification-secret",
-    }
+__all__ = [
+    "DEV_API_KEY",
+    "DEV_CODEC_KEY",
+    "DEV_CODEC_KEY_ID",
+    "DEV_OPERATOR_TOKEN",
+    "DEV_SECRETS",
+    "ApiKeyEntry",
+    "CampaignSettings",
+    "CaurisFluxSettings",
+    "CodecSettings",
+    "LimitSettings",
+    "MerchantLimitOverride",
+    "MobilePaySettings",
+    "NovaSendSettings",
+    "OperatorTokenEntry",
+    "ProviderSettingsBase",
+    "ReconcileSettings",
+    "Settings",
+    "TelemetrySettings",
+    "TemporalSettings",
+    "configure_logging",
+    "get_settings",
+    "hash_api_key",
+    "provider_fields",
+]
+
+#: Secrets shipped for local development and tests only: momoflow's own, and the default
+#: credentials of every provider's settings.
+DEV_SECRETS = frozenset({"dev-fingerprint-secret", "dev-notification-secret"}).union(
+    *(spec.settings_model.development_secrets() for spec in all_specs())
 )
 
 #: The API key of the ``demo`` merchant in local development (``momoflow dev``).
@@ -70,108 +110,6 @@ class ApiKeyEntry(BaseModel):
 
     merchant: str = Field(pattern=MERCHANT_PATTERN)
     key_sha256: str = Field(pattern=r"^[0-9a-f]{64}$")
-
-
-class CaurisFluxSettings(BaseModel):
-    """CaurisFlux account: base URL, key pair, webhook secret and plan limit."""
-
-    base_url: str = "http://127.0.0.1:8101/api/v1"
-    public_key: str = "pk_test_momoflow"
-    secret_key: SecretStr = SecretStr("sk_test_momoflow")
-    webhook_secret: SecretStr = SecretStr("whsec_momoflow_sandbox")
-    webhook_tolerance_s: int = Field(default=300, ge=1)
-    #: Accept webhooks signed without a timestamp (an HMAC of the body alone, the legacy form
-    #: the vendor plugin still accepts). Off: such a signature never expires, so a captured
-    #: delivery could be replayed at any time. On: a replay is dropped by the transaction,
-    #: which keeps every event id (the delivery id, else a hash of the body) for its life.
-    allow_legacy_signatures: bool = False
-    #: A signed final payout webhook (success or failure) is confirmed by a status read
-    #: before it counts. Off saves one read per payout, but then whoever holds the webhook
-    #: secret can make a payout look paid, or failed and paid again (docs/providers.md).
-    confirm_payout_webhooks: bool = True
-    #: The plan's request limit (Standard plan: 100/min), enforced by the Temporal server.
-    rate_limit_per_minute: int = Field(default=100, ge=1)
-    timeout_s: float = Field(default=20.0, gt=0)
-
-    def rate_limit_per_second(self) -> float:
-        """The plan limit as activities per second."""
-        return self.rate_limit_per_minute / 60.0
-
-
-class NovaSendSettings(BaseModel):
-    """NovaSend account: Basic credentials, webhook secret, language."""
-
-    base_url: str = "http://127.0.0.1:8102"
-    api_key: str = "nsk_test_momoflow"
-    api_client: SecretStr = SecretStr("nsc_test_momoflow")
-    webhook_secret: SecretStr = SecretStr("nswh_momoflow_sandbox")
-    #: Language of NovaSend's error messages (``Accept-Language``).
-    language: Literal["fr", "en"] = "en"
-    #: A signed final payout webhook is confirmed by a status read before it counts (see
-    #: ``CaurisFluxSettings.confirm_payout_webhooks``).
-    confirm_payout_webhooks: bool = True
-    #: Not documented; status reads should stay under one per 5-10 s per transaction [N3].
-    rate_limit_per_minute: int = Field(default=300, ge=1)
-    #: The docs ask for at most 30 s per call [N3].
-    timeout_s: float = Field(default=20.0, gt=0, le=30)
-    #: ``accountId`` of payin sessions: required by the older payin API (seed 004), absent
-    #: from the newer one [N3, N4, 2.11.1]. Sent only when set; never guessed, since another
-    #: value could credit another (sub-)account. Unset, an account on the older API refuses
-    #: checkout payins (nothing is created, the payin ends ``failed``).
-    account_id: str | None = Field(default=None, max_length=255)
-
-    @field_validator("account_id", mode="before")
-    @classmethod
-    def _blank_account_id_is_unset(cls, value: object) -> object:
-        # docker-compose passes an unset variable as "" ("${VAR:-}").
-        return (value.strip() or None) if isinstance(value, str) else value
-
-    def rate_limit_per_second(self) -> float:
-        """The limit as activities per second."""
-        return self.rate_limit_per_minute / 60.0
-
-
-class MobilePaySettings(BaseModel):
-    """MOBILE-PAY account: Bearer token (or login), webhook URL token, hourly plan limit."""
-
-    base_url: str = "http://127.0.0.1:8103/api/v1"
-    api_token: SecretStr | None = SecretStr("mp_test_momoflow")
-    #: When set (with the password), a session token from ``/auth/login`` is used instead.
-    login_email: str | None = None
-    login_password: SecretStr | None = None
-    #: MOBILE-PAY signs nothing: webhooks are accepted only on
-    #: ``/webhooks/mobilepay/<webhook_token>``.
-    webhook_token: SecretStr = SecretStr("mpwh_momoflow_sandbox_token")
-    #: ``merchant_id`` of QR payments.
-    merchant_id: str = "momoflow"
-    #: The plan's request limit per hour (Free: 100, Merchant: 1,000) [M1].
-    rate_limit_per_hour: int = Field(default=100, ge=1)
-    timeout_s: float = Field(default=20.0, gt=0)
-    #: How far back a retry looks for a transfer it may already have made.
-    duplicate_search_window_s: int = Field(default=2 * 24 * 3600, ge=60)
-    #: MOBILE-PAY has no idempotency: after a transfer whose outcome is unknown (a
-    #: timeout, a 5xx), it is never sent again. Its transaction list may lag behind its
-    #: writes, so the transfer is searched for this long before the payout goes to
-    #: ``reconciling``. Keep it below the payout's ``submit_timeout_s``.
-    consistency_window_s: int = Field(default=900, ge=0)
-    #: Status reads cost up to 10 requests each (the transaction list is the only way to
-    #: read a status) out of 100 an hour on the Free plan: poll slowly, webhooks hint.
-    poll_schedule_s: list[int] = Field(default_factory=lambda: [60, 300, 900, 1800], min_length=1)
-    #: The share of the plan's requests that status reads may spend. All pending MOBILE-PAY
-    #: transactions share one walk of the transaction list (``momoflow.status_reads``);
-    #: the rest of the plan goes to the other calls (creates, balances), which the task
-    #: queue's rate limit counts as activities.
-    status_reads_share: float = Field(default=0.5, gt=0, lt=1)
-    #: The shortest wait between two walks of the list, whatever the budget allows.
-    status_read_interval_s: float = Field(default=60.0, ge=0.1)
-
-    def status_reads_per_hour(self) -> float:
-        """Requests an hour the shared status reads may spend."""
-        return self.rate_limit_per_hour * self.status_reads_share
-
-    def rate_limit_per_second(self) -> float:
-        """The plan's requests left to the other calls, as activities per second."""
-        return self.rate_limit_per_hour * (1 - self.status_reads_share) / 3600.0
 
 
 class ReconcileSettings(BaseModel):
@@ -382,7 +320,37 @@ class TelemetrySettings(BaseModel):
     gateway_metrics: bool | None = None
 
 
-class Settings(BaseSettings):
+def provider_fields(specs: Sequence[ProviderSpec[Any]]) -> dict[str, Any]:
+    """One settings field per spec, for :func:`pydantic.create_model`: named after the
+    provider (so ``MOMOFLOW_<NAME>__<FIELD>`` sets it), typed by its settings model and
+    defaulting to that model's defaults."""
+    return {
+        spec.name.value: (
+            spec.settings_model,
+            Field(
+                default_factory=spec.settings_model,
+                description=f"{spec.title} account (MOMOFLOW_{spec.name.value.upper()}__*)",
+            ),
+        )
+        for spec in specs
+    }
+
+
+# The provider fields come from the discovered specs, so a new provider package adds its
+# group without an edit here. Type checkers see a plain model: typed access to one
+# provider's settings goes through its spec (``SPEC.settings_in(settings)``) or
+# :meth:`Settings.for_provider`.
+if TYPE_CHECKING:
+    _ProviderAccounts = BaseModel
+else:
+    _ProviderAccounts = create_model(
+        "ProviderAccounts",
+        __doc__="The settings of every provider account, one field per provider spec.",
+        **provider_fields(all_specs()),
+    )
+
+
+class Settings(BaseSettings, _ProviderAccounts):
     """All of momoflow's settings. Build with :func:`get_settings`."""
 
     model_config = SettingsConfigDict(
@@ -431,15 +399,8 @@ class Settings(BaseSettings):
     #: their webhooks and requests). Comma-separated (``caurisflux,novasend``) or JSON
     #: (``["caurisflux", "novasend"]``).
     providers: Annotated[list[ProviderName], NoDecode] = Field(
-        default_factory=lambda: [
-            ProviderName.CAURISFLUX,
-            ProviderName.NOVASEND,
-            ProviderName.MOBILEPAY,
-        ]
+        default_factory=lambda: [spec.name for spec in all_specs()]
     )
-    caurisflux: CaurisFluxSettings = Field(default_factory=CaurisFluxSettings)
-    novasend: NovaSendSettings = Field(default_factory=NovaSendSettings)
-    mobilepay: MobilePaySettings = Field(default_factory=MobilePaySettings)
     payout_timings: PayoutTimings = Field(default_factory=PayoutTimings)
     payin_timings: PayinTimings = Field(default_factory=PayinTimings)
     campaigns: CampaignSettings = Field(default_factory=CampaignSettings)
@@ -485,10 +446,13 @@ class Settings(BaseSettings):
     def _no_dev_secrets_outside_local(self) -> Settings:
         if self.env in ("local", "test"):
             return self
+        dev_secrets = DEV_SECRETS.union(
+            *(type(self.for_provider(p)).development_secrets() for p in self.providers)
+        )
         used = [
             name
             for name, secret in self._secrets().items()
-            if secret is not None and secret.get_secret_value() in DEV_SECRETS
+            if secret is not None and secret.get_secret_value() in dev_secrets
         ]
         dev_key = hash_api_key(DEV_API_KEY)
         if any(hmac.compare_digest(entry.key_sha256, dev_key) for entry in self.api_keys):
@@ -532,22 +496,15 @@ class Settings(BaseSettings):
             return self.env in ("local", "test")
         return self.telemetry.gateway_metrics
 
+    def for_provider(self, provider: ProviderName) -> ProviderSettingsBase:
+        """``provider``'s settings (the group ``MOMOFLOW_<PROVIDER>__*``)."""
+        account = getattr(self, provider.value, None)
+        if not isinstance(account, ProviderSettingsBase):
+            raise KeyError(f"no settings for provider {provider.value}")
+        return account
+
     def _secrets(self) -> dict[str, SecretStr | None]:
         """The secrets in use: the global ones and those of the enabled providers."""
-        per_provider: dict[ProviderName, dict[str, SecretStr | None]] = {
-            ProviderName.CAURISFLUX: {
-                "caurisflux.secret_key": self.caurisflux.secret_key,
-                "caurisflux.webhook_secret": self.caurisflux.webhook_secret,
-            },
-            ProviderName.NOVASEND: {
-                "novasend.api_client": self.novasend.api_client,
-                "novasend.webhook_secret": self.novasend.webhook_secret,
-            },
-            ProviderName.MOBILEPAY: {
-                "mobilepay.api_token": self.mobilepay.api_token,
-                "mobilepay.webhook_token": self.mobilepay.webhook_token,
-            },
-        }
         secrets: dict[str, SecretStr | None] = {
             "fingerprint_secret": self.fingerprint_secret,
             "default_notification_secret": self.default_notification_secret,
@@ -556,7 +513,12 @@ class Settings(BaseSettings):
             {f"notification_secrets.{m}": v for m, v in self.notification_secrets.items()}
         )
         for provider in self.providers:
-            secrets.update(per_provider[provider])
+            secrets.update(
+                {
+                    f"{provider.value}.{name}": secret
+                    for name, secret in self.for_provider(provider).secrets().items()
+                }
+            )
         return secrets
 
     def merchant_for_key(self, key: str) -> str | None:
@@ -570,13 +532,7 @@ class Settings(BaseSettings):
 
     def rate_limit_per_second(self, provider: ProviderName) -> float:
         """The activity rate the Temporal server must hold a provider's task queue to."""
-        match provider:
-            case ProviderName.CAURISFLUX:
-                return self.caurisflux.rate_limit_per_second()
-            case ProviderName.NOVASEND:
-                return self.novasend.rate_limit_per_second()
-            case ProviderName.MOBILEPAY:
-                return self.mobilepay.rate_limit_per_second()
+        return self.for_provider(provider).rate_limit_per_second()
 
     @field_validator("notify_allow")
     @classmethod
@@ -589,24 +545,16 @@ class Settings(BaseSettings):
         return DestinationPolicy.from_entries(self.notify_allow)
 
     def confirms_payout_webhooks(self, provider: ProviderName) -> bool:
-        """Whether a signed final payout webhook at ``provider`` waits for a status read.
-        MOBILE-PAY signs nothing: its webhooks are only ever hints, read back anyway."""
-        match provider:
-            case ProviderName.CAURISFLUX:
-                return self.caurisflux.confirm_payout_webhooks
-            case ProviderName.NOVASEND:
-                return self.novasend.confirm_payout_webhooks
-            case ProviderName.MOBILEPAY:
-                return True
+        """Whether a signed final payout webhook at ``provider`` waits for a status read
+        (always, for a provider that signs nothing: its webhooks are only ever hints)."""
+        return self.for_provider(provider).confirms_payout_webhooks()
 
     def status_read_budget(self, provider: ProviderName) -> ReadBudget:
         """What ``provider``'s batched status reads may spend (``momoflow.status_reads``)."""
-        if provider is not ProviderName.MOBILEPAY:
+        budget = self.for_provider(provider).status_read_budget()
+        if budget is None:
             raise ValueError(f"{provider.value} has no batched status reads")
-        return ReadBudget(
-            per_hour=self.mobilepay.status_reads_per_hour(),
-            min_interval_s=self.mobilepay.status_read_interval_s,
-        )
+        return budget
 
     def notification_secret(self, merchant: str) -> str:
         """The secret that signs ``merchant``'s notifications."""
@@ -614,21 +562,25 @@ class Settings(BaseSettings):
         return secret.get_secret_value()
 
     def payin_timings_for(self, provider: ProviderName) -> PayinTimings:
-        """The payin timings of new payins at ``provider`` (MOBILE-PAY polls slower)."""
+        """The payin timings of new payins at ``provider`` (with the provider's own poll
+        schedule, where it has one: MOBILE-PAY polls slower)."""
         timings = self.payin_timings.model_copy(
             update={"notification_horizon_s": self.notification_horizon_s}
         )
-        if provider is ProviderName.MOBILEPAY:
-            timings.poll_schedule_s = list(self.mobilepay.poll_schedule_s)
+        schedule = self.for_provider(provider).poll_schedule_override()
+        if schedule is not None:
+            timings.poll_schedule_s = schedule
         return timings
 
     def timings_for(self, provider: ProviderName) -> PayoutTimings:
-        """The payout timings of new payouts at ``provider`` (MOBILE-PAY polls slower)."""
+        """The payout timings of new payouts at ``provider`` (with the provider's own poll
+        schedule, where it has one: MOBILE-PAY polls slower)."""
         timings = self.payout_timings.model_copy(
             update={"notification_horizon_s": self.notification_horizon_s}
         )
-        if provider is ProviderName.MOBILEPAY:
-            timings.poll_schedule_s = list(self.mobilepay.poll_schedule_s)
+        schedule = self.for_provider(provider).poll_schedule_override()
+        if schedule is not None:
+            timings.poll_schedule_s = schedule
         return timings
 
     def reports_dir(self) -> Path:
@@ -651,9 +603,7 @@ class Settings(BaseSettings):
         """The URL a provider must call with its webhooks (MOBILE-PAY's carries the secret
         token that authenticates it: configure it in their dashboard, never log it)."""
         base = f"{self.public_url.rstrip('/')}/webhooks/{provider.value}"
-        if provider is ProviderName.MOBILEPAY:
-            return f"{base}/{self.mobilepay.webhook_token.get_secret_value()}"
-        return base
+        return base + self.for_provider(provider).webhook_path()
 
 
 def configure_logging(settings: Settings) -> None:

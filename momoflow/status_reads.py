@@ -27,10 +27,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from momoflow.models import ProviderName, ProviderTransaction, SharedLookup
 
-#: Providers whose status reads are batched (their status read is a list read). A code
-#: constant, not a setting: it decides which path a workflow takes, so it must not change
-#: with a deployment's configuration.
-SHARED_READ_PROVIDERS = frozenset({ProviderName.MOBILEPAY})
 #: Default history length past which the reader continues as new.
 DEFAULT_MAX_HISTORY_EVENTS = 2_000
 

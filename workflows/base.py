@@ -77,7 +77,8 @@ with workflow.unsafe.imports_passed_through():
         TransactionStatus,
     )
     from momoflow.money import Currency
-    from momoflow.status_reads import SHARED_READ_PROVIDERS, ReadAnswer, ReadRequest
+    from momoflow.providers.catalog import SHARED_READ_PROVIDERS
+    from momoflow.status_reads import ReadAnswer, ReadRequest
     from workflows.common import (
         PROVIDER_RETRY,
         application_error,

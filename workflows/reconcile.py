@@ -44,7 +44,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from momoflow.ids import task_queue_prefix
     from momoflow.models import ListedTransaction, ListTransactionsInput, ProviderName
-    from momoflow.providers.capabilities import CAPABILITIES
+    from momoflow.providers.catalog import spec_for
     from momoflow.reconciliation.rules import (
         DailyReportInput,
         FindReconcilingInput,
@@ -343,7 +343,7 @@ def _mode_of_an_older_start(provider: ProviderName) -> ReportMode:
     recorded then) reads the table as it did then. Nothing newer comes here."""
     return (
         ReportMode.TRANSACTION_LIST
-        if CAPABILITIES[provider].lists_transactions
+        if spec_for(provider).capabilities.lists_transactions
         else ReportMode.STATUS_READS
     )
 

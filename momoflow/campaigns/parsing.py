@@ -23,7 +23,7 @@ from momoflow.campaigns.models import CAMPAIGN_COLUMNS, REQUIRED_COLUMNS, FileFo
 from momoflow.models import Direction, Operator, ProviderName
 from momoflow.money import Country
 from momoflow.phones import normalize_phone
-from momoflow.providers.capabilities import CAPABILITIES
+from momoflow.providers.catalog import find_spec
 
 #: Largest campaign file accepted (bytes) and most lines per campaign.
 MAX_FILE_BYTES = 64 * 1024 * 1024
@@ -128,10 +128,10 @@ def default_provider(
         if key in routes and routes[key] in enabled:
             return routes[key]
     for name in enabled:
-        caps = CAPABILITIES.get(name)
-        if caps is None or Direction.PAYOUT not in caps.directions:
+        spec = find_spec(name)
+        if spec is None or Direction.PAYOUT not in spec.capabilities.directions:
             continue
-        if operator in caps.operators.get(country, frozenset()):
+        if operator in spec.capabilities.operators.get(country, frozenset()):
             return name
     return None
 

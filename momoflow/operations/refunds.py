@@ -26,7 +26,7 @@ from momoflow.models import (
 )
 from momoflow.money import format_amount
 from momoflow.operations.starting import Started, StartRefused, start_once
-from momoflow.providers.capabilities import CAPABILITIES
+from momoflow.providers.catalog import all_specs, spec_for
 from momoflow.settings import Settings
 
 __all__ = [
@@ -41,13 +41,10 @@ __all__ = [
 #: Payin states whose money is with the merchant, so it can be given back.
 REFUNDABLE = frozenset({TransactionStatus.SUCCEEDED, TransactionStatus.LATE_SUCCEEDED})
 
-#: What to do instead, for providers without a refund API (providers.md 1.10 and 3.3).
+#: What to do instead, for providers without a refund API (each spec's
+#: ``refund_guidance``; providers.md 1.10 and 3.3).
 MANUAL_REFUNDS: dict[ProviderName, str] = {
-    ProviderName.CAURISFLUX: (
-        "CaurisFlux refunds are manual for now: e-mail support@cauris-pay.com with the "
-        "transaction id, amount and reason (refund API announced)"
-    ),
-    ProviderName.MOBILEPAY: "MOBILE-PAY offers no refund API",
+    spec.name: spec.refund_guidance for spec in all_specs() if spec.refund_guidance is not None
 }
 
 
@@ -85,7 +82,7 @@ async def start_refund(
     """
     if payin.status not in REFUNDABLE:
         raise PayinNotRefundable(payin.reference, payin.status)
-    if not CAPABILITIES[payin.provider].refunds:
+    if not spec_for(payin.provider).capabilities.refunds:
         raise RefundNotSupported(payin.provider)
     refund_id = refund_workflow_id(payin.workflow_id)
     refund_input = RefundWorkflowInput(

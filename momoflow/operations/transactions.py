@@ -28,7 +28,7 @@ from momoflow.masking import mask_phone
 from momoflow.models import PayinInput, PayoutInput
 from momoflow.money import format_amount
 from momoflow.operations.starting import RequestProblems, Started, start_once
-from momoflow.providers.capabilities import CAPABILITIES
+from momoflow.providers.catalog import capabilities_of
 from momoflow.settings import Settings
 
 __all__ = ["start_payin", "start_payout"]
@@ -58,7 +58,7 @@ async def start_payout(
         timings=settings.timings_for(request.provider),
         confirm_final_webhooks=settings.confirms_payout_webhooks(request.provider),
     )
-    if CAPABILITIES[request.provider].per_request_callback:
+    if capabilities_of(request.provider).per_request_callback:
         payout_input.provider_callback_url = settings.webhook_url(request.provider)
     created = await start_once(
         client,
@@ -103,7 +103,7 @@ async def start_payin(
         requested_at=requested_at or datetime.now(UTC),
         timings=settings.payin_timings_for(request.provider),
     )
-    if CAPABILITIES[request.provider].per_request_callback:
+    if capabilities_of(request.provider).per_request_callback:
         payin_input.provider_callback_url = settings.webhook_url(request.provider)
     who = mask_phone(request.customer.phone) if request.customer.phone else "a customer"
     created = await start_once(

@@ -1,13 +1,17 @@
-"""What each provider accepts: countries, operators per country, amount limits.
+"""What a provider accepts: countries, operators per country, amount limits.
 
-This is the static table momoflow validates requests against *before* any provider call.
-Documented values carry their source key from ``docs/providers.md``; the rest are
-assumptions listed there. Live availability (an operator down today) is checked at run time.
+Each provider states its own capabilities in its package (``momoflow/providers/<name>/
+capabilities.py``, part of its :class:`~momoflow.providers.spec.ProviderSpec`); momoflow
+validates requests against them *before* any provider call. Documented values carry their
+source key from ``docs/providers.md``; the rest are assumptions listed there. Live
+availability (an operator down today) is checked at run time.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 
 from momoflow.models import Direction, Operator, PayinMode, ProviderName
 from momoflow.money import Country, Currency
@@ -50,6 +54,9 @@ class ProviderCapabilities:
     #: The provider lists its transactions by date (the daily reconciliation report reads
     #: the list; without one it reads each transaction's status).
     lists_transactions: bool = False
+    #: A status is read by walking the transaction list, so the reads of every pending
+    #: transaction are batched into one walk (:mod:`momoflow.status_reads`).
+    shared_status_reads: bool = False
     payin_modes: frozenset[PayinMode] = frozenset()
     #: Payin limits per (country, currency) where they differ from ``limits``.
     country_limits: dict[tuple[Direction, Country], AmountLimits] = field(default_factory=dict)
@@ -68,88 +75,28 @@ class ProviderCapabilities:
         return self.limits.get((direction, currency))
 
 
-_W, _OM, _MTN, _MOOV, _FREE = (
-    Operator.WAVE,
-    Operator.ORANGE_MONEY,
-    Operator.MTN_MOMO,
-    Operator.MOOV_MONEY,
-    Operator.FREE_MONEY,
-)
+@cache
+def _table() -> dict[ProviderName, ProviderCapabilities]:
+    # Imported on first use: the provider packages import this module's dataclasses, and
+    # the catalog imports the provider packages.
+    from momoflow.providers.catalog import all_specs
 
-CAURISFLUX = ProviderCapabilities(
-    provider=ProviderName.CAURISFLUX,
-    directions=frozenset({Direction.PAYIN, Direction.PAYOUT}),
-    # Countries SN, CI, ML are documented [S1]; BF, TG, BJ and the operator matrix are
-    # assumed until /countries/active and /payments/providers are read from a live account.
-    operators={
-        Country.SN: frozenset({_W, _OM, _FREE}),
-        Country.CI: frozenset({_W, _OM, _MTN, _MOOV}),
-        Country.ML: frozenset({_W, _OM, _MOOV}),
-        Country.BF: frozenset({_W, _OM, _MOOV}),
-        Country.TG: frozenset({_MOOV}),
-        Country.BJ: frozenset({_MTN, _MOOV}),
-    },
-    # Global limits 100..5,000,000 [S5]; per-operator limits are not published.
-    limits={
-        (Direction.PAYOUT, Currency.XOF): AmountLimits(100, 5_000_000),
-        (Direction.PAYIN, Currency.XOF): AmountLimits(100, 5_000_000),
-    },
-    quotes_payouts=True,
-    per_request_callback=True,
-    payin_modes=frozenset({PayinMode.DIRECT, PayinMode.CHECKOUT}),
-)
+    return {spec.name: spec.capabilities for spec in all_specs()}
 
-NOVASEND = ProviderCapabilities(
-    provider=ProviderName.NOVASEND,
-    directions=frozenset({Direction.PAYIN, Direction.PAYOUT}),
-    # CI and CM in the current docs [N4-N7]; the CM operator list is assumed.
-    operators={
-        Country.CI: frozenset({_W, _OM, _MTN, _MOOV}),
-        Country.CM: frozenset({_OM, _MTN}),
-    },
-    # Payin 100..2,000,000 and payout 200..1,500,000 FCFA [N1]; CM 200..500,000 XAF [N14].
-    limits={
-        (Direction.PAYIN, Currency.XOF): AmountLimits(100, 2_000_000),
-        (Direction.PAYOUT, Currency.XOF): AmountLimits(200, 1_500_000),
-        (Direction.PAYIN, Currency.XAF): AmountLimits(200, 500_000),
-        (Direction.PAYOUT, Currency.XAF): AmountLimits(200, 500_000),
-    },
-    refunds=True,
-    status_by_reference=True,
-    late_reversals=True,
-    payin_modes=frozenset({PayinMode.DIRECT, PayinMode.CHECKOUT}),
-)
 
-_ALL_OPERATORS = frozenset({_W, _OM, _MTN, _MOOV})
+class _CapabilitiesOfSpecs(Mapping[ProviderName, ProviderCapabilities]):
+    """Each discovered provider's capabilities, as its spec states them."""
 
-MOBILEPAY = ProviderCapabilities(
-    provider=ProviderName.MOBILEPAY,
-    directions=frozenset({Direction.PAYIN, Direction.PAYOUT}),
-    # Local transfers to +225 and international ones (SN example) [M1]; the API names no
-    # operator, so any wallet of the country is accepted (assumed).
-    operators={
-        Country.CI: _ALL_OPERATORS,
-        Country.SN: frozenset({_W, _OM, _FREE}),
-        Country.ML: frozenset({_W, _OM, _MOOV}),
-        Country.BF: frozenset({_W, _OM, _MOOV}),
-        Country.TG: frozenset({_MOOV}),
-        Country.BJ: frozenset({_MTN, _MOOV}),
-    },
-    # No documented limits: 100..1,500,000 XOF assumed, in line with the others.
-    limits={
-        (Direction.PAYOUT, Currency.XOF): AmountLimits(100, 1_500_000),
-        (Direction.PAYIN, Currency.XOF): AmountLimits(100, 1_500_000),
-    },
-    idempotent_writes=False,
-    signed_webhooks=False,
-    status_by_reference=True,
-    # GET /transactions with start_date/end_date [M1].
-    lists_transactions=True,
-    payin_modes=frozenset({PayinMode.QR}),
-)
+    def __getitem__(self, name: ProviderName) -> ProviderCapabilities:
+        return _table()[name]
 
-CAPABILITIES: dict[ProviderName, ProviderCapabilities] = {
-    ProviderName.CAURISFLUX: CAURISFLUX,
-    ProviderName.NOVASEND: NOVASEND,
-    ProviderName.MOBILEPAY: MOBILEPAY,
-}
+    def __iter__(self) -> Iterator[ProviderName]:
+        return iter(_table())
+
+    def __len__(self) -> int:
+        return len(_table())
+
+
+#: Provider -> capabilities, read from the provider specs
+#: (:func:`momoflow.providers.catalog.capabilities_of` is the same lookup).
+CAPABILITIES: Mapping[ProviderName, ProviderCapabilities] = _CapabilitiesOfSpecs()

@@ -60,7 +60,7 @@ from momoflow.models import (
     TimelineEntry,
     TransactionStatus,
 )
-from momoflow.providers.capabilities import CAPABILITIES
+from momoflow.providers.catalog import capabilities_of
 from momoflow.reconciliation.rules import (
     DailyReportInput,
     FindReconcilingInput,
@@ -204,7 +204,7 @@ def _row(
         view.provider_transaction_id if view else _attribute(execution, sa.PROVIDER_TRANSACTION)
     )
     workflow_type = execution.workflow_type or ""
-    by_reference = CAPABILITIES[provider].status_by_reference if provider else False
+    by_reference = capabilities_of(provider).status_by_reference if provider else False
     reason = not_readable_reason(
         workflow_type=workflow_type,
         provider=provider,

@@ -35,7 +35,7 @@ from momoflow.models import (
     ProviderTransaction,
     TransactionStatus,
 )
-from momoflow.providers.capabilities import CAPABILITIES
+from momoflow.providers.catalog import capabilities_of
 from momoflow.providers.markers import reference_marker
 
 #: Mismatches listed by name in one report (the counts are always complete).
@@ -452,7 +452,7 @@ def report_mode(provider: ProviderName) -> ReportMode:
     """How ``provider``'s side of a report is read, from the capability table. Called by the
     code that starts a report, never by workflow code: a change to the table then changes
     reports started after it, and never the replay of one already running."""
-    if CAPABILITIES[provider].lists_transactions:
+    if capabilities_of(provider).lists_transactions:
         return ReportMode.TRANSACTION_LIST
     return ReportMode.STATUS_READS
 

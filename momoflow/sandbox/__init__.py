@@ -7,5 +7,7 @@ instead of being mirrored. One package per provider (:mod:`.caurisflux`, :mod:`.
 skeleton, ``/_sandbox`` control routes, ledger, faults, webhooks, rate limits, idempotency,
 clock, serving, command-line plumbing) lives in :mod:`momoflow.sandbox.shared`.
 
-Run one from the command line with ``python -m momoflow.sandbox caurisflux --port 8101``.
+Run one from the command line with ``python -m momoflow.sandbox caurisflux --port 8101``; the
+command line finds each simulator through its provider's spec (``SandboxEntry``), the only
+link between a simulator and :mod:`momoflow.providers`.
 """

@@ -147,11 +147,11 @@ def dev(
         ),
     ] = False,
 ) -> None:
-    """Run Temporal, the provider sandboxes, a worker and the gateway.
+    """Run Temporal, the three sandboxes, a worker and the gateway.
 
     Starts the Temporal dev server with its UI (unless MOMOFLOW_TEMPORAL__ADDRESS names a
-    server), one sandbox per provider (CaurisFlux, NovaSend, MOBILE-PAY), a worker and the
-    gateway, and echoes their logs. Ctrl-C stops everything.
+    server), the three provider sandboxes (CaurisFlux, NovaSend, MOBILE-PAY), a worker and
+    the gateway, and echoes their logs. Ctrl-C stops everything.
     """
     from momoflow.devstack import DevStackConfig, run_dev
 
@@ -187,7 +187,7 @@ def sandboxes(
         ),
     ] = None,
 ) -> None:
-    """Run every provider's sandbox until Ctrl-C.
+    """Run the three provider sandboxes until Ctrl-C.
 
     CaurisFlux, NovaSend and MOBILE-PAY, each on its port, with its ledger at
     /_sandbox/ledger. momoflow dev starts them too.

@@ -72,6 +72,7 @@ __all__ = [
     "CampaignProgress",
     "CampaignStateConflict",
     "CampaignSubmission",
+    "CreateResult",
     "FileFormat",
     "InvalidNotification",
     "NotificationEvent",
@@ -118,6 +119,7 @@ MIN_READ_TIMEOUT_S = 1.0
 
 StateT = TypeVar("StateT", bound=TransactionState)
 T = TypeVar("T")
+ResultT = TypeVar("ResultT", bound=pydantic.BaseModel)
 
 # --------------------------------------------------------------------------- errors
 
@@ -310,6 +312,29 @@ def _error_for(response: httpx.Response) -> MomoflowError:
     return error
 
 
+@dataclass(frozen=True)
+class CreateResult(Generic[ResultT]):
+    """What a write answered: the ``state``, and whether this request ``created`` it.
+
+    ``created`` is True when the gateway answered ``201`` (a new payout, payin, refund or
+    campaign) and False when it answered ``200``: the same reference and request were seen
+    before, and ``state`` is that transaction's current state (a replay; nothing new was
+    started). After a retry of an answer lost on the way (a timeout, a dropped
+    connection), the gateway may have created it on the lost attempt and answer the retry
+    ``200``: ``created`` then says False for a transaction this very call started.
+    ``request_id`` is the answer's ``X-Request-Id``, to quote to momoflow's operator.
+    """
+
+    state: ResultT
+    created: bool
+    request_id: str | None = None
+
+    @property
+    def replayed(self) -> bool:
+        """True when the gateway answered with an existing transaction (``200``)."""
+        return not self.created
+
+
 def is_settled(state: TransactionState) -> bool:
     """The default end of ``wait_for_*``: a final status, or ``reconciling`` (the outcome
     is unknown and needs an operator or the reconciliation sweep; it may take days)."""
@@ -378,6 +403,25 @@ def _parse(model: type[ModelT]) -> Callable[[httpx.Response], ModelT]:
         return model.model_validate_json(response.content, extra="ignore")
 
     return parse
+
+
+def _written(model: type[ResultT]) -> Callable[[httpx.Response], CreateResult[ResultT]]:
+    parse = _parse(model)
+
+    def written(response: httpx.Response) -> CreateResult[ResultT]:
+        return CreateResult(
+            state=parse(response),
+            created=response.status_code == httpx.codes.CREATED,
+            request_id=response.headers.get(REQUEST_ID_HEADER),
+        )
+
+    return written
+
+
+def _state_of(plan: _Plan[CreateResult[ResultT]]) -> _Plan[ResultT]:
+    """The plan of a write whose caller wants the state only (the original methods)."""
+    result = yield from plan
+    return result.state
 
 
 def _campaign_path(reference: str, what: str = "") -> str:
@@ -514,18 +558,20 @@ class _Api:
 
     def create(
         self, kind: _Kind[StateT], model: type[pydantic.BaseModel], request: object
-    ) -> _Plan[StateT]:
+    ) -> _Plan[CreateResult[StateT]]:
         body = _request_body(model, request)
         timeout = max(self.timeout, PAYIN_CREATE_TIMEOUT_S) if kind is _PAYINS else None
-        return self.call("POST", kind.prefix, _parse(kind.state), json=body, timeout=timeout)
+        return self.call("POST", kind.prefix, _written(kind.state), json=body, timeout=timeout)
 
-    def refund(self, reference: str, reason: str, notify_url: str | None) -> _Plan[RefundState]:
+    def refund(
+        self, reference: str, reason: str, notify_url: str | None
+    ) -> _Plan[CreateResult[RefundState]]:
         body = (
             {"reason": reason}
             if notify_url is None
             else {"reason": reason, "notify_url": notify_url}
         )
-        return self.call("POST", _REFUNDS.path(reference), _parse(RefundState), json=body)
+        return self.call("POST", _REFUNDS.path(reference), _written(RefundState), json=body)
 
     def get(self, kind: _Kind[StateT], reference: str) -> _Plan[StateT]:
         return self.call("GET", kind.path(reference), _parse(kind.state))
@@ -534,13 +580,13 @@ class _Api:
 
     def submit_campaign(
         self, reference: str, data: bytes, options: CampaignSubmission
-    ) -> _Plan[CampaignProgress]:
+    ) -> _Plan[CreateResult[CampaignProgress]]:
         _campaign_path(reference)  # checked before anything is sent
         params = {"reference": reference, **options.params()}
         return self.call(
             "POST",
             "/v1/campaigns",
-            _parse(CampaignProgress),
+            _written(CampaignProgress),
             content=data,
             content_type=_CAMPAIGN_TYPES[options.file_format],
             params=params,
@@ -707,7 +753,15 @@ class MomoflowClient:
         ``pydantic.ValidationError`` and sends nothing. Sending the same request again
         returns the same payout. Raises :class:`ValidationFailed` (business rules),
         :class:`ReferenceConflict`, :class:`Unauthenticated`, :class:`ServiceUnavailable`.
+        :meth:`create_payout_result` says too whether this request created the payout.
         """
+        return await self._run(_state_of(self._api.create(_PAYOUTS, PayoutRequest, request)))
+
+    async def create_payout_result(
+        self, request: PayoutRequest | Mapping[str, Any]
+    ) -> CreateResult[PayoutState]:
+        """:meth:`create_payout`, and whether the gateway created the payout now (``201``)
+        or answered with the existing one (``200``, a replay): see :class:`CreateResult`."""
         return await self._run(self._api.create(_PAYOUTS, PayoutRequest, request))
 
     async def get_payout(self, reference: str) -> PayoutState:
@@ -735,6 +789,13 @@ class MomoflowClient:
         customer needs (``payment_url``, ``deep_links``, ``qr_code``, ``expires_at``) once
         the provider has answered. Same validation, idempotency and errors as
         :meth:`create_payout`."""
+        return await self._run(_state_of(self._api.create(_PAYINS, PayinRequest, request)))
+
+    async def create_payin_result(
+        self, request: PayinRequest | Mapping[str, Any]
+    ) -> CreateResult[PayinState]:
+        """:meth:`create_payin`, and whether this request created the payin (see
+        :class:`CreateResult`)."""
         return await self._run(self._api.create(_PAYINS, PayinRequest, request))
 
     async def get_payin(self, reference: str) -> PayinState:
@@ -762,6 +823,13 @@ class MomoflowClient:
         returns it, whatever the reason. ``notify_url`` defaults to the payin's. Raises
         :class:`NotRefundable` (the payin has not succeeded), :class:`RefundNotSupported`
         (the provider has no refund API; the message says what to do), :class:`NotFound`."""
+        return await self._run(_state_of(self._api.refund(reference, reason, notify_url)))
+
+    async def refund_payin_result(
+        self, reference: str, reason: str, *, notify_url: str | None = None
+    ) -> CreateResult[RefundState]:
+        """:meth:`refund_payin`, and whether this request started the refund or the payin's
+        existing refund was returned (see :class:`CreateResult`)."""
         return await self._run(self._api.refund(reference, reason, notify_url))
 
     async def get_refund(self, reference: str) -> RefundState:
@@ -782,8 +850,6 @@ class MomoflowClient:
         )
         return await self._run(plan)
 
-    # --------------------------------------------------------------------------- sync client
-
     # ------------------------------------------------------------ campaigns
 
     async def submit_campaign(
@@ -797,6 +863,17 @@ class MomoflowClient:
         reference is the same campaign; another is a :class:`ReferenceConflict`. A file that
         cannot be read is a :class:`ValidationFailed` naming each problem; too many campaigns
         in pre-flight is a :class:`RateLimited` (retried after ``Retry-After``)."""
+        plan = self._api.submit_campaign(reference, data, options or CampaignSubmission())
+        return await self._run(_state_of(plan))
+
+    async def submit_campaign_result(
+        self,
+        reference: str,
+        data: bytes,
+        options: CampaignSubmission | None = None,
+    ) -> CreateResult[CampaignProgress]:
+        """:meth:`submit_campaign`, and whether this request created the campaign or the
+        same file was already submitted under this reference (see :class:`CreateResult`)."""
         plan = self._api.submit_campaign(reference, data, options or CampaignSubmission())
         return await self._run(plan)
 
@@ -912,6 +989,12 @@ class SyncMomoflowClient:
 
     def create_payout(self, request: PayoutRequest | Mapping[str, Any]) -> PayoutState:
         """See :meth:`MomoflowClient.create_payout`."""
+        return self._run(_state_of(self._api.create(_PAYOUTS, PayoutRequest, request)))
+
+    def create_payout_result(
+        self, request: PayoutRequest | Mapping[str, Any]
+    ) -> CreateResult[PayoutState]:
+        """See :meth:`MomoflowClient.create_payout_result`."""
         return self._run(self._api.create(_PAYOUTS, PayoutRequest, request))
 
     def get_payout(self, reference: str) -> PayoutState:
@@ -934,6 +1017,12 @@ class SyncMomoflowClient:
 
     def create_payin(self, request: PayinRequest | Mapping[str, Any]) -> PayinState:
         """See :meth:`MomoflowClient.create_payin`."""
+        return self._run(_state_of(self._api.create(_PAYINS, PayinRequest, request)))
+
+    def create_payin_result(
+        self, request: PayinRequest | Mapping[str, Any]
+    ) -> CreateResult[PayinState]:
+        """See :meth:`MomoflowClient.create_payin_result`."""
         return self._run(self._api.create(_PAYINS, PayinRequest, request))
 
     def get_payin(self, reference: str) -> PayinState:
@@ -958,6 +1047,12 @@ class SyncMomoflowClient:
         self, reference: str, reason: str, *, notify_url: str | None = None
     ) -> RefundState:
         """See :meth:`MomoflowClient.refund_payin`."""
+        return self._run(_state_of(self._api.refund(reference, reason, notify_url)))
+
+    def refund_payin_result(
+        self, reference: str, reason: str, *, notify_url: str | None = None
+    ) -> CreateResult[RefundState]:
+        """See :meth:`MomoflowClient.refund_payin_result`."""
         return self._run(self._api.refund(reference, reason, notify_url))
 
     def get_refund(self, reference: str) -> RefundState:
@@ -978,14 +1073,19 @@ class SyncMomoflowClient:
         )
         return self._run(plan)
 
-    # --------------------------------------------------------------------------- direct start
-
     # ------------------------------------------------------------ campaigns
 
     def submit_campaign(
         self, reference: str, data: bytes, options: CampaignSubmission | None = None
     ) -> CampaignProgress:
         """See :meth:`MomoflowClient.submit_campaign`."""
+        plan = self._api.submit_campaign(reference, data, options or CampaignSubmission())
+        return self._run(_state_of(plan))
+
+    def submit_campaign_result(
+        self, reference: str, data: bytes, options: CampaignSubmission | None = None
+    ) -> CreateResult[CampaignProgress]:
+        """See :meth:`MomoflowClient.submit_campaign_result`."""
         plan = self._api.submit_campaign(reference, data, options or CampaignSubmission())
         return self._run(plan)
 

@@ -124,6 +124,24 @@ async def test_the_same_request_twice_is_the_same_payout(stack: Stack, reference
     assert after_success.status is TransactionStatus.SUCCEEDED
 
 
+async def test_a_write_says_whether_it_created_the_payout_or_replayed_it(
+    stack: Stack, reference: str
+) -> None:
+    async with momoflow_client(stack) as momo:
+        first = await momo.create_payout_result(payout_body(reference))
+        second = await momo.create_payout_result(payout_body(reference))
+        plain = await momo.create_payout(payout_body(reference))
+        await momo.wait_for_payout(reference, timeout=WAIT_S)
+
+    assert (first.created, first.replayed) == (True, False)
+    assert (second.created, second.replayed) == (False, True)
+    assert isinstance(second.state, PayoutState)
+    same = ("workflow_id", "reference", "amount", "currency", "created_at")
+    assert first.state.model_dump(include=set(same)) == second.state.model_dump(include=set(same))
+    assert plain.workflow_id == first.state.workflow_id
+    assert first.request_id and second.request_id and first.request_id != second.request_id
+
+
 async def test_the_same_reference_with_another_request_is_a_conflict(
     stack: Stack, reference: str
 ) -> None:
@@ -251,6 +269,19 @@ def test_the_sync_client_creates_and_waits(stack: Stack, reference: str) -> None
     assert final.status is TransactionStatus.SUCCEEDED
 
 
+def test_the_sync_client_says_created_then_replayed_for_a_payin(
+    stack: Stack, reference: str
+) -> None:
+    with SyncMomoflowClient(stack.gateway_url, ACME_KEY) as momo:
+        first = momo.create_payin_result(checkout_body(reference))
+        second = momo.create_payin_result(checkout_body(reference))
+        momo.wait_for_payin(reference, timeout=WAIT_S)
+
+    assert first.created and second.replayed
+    assert second.state.workflow_id == first.state.workflow_id == f"payin-acme-{reference}"
+    assert second.state.payment_url == first.state.payment_url is not None
+
+
 # --------------------------------------------------------------------------- payins
 
 
@@ -299,12 +330,16 @@ async def test_a_novasend_payin_is_refunded_once(stack: Stack, reference: str) -
         assert payin.status is TransactionStatus.SUCCEEDED, payin.timeline
         with pytest.raises(NotFound):
             await momo.get_refund(reference)
-        created = await momo.refund_payin(reference, "order cancelled by the customer")
+        started = await momo.refund_payin_result(reference, "order cancelled by the customer")
         again = await momo.refund_payin(reference, "asked twice")
+        replayed = await momo.refund_payin_result(reference, "asked three times")
         final = await momo.wait_for_refund(reference, timeout=WAIT_S, poll_interval=0.5)
 
+    created = started.state
     assert isinstance(created, RefundState)
-    assert created.workflow_id == again.workflow_id == final.workflow_id
+    assert started.created and replayed.replayed
+    assert created.workflow_id == again.workflow_id == replayed.state.workflow_id
+    assert created.workflow_id == final.workflow_id
     assert again.reason == "order cancelled by the customer"
     assert final.status is TransactionStatus.SUCCEEDED and final.reference == reference
 
@@ -472,8 +507,9 @@ async def test_a_campaign_from_file_to_report_through_the_client(stack: Stack) -
     options = CampaignSubmission(name="June suppliers")
 
     async with momoflow_client(stack) as client:
-        submitted = await client.submit_campaign(reference, data, options)
+        first = await client.submit_campaign_result(reference, data, options)
         again = await client.submit_campaign(reference, data, options)
+        replayed = await client.submit_campaign_result(reference, data, options)
         with pytest.raises(ReferenceConflict):
             await client.submit_campaign(reference, data + rows[0].encode() + b"\n", options)
         ready = await wait_for_phase(client, reference, {"awaiting_approval"})
@@ -484,8 +520,10 @@ async def test_a_campaign_from_file_to_report_through_the_client(stack: Stack) -
         done = await wait_for_phase(client, reference, {"completed"})
         report = list(csv.DictReader(io.StringIO(await client.get_campaign_report(reference))))
 
+    submitted = first.state
     assert submitted.phase.value == "preflight" and submitted.lines == 4
-    assert again.campaign_id == submitted.campaign_id
+    assert first.created and replayed.replayed
+    assert again.campaign_id == replayed.state.campaign_id == submitted.campaign_id
     assert ready.phase.value == "awaiting_approval"
     assert [p.line for p in problems.problems] == [4]
     assert not_blocked.value.status == 409 and not_blocked.value.request_id is not None

@@ -41,6 +41,7 @@ import momoflow
 from momoflow.business_requests import FieldProblem, PayinRequest, PayoutRequest
 from momoflow.campaigns.models import (
     ApproveRequest,
+    CampaignPhase,
     CampaignProblems,
     CampaignProgress,
     CancelRequest,
@@ -68,6 +69,7 @@ from momoflow.operations import ReferenceInUse, RequestProblems, UnencryptedClie
 from momoflow.settings import Settings
 
 __all__ = [
+    "CampaignPhase",
     "CampaignProblems",
     "CampaignProgress",
     "CampaignStateConflict",
@@ -99,6 +101,7 @@ __all__ = [
     "SyncMomoflowClient",
     "Unauthenticated",
     "ValidationFailed",
+    "is_campaign_settled",
     "is_settled",
     "start_payout_on_temporal",
 ]
@@ -116,6 +119,14 @@ PAYIN_CREATE_TIMEOUT_S = 30.0
 CAMPAIGN_SUBMIT_TIMEOUT_S = 120.0
 #: A read inside ``wait_for_*`` gets at least this timeout, even right at the deadline.
 MIN_READ_TIMEOUT_S = 1.0
+#: ``wait_for_*`` asks the gateway to hold each read up to this long (seconds): under the
+#: idle timeouts of common proxies and load balancers (30 s and more).
+LONG_POLL_S = 25.0
+#: With less time than this left, a read is not held (seconds).
+MIN_LONG_POLL_S = 0.05
+#: A gateway that does not hold reads gets pauses between them growing up to this (or to
+#: ``poll_interval``, when that is longer), in seconds.
+MAX_POLL_INTERVAL_S = 5.0
 
 StateT = TypeVar("StateT", bound=TransactionState)
 T = TypeVar("T")
@@ -225,11 +236,19 @@ class RateLimited(ServiceUnavailable):
 
 class MomoflowTimeout(MomoflowError):
     """``wait_for_*`` reached its deadline; ``last_state`` is the last state read (None when
-    no read succeeded). The transaction goes on: this is not a failure of the payment."""
+    no read succeeded; ``wait_for_campaign`` sets ``last_progress`` instead). The
+    transaction goes on: this is not a failure of the payment."""
 
-    def __init__(self, message: str, *, last_state: TransactionState | None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        last_state: TransactionState | None,
+        last_progress: CampaignProgress | None = None,
+    ):
         super().__init__(message)
         self.last_state = last_state
+        self.last_progress = last_progress
 
 
 _ERRORS_BY_CODE: dict[str, type[MomoflowError]] = {
@@ -339,6 +358,13 @@ def is_settled(state: TransactionState) -> bool:
     """The default end of ``wait_for_*``: a final status, or ``reconciling`` (the outcome
     is unknown and needs an operator or the reconciliation sweep; it may take days)."""
     return state.status.is_final or state.status is TransactionStatus.RECONCILING
+
+
+def is_campaign_settled(progress: CampaignProgress) -> bool:
+    """The default end of ``wait_for_campaign``: a final phase (``completed``,
+    ``cancelled``, ``rejected``), or ``blocked`` (it waits for a person to fix the cause
+    and retry, which may take any time)."""
+    return progress.phase.is_final or progress.phase is CampaignPhase.BLOCKED
 
 
 # --------------------------------------------------------------------------- request plans
@@ -462,11 +488,13 @@ def _request_body(model: type[pydantic.BaseModel], request: object) -> dict[str,
     return request.model_dump(mode="json", exclude_unset=True)
 
 
-def _until(until: Callable[[StateT], bool] | Collection[str]) -> Callable[[StateT], bool]:
+def _until(
+    until: Callable[[ResultT], bool] | Collection[str], marker: Callable[[ResultT], str]
+) -> Callable[[ResultT], bool]:
     if callable(until):
         return until
-    statuses = {until} if isinstance(until, str) else {str(s) for s in until}
-    return lambda state: state.status.value in statuses
+    values = {until} if isinstance(until, str) else {str(s) for s in until}
+    return lambda state: marker(state) in values
 
 
 class _Api:
@@ -621,51 +649,119 @@ class _Api:
         poll_interval: float,
         until: Callable[[StateT], bool] | Collection[str],
     ) -> _Plan[StateT]:
-        """Read the state until ``until`` holds, each ``poll_interval``, until ``timeout``.
-
-        A ``503`` or a connection error during the wait is not fatal: the next read is
-        tried, at the latest at the deadline. 4xx errors end the wait at once.
-        """
-        if timeout < 0 or poll_interval <= 0:
-            raise ValueError("timeout must be >= 0 and poll_interval > 0")
-        return self._wait(
-            kind, kind.path(reference), reference, timeout, poll_interval, _until(until)
+        """Read the state until ``until`` holds, long-polling the gateway, until
+        ``timeout``."""
+        watched = _Watched(
+            kind.name,
+            reference,
+            kind.path(reference),
+            _parse(kind.state),
+            "while_status",
+            _status,
         )
+        return self._wait(watched, timeout, poll_interval, _until(until, _status))
+
+    def wait_campaign(
+        self,
+        reference: str,
+        *,
+        timeout: float,
+        poll_interval: float,
+        until: Callable[[CampaignProgress], bool] | Collection[str],
+    ) -> _Plan[CampaignProgress]:
+        """Read the campaign's progress until ``until`` holds, like :meth:`wait`."""
+        watched = _Watched(
+            "campaign",
+            reference,
+            _campaign_path(reference),
+            _parse(CampaignProgress),
+            "while_phase",
+            _phase,
+        )
+        return self._wait(watched, timeout, poll_interval, _until(until, _phase))
 
     def _wait(
         self,
-        kind: _Kind[StateT],
-        path: str,
-        reference: str,
+        watched: _Watched[ResultT],
         timeout: float,
         poll_interval: float,
-        done: Callable[[StateT], bool],
-    ) -> _Plan[StateT]:
+        done: Callable[[ResultT], bool],
+    ) -> _Plan[ResultT]:
+        """The first read answers at once; each next one asks the gateway to hold it (up to
+        ``LONG_POLL_S``) while the status is the one last seen. A gateway that answers early
+        with nothing new (an older one, which ignores ``wait_s``, or a closed transaction
+        that cannot change) gets pauses instead, from ``poll_interval`` doubling up to
+        ``MAX_POLL_INTERVAL_S``. A ``503`` or a connection error is not fatal: the next read
+        is tried, at the latest at the deadline. 4xx errors end the wait at once."""
+        if timeout < 0 or poll_interval <= 0:
+            raise ValueError("timeout must be >= 0 and poll_interval > 0")
         deadline = time.monotonic() + timeout
-        last: StateT | None = None
+        last: ResultT | None = None
         unavailable: ServiceUnavailable | None = None
+        pause = poll_interval
         while True:
             remaining = deadline - time.monotonic()
+            hold = round(min(remaining, LONG_POLL_S), 3)
+            params: dict[str, str] | None = None
+            if last is not None and hold >= MIN_LONG_POLL_S:
+                params = {"wait_s": f"{hold:g}", watched.param: watched.marker(last)}
             read_timeout = max(min(self.timeout, remaining), MIN_READ_TIMEOUT_S)
-            pause = poll_interval
+            asked = time.monotonic()
+            nothing_new = False
             try:
-                last = yield from self.call(
-                    "GET", path, _parse(kind.state), timeout=read_timeout, attempts=1
+                state = yield from self.call(
+                    "GET",
+                    watched.path,
+                    watched.parse,
+                    params=params,
+                    timeout=read_timeout + (hold if params else 0.0),
+                    attempts=1,
                 )
             except ServiceUnavailable as exc:
                 unavailable = exc
-                pause = max(poll_interval, exc.retry_after or 0.0)
+                nothing_new = True
+                wait = max(pause, exc.retry_after or 0.0)
             else:
-                if done(last):
-                    return last
+                if done(state):
+                    return state
+                answered_early = params is not None and time.monotonic() - asked < hold
+                unchanged = last is not None and watched.marker(state) == watched.marker(last)
+                nothing_new = answered_early and unchanged
+                wait = pause
+                last = state
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                seen = f"still {last.status.value}" if last else "never read"
+                seen = f"still {watched.marker(last)}" if last is not None else "never read"
                 raise MomoflowTimeout(
-                    f"{kind.name} {reference!r} {seen} after {timeout:g}s",
-                    last_state=last,
+                    f"{watched.name} {watched.reference!r} {seen} after {timeout:g}s",
+                    last_state=last if isinstance(last, TransactionState) else None,
+                    last_progress=last if isinstance(last, CampaignProgress) else None,
                 ) from unavailable
-            yield _Sleep(min(pause, remaining))
+            if nothing_new:
+                yield _Sleep(min(wait, remaining))
+                pause = min(pause * 2, max(poll_interval, MAX_POLL_INTERVAL_S))
+
+
+@dataclass(frozen=True)
+class _Watched(Generic[ResultT]):
+    """What a wait reads: the resource, how to parse it, and the long-poll's parameter."""
+
+    name: str
+    reference: str
+    path: str
+    parse: Callable[[httpx.Response], ResultT]
+    #: The long-poll's query parameter, and what it is given: the status (or phase) the
+    #: wait last saw.
+    param: str
+    marker: Callable[[ResultT], str]
+
+
+def _status(state: TransactionState) -> str:
+    return state.status.value
+
+
+def _phase(progress: CampaignProgress) -> str:
+    return progress.phase.value
 
 
 def _result(stop: StopIteration) -> Any:
@@ -776,9 +872,16 @@ class MomoflowClient:
         poll_interval: float = 1.0,
         until: Callable[[PayoutState], bool] | Collection[str] = is_settled,
     ) -> PayoutState:
-        """Poll the payout until ``until`` holds (a predicate, or a set of statuses; by
-        default a final status or ``reconciling``). Raises :class:`MomoflowTimeout`, with
-        the last state, when ``timeout`` seconds pass first."""
+        """Wait until ``until`` holds (a predicate, or a set of statuses; by default a
+        final status or ``reconciling``). Raises :class:`MomoflowTimeout`, with the last
+        state, when ``timeout`` seconds pass first.
+
+        Each read after the first asks the gateway to hold it while the status is the one
+        last seen (``?wait_s=…&while_status=…``, up to ``LONG_POLL_S``), so a payout
+        that takes minutes costs a request per change of status, or per 25 s. A predicate
+        about another field is checked on each answer. A gateway that does not hold reads
+        (an older one) is read after ``poll_interval`` seconds, then twice as long each
+        time, up to ``MAX_POLL_INTERVAL_S``."""
         plan = self._api.wait(
             _PAYOUTS, reference, timeout=timeout, poll_interval=poll_interval, until=until
         )
@@ -810,7 +913,7 @@ class MomoflowClient:
         poll_interval: float = 1.0,
         until: Callable[[PayinState], bool] | Collection[str] = is_settled,
     ) -> PayinState:
-        """Poll the payin like :meth:`wait_for_payout` polls a payout."""
+        """Wait for the payin like :meth:`wait_for_payout` waits for a payout."""
         plan = self._api.wait(
             _PAYINS, reference, timeout=timeout, poll_interval=poll_interval, until=until
         )
@@ -844,7 +947,8 @@ class MomoflowClient:
         poll_interval: float = 1.0,
         until: Callable[[RefundState], bool] | Collection[str] = is_settled,
     ) -> RefundState:
-        """Poll payin ``reference``'s refund like :meth:`wait_for_payout` polls a payout."""
+        """Wait for payin ``reference``'s refund like :meth:`wait_for_payout` waits for a
+        payout."""
         plan = self._api.wait(
             _REFUNDS, reference, timeout=timeout, poll_interval=poll_interval, until=until
         )
@@ -880,6 +984,22 @@ class MomoflowClient:
     async def get_campaign(self, reference: str) -> CampaignProgress:
         """The campaign's progress: phase, counts and amounts by status, rate, ETA."""
         return await self._run(self._api.campaign(reference))
+
+    async def wait_for_campaign(
+        self,
+        reference: str,
+        *,
+        timeout: float,
+        poll_interval: float = 1.0,
+        until: Callable[[CampaignProgress], bool] | Collection[str] = is_campaign_settled,
+    ) -> CampaignProgress:
+        """Wait until ``until`` holds (a predicate, or a set of phases; by default a final
+        phase or ``blocked``), long-polling on the phase like :meth:`wait_for_payout` on the
+        status. Raises :class:`MomoflowTimeout`, with ``last_progress``, at ``timeout``."""
+        plan = self._api.wait_campaign(
+            reference, timeout=timeout, poll_interval=poll_interval, until=until
+        )
+        return await self._run(plan)
 
     async def get_campaign_problems(self, reference: str) -> CampaignProblems:
         """Pre-flight's verdict and every problem of every invalid line."""
@@ -1092,6 +1212,20 @@ class SyncMomoflowClient:
     def get_campaign(self, reference: str) -> CampaignProgress:
         """See :meth:`MomoflowClient.get_campaign`."""
         return self._run(self._api.campaign(reference))
+
+    def wait_for_campaign(
+        self,
+        reference: str,
+        *,
+        timeout: float,
+        poll_interval: float = 1.0,
+        until: Callable[[CampaignProgress], bool] | Collection[str] = is_campaign_settled,
+    ) -> CampaignProgress:
+        """See :meth:`MomoflowClient.wait_for_campaign`."""
+        plan = self._api.wait_campaign(
+            reference, timeout=timeout, poll_interval=poll_interval, until=until
+        )
+        return self._run(plan)
 
     def get_campaign_problems(self, reference: str) -> CampaignProblems:
         """See :meth:`MomoflowClient.get_campaign_problems`."""

@@ -213,6 +213,71 @@ async def test_waiting_past_the_deadline_raises_with_the_last_state(
     assert isinstance(last, PayoutState) and last.reference == reference
 
 
+async def test_waiting_long_polls_a_few_requests_instead_of_one_a_second(
+    stack: Stack, reference: str
+) -> None:
+    """A payout the provider keeps processing until the test settles it, 12 s later: the
+    wait sends a request per change of status, not one per second."""
+    reads: list[str] = []
+
+    async def count(request: httpx.Request) -> None:
+        if request.method == "GET":
+            reads.append(str(request.url.query, "ascii"))
+
+    async def settle_later() -> None:
+        async with momoflow_client(stack) as other:
+            pending = await other.wait_for_payout(reference, timeout=WAIT_S, until={"pending"})
+        await asyncio.sleep(12)
+        with stack.sandbox() as http:
+            http.post(
+                f"/_sandbox/transactions/{pending.provider_transaction_id}/settle",
+                json={"status": "completed"},
+            ).raise_for_status()
+
+    async with (
+        httpx.AsyncClient(event_hooks={"request": [count]}) as http,
+        momoflow_client(stack, http=http) as momo,
+    ):
+        await momo.create_payout(payout_body(reference, phone="+221770000003"))
+        settling = asyncio.create_task(settle_later())
+        started = time.monotonic()
+        final = await momo.wait_for_payout(reference, timeout=WAIT_S)
+        elapsed = time.monotonic() - started
+        await settling
+
+    assert final.status is TransactionStatus.SUCCEEDED
+    assert 12 <= elapsed < 30, elapsed
+    # One read, then one per status (quoting, submitting, pending); a second each would
+    # have been a dozen or more.
+    assert len(reads) <= min(6, elapsed / 3), (len(reads), elapsed, reads)
+    assert any("wait_s=" in query and "while_status=pending" in query for query in reads)
+
+
+async def test_a_gateway_that_ignores_the_long_poll_is_read_with_growing_pauses(
+    reference: str,
+) -> None:
+    """An older gateway answers ``?wait_s=`` at once: the wait backs off instead of
+    reading in a loop."""
+    pending = {**state_json(reference), "status": "pending"}
+    answers = [httpx.Response(200, json=pending)] * 5
+    answers.append(httpx.Response(200, json={**pending, "status": "succeeded"}))
+    transport, seen = scripted(*answers)
+    moments: list[float] = []
+
+    async def stamp(request: httpx.Request) -> None:
+        moments.append(time.monotonic())
+
+    async with httpx.AsyncClient(transport=transport, event_hooks={"request": [stamp]}) as http:
+        momo = MomoflowClient("http://momoflow.test", "k1", http=http)
+        final = await momo.wait_for_payout(reference, timeout=30, poll_interval=0.2)
+
+    assert final.status is TransactionStatus.SUCCEEDED
+    assert len(seen) == 6
+    gaps = [round(b - a, 1) for a, b in zip(moments, moments[1:], strict=False)]
+    # Read, long-poll answered at once, then pauses of 0.2, 0.4, 0.8 and 1.6 s.
+    assert gaps[0] < 0.1 and gaps[1:] == pytest.approx([0.2, 0.4, 0.8, 1.6], abs=0.1), gaps
+
+
 async def test_start_payout_on_temporal_is_the_gateways_payout(
     stack: Stack, client: Client, reference: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -517,7 +582,7 @@ async def test_a_campaign_from_file_to_report_through_the_client(stack: Stack) -
         with pytest.raises(CampaignStateConflict) as not_blocked:
             await client.retry_campaign(reference, "ops")
         await client.approve_campaign(reference, "checker")
-        done = await wait_for_phase(client, reference, {"completed"})
+        done = await client.wait_for_campaign(reference, timeout=120)
         report = list(csv.DictReader(io.StringIO(await client.get_campaign_report(reference))))
 
     submitted = first.state
@@ -527,7 +592,7 @@ async def test_a_campaign_from_file_to_report_through_the_client(stack: Stack) -
     assert ready.phase.value == "awaiting_approval"
     assert [p.line for p in problems.problems] == [4]
     assert not_blocked.value.status == 409 and not_blocked.value.request_id is not None
-    assert done.settled_lines == 3
+    assert done.phase.value == "completed" and done.settled_lines == 3
     paid = {row["reference"]: row["status"] for row in report if row["status"] == "succeeded"}
     assert paid == {f"{tag}-{n}": "succeeded" for n in range(1, 4)}
     for n in range(1, 4):

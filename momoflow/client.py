@@ -24,13 +24,26 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import math
+import os
 import random
+import tempfile
 import time
-from collections.abc import Callable, Collection, Generator, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Collection,
+    Generator,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
-from typing import Any, Generic, Self, TypeAlias, TypeVar
+from typing import IO, Any, Generic, Self, TypeAlias, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -75,6 +88,7 @@ __all__ = [
     "CampaignStateConflict",
     "CampaignSubmission",
     "CreateResult",
+    "CampaignFile",
     "FileFormat",
     "InvalidNotification",
     "NotificationEvent",
@@ -97,6 +111,7 @@ __all__ = [
     "ReferenceConflict",
     "RefundNotSupported",
     "RateLimited",
+    "ReportDestination",
     "ServiceUnavailable",
     "SyncMomoflowClient",
     "Unauthenticated",
@@ -117,6 +132,9 @@ PAYIN_CREATE_TIMEOUT_S = 30.0
 #: ``POST /v1/campaigns`` uploads and checks the whole file before answering (up to
 #: ``MOMOFLOW_CAMPAIGNS__MAX_UPLOAD_BYTES``), so that call gets at least this timeout.
 CAMPAIGN_SUBMIT_TIMEOUT_S = 120.0
+#: The gateway reads every line's outcome before the report's first byte, so reading the
+#: report may wait this long (seconds).
+CAMPAIGN_REPORT_TIMEOUT_S = 600.0
 #: A read inside ``wait_for_*`` gets at least this timeout, even right at the deadline.
 MIN_READ_TIMEOUT_S = 1.0
 #: ``wait_for_*`` asks the gateway to hold each read up to this long (seconds): under the
@@ -130,6 +148,11 @@ MAX_POLL_INTERVAL_S = 5.0
 
 StateT = TypeVar("StateT", bound=TransactionState)
 T = TypeVar("T")
+#: A campaign file: its bytes, a path (sent in chunks, opened again for a retry) or a
+#: binary stream (sent in chunks from its current position; retried only if seekable).
+CampaignFile: TypeAlias = bytes | os.PathLike[str] | IO[bytes]
+#: Where a report is written: a path (written whole or not at all) or a binary stream.
+ReportDestination: TypeAlias = str | os.PathLike[str] | IO[bytes]
 ResultT = TypeVar("ResultT", bound=pydantic.BaseModel)
 
 # --------------------------------------------------------------------------- errors
@@ -183,6 +206,8 @@ class ValidationFailed(MomoflowError):
     ):
         details = "; ".join(f"{p.field}: {p.message}" for p in problems)
         super().__init__(f"{message}: {details}" if details else message, status=status, code=code)
+        # str() lists the problems; ``message`` stays the server's sentence, as documented.
+        self.message = message
         self.problems = list(problems)
 
 
@@ -375,14 +400,55 @@ def is_campaign_settled(progress: CampaignProgress) -> bool:
 
 
 @dataclass(frozen=True)
+class _Upload:
+    """A request body sent in chunks from a file or a binary stream, never whole in memory.
+
+    A file is opened again for each attempt, and a seekable stream rewound to where it
+    was, so the upload can be retried; a stream that cannot seek is sent once."""
+
+    path: Path | None = None
+    stream: IO[bytes] | None = None
+    start: int | None = None
+
+    @classmethod
+    def of(cls, source: os.PathLike[str] | IO[bytes]) -> _Upload:
+        """The upload of a path or of a binary stream (from its current position)."""
+        if isinstance(source, os.PathLike):
+            return cls(path=Path(source))
+        start = source.tell() if source.seekable() else None
+        return cls(stream=source, start=start)
+
+    @property
+    def retryable(self) -> bool:
+        """True when the body can be sent again from its beginning."""
+        return self.path is not None or self.start is not None
+
+    @contextmanager
+    def opened(self) -> Iterator[IO[bytes]]:
+        """The body, at its beginning; a file opened here is closed after the send."""
+        if self.path is not None:
+            with self.path.open("rb") as body:
+                yield body
+            return
+        assert self.stream is not None
+        if self.start is not None:
+            self.stream.seek(self.start)
+        yield self.stream
+
+
+@dataclass(frozen=True)
 class _Send:
     method: str
     url: str
     headers: dict[str, str] = field(repr=False)
-    timeout: float
+    timeout: float | httpx.Timeout
     json: Any = None
     content: bytes | None = field(default=None, repr=False)
     params: dict[str, str] | None = None
+    upload: _Upload | None = field(default=None, repr=False)
+    #: Answer with the body unread (a success's body is then the caller's to read and
+    #: close; an error's is read here, to be mapped).
+    stream: bool = False
 
 
 @dataclass(frozen=True)
@@ -463,19 +529,28 @@ _CAMPAIGN_TYPES = {FileFormat.CSV: "text/csv", FileFormat.JSONL: "application/x-
 class CampaignSubmission:
     """How a campaign file is submitted (``POST /v1/campaigns``'s options).
 
-    ``max_in_flight_per_provider`` None sizes each provider's window from its rate limit.
+    ``max_in_flight_per_provider`` None sizes each provider's window from its rate limit;
+    ``outage_error_threshold`` (provider errors in a row that pause a provider) and
+    ``outage_probe_interval_s`` (seconds between checks of a paused provider) None keep
+    the gateway's defaults (5 and 60).
     """
 
     file_format: FileFormat = FileFormat.CSV
     name: str = ""
     auto_approve: bool = False
     max_in_flight_per_provider: int | None = None
+    outage_error_threshold: int | None = None
+    outage_probe_interval_s: int | None = None
 
     def params(self) -> dict[str, str]:
         """The query parameters of the submission."""
         params = {"name": self.name, "auto_approve": "true" if self.auto_approve else "false"}
-        if self.max_in_flight_per_provider is not None:
-            params["max_in_flight_per_provider"] = str(self.max_in_flight_per_provider)
+        optional = {
+            "max_in_flight_per_provider": self.max_in_flight_per_provider,
+            "outage_error_threshold": self.outage_error_threshold,
+            "outage_probe_interval_s": self.outage_probe_interval_s,
+        }
+        params.update({key: str(value) for key, value in optional.items() if value is not None})
         return params
 
 
@@ -525,22 +600,24 @@ class _Api:
         *,
         json: Any = None,
         content: bytes | None = None,
+        upload: _Upload | None = None,
         content_type: str | None = None,
+        accept: str | None = None,
         params: dict[str, str] | None = None,
-        timeout: float | None = None,
+        timeout: float | httpx.Timeout | None = None,
         attempts: int | None = None,
+        stream: bool = False,
     ) -> _Plan[T]:
         """One call, retried on 503, 429 and connection errors only (never on another
-        status)."""
+        status), and only when its body can be sent again."""
         limit = attempts or self.max_attempts
-        headers = (
-            self._headers
-            if content_type is None
-            else {
-                **self._headers,
-                "Content-Type": content_type,
-            }
-        )
+        if upload is not None and not upload.retryable:
+            limit = 1
+        headers = dict(self._headers)
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        if accept is not None:
+            headers["Accept"] = accept
         send = _Send(
             method,
             f"{self.base_url}{path}",
@@ -549,6 +626,8 @@ class _Api:
             json=json,
             content=content,
             params=params,
+            upload=upload,
+            stream=stream,
         )
         for attempt in range(1, limit + 1):
             outcome = yield send
@@ -556,10 +635,23 @@ class _Api:
                 if outcome.is_success:
                     try:
                         return parse(outcome)
-                    except ValueError as exc:  # pydantic's ValidationError included
+                    except pydantic.ValidationError as exc:
+                        raise MomoflowError(
+                            f"the answer to {method} {path} does not match this client's "
+                            f"version of momoflow ({exc.error_count()} difference(s), first: "
+                            f"{exc.errors()[0]['msg']})",
+                            status=outcome.status_code,
+                            code="unexpected_answer",
+                            request_id=outcome.headers.get(REQUEST_ID_HEADER),
+                            response=outcome,
+                        ) from exc
+                    except ValueError as exc:
                         raise MomoflowError(
                             f"unexpected answer to {method} {path}: {exc}",
                             status=outcome.status_code,
+                            code="unexpected_answer",
+                            request_id=outcome.headers.get(REQUEST_ID_HEADER),
+                            response=outcome,
                         ) from exc
                 error = _error_for(outcome)
                 if not isinstance(error, ServiceUnavailable) or attempt == limit:
@@ -607,15 +699,20 @@ class _Api:
     # ------------------------------------------------------------ campaigns
 
     def submit_campaign(
-        self, reference: str, data: bytes, options: CampaignSubmission
+        self, reference: str, data: CampaignFile, options: CampaignSubmission
     ) -> _Plan[CreateResult[CampaignProgress]]:
         _campaign_path(reference)  # checked before anything is sent
         params = {"reference": reference, **options.params()}
+        if isinstance(data, bytes):
+            content, upload = data, None
+        else:
+            content, upload = None, _Upload.of(data)
         return self.call(
             "POST",
             "/v1/campaigns",
             _written(CampaignProgress),
-            content=data,
+            content=content,
+            upload=upload,
             content_type=_CAMPAIGN_TYPES[options.file_format],
             params=params,
             timeout=max(self.timeout, CAMPAIGN_SUBMIT_TIMEOUT_S),
@@ -628,7 +725,27 @@ class _Api:
         return self.call("GET", _campaign_path(reference, "/problems"), _parse(CampaignProblems))
 
     def campaign_report(self, reference: str) -> _Plan[str]:
-        return self.call("GET", _campaign_path(reference, "/report"), lambda r: r.text)
+        return self.call(
+            "GET",
+            _campaign_path(reference, "/report"),
+            lambda r: r.text,
+            accept="text/csv",
+            timeout=self._report_timeout(),
+        )
+
+    def campaign_report_stream(self, reference: str) -> _Plan[httpx.Response]:
+        """The report's answer, its body unread (the caller reads and closes it)."""
+        return self.call(
+            "GET",
+            _campaign_path(reference, "/report"),
+            lambda r: r,
+            accept="text/csv",
+            timeout=self._report_timeout(),
+            stream=True,
+        )
+
+    def _report_timeout(self) -> httpx.Timeout:
+        return httpx.Timeout(self.timeout, read=max(self.timeout, CAMPAIGN_REPORT_TIMEOUT_S))
 
     def control_campaign(
         self, reference: str, action: str, body: pydantic.BaseModel
@@ -768,6 +885,37 @@ def _result(stop: StopIteration) -> Any:
     return stop.value
 
 
+#: Bytes read from a file or stream per chunk of an upload.
+UPLOAD_CHUNK_BYTES = 64 * 1024
+
+
+async def _chunks(body: IO[bytes]) -> AsyncIterator[bytes]:
+    """An async client's upload body: the stream read in a thread, chunk by chunk."""
+    while chunk := await asyncio.to_thread(body.read, UPLOAD_CHUNK_BYTES):
+        yield chunk
+
+
+def _download_cut(url: httpx.URL, exc: httpx.HTTPError) -> ServiceUnavailable:
+    """The error of a report whose download stopped half-way."""
+    reason = str(exc) or type(exc).__name__
+    return ServiceUnavailable(f"the report download from {url} stopped: {reason}", status=None)
+
+
+@contextmanager
+def _report_file(destination: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
+    """A file beside ``destination`` that becomes it only once written whole: a failed
+    download never leaves half a report."""
+    target = Path(destination).resolve()
+    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as sink:
+            yield sink
+        os.replace(temp_name, target)
+    except BaseException:
+        os.unlink(temp_name)
+        raise
+
+
 # --------------------------------------------------------------------------- async client
 
 
@@ -797,6 +945,11 @@ class MomoflowClient:
 
     def __repr__(self) -> str:
         return f"MomoflowClient(base_url={self._api.base_url!r})"
+
+    @property
+    def base_url(self) -> str:
+        """The gateway's address, as given (without a trailing ``/``)."""
+        return self._api.base_url
 
     async def __aenter__(self) -> Self:
         return self
@@ -828,19 +981,37 @@ class MomoflowClient:
                     outcome = None
                     continue
                 try:
-                    outcome = await self._http.request(
-                        step.method,
-                        step.url,
-                        headers=step.headers,
-                        json=step.json,
-                        content=step.content,
-                        params=step.params,
-                        timeout=step.timeout,
-                    )
+                    outcome = await self._send(step)
                 except httpx.HTTPError as exc:
                     outcome = exc
         finally:
             plan.close()
+
+    async def _send(self, step: _Send) -> httpx.Response:
+        if step.upload is None:
+            return await self._send_body(step, step.content)
+        with step.upload.opened() as body:
+            return await self._send_body(step, _chunks(body))
+
+    async def _send_body(
+        self, step: _Send, content: bytes | AsyncIterator[bytes] | None
+    ) -> httpx.Response:
+        request = self._http.build_request(
+            step.method,
+            step.url,
+            headers=step.headers,
+            json=step.json,
+            content=content,
+            params=step.params,
+            timeout=step.timeout,
+        )
+        response = await self._http.send(request, stream=step.stream)
+        if step.stream and not response.is_success:
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+        return response
 
     async def create_payout(self, request: PayoutRequest | Mapping[str, Any]) -> PayoutState:
         """Pay a recipient; returns the payout's state (``created`` for a new one).
@@ -959,11 +1130,14 @@ class MomoflowClient:
     async def submit_campaign(
         self,
         reference: str,
-        data: bytes,
+        data: CampaignFile,
         options: CampaignSubmission | None = None,
     ) -> CampaignProgress:
         """Submit a campaign file (CSV or JSON lines, ``docs/campaigns.md``); returns its
-        progress, in pre-flight. The same file, name and options again under the same
+        progress, in pre-flight. ``data`` is the file's bytes, its path, or a binary stream
+        (a path or a stream is sent in chunks, never read whole into memory; a stream that
+        cannot seek is sent once, without retries). The same file, name and options again
+        under the same
         reference is the same campaign; another is a :class:`ReferenceConflict`. A file that
         cannot be read is a :class:`ValidationFailed` naming each problem; too many campaigns
         in pre-flight is a :class:`RateLimited` (retried after ``Retry-After``)."""
@@ -973,7 +1147,7 @@ class MomoflowClient:
     async def submit_campaign_result(
         self,
         reference: str,
-        data: bytes,
+        data: CampaignFile,
         options: CampaignSubmission | None = None,
     ) -> CreateResult[CampaignProgress]:
         """:meth:`submit_campaign`, and whether this request created the campaign or the
@@ -1006,8 +1180,45 @@ class MomoflowClient:
         return await self._run(self._api.campaign_problems(reference))
 
     async def get_campaign_report(self, reference: str) -> str:
-        """The campaign report (CSV text): every line, its status, provider ids and fees."""
+        """The campaign report (CSV text): every line, its status, provider ids and fees.
+        For a large campaign, prefer :meth:`download_campaign_report`."""
         return await self._run(self._api.campaign_report(reference))
+
+    async def iter_campaign_report(self, reference: str) -> AsyncGenerator[bytes, None]:
+        """The campaign report (CSV, UTF-8) in chunks as they arrive, never whole in
+        memory. The request is sent when iteration starts, so its errors (:class:`NotFound`,
+        …) are raised there; a download that stops half-way raises
+        :class:`ServiceUnavailable` (``status`` None). Close the iterator (``aclose``) if
+        you stop early."""
+        response = await self._run(self._api.campaign_report_stream(reference))
+        try:
+            async for chunk in response.aiter_bytes():
+                yield chunk
+        except httpx.HTTPError as exc:
+            raise _download_cut(response.url, exc) from exc
+        finally:
+            await response.aclose()
+
+    async def download_campaign_report(self, reference: str, destination: ReportDestination) -> int:
+        """Write the campaign report (CSV) to ``destination``, chunk by chunk; the number
+        of bytes written. A path is written whole or not at all (a file beside it is
+        renamed once complete); a binary stream gets the chunks as they arrive. Errors as
+        :meth:`iter_campaign_report`."""
+        if isinstance(destination, str | os.PathLike):
+            with _report_file(destination) as sink:
+                return await self._write_report(reference, sink)
+        return await self._write_report(reference, destination)
+
+    async def _write_report(self, reference: str, sink: IO[bytes]) -> int:
+        written = 0
+        chunks = self.iter_campaign_report(reference)
+        try:
+            async for chunk in chunks:
+                await asyncio.to_thread(sink.write, chunk)
+                written += len(chunk)
+        finally:
+            await chunks.aclose()
+        return written
 
     async def approve_campaign(
         self, reference: str, approved_by: str, *, override_blocking: bool = False
@@ -1063,6 +1274,11 @@ class SyncMomoflowClient:
     def __repr__(self) -> str:
         return f"SyncMomoflowClient(base_url={self._api.base_url!r})"
 
+    @property
+    def base_url(self) -> str:
+        """The gateway's address, as given (without a trailing ``/``)."""
+        return self._api.base_url
+
     def __enter__(self) -> Self:
         return self
 
@@ -1093,19 +1309,35 @@ class SyncMomoflowClient:
                     outcome = None
                     continue
                 try:
-                    outcome = self._http.request(
-                        step.method,
-                        step.url,
-                        headers=step.headers,
-                        json=step.json,
-                        content=step.content,
-                        params=step.params,
-                        timeout=step.timeout,
-                    )
+                    outcome = self._send(step)
                 except httpx.HTTPError as exc:
                     outcome = exc
         finally:
             plan.close()
+
+    def _send(self, step: _Send) -> httpx.Response:
+        if step.upload is None:
+            return self._send_body(step, step.content)
+        with step.upload.opened() as body:
+            return self._send_body(step, body)
+
+    def _send_body(self, step: _Send, content: bytes | IO[bytes] | None) -> httpx.Response:
+        request = self._http.build_request(
+            step.method,
+            step.url,
+            headers=step.headers,
+            json=step.json,
+            content=content,
+            params=step.params,
+            timeout=step.timeout,
+        )
+        response = self._http.send(request, stream=step.stream)
+        if step.stream and not response.is_success:
+            try:
+                response.read()
+            finally:
+                response.close()
+        return response
 
     def create_payout(self, request: PayoutRequest | Mapping[str, Any]) -> PayoutState:
         """See :meth:`MomoflowClient.create_payout`."""
@@ -1196,14 +1428,14 @@ class SyncMomoflowClient:
     # ------------------------------------------------------------ campaigns
 
     def submit_campaign(
-        self, reference: str, data: bytes, options: CampaignSubmission | None = None
+        self, reference: str, data: CampaignFile, options: CampaignSubmission | None = None
     ) -> CampaignProgress:
         """See :meth:`MomoflowClient.submit_campaign`."""
         plan = self._api.submit_campaign(reference, data, options or CampaignSubmission())
         return self._run(_state_of(plan))
 
     def submit_campaign_result(
-        self, reference: str, data: bytes, options: CampaignSubmission | None = None
+        self, reference: str, data: CampaignFile, options: CampaignSubmission | None = None
     ) -> CreateResult[CampaignProgress]:
         """See :meth:`MomoflowClient.submit_campaign_result`."""
         plan = self._api.submit_campaign(reference, data, options or CampaignSubmission())
@@ -1234,6 +1466,32 @@ class SyncMomoflowClient:
     def get_campaign_report(self, reference: str) -> str:
         """See :meth:`MomoflowClient.get_campaign_report`."""
         return self._run(self._api.campaign_report(reference))
+
+    def iter_campaign_report(self, reference: str) -> Generator[bytes, None, None]:
+        """See :meth:`MomoflowClient.iter_campaign_report` (``close`` it if you stop
+        early)."""
+        response = self._run(self._api.campaign_report_stream(reference))
+        try:
+            yield from response.iter_bytes()
+        except httpx.HTTPError as exc:
+            raise _download_cut(response.url, exc) from exc
+        finally:
+            response.close()
+
+    def download_campaign_report(self, reference: str, destination: ReportDestination) -> int:
+        """See :meth:`MomoflowClient.download_campaign_report`."""
+        if isinstance(destination, str | os.PathLike):
+            with _report_file(destination) as sink:
+                return self._write_report(reference, sink)
+        return self._write_report(reference, destination)
+
+    def _write_report(self, reference: str, sink: IO[bytes]) -> int:
+        written = 0
+        with closing(self.iter_campaign_report(reference)) as chunks:
+            for chunk in chunks:
+                sink.write(chunk)
+                written += len(chunk)
+        return written
 
     def approve_campaign(
         self, reference: str, approved_by: str, *, override_blocking: bool = False

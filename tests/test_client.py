@@ -9,6 +9,7 @@ import csv
 import io
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -515,6 +516,40 @@ async def test_retries_are_bounded_and_never_on_4xx(reference: str) -> None:
     assert "retry later" in str(info.value)
 
 
+def test_an_upload_from_a_stream_that_cannot_rewind_is_sent_once() -> None:
+    """A file or a seekable stream is sent again after a 503; a pipe cannot be."""
+
+    class Pipe(io.RawIOBase):
+        def __init__(self, data: bytes) -> None:
+            self.left = data
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: Any) -> int:
+            size = min(len(buffer), len(self.left))
+            buffer[:size], self.left = self.left[:size], self.left[size:]
+            return size
+
+    bodies: list[bytes] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        bodies.append(request.read())
+        return unavailable()
+
+    data = f"{CAMPAIGN_HEADER}\n".encode()
+    with httpx.Client(transport=httpx.MockTransport(handle)) as http:
+        momo = SyncMomoflowClient("http://momoflow.test", "k1", http=http)
+        with pytest.raises(ServiceUnavailable):
+            momo.submit_campaign("C-1", io.BytesIO(data))
+        rewound = len(bodies)
+        with pytest.raises(ServiceUnavailable):
+            momo.submit_campaign("C-1", io.BufferedReader(Pipe(data)))
+
+    assert rewound == 3 and bodies[:3] == [data] * 3
+    assert bodies[3:] == [data]
+
+
 def test_the_sync_client_gives_up_on_connection_errors(reference: str) -> None:
     transport, seen = scripted(*[httpx.ConnectError("refused")] * 3)
     with httpx.Client(transport=transport) as http:
@@ -563,18 +598,24 @@ async def wait_for_phase(
         await asyncio.sleep(0.5)
 
 
-async def test_a_campaign_from_file_to_report_through_the_client(stack: Stack) -> None:
+async def test_a_campaign_from_file_to_report_through_the_client(
+    stack: Stack, tmp_path: Path
+) -> None:
     tag = f"CL{uuid.uuid4().hex[:6]}"
     rows = [line(f"{tag}-{n}", "novasend", n) for n in range(1, 4)]
     rows.append(f"{tag}-bad,novasend,CI,airtel,+2250701231299,Kone,10000,XOF,")
     data = ("\n".join([CAMPAIGN_HEADER, *rows]) + "\n").encode()
     reference = f"C-{tag}"
     options = CampaignSubmission(name="June suppliers")
+    path = tmp_path / "june.csv"
+    path.write_bytes(data)
+    report_path = tmp_path / "report.csv"
 
     async with momoflow_client(stack) as client:
-        first = await client.submit_campaign_result(reference, data, options)
+        # The same file three ways: from a path and from a stream, it is sent in chunks.
+        first = await client.submit_campaign_result(reference, path, options)
         again = await client.submit_campaign(reference, data, options)
-        replayed = await client.submit_campaign_result(reference, data, options)
+        replayed = await client.submit_campaign_result(reference, io.BytesIO(data), options)
         with pytest.raises(ReferenceConflict):
             await client.submit_campaign(reference, data + rows[0].encode() + b"\n", options)
         ready = await wait_for_phase(client, reference, {"awaiting_approval"})
@@ -583,7 +624,17 @@ async def test_a_campaign_from_file_to_report_through_the_client(stack: Stack) -
             await client.retry_campaign(reference, "ops")
         await client.approve_campaign(reference, "checker")
         done = await client.wait_for_campaign(reference, timeout=120)
-        report = list(csv.DictReader(io.StringIO(await client.get_campaign_report(reference))))
+        text = await client.get_campaign_report(reference)
+        written = await client.download_campaign_report(reference, report_path)
+        chunks = [chunk async for chunk in client.iter_campaign_report(reference)]
+        with pytest.raises(NotFound):
+            await client.download_campaign_report(f"{reference}-none", tmp_path / "none.csv")
+    report = list(csv.DictReader(io.StringIO(text)))
+
+    assert report_path.read_bytes() == b"".join(chunks) == text.encode()
+    assert written == len(text.encode())
+    # A download that failed leaves nothing behind, not even its temporary file.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["june.csv", "report.csv"]
 
     submitted = first.state
     assert submitted.phase.value == "preflight" and submitted.lines == 4

@@ -1,8 +1,13 @@
-"""Typed client of momoflow's business API: start and follow payouts, payins and refunds.
+"""Typed client of momoflow's business API: start and follow payouts, payins, refunds and
+campaigns.
 
 Two clients with the same methods: :class:`MomoflowClient` (async, ``httpx.AsyncClient``)
-and :class:`SyncMomoflowClient` (blocking, ``httpx.Client``, for scripts). Both drive the
-same request plans (:class:`_Api`), so retries, error mapping and polling behave the same.
+and :class:`SyncMomoflowClient` (blocking, ``httpx.Client``, for scripts and the
+``momoflow campaign`` CLI). Both drive the same request plans (:class:`_Api`), so retries,
+error mapping and waiting behave the same. ``wait_for_*`` long-polls the gateway
+(``?wait_s=…&while_status=…``) rather than reading once a second; the ``*_result`` twins
+of the writes say whether the gateway created the transaction or replayed it
+(:class:`CreateResult`); campaign files and reports stream in chunks.
 
 Every call that writes (``create_payout``, ``create_payin``, ``refund_payin``) is
 idempotent on the business reference: sending it again returns the existing transaction
@@ -841,7 +846,8 @@ class _Api:
             else:
                 if done(state):
                     return state
-                answered_early = params is not None and time.monotonic() - asked < hold
+                # Not held (too little time left to ask) counts as answered early.
+                answered_early = params is None or time.monotonic() - asked < hold
                 unchanged = last is not None and watched.marker(state) == watched.marker(last)
                 nothing_new = answered_early and unchanged
                 wait = pause

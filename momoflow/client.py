@@ -1,8 +1,13 @@
-"""Typed client of momoflow's business API: start and follow payouts, payins and refunds.
+"""Typed client of momoflow's business API: start and follow payouts, payins, refunds and
+campaigns.
 
 Two clients with the same methods: :class:`MomoflowClient` (async, ``httpx.AsyncClient``)
-and :class:`SyncMomoflowClient` (blocking, ``httpx.Client``, for scripts). Both drive the
-same request plans (:class:`_Api`), so retries, error mapping and polling behave the same.
+and :class:`SyncMomoflowClient` (blocking, ``httpx.Client``, for scripts and the
+``momoflow campaign`` CLI). Both drive the same request plans (:class:`_Api`), so retries,
+error mapping and waiting behave the same. ``wait_for_*`` long-polls the gateway
+(``?wait_s=…&while_status=…``) rather than reading once a second; the ``*_result`` twins
+of the writes say whether the gateway created the transaction or replayed it
+(:class:`CreateResult`); campaign files and reports stream in chunks.
 
 Every call that writes (``create_payout``, ``create_payin``, ``refund_payin``) is
 idempotent on the business reference: sending it again returns the existing transaction
@@ -24,13 +29,26 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import math
+import os
 import random
+import tempfile
 import time
-from collections.abc import Callable, Collection, Generator, Mapping, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterator,
+    Callable,
+    Collection,
+    Generator,
+    Iterator,
+    Mapping,
+    Sequence,
+)
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from types import TracebackType
-from typing import Any, Generic, Self, TypeAlias, TypeVar
+from typing import IO, Any, Generic, Self, TypeAlias, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -41,6 +59,7 @@ import momoflow
 from momoflow.business_requests import FieldProblem, PayinRequest, PayoutRequest
 from momoflow.campaigns.models import (
     ApproveRequest,
+    CampaignPhase,
     CampaignProblems,
     CampaignProgress,
     CancelRequest,
@@ -68,10 +87,13 @@ from momoflow.operations import ReferenceInUse, RequestProblems, UnencryptedClie
 from momoflow.settings import Settings
 
 __all__ = [
+    "CampaignPhase",
     "CampaignProblems",
     "CampaignProgress",
     "CampaignStateConflict",
     "CampaignSubmission",
+    "CreateResult",
+    "CampaignFile",
     "FileFormat",
     "InvalidNotification",
     "NotificationEvent",
@@ -94,10 +116,12 @@ __all__ = [
     "ReferenceConflict",
     "RefundNotSupported",
     "RateLimited",
+    "ReportDestination",
     "ServiceUnavailable",
     "SyncMomoflowClient",
     "Unauthenticated",
     "ValidationFailed",
+    "is_campaign_settled",
     "is_settled",
     "start_payout_on_temporal",
 ]
@@ -113,11 +137,28 @@ PAYIN_CREATE_TIMEOUT_S = 30.0
 #: ``POST /v1/campaigns`` uploads and checks the whole file before answering (up to
 #: ``MOMOFLOW_CAMPAIGNS__MAX_UPLOAD_BYTES``), so that call gets at least this timeout.
 CAMPAIGN_SUBMIT_TIMEOUT_S = 120.0
+#: The gateway reads every line's outcome before the report's first byte, so reading the
+#: report may wait this long (seconds).
+CAMPAIGN_REPORT_TIMEOUT_S = 600.0
 #: A read inside ``wait_for_*`` gets at least this timeout, even right at the deadline.
 MIN_READ_TIMEOUT_S = 1.0
+#: ``wait_for_*`` asks the gateway to hold each read up to this long (seconds): under the
+#: idle timeouts of common proxies and load balancers (30 s and more).
+LONG_POLL_S = 25.0
+#: With less time than this left, a read is not held (seconds).
+MIN_LONG_POLL_S = 0.05
+#: A gateway that does not hold reads gets pauses between them growing up to this (or to
+#: ``poll_interval``, when that is longer), in seconds.
+MAX_POLL_INTERVAL_S = 5.0
 
 StateT = TypeVar("StateT", bound=TransactionState)
 T = TypeVar("T")
+#: A campaign file: its bytes, a path (sent in chunks, opened again for a retry) or a
+#: binary stream (sent in chunks from its current position; retried only if seekable).
+CampaignFile: TypeAlias = bytes | os.PathLike[str] | IO[bytes]
+#: Where a report is written: a path (written whole or not at all) or a binary stream.
+ReportDestination: TypeAlias = str | os.PathLike[str] | IO[bytes]
+ResultT = TypeVar("ResultT", bound=pydantic.BaseModel)
 
 # --------------------------------------------------------------------------- errors
 
@@ -170,6 +211,8 @@ class ValidationFailed(MomoflowError):
     ):
         details = "; ".join(f"{p.field}: {p.message}" for p in problems)
         super().__init__(f"{message}: {details}" if details else message, status=status, code=code)
+        # str() lists the problems; ``message`` stays the server's sentence, as documented.
+        self.message = message
         self.problems = list(problems)
 
 
@@ -223,11 +266,19 @@ class RateLimited(ServiceUnavailable):
 
 class MomoflowTimeout(MomoflowError):
     """``wait_for_*`` reached its deadline; ``last_state`` is the last state read (None when
-    no read succeeded). The transaction goes on: this is not a failure of the payment."""
+    no read succeeded; ``wait_for_campaign`` sets ``last_progress`` instead). The
+    transaction goes on: this is not a failure of the payment."""
 
-    def __init__(self, message: str, *, last_state: TransactionState | None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        last_state: TransactionState | None,
+        last_progress: CampaignProgress | None = None,
+    ):
         super().__init__(message)
         self.last_state = last_state
+        self.last_progress = last_progress
 
 
 _ERRORS_BY_CODE: dict[str, type[MomoflowError]] = {
@@ -310,10 +361,40 @@ def _error_for(response: httpx.Response) -> MomoflowError:
     return error
 
 
+@dataclass(frozen=True)
+class CreateResult(Generic[ResultT]):
+    """What a write answered: the ``state``, and whether this request ``created`` it.
+
+    ``created`` is True when the gateway answered ``201`` (a new payout, payin, refund or
+    campaign) and False when it answered ``200``: the same reference and request were seen
+    before, and ``state`` is that transaction's current state (a replay; nothing new was
+    started). After a retry of an answer lost on the way (a timeout, a dropped
+    connection), the gateway may have created it on the lost attempt and answer the retry
+    ``200``: ``created`` then says False for a transaction this very call started.
+    ``request_id`` is the answer's ``X-Request-Id``, to quote to momoflow's operator.
+    """
+
+    state: ResultT
+    created: bool
+    request_id: str | None = None
+
+    @property
+    def replayed(self) -> bool:
+        """True when the gateway answered with an existing transaction (``200``)."""
+        return not self.created
+
+
 def is_settled(state: TransactionState) -> bool:
     """The default end of ``wait_for_*``: a final status, or ``reconciling`` (the outcome
     is unknown and needs an operator or the reconciliation sweep; it may take days)."""
     return state.status.is_final or state.status is TransactionStatus.RECONCILING
+
+
+def is_campaign_settled(progress: CampaignProgress) -> bool:
+    """The default end of ``wait_for_campaign``: a final phase (``completed``,
+    ``cancelled``, ``rejected``), or ``blocked`` (it waits for a person to fix the cause
+    and retry, which may take any time)."""
+    return progress.phase.is_final or progress.phase is CampaignPhase.BLOCKED
 
 
 # --------------------------------------------------------------------------- request plans
@@ -324,14 +405,55 @@ def is_settled(state: TransactionState) -> bool:
 
 
 @dataclass(frozen=True)
+class _Upload:
+    """A request body sent in chunks from a file or a binary stream, never whole in memory.
+
+    A file is opened again for each attempt, and a seekable stream rewound to where it
+    was, so the upload can be retried; a stream that cannot seek is sent once."""
+
+    path: Path | None = None
+    stream: IO[bytes] | None = None
+    start: int | None = None
+
+    @classmethod
+    def of(cls, source: os.PathLike[str] | IO[bytes]) -> _Upload:
+        """The upload of a path or of a binary stream (from its current position)."""
+        if isinstance(source, os.PathLike):
+            return cls(path=Path(source))
+        start = source.tell() if source.seekable() else None
+        return cls(stream=source, start=start)
+
+    @property
+    def retryable(self) -> bool:
+        """True when the body can be sent again from its beginning."""
+        return self.path is not None or self.start is not None
+
+    @contextmanager
+    def opened(self) -> Iterator[IO[bytes]]:
+        """The body, at its beginning; a file opened here is closed after the send."""
+        if self.path is not None:
+            with self.path.open("rb") as body:
+                yield body
+            return
+        assert self.stream is not None
+        if self.start is not None:
+            self.stream.seek(self.start)
+        yield self.stream
+
+
+@dataclass(frozen=True)
 class _Send:
     method: str
     url: str
     headers: dict[str, str] = field(repr=False)
-    timeout: float
+    timeout: float | httpx.Timeout
     json: Any = None
     content: bytes | None = field(default=None, repr=False)
     params: dict[str, str] | None = None
+    upload: _Upload | None = field(default=None, repr=False)
+    #: Answer with the body unread (a success's body is then the caller's to read and
+    #: close; an error's is read here, to be mapped).
+    stream: bool = False
 
 
 @dataclass(frozen=True)
@@ -380,6 +502,25 @@ def _parse(model: type[ModelT]) -> Callable[[httpx.Response], ModelT]:
     return parse
 
 
+def _written(model: type[ResultT]) -> Callable[[httpx.Response], CreateResult[ResultT]]:
+    parse = _parse(model)
+
+    def written(response: httpx.Response) -> CreateResult[ResultT]:
+        return CreateResult(
+            state=parse(response),
+            created=response.status_code == httpx.codes.CREATED,
+            request_id=response.headers.get(REQUEST_ID_HEADER),
+        )
+
+    return written
+
+
+def _state_of(plan: _Plan[CreateResult[ResultT]]) -> _Plan[ResultT]:
+    """The plan of a write whose caller wants the state only (the original methods)."""
+    result = yield from plan
+    return result.state
+
+
 def _campaign_path(reference: str, what: str = "") -> str:
     if not is_valid_reference(reference):
         raise ValueError(f"invalid reference {reference!r}: must match {REFERENCE_PATTERN}")
@@ -393,19 +534,28 @@ _CAMPAIGN_TYPES = {FileFormat.CSV: "text/csv", FileFormat.JSONL: "application/x-
 class CampaignSubmission:
     """How a campaign file is submitted (``POST /v1/campaigns``'s options).
 
-    ``max_in_flight_per_provider`` None sizes each provider's window from its rate limit.
+    ``max_in_flight_per_provider`` None sizes each provider's window from its rate limit;
+    ``outage_error_threshold`` (provider errors in a row that pause a provider) and
+    ``outage_probe_interval_s`` (seconds between checks of a paused provider) None keep
+    the gateway's defaults (5 and 60).
     """
 
     file_format: FileFormat = FileFormat.CSV
     name: str = ""
     auto_approve: bool = False
     max_in_flight_per_provider: int | None = None
+    outage_error_threshold: int | None = None
+    outage_probe_interval_s: int | None = None
 
     def params(self) -> dict[str, str]:
         """The query parameters of the submission."""
         params = {"name": self.name, "auto_approve": "true" if self.auto_approve else "false"}
-        if self.max_in_flight_per_provider is not None:
-            params["max_in_flight_per_provider"] = str(self.max_in_flight_per_provider)
+        optional = {
+            "max_in_flight_per_provider": self.max_in_flight_per_provider,
+            "outage_error_threshold": self.outage_error_threshold,
+            "outage_probe_interval_s": self.outage_probe_interval_s,
+        }
+        params.update({key: str(value) for key, value in optional.items() if value is not None})
         return params
 
 
@@ -418,11 +568,13 @@ def _request_body(model: type[pydantic.BaseModel], request: object) -> dict[str,
     return request.model_dump(mode="json", exclude_unset=True)
 
 
-def _until(until: Callable[[StateT], bool] | Collection[str]) -> Callable[[StateT], bool]:
+def _until(
+    until: Callable[[ResultT], bool] | Collection[str], marker: Callable[[ResultT], str]
+) -> Callable[[ResultT], bool]:
     if callable(until):
         return until
-    statuses = {until} if isinstance(until, str) else {str(s) for s in until}
-    return lambda state: state.status.value in statuses
+    values = {until} if isinstance(until, str) else {str(s) for s in until}
+    return lambda state: marker(state) in values
 
 
 class _Api:
@@ -453,22 +605,24 @@ class _Api:
         *,
         json: Any = None,
         content: bytes | None = None,
+        upload: _Upload | None = None,
         content_type: str | None = None,
+        accept: str | None = None,
         params: dict[str, str] | None = None,
-        timeout: float | None = None,
+        timeout: float | httpx.Timeout | None = None,
         attempts: int | None = None,
+        stream: bool = False,
     ) -> _Plan[T]:
         """One call, retried on 503, 429 and connection errors only (never on another
-        status)."""
+        status), and only when its body can be sent again."""
         limit = attempts or self.max_attempts
-        headers = (
-            self._headers
-            if content_type is None
-            else {
-                **self._headers,
-                "Content-Type": content_type,
-            }
-        )
+        if upload is not None and not upload.retryable:
+            limit = 1
+        headers = dict(self._headers)
+        if content_type is not None:
+            headers["Content-Type"] = content_type
+        if accept is not None:
+            headers["Accept"] = accept
         send = _Send(
             method,
             f"{self.base_url}{path}",
@@ -477,6 +631,8 @@ class _Api:
             json=json,
             content=content,
             params=params,
+            upload=upload,
+            stream=stream,
         )
         for attempt in range(1, limit + 1):
             outcome = yield send
@@ -484,10 +640,23 @@ class _Api:
                 if outcome.is_success:
                     try:
                         return parse(outcome)
-                    except ValueError as exc:  # pydantic's ValidationError included
+                    except pydantic.ValidationError as exc:
+                        raise MomoflowError(
+                            f"the answer to {method} {path} does not match this client's "
+                            f"version of momoflow ({exc.error_count()} difference(s), first: "
+                            f"{exc.errors()[0]['msg']})",
+                            status=outcome.status_code,
+                            code="unexpected_answer",
+                            request_id=outcome.headers.get(REQUEST_ID_HEADER),
+                            response=outcome,
+                        ) from exc
+                    except ValueError as exc:
                         raise MomoflowError(
                             f"unexpected answer to {method} {path}: {exc}",
                             status=outcome.status_code,
+                            code="unexpected_answer",
+                            request_id=outcome.headers.get(REQUEST_ID_HEADER),
+                            response=outcome,
                         ) from exc
                 error = _error_for(outcome)
                 if not isinstance(error, ServiceUnavailable) or attempt == limit:
@@ -514,18 +683,20 @@ class _Api:
 
     def create(
         self, kind: _Kind[StateT], model: type[pydantic.BaseModel], request: object
-    ) -> _Plan[StateT]:
+    ) -> _Plan[CreateResult[StateT]]:
         body = _request_body(model, request)
         timeout = max(self.timeout, PAYIN_CREATE_TIMEOUT_S) if kind is _PAYINS else None
-        return self.call("POST", kind.prefix, _parse(kind.state), json=body, timeout=timeout)
+        return self.call("POST", kind.prefix, _written(kind.state), json=body, timeout=timeout)
 
-    def refund(self, reference: str, reason: str, notify_url: str | None) -> _Plan[RefundState]:
+    def refund(
+        self, reference: str, reason: str, notify_url: str | None
+    ) -> _Plan[CreateResult[RefundState]]:
         body = (
             {"reason": reason}
             if notify_url is None
             else {"reason": reason, "notify_url": notify_url}
         )
-        return self.call("POST", _REFUNDS.path(reference), _parse(RefundState), json=body)
+        return self.call("POST", _REFUNDS.path(reference), _written(RefundState), json=body)
 
     def get(self, kind: _Kind[StateT], reference: str) -> _Plan[StateT]:
         return self.call("GET", kind.path(reference), _parse(kind.state))
@@ -533,15 +704,20 @@ class _Api:
     # ------------------------------------------------------------ campaigns
 
     def submit_campaign(
-        self, reference: str, data: bytes, options: CampaignSubmission
-    ) -> _Plan[CampaignProgress]:
+        self, reference: str, data: CampaignFile, options: CampaignSubmission
+    ) -> _Plan[CreateResult[CampaignProgress]]:
         _campaign_path(reference)  # checked before anything is sent
         params = {"reference": reference, **options.params()}
+        if isinstance(data, bytes):
+            content, upload = data, None
+        else:
+            content, upload = None, _Upload.of(data)
         return self.call(
             "POST",
             "/v1/campaigns",
-            _parse(CampaignProgress),
-            content=data,
+            _written(CampaignProgress),
+            content=content,
+            upload=upload,
             content_type=_CAMPAIGN_TYPES[options.file_format],
             params=params,
             timeout=max(self.timeout, CAMPAIGN_SUBMIT_TIMEOUT_S),
@@ -554,7 +730,27 @@ class _Api:
         return self.call("GET", _campaign_path(reference, "/problems"), _parse(CampaignProblems))
 
     def campaign_report(self, reference: str) -> _Plan[str]:
-        return self.call("GET", _campaign_path(reference, "/report"), lambda r: r.text)
+        return self.call(
+            "GET",
+            _campaign_path(reference, "/report"),
+            lambda r: r.text,
+            accept="text/csv",
+            timeout=self._report_timeout(),
+        )
+
+    def campaign_report_stream(self, reference: str) -> _Plan[httpx.Response]:
+        """The report's answer, its body unread (the caller reads and closes it)."""
+        return self.call(
+            "GET",
+            _campaign_path(reference, "/report"),
+            lambda r: r,
+            accept="text/csv",
+            timeout=self._report_timeout(),
+            stream=True,
+        )
+
+    def _report_timeout(self) -> httpx.Timeout:
+        return httpx.Timeout(self.timeout, read=max(self.timeout, CAMPAIGN_REPORT_TIMEOUT_S))
 
     def control_campaign(
         self, reference: str, action: str, body: pydantic.BaseModel
@@ -575,55 +771,155 @@ class _Api:
         poll_interval: float,
         until: Callable[[StateT], bool] | Collection[str],
     ) -> _Plan[StateT]:
-        """Read the state until ``until`` holds, each ``poll_interval``, until ``timeout``.
-
-        A ``503`` or a connection error during the wait is not fatal: the next read is
-        tried, at the latest at the deadline. 4xx errors end the wait at once.
-        """
-        if timeout < 0 or poll_interval <= 0:
-            raise ValueError("timeout must be >= 0 and poll_interval > 0")
-        return self._wait(
-            kind, kind.path(reference), reference, timeout, poll_interval, _until(until)
+        """Read the state until ``until`` holds, long-polling the gateway, until
+        ``timeout``."""
+        watched = _Watched(
+            kind.name,
+            reference,
+            kind.path(reference),
+            _parse(kind.state),
+            "while_status",
+            _status,
         )
+        return self._wait(watched, timeout, poll_interval, _until(until, _status))
+
+    def wait_campaign(
+        self,
+        reference: str,
+        *,
+        timeout: float,
+        poll_interval: float,
+        until: Callable[[CampaignProgress], bool] | Collection[str],
+    ) -> _Plan[CampaignProgress]:
+        """Read the campaign's progress until ``until`` holds, like :meth:`wait`."""
+        watched = _Watched(
+            "campaign",
+            reference,
+            _campaign_path(reference),
+            _parse(CampaignProgress),
+            "while_phase",
+            _phase,
+        )
+        return self._wait(watched, timeout, poll_interval, _until(until, _phase))
 
     def _wait(
         self,
-        kind: _Kind[StateT],
-        path: str,
-        reference: str,
+        watched: _Watched[ResultT],
         timeout: float,
         poll_interval: float,
-        done: Callable[[StateT], bool],
-    ) -> _Plan[StateT]:
+        done: Callable[[ResultT], bool],
+    ) -> _Plan[ResultT]:
+        """The first read answers at once; each next one asks the gateway to hold it (up to
+        ``LONG_POLL_S``) while the status is the one last seen. A gateway that answers early
+        with nothing new (an older one, which ignores ``wait_s``, or a closed transaction
+        that cannot change) gets pauses instead, from ``poll_interval`` doubling up to
+        ``MAX_POLL_INTERVAL_S``. A ``503`` or a connection error is not fatal: the next read
+        is tried, at the latest at the deadline. 4xx errors end the wait at once."""
+        if timeout < 0 or poll_interval <= 0:
+            raise ValueError("timeout must be >= 0 and poll_interval > 0")
         deadline = time.monotonic() + timeout
-        last: StateT | None = None
+        last: ResultT | None = None
         unavailable: ServiceUnavailable | None = None
+        pause = poll_interval
         while True:
             remaining = deadline - time.monotonic()
+            hold = round(min(remaining, LONG_POLL_S), 3)
+            params: dict[str, str] | None = None
+            if last is not None and hold >= MIN_LONG_POLL_S:
+                params = {"wait_s": f"{hold:g}", watched.param: watched.marker(last)}
             read_timeout = max(min(self.timeout, remaining), MIN_READ_TIMEOUT_S)
-            pause = poll_interval
+            asked = time.monotonic()
+            nothing_new = False
             try:
-                last = yield from self.call(
-                    "GET", path, _parse(kind.state), timeout=read_timeout, attempts=1
+                state = yield from self.call(
+                    "GET",
+                    watched.path,
+                    watched.parse,
+                    params=params,
+                    timeout=read_timeout + (hold if params else 0.0),
+                    attempts=1,
                 )
             except ServiceUnavailable as exc:
                 unavailable = exc
-                pause = max(poll_interval, exc.retry_after or 0.0)
+                nothing_new = True
+                wait = max(pause, exc.retry_after or 0.0)
             else:
-                if done(last):
-                    return last
+                if done(state):
+                    return state
+                # Not held (too little time left to ask) counts as answered early.
+                answered_early = params is None or time.monotonic() - asked < hold
+                unchanged = last is not None and watched.marker(state) == watched.marker(last)
+                nothing_new = answered_early and unchanged
+                wait = pause
+                last = state
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                seen = f"still {last.status.value}" if last else "never read"
+                seen = f"still {watched.marker(last)}" if last is not None else "never read"
                 raise MomoflowTimeout(
-                    f"{kind.name} {reference!r} {seen} after {timeout:g}s",
-                    last_state=last,
+                    f"{watched.name} {watched.reference!r} {seen} after {timeout:g}s",
+                    last_state=last if isinstance(last, TransactionState) else None,
+                    last_progress=last if isinstance(last, CampaignProgress) else None,
                 ) from unavailable
-            yield _Sleep(min(pause, remaining))
+            if nothing_new:
+                yield _Sleep(min(wait, remaining))
+                pause = min(pause * 2, max(poll_interval, MAX_POLL_INTERVAL_S))
+
+
+@dataclass(frozen=True)
+class _Watched(Generic[ResultT]):
+    """What a wait reads: the resource, how to parse it, and the long-poll's parameter."""
+
+    name: str
+    reference: str
+    path: str
+    parse: Callable[[httpx.Response], ResultT]
+    #: The long-poll's query parameter, and what it is given: the status (or phase) the
+    #: wait last saw.
+    param: str
+    marker: Callable[[ResultT], str]
+
+
+def _status(state: TransactionState) -> str:
+    return state.status.value
+
+
+def _phase(progress: CampaignProgress) -> str:
+    return progress.phase.value
 
 
 def _result(stop: StopIteration) -> Any:
     return stop.value
+
+
+#: Bytes read from a file or stream per chunk of an upload.
+UPLOAD_CHUNK_BYTES = 64 * 1024
+
+
+async def _chunks(body: IO[bytes]) -> AsyncIterator[bytes]:
+    """An async client's upload body: the stream read in a thread, chunk by chunk."""
+    while chunk := await asyncio.to_thread(body.read, UPLOAD_CHUNK_BYTES):
+        yield chunk
+
+
+def _download_cut(url: httpx.URL, exc: httpx.HTTPError) -> ServiceUnavailable:
+    """The error of a report whose download stopped half-way."""
+    reason = str(exc) or type(exc).__name__
+    return ServiceUnavailable(f"the report download from {url} stopped: {reason}", status=None)
+
+
+@contextmanager
+def _report_file(destination: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
+    """A file beside ``destination`` that becomes it only once written whole: a failed
+    download never leaves half a report."""
+    target = Path(destination).resolve()
+    fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as sink:
+            yield sink
+        os.replace(temp_name, target)
+    except BaseException:
+        os.unlink(temp_name)
+        raise
 
 
 # --------------------------------------------------------------------------- async client
@@ -656,6 +952,11 @@ class MomoflowClient:
     def __repr__(self) -> str:
         return f"MomoflowClient(base_url={self._api.base_url!r})"
 
+    @property
+    def base_url(self) -> str:
+        """The gateway's address, as given (without a trailing ``/``)."""
+        return self._api.base_url
+
     async def __aenter__(self) -> Self:
         return self
 
@@ -686,19 +987,37 @@ class MomoflowClient:
                     outcome = None
                     continue
                 try:
-                    outcome = await self._http.request(
-                        step.method,
-                        step.url,
-                        headers=step.headers,
-                        json=step.json,
-                        content=step.content,
-                        params=step.params,
-                        timeout=step.timeout,
-                    )
+                    outcome = await self._send(step)
                 except httpx.HTTPError as exc:
                     outcome = exc
         finally:
             plan.close()
+
+    async def _send(self, step: _Send) -> httpx.Response:
+        if step.upload is None:
+            return await self._send_body(step, step.content)
+        with step.upload.opened() as body:
+            return await self._send_body(step, _chunks(body))
+
+    async def _send_body(
+        self, step: _Send, content: bytes | AsyncIterator[bytes] | None
+    ) -> httpx.Response:
+        request = self._http.build_request(
+            step.method,
+            step.url,
+            headers=step.headers,
+            json=step.json,
+            content=content,
+            params=step.params,
+            timeout=step.timeout,
+        )
+        response = await self._http.send(request, stream=step.stream)
+        if step.stream and not response.is_success:
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+        return response
 
     async def create_payout(self, request: PayoutRequest | Mapping[str, Any]) -> PayoutState:
         """Pay a recipient; returns the payout's state (``created`` for a new one).
@@ -707,7 +1026,15 @@ class MomoflowClient:
         ``pydantic.ValidationError`` and sends nothing. Sending the same request again
         returns the same payout. Raises :class:`ValidationFailed` (business rules),
         :class:`ReferenceConflict`, :class:`Unauthenticated`, :class:`ServiceUnavailable`.
+        :meth:`create_payout_result` says too whether this request created the payout.
         """
+        return await self._run(_state_of(self._api.create(_PAYOUTS, PayoutRequest, request)))
+
+    async def create_payout_result(
+        self, request: PayoutRequest | Mapping[str, Any]
+    ) -> CreateResult[PayoutState]:
+        """:meth:`create_payout`, and whether the gateway created the payout now (``201``)
+        or answered with the existing one (``200``, a replay): see :class:`CreateResult`."""
         return await self._run(self._api.create(_PAYOUTS, PayoutRequest, request))
 
     async def get_payout(self, reference: str) -> PayoutState:
@@ -722,9 +1049,16 @@ class MomoflowClient:
         poll_interval: float = 1.0,
         until: Callable[[PayoutState], bool] | Collection[str] = is_settled,
     ) -> PayoutState:
-        """Poll the payout until ``until`` holds (a predicate, or a set of statuses; by
-        default a final status or ``reconciling``). Raises :class:`MomoflowTimeout`, with
-        the last state, when ``timeout`` seconds pass first."""
+        """Wait until ``until`` holds (a predicate, or a set of statuses; by default a
+        final status or ``reconciling``). Raises :class:`MomoflowTimeout`, with the last
+        state, when ``timeout`` seconds pass first.
+
+        Each read after the first asks the gateway to hold it while the status is the one
+        last seen (``?wait_s=…&while_status=…``, up to ``LONG_POLL_S``), so a payout
+        that takes minutes costs a request per change of status, or per 25 s. A predicate
+        about another field is checked on each answer. A gateway that does not hold reads
+        (an older one) is read after ``poll_interval`` seconds, then twice as long each
+        time, up to ``MAX_POLL_INTERVAL_S``."""
         plan = self._api.wait(
             _PAYOUTS, reference, timeout=timeout, poll_interval=poll_interval, until=until
         )
@@ -735,6 +1069,13 @@ class MomoflowClient:
         customer needs (``payment_url``, ``deep_links``, ``qr_code``, ``expires_at``) once
         the provider has answered. Same validation, idempotency and errors as
         :meth:`create_payout`."""
+        return await self._run(_state_of(self._api.create(_PAYINS, PayinRequest, request)))
+
+    async def create_payin_result(
+        self, request: PayinRequest | Mapping[str, Any]
+    ) -> CreateResult[PayinState]:
+        """:meth:`create_payin`, and whether this request created the payin (see
+        :class:`CreateResult`)."""
         return await self._run(self._api.create(_PAYINS, PayinRequest, request))
 
     async def get_payin(self, reference: str) -> PayinState:
@@ -749,7 +1090,7 @@ class MomoflowClient:
         poll_interval: float = 1.0,
         until: Callable[[PayinState], bool] | Collection[str] = is_settled,
     ) -> PayinState:
-        """Poll the payin like :meth:`wait_for_payout` polls a payout."""
+        """Wait for the payin like :meth:`wait_for_payout` waits for a payout."""
         plan = self._api.wait(
             _PAYINS, reference, timeout=timeout, poll_interval=poll_interval, until=until
         )
@@ -762,6 +1103,13 @@ class MomoflowClient:
         returns it, whatever the reason. ``notify_url`` defaults to the payin's. Raises
         :class:`NotRefundable` (the payin has not succeeded), :class:`RefundNotSupported`
         (the provider has no refund API; the message says what to do), :class:`NotFound`."""
+        return await self._run(_state_of(self._api.refund(reference, reason, notify_url)))
+
+    async def refund_payin_result(
+        self, reference: str, reason: str, *, notify_url: str | None = None
+    ) -> CreateResult[RefundState]:
+        """:meth:`refund_payin`, and whether this request started the refund or the payin's
+        existing refund was returned (see :class:`CreateResult`)."""
         return await self._run(self._api.refund(reference, reason, notify_url))
 
     async def get_refund(self, reference: str) -> RefundState:
@@ -776,27 +1124,40 @@ class MomoflowClient:
         poll_interval: float = 1.0,
         until: Callable[[RefundState], bool] | Collection[str] = is_settled,
     ) -> RefundState:
-        """Poll payin ``reference``'s refund like :meth:`wait_for_payout` polls a payout."""
+        """Wait for payin ``reference``'s refund like :meth:`wait_for_payout` waits for a
+        payout."""
         plan = self._api.wait(
             _REFUNDS, reference, timeout=timeout, poll_interval=poll_interval, until=until
         )
         return await self._run(plan)
-
-    # --------------------------------------------------------------------------- sync client
 
     # ------------------------------------------------------------ campaigns
 
     async def submit_campaign(
         self,
         reference: str,
-        data: bytes,
+        data: CampaignFile,
         options: CampaignSubmission | None = None,
     ) -> CampaignProgress:
         """Submit a campaign file (CSV or JSON lines, ``docs/campaigns.md``); returns its
-        progress, in pre-flight. The same file, name and options again under the same
+        progress, in pre-flight. ``data`` is the file's bytes, its path, or a binary stream
+        (a path or a stream is sent in chunks, never read whole into memory; a stream that
+        cannot seek is sent once, without retries). The same file, name and options again
+        under the same
         reference is the same campaign; another is a :class:`ReferenceConflict`. A file that
         cannot be read is a :class:`ValidationFailed` naming each problem; too many campaigns
         in pre-flight is a :class:`RateLimited` (retried after ``Retry-After``)."""
+        plan = self._api.submit_campaign(reference, data, options or CampaignSubmission())
+        return await self._run(_state_of(plan))
+
+    async def submit_campaign_result(
+        self,
+        reference: str,
+        data: CampaignFile,
+        options: CampaignSubmission | None = None,
+    ) -> CreateResult[CampaignProgress]:
+        """:meth:`submit_campaign`, and whether this request created the campaign or the
+        same file was already submitted under this reference (see :class:`CreateResult`)."""
         plan = self._api.submit_campaign(reference, data, options or CampaignSubmission())
         return await self._run(plan)
 
@@ -804,13 +1165,66 @@ class MomoflowClient:
         """The campaign's progress: phase, counts and amounts by status, rate, ETA."""
         return await self._run(self._api.campaign(reference))
 
+    async def wait_for_campaign(
+        self,
+        reference: str,
+        *,
+        timeout: float,
+        poll_interval: float = 1.0,
+        until: Callable[[CampaignProgress], bool] | Collection[str] = is_campaign_settled,
+    ) -> CampaignProgress:
+        """Wait until ``until`` holds (a predicate, or a set of phases; by default a final
+        phase or ``blocked``), long-polling on the phase like :meth:`wait_for_payout` on the
+        status. Raises :class:`MomoflowTimeout`, with ``last_progress``, at ``timeout``."""
+        plan = self._api.wait_campaign(
+            reference, timeout=timeout, poll_interval=poll_interval, until=until
+        )
+        return await self._run(plan)
+
     async def get_campaign_problems(self, reference: str) -> CampaignProblems:
         """Pre-flight's verdict and every problem of every invalid line."""
         return await self._run(self._api.campaign_problems(reference))
 
     async def get_campaign_report(self, reference: str) -> str:
-        """The campaign report (CSV text): every line, its status, provider ids and fees."""
+        """The campaign report (CSV text): every line, its status, provider ids and fees.
+        For a large campaign, prefer :meth:`download_campaign_report`."""
         return await self._run(self._api.campaign_report(reference))
+
+    async def iter_campaign_report(self, reference: str) -> AsyncGenerator[bytes, None]:
+        """The campaign report (CSV, UTF-8) in chunks as they arrive, never whole in
+        memory. The request is sent when iteration starts, so its errors (:class:`NotFound`,
+        …) are raised there; a download that stops half-way raises
+        :class:`ServiceUnavailable` (``status`` None). Close the iterator (``aclose``) if
+        you stop early."""
+        response = await self._run(self._api.campaign_report_stream(reference))
+        try:
+            async for chunk in response.aiter_bytes():
+                yield chunk
+        except httpx.HTTPError as exc:
+            raise _download_cut(response.url, exc) from exc
+        finally:
+            await response.aclose()
+
+    async def download_campaign_report(self, reference: str, destination: ReportDestination) -> int:
+        """Write the campaign report (CSV) to ``destination``, chunk by chunk; the number
+        of bytes written. A path is written whole or not at all (a file beside it is
+        renamed once complete); a binary stream gets the chunks as they arrive. Errors as
+        :meth:`iter_campaign_report`."""
+        if isinstance(destination, str | os.PathLike):
+            with _report_file(destination) as sink:
+                return await self._write_report(reference, sink)
+        return await self._write_report(reference, destination)
+
+    async def _write_report(self, reference: str, sink: IO[bytes]) -> int:
+        written = 0
+        chunks = self.iter_campaign_report(reference)
+        try:
+            async for chunk in chunks:
+                await asyncio.to_thread(sink.write, chunk)
+                written += len(chunk)
+        finally:
+            await chunks.aclose()
+        return written
 
     async def approve_campaign(
         self, reference: str, approved_by: str, *, override_blocking: bool = False
@@ -866,6 +1280,11 @@ class SyncMomoflowClient:
     def __repr__(self) -> str:
         return f"SyncMomoflowClient(base_url={self._api.base_url!r})"
 
+    @property
+    def base_url(self) -> str:
+        """The gateway's address, as given (without a trailing ``/``)."""
+        return self._api.base_url
+
     def __enter__(self) -> Self:
         return self
 
@@ -896,22 +1315,44 @@ class SyncMomoflowClient:
                     outcome = None
                     continue
                 try:
-                    outcome = self._http.request(
-                        step.method,
-                        step.url,
-                        headers=step.headers,
-                        json=step.json,
-                        content=step.content,
-                        params=step.params,
-                        timeout=step.timeout,
-                    )
+                    outcome = self._send(step)
                 except httpx.HTTPError as exc:
                     outcome = exc
         finally:
             plan.close()
 
+    def _send(self, step: _Send) -> httpx.Response:
+        if step.upload is None:
+            return self._send_body(step, step.content)
+        with step.upload.opened() as body:
+            return self._send_body(step, body)
+
+    def _send_body(self, step: _Send, content: bytes | IO[bytes] | None) -> httpx.Response:
+        request = self._http.build_request(
+            step.method,
+            step.url,
+            headers=step.headers,
+            json=step.json,
+            content=content,
+            params=step.params,
+            timeout=step.timeout,
+        )
+        response = self._http.send(request, stream=step.stream)
+        if step.stream and not response.is_success:
+            try:
+                response.read()
+            finally:
+                response.close()
+        return response
+
     def create_payout(self, request: PayoutRequest | Mapping[str, Any]) -> PayoutState:
         """See :meth:`MomoflowClient.create_payout`."""
+        return self._run(_state_of(self._api.create(_PAYOUTS, PayoutRequest, request)))
+
+    def create_payout_result(
+        self, request: PayoutRequest | Mapping[str, Any]
+    ) -> CreateResult[PayoutState]:
+        """See :meth:`MomoflowClient.create_payout_result`."""
         return self._run(self._api.create(_PAYOUTS, PayoutRequest, request))
 
     def get_payout(self, reference: str) -> PayoutState:
@@ -934,6 +1375,12 @@ class SyncMomoflowClient:
 
     def create_payin(self, request: PayinRequest | Mapping[str, Any]) -> PayinState:
         """See :meth:`MomoflowClient.create_payin`."""
+        return self._run(_state_of(self._api.create(_PAYINS, PayinRequest, request)))
+
+    def create_payin_result(
+        self, request: PayinRequest | Mapping[str, Any]
+    ) -> CreateResult[PayinState]:
+        """See :meth:`MomoflowClient.create_payin_result`."""
         return self._run(self._api.create(_PAYINS, PayinRequest, request))
 
     def get_payin(self, reference: str) -> PayinState:
@@ -958,6 +1405,12 @@ class SyncMomoflowClient:
         self, reference: str, reason: str, *, notify_url: str | None = None
     ) -> RefundState:
         """See :meth:`MomoflowClient.refund_payin`."""
+        return self._run(_state_of(self._api.refund(reference, reason, notify_url)))
+
+    def refund_payin_result(
+        self, reference: str, reason: str, *, notify_url: str | None = None
+    ) -> CreateResult[RefundState]:
+        """See :meth:`MomoflowClient.refund_payin_result`."""
         return self._run(self._api.refund(reference, reason, notify_url))
 
     def get_refund(self, reference: str) -> RefundState:
@@ -978,20 +1431,39 @@ class SyncMomoflowClient:
         )
         return self._run(plan)
 
-    # --------------------------------------------------------------------------- direct start
-
     # ------------------------------------------------------------ campaigns
 
     def submit_campaign(
-        self, reference: str, data: bytes, options: CampaignSubmission | None = None
+        self, reference: str, data: CampaignFile, options: CampaignSubmission | None = None
     ) -> CampaignProgress:
         """See :meth:`MomoflowClient.submit_campaign`."""
+        plan = self._api.submit_campaign(reference, data, options or CampaignSubmission())
+        return self._run(_state_of(plan))
+
+    def submit_campaign_result(
+        self, reference: str, data: CampaignFile, options: CampaignSubmission | None = None
+    ) -> CreateResult[CampaignProgress]:
+        """See :meth:`MomoflowClient.submit_campaign_result`."""
         plan = self._api.submit_campaign(reference, data, options or CampaignSubmission())
         return self._run(plan)
 
     def get_campaign(self, reference: str) -> CampaignProgress:
         """See :meth:`MomoflowClient.get_campaign`."""
         return self._run(self._api.campaign(reference))
+
+    def wait_for_campaign(
+        self,
+        reference: str,
+        *,
+        timeout: float,
+        poll_interval: float = 1.0,
+        until: Callable[[CampaignProgress], bool] | Collection[str] = is_campaign_settled,
+    ) -> CampaignProgress:
+        """See :meth:`MomoflowClient.wait_for_campaign`."""
+        plan = self._api.wait_campaign(
+            reference, timeout=timeout, poll_interval=poll_interval, until=until
+        )
+        return self._run(plan)
 
     def get_campaign_problems(self, reference: str) -> CampaignProblems:
         """See :meth:`MomoflowClient.get_campaign_problems`."""
@@ -1000,6 +1472,32 @@ class SyncMomoflowClient:
     def get_campaign_report(self, reference: str) -> str:
         """See :meth:`MomoflowClient.get_campaign_report`."""
         return self._run(self._api.campaign_report(reference))
+
+    def iter_campaign_report(self, reference: str) -> Generator[bytes, None, None]:
+        """See :meth:`MomoflowClient.iter_campaign_report` (``close`` it if you stop
+        early)."""
+        response = self._run(self._api.campaign_report_stream(reference))
+        try:
+            yield from response.iter_bytes()
+        except httpx.HTTPError as exc:
+            raise _download_cut(response.url, exc) from exc
+        finally:
+            response.close()
+
+    def download_campaign_report(self, reference: str, destination: ReportDestination) -> int:
+        """See :meth:`MomoflowClient.download_campaign_report`."""
+        if isinstance(destination, str | os.PathLike):
+            with _report_file(destination) as sink:
+                return self._write_report(reference, sink)
+        return self._write_report(reference, destination)
+
+    def _write_report(self, reference: str, sink: IO[bytes]) -> int:
+        written = 0
+        with closing(self.iter_campaign_report(reference)) as chunks:
+            for chunk in chunks:
+                sink.write(chunk)
+                written += len(chunk)
+        return written
 
     def approve_campaign(
         self, reference: str, approved_by: str, *, override_blocking: bool = False

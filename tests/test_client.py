@@ -9,6 +9,7 @@ import csv
 import io
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -124,6 +125,24 @@ async def test_the_same_request_twice_is_the_same_payout(stack: Stack, reference
     assert after_success.status is TransactionStatus.SUCCEEDED
 
 
+async def test_a_write_says_whether_it_created_the_payout_or_replayed_it(
+    stack: Stack, reference: str
+) -> None:
+    async with momoflow_client(stack) as momo:
+        first = await momo.create_payout_result(payout_body(reference))
+        second = await momo.create_payout_result(payout_body(reference))
+        plain = await momo.create_payout(payout_body(reference))
+        await momo.wait_for_payout(reference, timeout=WAIT_S)
+
+    assert (first.created, first.replayed) == (True, False)
+    assert (second.created, second.replayed) == (False, True)
+    assert isinstance(second.state, PayoutState)
+    same = ("workflow_id", "reference", "amount", "currency", "created_at")
+    assert first.state.model_dump(include=set(same)) == second.state.model_dump(include=set(same))
+    assert plain.workflow_id == first.state.workflow_id
+    assert first.request_id and second.request_id and first.request_id != second.request_id
+
+
 async def test_the_same_reference_with_another_request_is_a_conflict(
     stack: Stack, reference: str
 ) -> None:
@@ -195,6 +214,71 @@ async def test_waiting_past_the_deadline_raises_with_the_last_state(
     assert isinstance(last, PayoutState) and last.reference == reference
 
 
+async def test_waiting_long_polls_a_few_requests_instead_of_one_a_second(
+    stack: Stack, reference: str
+) -> None:
+    """A payout the provider keeps processing until the test settles it, 12 s later: the
+    wait sends a request per change of status, not one per second."""
+    reads: list[str] = []
+
+    async def count(request: httpx.Request) -> None:
+        if request.method == "GET":
+            reads.append(str(request.url.query, "ascii"))
+
+    async def settle_later() -> None:
+        async with momoflow_client(stack) as other:
+            pending = await other.wait_for_payout(reference, timeout=WAIT_S, until={"pending"})
+        await asyncio.sleep(12)
+        with stack.sandbox() as http:
+            http.post(
+                f"/_sandbox/transactions/{pending.provider_transaction_id}/settle",
+                json={"status": "completed"},
+            ).raise_for_status()
+
+    async with (
+        httpx.AsyncClient(event_hooks={"request": [count]}) as http,
+        momoflow_client(stack, http=http) as momo,
+    ):
+        await momo.create_payout(payout_body(reference, phone="+221770000003"))
+        settling = asyncio.create_task(settle_later())
+        started = time.monotonic()
+        final = await momo.wait_for_payout(reference, timeout=WAIT_S)
+        elapsed = time.monotonic() - started
+        await settling
+
+    assert final.status is TransactionStatus.SUCCEEDED
+    assert 12 <= elapsed < 30, elapsed
+    # One read, then one per status (quoting, submitting, pending); a second each would
+    # have been a dozen or more.
+    assert len(reads) <= min(6, elapsed / 3), (len(reads), elapsed, reads)
+    assert any("wait_s=" in query and "while_status=pending" in query for query in reads)
+
+
+async def test_a_gateway_that_ignores_the_long_poll_is_read_with_growing_pauses(
+    reference: str,
+) -> None:
+    """An older gateway answers ``?wait_s=`` at once: the wait backs off instead of
+    reading in a loop."""
+    pending = {**state_json(reference), "status": "pending"}
+    answers = [httpx.Response(200, json=pending)] * 5
+    answers.append(httpx.Response(200, json={**pending, "status": "succeeded"}))
+    transport, seen = scripted(*answers)
+    moments: list[float] = []
+
+    async def stamp(request: httpx.Request) -> None:
+        moments.append(time.monotonic())
+
+    async with httpx.AsyncClient(transport=transport, event_hooks={"request": [stamp]}) as http:
+        momo = MomoflowClient("http://momoflow.test", "k1", http=http)
+        final = await momo.wait_for_payout(reference, timeout=30, poll_interval=0.2)
+
+    assert final.status is TransactionStatus.SUCCEEDED
+    assert len(seen) == 6
+    gaps = [round(b - a, 1) for a, b in zip(moments, moments[1:], strict=False)]
+    # Read, long-poll answered at once, then pauses of 0.2, 0.4, 0.8 and 1.6 s.
+    assert gaps[0] < 0.1 and gaps[1:] == pytest.approx([0.2, 0.4, 0.8, 1.6], abs=0.1), gaps
+
+
 async def test_start_payout_on_temporal_is_the_gateways_payout(
     stack: Stack, client: Client, reference: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -251,6 +335,19 @@ def test_the_sync_client_creates_and_waits(stack: Stack, reference: str) -> None
     assert final.status is TransactionStatus.SUCCEEDED
 
 
+def test_the_sync_client_says_created_then_replayed_for_a_payin(
+    stack: Stack, reference: str
+) -> None:
+    with SyncMomoflowClient(stack.gateway_url, ACME_KEY) as momo:
+        first = momo.create_payin_result(checkout_body(reference))
+        second = momo.create_payin_result(checkout_body(reference))
+        momo.wait_for_payin(reference, timeout=WAIT_S)
+
+    assert first.created and second.replayed
+    assert second.state.workflow_id == first.state.workflow_id == f"payin-acme-{reference}"
+    assert second.state.payment_url == first.state.payment_url is not None
+
+
 # --------------------------------------------------------------------------- payins
 
 
@@ -299,12 +396,16 @@ async def test_a_novasend_payin_is_refunded_once(stack: Stack, reference: str) -
         assert payin.status is TransactionStatus.SUCCEEDED, payin.timeline
         with pytest.raises(NotFound):
             await momo.get_refund(reference)
-        created = await momo.refund_payin(reference, "order cancelled by the customer")
+        started = await momo.refund_payin_result(reference, "order cancelled by the customer")
         again = await momo.refund_payin(reference, "asked twice")
+        replayed = await momo.refund_payin_result(reference, "asked three times")
         final = await momo.wait_for_refund(reference, timeout=WAIT_S, poll_interval=0.5)
 
+    created = started.state
     assert isinstance(created, RefundState)
-    assert created.workflow_id == again.workflow_id == final.workflow_id
+    assert started.created and replayed.replayed
+    assert created.workflow_id == again.workflow_id == replayed.state.workflow_id
+    assert created.workflow_id == final.workflow_id
     assert again.reason == "order cancelled by the customer"
     assert final.status is TransactionStatus.SUCCEEDED and final.reference == reference
 
@@ -415,6 +516,40 @@ async def test_retries_are_bounded_and_never_on_4xx(reference: str) -> None:
     assert "retry later" in str(info.value)
 
 
+def test_an_upload_from_a_stream_that_cannot_rewind_is_sent_once() -> None:
+    """A file or a seekable stream is sent again after a 503; a pipe cannot be."""
+
+    class Pipe(io.RawIOBase):
+        def __init__(self, data: bytes) -> None:
+            self.left = data
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: Any) -> int:
+            size = min(len(buffer), len(self.left))
+            buffer[:size], self.left = self.left[:size], self.left[size:]
+            return size
+
+    bodies: list[bytes] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        bodies.append(request.read())
+        return unavailable()
+
+    data = f"{CAMPAIGN_HEADER}\n".encode()
+    with httpx.Client(transport=httpx.MockTransport(handle)) as http:
+        momo = SyncMomoflowClient("http://momoflow.test", "k1", http=http)
+        with pytest.raises(ServiceUnavailable):
+            momo.submit_campaign("C-1", io.BytesIO(data))
+        rewound = len(bodies)
+        with pytest.raises(ServiceUnavailable):
+            momo.submit_campaign("C-1", io.BufferedReader(Pipe(data)))
+
+    assert rewound == 3 and bodies[:3] == [data] * 3
+    assert bodies[3:] == [data]
+
+
 def test_the_sync_client_gives_up_on_connection_errors(reference: str) -> None:
     transport, seen = scripted(*[httpx.ConnectError("refused")] * 3)
     with httpx.Client(transport=transport) as http:
@@ -463,17 +598,24 @@ async def wait_for_phase(
         await asyncio.sleep(0.5)
 
 
-async def test_a_campaign_from_file_to_report_through_the_client(stack: Stack) -> None:
+async def test_a_campaign_from_file_to_report_through_the_client(
+    stack: Stack, tmp_path: Path
+) -> None:
     tag = f"CL{uuid.uuid4().hex[:6]}"
     rows = [line(f"{tag}-{n}", "novasend", n) for n in range(1, 4)]
     rows.append(f"{tag}-bad,novasend,CI,airtel,+2250701231299,Kone,10000,XOF,")
     data = ("\n".join([CAMPAIGN_HEADER, *rows]) + "\n").encode()
     reference = f"C-{tag}"
     options = CampaignSubmission(name="June suppliers")
+    path = tmp_path / "june.csv"
+    path.write_bytes(data)
+    report_path = tmp_path / "report.csv"
 
     async with momoflow_client(stack) as client:
-        submitted = await client.submit_campaign(reference, data, options)
+        # The same file three ways: from a path and from a stream, it is sent in chunks.
+        first = await client.submit_campaign_result(reference, path, options)
         again = await client.submit_campaign(reference, data, options)
+        replayed = await client.submit_campaign_result(reference, io.BytesIO(data), options)
         with pytest.raises(ReferenceConflict):
             await client.submit_campaign(reference, data + rows[0].encode() + b"\n", options)
         ready = await wait_for_phase(client, reference, {"awaiting_approval"})
@@ -481,15 +623,27 @@ async def test_a_campaign_from_file_to_report_through_the_client(stack: Stack) -
         with pytest.raises(CampaignStateConflict) as not_blocked:
             await client.retry_campaign(reference, "ops")
         await client.approve_campaign(reference, "checker")
-        done = await wait_for_phase(client, reference, {"completed"})
-        report = list(csv.DictReader(io.StringIO(await client.get_campaign_report(reference))))
+        done = await client.wait_for_campaign(reference, timeout=120)
+        text = await client.get_campaign_report(reference)
+        written = await client.download_campaign_report(reference, report_path)
+        chunks = [chunk async for chunk in client.iter_campaign_report(reference)]
+        with pytest.raises(NotFound):
+            await client.download_campaign_report(f"{reference}-none", tmp_path / "none.csv")
+    report = list(csv.DictReader(io.StringIO(text)))
 
+    assert report_path.read_bytes() == b"".join(chunks) == text.encode()
+    assert written == len(text.encode())
+    # A download that failed leaves nothing behind, not even its temporary file.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["june.csv", "report.csv"]
+
+    submitted = first.state
     assert submitted.phase.value == "preflight" and submitted.lines == 4
-    assert again.campaign_id == submitted.campaign_id
+    assert first.created and replayed.replayed
+    assert again.campaign_id == replayed.state.campaign_id == submitted.campaign_id
     assert ready.phase.value == "awaiting_approval"
     assert [p.line for p in problems.problems] == [4]
     assert not_blocked.value.status == 409 and not_blocked.value.request_id is not None
-    assert done.settled_lines == 3
+    assert done.phase.value == "completed" and done.settled_lines == 3
     paid = {row["reference"]: row["status"] for row in report if row["status"] == "succeeded"}
     assert paid == {f"{tag}-{n}": "succeeded" for n in range(1, 4)}
     for n in range(1, 4):

@@ -24,8 +24,12 @@ ROOT = Path(__file__).resolve().parents[1]
 SERVICE = """
 from __future__ import annotations
 
+from pathlib import Path
+
 from momoflow.client import (
+    CampaignProgress,
     CampaignSubmission,
+    CreateResult,
     MomoflowClient,
     MomoflowError,
     PayoutRequest,
@@ -51,6 +55,22 @@ async def pay(client: MomoflowClient, request: PayoutRequest) -> int | None:
 async def campaign(client: MomoflowClient, data: bytes) -> int:
     progress = await client.submit_campaign("C-1", data, CampaignSubmission(name="June"))
     return progress.lines
+
+
+async def campaign_from_file(client: MomoflowClient, path: Path) -> bool:
+    submitted: CreateResult[CampaignProgress] = await client.submit_campaign_result(
+        "C-2", path, CampaignSubmission(name="July")
+    )
+    final = await client.wait_for_campaign("C-2", timeout=600)
+    written: int = await client.download_campaign_report("C-2", path.with_suffix(".out.csv"))
+    return submitted.created and final.phase.is_final and written > 0
+
+
+async def replayed(client: MomoflowClient, request: PayoutRequest) -> str | None:
+    result = await client.create_payout_result(request)
+    if result.replayed:
+        return result.request_id
+    return result.state.workflow_id
 
 
 def received(body: bytes, headers: dict[str, str]) -> str:

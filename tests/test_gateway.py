@@ -5,14 +5,22 @@ from __future__ import annotations
 import hashlib
 import hmac
 import time
+import uuid
 from typing import Any
 
+import httpx
 import pytest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from momoflow.ids import payout_workflow_id
-from tests.stack import GLOBEX_KEY, WEBHOOK_SECRET, Stack, signed_caurisflux_webhook
+from tests.stack import (
+    GLOBEX_KEY,
+    WEBHOOK_SECRET,
+    Stack,
+    signed_caurisflux_webhook,
+    wait_until,
+)
 from tests.test_payout_flow import executions, payout_body, post_payout
 
 
@@ -294,3 +302,85 @@ def test_unroutable_mobilepay_hint_is_kept_in_the_inbox(stack: Stack) -> None:
         )
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"status": "kept", "inbox": "webhook-inbox-mobilepay-TRF999999"}
+
+
+# --------------------------------------------------------------------------- long-poll
+
+
+@pytest.mark.parametrize(
+    ("path", "query", "field", "rule"),
+    [
+        ("/v1/payouts/{}", "wait_s=0", "wait_s", "greater_than"),
+        ("/v1/payouts/{}", "wait_s=61", "wait_s", "less_than_equal"),
+        ("/v1/payouts/{}", "wait_s=soon", "wait_s", "float_parsing"),
+        ("/v1/payouts/{}", "wait_s=5&while_status=paid", "while_status", "enum"),
+        ("/v1/payins/{}", "wait_s=-1", "wait_s", "greater_than"),
+        ("/v1/payins/{}/refund", "wait_s=600", "wait_s", "less_than_equal"),
+        ("/v1/campaigns/{}", "wait_s=5&while_phase=done", "while_phase", "enum"),
+    ],
+)
+def test_a_bad_long_poll_is_a_422_naming_the_parameter_and_its_rule(
+    stack: Stack, reference: str, path: str, query: str, field: str, rule: str
+) -> None:
+    with stack.gateway() as http:
+        answer = http.get(f"{path.format(reference)}?{query}")
+    assert answer.status_code == 422, answer.text
+    body = answer.json()
+    assert body["error"] == "validation_failed"
+    assert [(p["field"], p["rule"]) for p in body["problems"]] == [(field, rule)]
+
+
+def test_a_long_poll_answers_as_soon_as_the_payout_settles(stack: Stack, reference: str) -> None:
+    created = post_payout(stack, payout_body(reference))
+    with stack.gateway() as http:
+        started = time.monotonic()
+        settled = http.get(f"/v1/payouts/{reference}?wait_s=45", timeout=60)
+        took = time.monotonic() - started
+        started = time.monotonic()
+        unchanged = http.get(f"/v1/payouts/{reference}?wait_s=1.5&while_status=succeeded")
+        held = time.monotonic() - started
+
+    assert created["status"] == "created"
+    assert settled.status_code == 200 and settled.json()["status"] == "succeeded"
+    # The sandbox settles a payout in seconds: the answer came then, not at the deadline.
+    assert took < 30, took
+    # Nothing changes any more: the current state, at the deadline at the latest.
+    assert unchanged.status_code == 200 and unchanged.json()["status"] == "succeeded"
+    assert held < 1.5 + 2.5, held
+
+
+def test_a_long_poll_answers_at_its_deadline_and_stops_when_the_caller_leaves(
+    stack: Stack,
+) -> None:
+    from momoflow.ids import campaign_workflow_id
+    from tests.test_campaigns import line, submit, wait_phase
+
+    tag = f"LP{uuid.uuid4().hex[:6]}"
+    reference, submitted = submit(stack, [line(f"{tag}-1", "caurisflux", 1)])
+    assert submitted.status_code == 201, submitted.text
+    wait_phase(stack, reference, {"awaiting_approval"})
+    gateway = stack.processes["gateway"]
+    try:
+        with stack.gateway() as http:
+            started = time.monotonic()
+            held = http.get(f"/v1/campaigns/{reference}?wait_s=1.5")
+            took = time.monotonic() - started
+            # Awaiting approval is not final: without while_phase the wait lasts to the end.
+            assert held.status_code == 200 and held.json()["phase"] == "awaiting_approval"
+            assert 1.5 <= took < 1.5 + 2.5, took
+
+            with pytest.raises(httpx.ReadTimeout):
+                http.get(f"/v1/campaigns/{reference}?wait_s=50", timeout=1.0)
+            left_at = time.monotonic()
+        said = f"{campaign_workflow_id('acme', reference)}: the caller left its wait after"
+        found = wait_until(
+            lambda: [line for line in gateway.tail(400).splitlines() if said in line],
+            timeout=10,
+            what="the gateway noticing the caller left",
+        )
+        noticed = time.monotonic() - left_at
+        waited_s = float(found[-1].split(said, 1)[1].split()[0])
+        assert waited_s < 5 and noticed < 5, (found, noticed)
+    finally:
+        with stack.gateway() as http:
+            http.post(f"/v1/campaigns/{reference}/cancel", json={"by": "test", "reason": "done"})

@@ -14,7 +14,8 @@
     momoflow campaign watch R                    live progress until the campaign is final
 
 Every command talks HTTP to a gateway (``--gateway``, default ``MOMOFLOW_PUBLIC_URL``) with a
-business API key (``--api-key``, default ``MOMOFLOW_API_KEY``). The CLI keeps no state:
+business API key (``--api-key``, default ``MOMOFLOW_API_KEY``), through
+:class:`momoflow.client.SyncMomoflowClient`. The CLI keeps no state:
 ``watch`` only reads the campaign's progress, so stopping it and starting it again, on this
 machine or another, changes nothing for the campaign.
 
@@ -29,21 +30,17 @@ the campaign ``blocked`` (it waits for someone to fix the cause and ``retry``); 
 from __future__ import annotations
 
 import csv
-import os
 import signal
 import sys
-import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
-from types import FrameType, TracebackType
-from typing import IO, Annotated, Any, NoReturn, TypeVar
-from urllib.parse import quote, urlsplit
+from types import FrameType
+from typing import Annotated, Any, NoReturn, TypeVar
+from urllib.parse import urlsplit
 
-import httpx
 import typer
 from pydantic import BaseModel, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -61,13 +58,21 @@ from momoflow.campaigns.models import (
     CampaignProblems,
     CampaignProgress,
     CancelRequest,
-    FileFormat,
     PauseRequest,
     Preflight,
     ProviderTotals,
     RetryRequest,
 )
 from momoflow.campaigns.parsing import detect_format
+from momoflow.client import (
+    CampaignSubmission,
+    MomoflowError,
+    NotFound,
+    Problem,
+    SyncMomoflowClient,
+    ValidationFailed,
+)
+from momoflow.ids import REFERENCE_PATTERN, is_valid_reference
 from momoflow.models import ProviderName
 from momoflow.money import format_amount
 from momoflow.settings import Settings
@@ -85,9 +90,9 @@ EXIT_BLOCKED = 9
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
-#: Content types the gateway accepts, by file format.
-CONTENT_TYPES = {FileFormat.CSV: "text/csv", FileFormat.JSONL: "application/x-ndjson"}
 BAR_WIDTH = 40
+#: Seconds each request may take (the upload and the report get longer, from the client).
+REQUEST_TIMEOUT_S = 30.0
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
 #: Without a terminal, ``watch`` prints a line at least this often, even with no change.
 HEARTBEAT_S = 30.0
@@ -123,6 +128,7 @@ out = Console(highlight=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 M = TypeVar("M", bound=BaseModel)
+R = TypeVar("R")
 
 
 class _GatewaySettings(BaseSettings):
@@ -134,179 +140,6 @@ class _GatewaySettings(BaseSettings):
     )
 
     public_url: str = Settings.model_fields["public_url"].default
-
-
-@dataclass
-class ApiError(Exception):
-    """The gateway refused a request (its ``{"error", "message", "problems"?}`` body)."""
-
-    status: int
-    code: str
-    message: str
-    problems: list[dict[str, Any]] = field(default_factory=list)
-
-    @property
-    def exit_code(self) -> int:
-        """The CLI's exit code for this refusal."""
-        if self.status == 401:
-            return EXIT_UNAUTHENTICATED
-        if self.status == 404:
-            return EXIT_NOT_FOUND
-        if self.status == 409:
-            return EXIT_CONFLICT
-        if self.status in (413, 415, 422):
-            return EXIT_INVALID
-        return EXIT_UNAVAILABLE
-
-    @property
-    def transient(self) -> bool:
-        """True when asking again later may succeed (the gateway or Temporal is busy)."""
-        return self.status >= 500 or self.status == 429
-
-
-class GatewayUnreachable(Exception):
-    """No HTTP answer from the gateway (connection refused, timeout, TLS failure)."""
-
-
-class CampaignApi:
-    """The gateway's ``/v1/campaigns`` API, as one merchant (the owner of the API key)."""
-
-    def __init__(
-        self, base_url: str, api_key: str, *, transport: httpx.BaseTransport | None = None
-    ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._http = httpx.Client(
-            base_url=self.base_url,
-            headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
-            timeout=httpx.Timeout(30.0),
-            transport=transport,
-        )
-
-    def __enter__(self) -> CampaignApi:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
-        """Close the HTTP connections."""
-        self._http.close()
-
-    def submit(
-        self, path: Path, file_format: FileFormat, params: dict[str, str]
-    ) -> tuple[bool, CampaignProgress]:
-        """Upload the file; (True, progress) for a new campaign, (False, progress) when
-        the same file was already submitted under this reference."""
-        with path.open("rb") as body:
-            answer = self._send(
-                "POST",
-                "/v1/campaigns",
-                params=params,
-                content=body,
-                headers={"Content-Type": CONTENT_TYPES[file_format]},
-                timeout=httpx.Timeout(30.0, write=600.0, read=120.0),
-            )
-        return answer.status_code == 201, _parse(CampaignProgress, answer)
-
-    def progress(self, reference: str) -> CampaignProgress:
-        """The campaign's live progress."""
-        return _parse(CampaignProgress, self._send("GET", _path(reference)))
-
-    def problems(self, reference: str) -> CampaignProblems:
-        """Pre-flight's verdict and every problem of every invalid line."""
-        return _parse(CampaignProblems, self._send("GET", _path(reference, "problems")))
-
-    def control(self, reference: str, action: str, body: BaseModel) -> CampaignProgress:
-        """``approve``, ``pause``, ``resume``, ``cancel`` or ``retry``; the progress right
-        after."""
-        answer = self._send(
-            "POST", _path(reference, action), json=body.model_dump(mode="json", exclude_none=True)
-        )
-        return _parse(CampaignProgress, answer)
-
-    def report(self, reference: str, sink: IO[bytes]) -> None:
-        """Stream the CSV report into ``sink``."""
-        request = self._http.build_request(
-            "GET",
-            _path(reference, "report"),
-            headers={"Accept": "text/csv"},
-            timeout=httpx.Timeout(30.0, read=600.0),
-        )
-        try:
-            answer = self._http.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise self._unreachable(exc) from None
-        try:
-            if answer.status_code != 200:
-                answer.read()
-                raise _api_error(answer)
-            for chunk in answer.iter_bytes():
-                sink.write(chunk)
-        except httpx.HTTPError as exc:
-            raise self._unreachable(exc) from None
-        finally:
-            answer.close()
-
-    def _send(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
-        try:
-            answer = self._http.request(method, url, **kwargs)
-        except httpx.HTTPError as exc:
-            raise self._unreachable(exc) from None
-        if answer.status_code >= 400:
-            raise _api_error(answer)
-        return answer
-
-    def _unreachable(self, exc: httpx.HTTPError) -> GatewayUnreachable:
-        reason = str(exc) or type(exc).__name__
-        return GatewayUnreachable(f"cannot reach the gateway at {self.base_url}: {reason}")
-
-
-def _path(reference: str, action: str | None = None) -> str:
-    base = f"/v1/campaigns/{quote(reference, safe='')}"
-    return f"{base}/{action}" if action else base
-
-
-def _api_error(answer: httpx.Response) -> ApiError:
-    try:
-        body = answer.json()
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        detail = body.get("detail")
-        if isinstance(detail, dict):
-            body = detail
-        problems = body.get("problems")
-        return ApiError(
-            status=answer.status_code,
-            code=str(body.get("error") or "http_error"),
-            message=str(body.get("message") or detail or answer.reason_phrase),
-            problems=[p for p in problems if isinstance(p, dict)]
-            if isinstance(problems, list)
-            else [],
-        )
-    return ApiError(
-        status=answer.status_code,
-        code="http_error",
-        message=answer.text.strip()[:300] or answer.reason_phrase,
-    )
-
-
-def _parse(model: type[M], answer: httpx.Response) -> M:
-    try:
-        return model.model_validate_json(answer.content)
-    except ValidationError as exc:
-        raise ApiError(
-            status=answer.status_code,
-            code="unexpected_answer",
-            message=f"the gateway's answer does not match this CLI's version of momoflow "
-            f"({exc.error_count()} difference(s), first: {exc.errors()[0]['msg']}); use the "
-            "CLI of the gateway's release",
-        ) from None
 
 
 # ---------------------------------------------------------------------- options
@@ -333,8 +166,8 @@ ReferenceArg = Annotated[str, typer.Argument(help="The campaign's reference.")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the API's JSON answer.")]
 
 
-def _api(gateway: str | None, api_key: str | None) -> CampaignApi:
-    if not api_key:
+def _api(gateway: str | None, api_key: str | None) -> SyncMomoflowClient:
+    if not api_key or not api_key.strip():
         err.print("error: no API key: set MOMOFLOW_API_KEY or pass --api-key")
         raise typer.Exit(EXIT_USAGE)
     url = gateway or _GatewaySettings().public_url
@@ -347,14 +180,77 @@ def _api(gateway: str | None, api_key: str | None) -> CampaignApi:
             f"[yellow]warning:[/yellow] {escape(host)} is reached over plain http: the API key "
             "crosses the network unencrypted; use https"
         )
-    return CampaignApi(url, api_key)
+    # One attempt: a person runs these commands, and watch retries by itself. The gateway
+    # reads the key with surrounding spaces dropped; the client wants it that way.
+    return SyncMomoflowClient(url, api_key.strip(), timeout=REQUEST_TIMEOUT_S, max_attempts=1)
 
 
-def _fail(exc: ApiError | GatewayUnreachable, reference: str | None = None) -> NoReturn:
-    if isinstance(exc, GatewayUnreachable):
-        err.print(f"[red]error:[/red] {escape(str(exc))}")
+def _call(
+    api: SyncMomoflowClient, reference: str, action: Callable[[], R], *, submitting: bool = False
+) -> R:
+    """``action()``; a refusal or a gateway that cannot be reached ends the command."""
+    if not is_valid_reference(reference):
+        _fail(api, _invalid_reference(reference, submitting=submitting), reference)
+    try:
+        return action()
+    except MomoflowError as exc:
+        _fail(api, exc, reference)
+
+
+def _invalid_reference(reference: str, *, submitting: bool) -> MomoflowError:
+    """The gateway's answer to a reference that cannot be one, given without asking it
+    (the client refuses to put such a reference in a URL)."""
+    if submitting:
+        problem = Problem("reference", "pattern", f"must match {REFERENCE_PATTERN}")
+        return ValidationFailed("1 problem in the request; nothing was started", problems=[problem])
+    return NotFound(f"no campaign with reference {reference!r}", status=404, code="not_found")
+
+
+def _unreachable(api: SyncMomoflowClient, exc: MomoflowError) -> str | None:
+    """Why the gateway gave no answer (the HTTP library's words), or None when it
+    answered."""
+    if exc.status is not None:
+        return None
+    cause = exc.__cause__
+    reason = (str(cause) or type(cause).__name__) if cause is not None else exc.message
+    return f"cannot reach the gateway at {api.base_url}: {reason}"
+
+
+def _transient(exc: MomoflowError) -> bool:
+    """True when asking again later may succeed (the gateway or Temporal is busy)."""
+    return exc.status is None or exc.status >= 500 or exc.status == 429
+
+
+def _exit_code(status: int) -> int:
+    if status == 401:
+        return EXIT_UNAUTHENTICATED
+    if status == 404:
+        return EXIT_NOT_FOUND
+    if status == 409:
+        return EXIT_CONFLICT
+    if status in (413, 415, 422):
+        return EXIT_INVALID
+    return EXIT_UNAVAILABLE
+
+
+def _refusal_message(exc: MomoflowError) -> str:
+    if exc.code == "unexpected_answer":
+        return f"{exc.message}; use the CLI of the gateway's release"
+    response = exc.response
+    if response is not None and "json" not in response.headers.get("content-type", ""):
+        # Not the gateway's JSON (a proxy's error page): its own words.
+        return response.text.strip()[:300] or response.reason_phrase
+    return exc.message
+
+
+def _fail(api: SyncMomoflowClient, exc: MomoflowError, reference: str | None = None) -> NoReturn:
+    unreachable = _unreachable(api, exc)
+    if unreachable is not None:
+        err.print(f"[red]error:[/red] {escape(unreachable)}")
         raise typer.Exit(EXIT_UNAVAILABLE)
-    err.print(f"[red]error ({exc.status} {escape(exc.code)}):[/red] {escape(exc.message)}")
+    assert exc.status is not None
+    code = exc.code or "http_error"
+    err.print(f"[red]error ({exc.status} {escape(code)}):[/red] {escape(_refusal_message(exc))}")
     if exc.status == 401:
         err.print("The gateway does not know this API key: check --api-key or MOMOFLOW_API_KEY.")
     elif exc.status == 404 and reference is not None:
@@ -363,16 +259,13 @@ def _fail(exc: ApiError | GatewayUnreachable, reference: str | None = None) -> N
             "reference and the key (campaigns are only visible to the merchant that submitted "
             "them)."
         )
-    if exc.problems:
+    problems = exc.problems if isinstance(exc, ValidationFailed) else []
+    if problems:
         table = Table("field", "rule", "message", title="problems", title_justify="left")
-        for problem in exc.problems:
-            table.add_row(
-                escape(str(problem.get("field", ""))),
-                escape(str(problem.get("rule", ""))),
-                escape(str(problem.get("message", ""))),
-            )
+        for problem in problems:
+            table.add_row(escape(problem.field), escape(problem.rule), escape(problem.message))
         err.print(table)
-    raise typer.Exit(exc.exit_code)
+    raise typer.Exit(_exit_code(exc.status))
 
 
 # ---------------------------------------------------------------------- rendering
@@ -637,26 +530,26 @@ def submit(
             "or .ndjson"
         )
         raise typer.Exit(EXIT_USAGE)
-    params = {"reference": reference}
-    if name is not None:
-        params["name"] = name
-    if auto_approve:
-        params["auto_approve"] = "true"
-    if max_in_flight is not None:
-        params["max_in_flight_per_provider"] = str(max_in_flight)
-    if outage_error_threshold is not None:
-        params["outage_error_threshold"] = str(outage_error_threshold)
-    if outage_probe_interval is not None:
-        params["outage_probe_interval_s"] = str(outage_probe_interval)
+    options = CampaignSubmission(
+        file_format=file_format,
+        name=name or "",
+        auto_approve=auto_approve,
+        max_in_flight_per_provider=max_in_flight,
+        outage_error_threshold=outage_error_threshold,
+        outage_probe_interval_s=outage_probe_interval,
+    )
     with _api(gateway, api_key) as api:
-        try:
-            created, progress = api.submit(file, file_format, params)
-        except (ApiError, GatewayUnreachable) as exc:
-            _fail(exc, reference)
+        submitted = _call(
+            api,
+            reference,
+            lambda: api.submit_campaign_result(reference, file, options),
+            submitting=True,
+        )
+    progress = submitted.state
     if json_output:
         out.print_json(progress.model_dump_json())
         return
-    if created:
+    if submitted.created:
         out.print(
             f"Campaign [bold]{escape(reference)}[/bold] submitted: {progress.lines:,} lines "
             f"({file_format.value}). Pre-flight is checking every line."
@@ -678,10 +571,7 @@ def status(
 ) -> None:
     """A campaign's progress: phase, counts and amounts by status, rate, ETA, pre-flight."""
     with _api(gateway, api_key) as api:
-        try:
-            progress = api.progress(reference)
-        except (ApiError, GatewayUnreachable) as exc:
-            _fail(exc, reference)
+        progress = _call(api, reference, lambda: api.get_campaign(reference))
     if json_output:
         out.print_json(progress.model_dump_json())
         return
@@ -700,10 +590,7 @@ def problems(
 ) -> None:
     """Pre-flight's verdict and every problem of every invalid line (not paid)."""
     with _api(gateway, api_key) as api:
-        try:
-            found = api.problems(reference)
-        except (ApiError, GatewayUnreachable) as exc:
-            _fail(exc, reference)
+        found = _call(api, reference, lambda: api.get_campaign_problems(reference))
     if json_output:
         out.print_json(found.model_dump_json())
         return
@@ -756,7 +643,14 @@ def approve(
 ) -> None:
     """Approve the campaign: its valid lines start paying."""
     body = _body(ApproveRequest, approved_by=by, override_blocking=override_blocking)
-    _control(gateway, api_key, reference, "approve", body)
+    _control(
+        gateway,
+        api_key,
+        reference,
+        lambda api: api.approve_campaign(
+            reference, body.approved_by, override_blocking=body.override_blocking
+        ),
+    )
     out.print(
         f"Campaign [bold]{escape(reference)}[/bold] approved by {escape(by)}: its valid lines "
         "start paying. Follow it with:"
@@ -776,8 +670,12 @@ def pause(
     api_key: ApiKeyOption = None,
 ) -> None:
     """Stop starting lines (all, or one provider's); lines in flight finish."""
+    body = _body(PauseRequest, by=by, provider=provider)
     progress = _control(
-        gateway, api_key, reference, "pause", _body(PauseRequest, by=by, provider=provider)
+        gateway,
+        api_key,
+        reference,
+        lambda api: api.pause_campaign(reference, body.by, provider=body.provider),
     )
     what = f"{provider.value} lines of campaign" if provider else "campaign"
     out.print(f"Paused the {what} [bold]{escape(reference)}[/bold].")
@@ -799,8 +697,12 @@ def resume(
     api_key: ApiKeyOption = None,
 ) -> None:
     """Start lines again (the whole campaign and every provider, or one provider)."""
+    body = _body(PauseRequest, by=by, provider=provider)
     progress = _control(
-        gateway, api_key, reference, "resume", _body(PauseRequest, by=by, provider=provider)
+        gateway,
+        api_key,
+        reference,
+        lambda api: api.resume_campaign(reference, body.by, provider=body.provider),
     )
     what = f"{provider.value} lines of campaign" if provider else "campaign"
     out.print(f"Resumed the {what} [bold]{escape(reference)}[/bold].")
@@ -818,8 +720,12 @@ def cancel(
     api_key: ApiKeyOption = None,
 ) -> None:
     """Cancel for good: no new line starts; lines already sent finish and are reported."""
+    body = _body(CancelRequest, by=by, reason=reason)
     progress = _control(
-        gateway, api_key, reference, "cancel", _body(CancelRequest, by=by, reason=reason)
+        gateway,
+        api_key,
+        reference,
+        lambda api: api.cancel_campaign(reference, body.by, body.reason),
     )
     out.print(
         f"Campaign [bold]{escape(reference)}[/bold] cancelled: no new line starts; "
@@ -840,7 +746,10 @@ def retry(
     The campaign goes on from where it was (pre-flight, or paying its lines). Refused (exit
     5) unless the campaign is blocked.
     """
-    progress = _control(gateway, api_key, reference, "retry", _body(RetryRequest, by=by))
+    body = _body(RetryRequest, by=by)
+    progress = _control(
+        gateway, api_key, reference, lambda api: api.retry_campaign(reference, body.by)
+    )
     out.print(
         f"Campaign [bold]{escape(reference)}[/bold] retried by {escape(by)}: the step that "
         "failed runs again."
@@ -866,25 +775,14 @@ def report(
     """
     with _api(gateway, api_key) as api:
         if output is None:
-            try:
-                api.report(reference, sys.stdout.buffer)
-            except (ApiError, GatewayUnreachable) as exc:
-                _fail(exc, reference)
+            _call(
+                api, reference, lambda: api.download_campaign_report(reference, sys.stdout.buffer)
+            )
             sys.stdout.flush()
             return
         target = output.resolve()
-        # Written beside the target and renamed: a failed download never leaves half a report.
-        fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-        try:
-            with os.fdopen(fd, "wb") as sink:
-                api.report(reference, sink)
-            os.replace(temp_name, target)
-        except (ApiError, GatewayUnreachable) as exc:
-            os.unlink(temp_name)
-            _fail(exc, reference)
-        except BaseException:
-            os.unlink(temp_name)
-            raise
+        # The client writes beside the target and renames: never half a report.
+        _call(api, reference, lambda: api.download_campaign_report(reference, target))
     with target.open(newline="", encoding="utf-8") as written:
         counts = Counter(row.get("status", "") for row in csv.DictReader(written))
     summary = ", ".join(f"{n:,} {s}" for s, n in sorted(counts.items(), key=lambda i: -i[1]))
@@ -950,7 +848,7 @@ def watch(
 
 
 def _follow(
-    api: CampaignApi, reference: str, interval: float, timeout: float | None
+    api: SyncMomoflowClient, reference: str, interval: float, timeout: float | None
 ) -> CampaignProgress | None:
     """Poll until the campaign is final or blocked (its progress) or ``timeout`` passes
     (None).
@@ -989,22 +887,29 @@ def _follow(
 
 
 def _poll(
-    api: CampaignApi, reference: str, interval: float, deadline: float | None
+    api: SyncMomoflowClient, reference: str, interval: float, deadline: float | None
 ) -> Iterator[tuple[CampaignProgress | None, str]]:
     """(last progress read, trouble) at every interval: a gateway that cannot answer now
     keeps the last progress and says why in ``trouble``; refusals (401, 404) end the
     command."""
+    if not is_valid_reference(reference):
+        _fail(api, _invalid_reference(reference, submitting=False), reference)
     last: CampaignProgress | None = None
     while deadline is None or time.monotonic() < deadline:
         trouble = ""
         try:
-            last = api.progress(reference)
-        except GatewayUnreachable as exc:
-            trouble = f"{exc}; retrying every {interval:g} s"
-        except ApiError as exc:
-            if not exc.transient:
-                _fail(exc, reference)
-            trouble = f"gateway answered {exc.status}: {exc.message}; retrying every {interval:g} s"
+            last = api.get_campaign(reference)
+        except MomoflowError as exc:
+            if not _transient(exc):
+                _fail(api, exc, reference)
+            unreachable = _unreachable(api, exc)
+            if unreachable is not None:
+                trouble = f"{unreachable}; retrying every {interval:g} s"
+            else:
+                trouble = (
+                    f"gateway answered {exc.status}: {_refusal_message(exc)}; "
+                    f"retrying every {interval:g} s"
+                )
         yield last, trouble
         if last is not None and _watch_ends(last):
             return
@@ -1050,13 +955,13 @@ def _body(model: type[M], **values: Any) -> M:
 
 
 def _control(
-    gateway: str | None, api_key: str | None, reference: str, action: str, body: BaseModel
+    gateway: str | None,
+    api_key: str | None,
+    reference: str,
+    action: Callable[[SyncMomoflowClient], CampaignProgress],
 ) -> CampaignProgress:
     with _api(gateway, api_key) as api:
-        try:
-            return api.control(reference, action, body)
-        except (ApiError, GatewayUnreachable) as exc:
-            _fail(exc, reference)
+        return _call(api, reference, lambda: action(api))
 
 
 def _next_steps(progress: CampaignProgress) -> None:
@@ -1084,10 +989,7 @@ def _next_steps(progress: CampaignProgress) -> None:
 
 
 __all__ = [
-    "ApiError",
-    "CampaignApi",
     "CampaignProblems",
-    "GatewayUnreachable",
     "app",
     "progress_line",
     "render_preflight",

@@ -54,8 +54,10 @@ from momoflow.gateway.limits import (
 )
 from momoflow.gateway.transactions import (
     ERROR_RESPONSES,
+    WaitSeconds,
     not_found,
     read_state,
+    read_state_waiting,
     reference_conflict,
 )
 from momoflow.ids import REFERENCE_PATTERN, campaign_workflow_id, is_valid_reference
@@ -256,10 +258,39 @@ async def _exists(client: Client, workflow_id: str) -> bool:
     summary="A campaign's progress: counts and amounts by status, rate, ETA",
 )
 async def get_campaign(
-    reference: str, merchant: MerchantDep, client: TemporalDep
+    reference: str,
+    request: Request,
+    merchant: MerchantDep,
+    client: TemporalDep,
+    wait_s: WaitSeconds = None,
+    while_phase: Annotated[
+        CampaignPhase | None,
+        Query(
+            description="With `wait_s`: answer as soon as the phase is no longer this one; "
+            "without it, as soon as the campaign is final or blocked",
+        ),
+    ] = None,
 ) -> CampaignProgress:
-    """Live progress (only the caller's own campaigns are visible)."""
-    return await _progress(client, _campaign_id(merchant, reference), reference)
+    """Live progress (only the caller's own campaigns are visible). With ``wait_s``, the
+    answer waits until the campaign is final or ``blocked`` or, with ``while_phase``, until
+    its phase is another one; at the latest ``wait_s`` seconds."""
+
+    def ready(progress: CampaignProgress) -> bool:
+        if while_phase is not None:
+            return progress.phase is not while_phase
+        return progress.phase.is_final or progress.phase is CampaignPhase.BLOCKED
+
+    return await read_state_waiting(
+        request,
+        client,
+        _campaign_id(merchant, reference),
+        CampaignProgress,
+        what="campaign",
+        reference=reference,
+        wait_s=wait_s,
+        ready=ready,
+        query=PROGRESS_QUERY,
+    )
 
 
 @router.get(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
@@ -15,9 +15,13 @@ from momoflow.gateway.deps import MerchantDep, SettingsDep, TemporalDep
 from momoflow.gateway.errors import problems_response
 from momoflow.gateway.transactions import (
     ERROR_RESPONSES,
+    WaitSeconds,
+    WhileStatus,
     not_found,
     read_state,
+    read_state_waiting,
     reference_conflict,
+    transaction_answers,
 )
 from momoflow.ids import payin_workflow_id
 from momoflow.models import PayinState
@@ -77,15 +81,32 @@ async def create_payin(
     "/{reference}",
     response_model=PayinState,
     responses={404: {"description": "No payin with this reference"}, **ERROR_RESPONSES},
-    summary="Read a payin's live state",
+    summary="Read a payin's live state (optionally long-polling for a change)",
 )
-async def get_payin(reference: str, merchant: MerchantDep, client: TemporalDep) -> PayinState:
-    """The payin's live state (only the caller's own payins are visible)."""
+async def get_payin(
+    reference: str,
+    request: Request,
+    merchant: MerchantDep,
+    client: TemporalDep,
+    wait_s: WaitSeconds = None,
+    while_status: WhileStatus = None,
+) -> PayinState:
+    """The payin's live state (only the caller's own payins are visible); ``wait_s`` and
+    ``while_status`` long-poll as for ``GET /v1/payouts/{reference}``."""
     try:
         workflow_id = payin_workflow_id(merchant, reference)
     except ValueError:
         raise not_found("payin", reference) from None
-    return await read_state(client, workflow_id, PayinState, what="payin", reference=reference)
+    return await read_state_waiting(
+        request,
+        client,
+        workflow_id,
+        PayinState,
+        what="payin",
+        reference=reference,
+        wait_s=wait_s,
+        ready=transaction_answers(while_status),
+    )
 
 
 def _timeout() -> timedelta:

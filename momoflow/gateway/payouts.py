@@ -4,16 +4,20 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import APIRouter, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from momoflow.business_requests import PayoutRequest
 from momoflow.gateway.deps import MerchantDep, SettingsDep, TemporalDep
 from momoflow.gateway.errors import problems_response
 from momoflow.gateway.transactions import (
     ERROR_RESPONSES,
+    WaitSeconds,
+    WhileStatus,
     not_found,
     read_state,
+    read_state_waiting,
     reference_conflict,
+    transaction_answers,
 )
 from momoflow.ids import payout_workflow_id
 from momoflow.models import PayoutState
@@ -61,12 +65,31 @@ async def create_payout(
     "/{reference}",
     response_model=PayoutState,
     responses={404: {"description": "No payout with this reference"}, **ERROR_RESPONSES},
-    summary="Read a payout's live state",
+    summary="Read a payout's live state (optionally long-polling for a change)",
 )
-async def get_payout(reference: str, merchant: MerchantDep, client: TemporalDep) -> PayoutState:
-    """The payout's live state (only the caller's own payouts are visible)."""
+async def get_payout(
+    reference: str,
+    request: Request,
+    merchant: MerchantDep,
+    client: TemporalDep,
+    wait_s: WaitSeconds = None,
+    while_status: WhileStatus = None,
+) -> PayoutState:
+    """The payout's live state (only the caller's own payouts are visible). With
+    ``wait_s``, the answer waits until the payout is settled or, with ``while_status``,
+    until its status is another one; at the latest ``wait_s`` seconds (then ``200`` with
+    the current state)."""
     try:
         workflow_id = payout_workflow_id(merchant, reference)
     except ValueError:
         raise not_found("payout", reference) from None
-    return await read_state(client, workflow_id, PayoutState, what="payout", reference=reference)
+    return await read_state_waiting(
+        request,
+        client,
+        workflow_id,
+        PayoutState,
+        what="payout",
+        reference=reference,
+        wait_s=wait_s,
+        ready=transaction_answers(while_status),
+    )

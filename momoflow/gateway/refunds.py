@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Response, status
+from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 from temporalio.client import Client
 from temporalio.service import RPCError
@@ -19,9 +19,13 @@ from momoflow.business_requests import clean_text
 from momoflow.gateway.deps import MerchantDep, SettingsDep, TemporalDep
 from momoflow.gateway.transactions import (
     ERROR_RESPONSES,
+    WaitSeconds,
+    WhileStatus,
     not_found,
     read_state,
+    read_state_waiting,
     reference_conflict,
+    transaction_answers,
 )
 from momoflow.ids import payin_workflow_id, refund_workflow_id
 from momoflow.models import (
@@ -125,15 +129,32 @@ async def create_refund(
     "/{reference}/refund",
     response_model=RefundState,
     responses={404: {"description": "This payin has no refund"}, **ERROR_RESPONSES},
-    summary="Read a payin refund's live state",
+    summary="Read a payin refund's live state (optionally long-polling for a change)",
 )
-async def get_refund(reference: str, merchant: MerchantDep, client: TemporalDep) -> RefundState:
-    """The refund of the caller's payin ``reference``."""
+async def get_refund(
+    reference: str,
+    request: Request,
+    merchant: MerchantDep,
+    client: TemporalDep,
+    wait_s: WaitSeconds = None,
+    while_status: WhileStatus = None,
+) -> RefundState:
+    """The refund of the caller's payin ``reference``; ``wait_s`` and ``while_status``
+    long-poll as for ``GET /v1/payouts/{reference}``."""
     try:
         refund_id = refund_workflow_id(payin_workflow_id(merchant, reference))
     except ValueError:
         raise not_found("refund", reference) from None
-    return await read_state(client, refund_id, RefundState, what="refund", reference=reference)
+    return await read_state_waiting(
+        request,
+        client,
+        refund_id,
+        RefundState,
+        what="refund",
+        reference=reference,
+        wait_s=wait_s,
+        ready=transaction_answers(while_status),
+    )
 
 
 async def _payin_notify_url(client: Client, payin_id: str) -> str | None:

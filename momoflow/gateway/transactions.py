@@ -1,23 +1,62 @@
 """What the payout and payin endpoints share: error answers and reading a transaction's
-state (starting one is :mod:`momoflow.operations`, shared with the Python client)."""
+state, at once or as a long-poll (starting one is :mod:`momoflow.operations`, shared with
+the Python client).
+
+A long-poll (``GET …?wait_s=N``) holds the request until the state is worth answering, at
+the latest ``N`` seconds. It is server-side polling: the workflow's state query is read
+again after 0.25 s, then 0.5 s, 1 s, and every 2 s, until the record store can notify a
+change. Each read is one short query task on a worker, so no worker slot is held while a
+request waits, and the wait ends as soon as the caller disconnects.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, TypeVar
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar
 
-from fastapi import HTTPException, status
+from fastapi import HTTPException, Query, Request, status
 from pydantic import BaseModel
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 
 from momoflow.contract import STATE_QUERY
+from momoflow.models import TransactionState, TransactionStatus
 from momoflow.operations import ReferenceInUse
+
+log = logging.getLogger("momoflow.gateway")
 
 #: How long a read waits for a worker to answer the ``state`` query.
 QUERY_TIMEOUT_S = 5.0
+#: The longest ``wait_s`` a read accepts (seconds).
+MAX_WAIT_S = 60.0
+#: A long-poll reads the state again after this, then twice as long each time, up to
+#: ``LONG_POLL_MAX_DELAY_S`` (seconds).
+LONG_POLL_FIRST_DELAY_S = 0.25
+LONG_POLL_MAX_DELAY_S = 2.0
 
 StateT = TypeVar("StateT", bound=BaseModel)
+
+WaitSeconds = Annotated[
+    float | None,
+    Query(
+        gt=0,
+        le=MAX_WAIT_S,
+        description="Long-poll: hold the answer up to this many seconds (0 < wait_s <= 60) "
+        "until the state is worth answering (see `while_status`); without it, answer at once",
+    ),
+]
+WhileStatus = Annotated[
+    TransactionStatus | None,
+    Query(
+        description="With `wait_s`: answer as soon as the status is no longer this one "
+        "(typically the status you last saw); without it, as soon as the transaction is "
+        "settled (a final status, or `reconciling`)",
+    ),
+]
 
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "Missing or unknown API key"},
@@ -44,21 +83,128 @@ async def read_state(
     query: str = STATE_QUERY,
 ) -> StateT:
     """The workflow's state: its result once completed, else the live ``query``."""
+    snapshot = await _snapshot(client, workflow_id, state_type, what, reference, query)
+    return snapshot.state
+
+
+@dataclass(frozen=True)
+class _Snapshot(Generic[StateT]):
+    state: StateT
+    #: False once the workflow has closed: its state cannot change any more.
+    running: bool
+
+
+async def _snapshot(
+    client: Client,
+    workflow_id: str,
+    state_type: type[StateT],
+    what: str,
+    reference: str,
+    query: str,
+) -> _Snapshot[StateT]:
     handle = client.get_workflow_handle(workflow_id, result_type=state_type)
     try:
         description = await handle.describe()
+        running = description.status == WorkflowExecutionStatus.RUNNING
         if description.status == WorkflowExecutionStatus.COMPLETED:
             result: StateT = await handle.result()
-            return result
-        return await asyncio.wait_for(
+            return _Snapshot(result, running=False)
+        state = await asyncio.wait_for(
             handle.query(query, result_type=state_type), timeout=QUERY_TIMEOUT_S
         )
+        return _Snapshot(state, running=running)
     except RPCError as exc:
         if exc.status == RPCStatusCode.NOT_FOUND:
             raise not_found(what, reference) from None
         raise state_unavailable(what) from exc
     except TimeoutError:
         raise state_unavailable(what) from None
+
+
+def transaction_answers(
+    while_status: TransactionStatus | None,
+) -> Callable[[TransactionState], bool]:
+    """When a transaction's long-poll answers: once its status is no longer
+    ``while_status``, or, without one, once it is settled (final, or ``reconciling``)."""
+
+    def ready(state: TransactionState) -> bool:
+        if while_status is not None:
+            return state.status is not while_status
+        return state.status.is_final or state.status is TransactionStatus.RECONCILING
+
+    return ready
+
+
+async def read_state_waiting(
+    request: Request,
+    client: Client,
+    workflow_id: str,
+    state_type: type[StateT],
+    *,
+    what: str,
+    reference: str,
+    wait_s: float | None,
+    ready: Callable[[StateT], bool],
+    query: str = STATE_QUERY,
+) -> StateT:
+    """:func:`read_state`, held up to ``wait_s`` seconds (None: answer at once) until
+    ``ready(state)``; the state at the deadline otherwise. A closed workflow, or a caller
+    that went away, ends the wait at once. A read that fails during the wait (no worker
+    answered) keeps the last state and tries again; only the first read's errors are
+    answered."""
+
+    async def read() -> _Snapshot[StateT]:
+        return await _snapshot(client, workflow_id, state_type, what, reference, query)
+
+    snapshot = await read()
+    if wait_s is None or not snapshot.running or ready(snapshot.state):
+        return snapshot.state
+    return await _hold(request, read, snapshot, wait_s, ready, workflow_id)
+
+
+async def _hold(
+    request: Request,
+    read: Callable[[], Awaitable[_Snapshot[StateT]]],
+    snapshot: _Snapshot[StateT],
+    wait_s: float,
+    ready: Callable[[StateT], bool],
+    workflow_id: str,
+) -> StateT:
+    started = time.monotonic()
+    deadline = started + wait_s
+    delay = LONG_POLL_FIRST_DELAY_S
+    gone = asyncio.ensure_future(_disconnected(request))
+    try:
+        while snapshot.running and not ready(snapshot.state):
+            left = deadline - time.monotonic()
+            if left <= 0:
+                break
+            await asyncio.wait({gone}, timeout=min(delay, left))
+            if gone.done():
+                log.info(
+                    "%s: the caller left its wait after %.1f s",
+                    workflow_id,
+                    time.monotonic() - started,
+                )
+                break
+            delay = min(delay * 2, LONG_POLL_MAX_DELAY_S)
+            try:
+                snapshot = await read()
+            except HTTPException as exc:
+                if exc.status_code != status.HTTP_503_SERVICE_UNAVAILABLE:
+                    raise
+    finally:
+        gone.cancel()
+    return snapshot.state
+
+
+async def _disconnected(request: Request) -> None:
+    """Returns when the caller closes its connection. A GET has no body, so after its one
+    empty ``http.request`` message the server sends nothing but ``http.disconnect``."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
 
 
 def not_found(what: str, reference: str) -> HTTPException:

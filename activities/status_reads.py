@@ -19,6 +19,7 @@ from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from activities.heartbeats import heartbeating
 from momoflow import telemetry
 from momoflow.contract import (
     ANSWER_SIGNAL,
@@ -32,6 +33,7 @@ from momoflow.ids import status_reader_workflow_id, task_queue_prefix
 from momoflow.models import ProviderName, SharedLookup
 from momoflow.providers.base import PaymentProvider, SharedStatusReader
 from momoflow.status_reads import (
+    SWEEP_HEARTBEAT_EVERY_S,
     ReadAnswer,
     ReadBudget,
     ReaderInput,
@@ -104,7 +106,8 @@ class StatusReadActivities:
         telemetry.annotate(
             provider=request.provider.value, operation="read_statuses", lookups=len(lookups)
         )
-        outcome = await adapter.read_statuses(lookups)
+        async with heartbeating(SWEEP_HEARTBEAT_EVERY_S):
+            outcome = await adapter.read_statuses(lookups)
         read_at = datetime.now(UTC)
         not_found = (
             f"not visible in the list yet (read stopped early: {outcome.error})"
@@ -132,7 +135,8 @@ class StatusReadActivities:
                     return False  # it has ended meanwhile: nothing to tell
             return True
 
-        told = await asyncio.gather(*(answer(r) for r in request.requests))
+        async with heartbeating(SWEEP_HEARTBEAT_EVERY_S):
+            told = await asyncio.gather(*(answer(r) for r in request.requests))
         activity.logger.info(
             "%s list read: %d request(s) to the provider, %d of %d found",
             request.provider.value,

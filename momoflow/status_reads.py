@@ -119,6 +119,12 @@ class ReaderState(_Model):
 
 #: The most requests one list read may cost: its pages and a login.
 MAX_READ_COST = 11
+#: A list read heartbeats this often (seconds) ...
+SWEEP_HEARTBEAT_EVERY_S = 5.0
+#: ... and is given up after this long without one (seconds): when its worker dies, the
+#: reader reads again soon, not at the end of the read's whole timeout (five minutes during
+#: which every MOBILE-PAY transaction would wait for its status).
+SWEEP_HEARTBEAT_TIMEOUT_S = 30
 
 
 def next_sweep_delay(

@@ -71,8 +71,9 @@ INBOX_GENERATION = "REC8"
 
 #: Shared status reads (``python -m tests.record_histories reads``). REC9: MOBILE-PAY
 #: payouts with the shared-status-reads patch, and their reader's first run (continued as
-#: new) and its second.
-READS_GENERATION = "REC9"
+#: new) and its second. REC12: the same with the sweep-heartbeat patch (a list read
+#: heartbeats, so a dead worker's read is retried after 30 s, not 5 min).
+READS_GENERATION = "REC12"
 #: Merchant limits (``MerchantLimitsWorkflow``). REC11: the first version, a run that
 #: continued as new and the run after it.
 LIMITS_GENERATION = "REC11"

@@ -3,6 +3,8 @@ gateway and a worker, each a child process on free ports of 127.0.0.1."""
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import hashlib
 import hmac
 import json
@@ -15,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from temporalio.api.history.v1 import History
+from temporalio.client import Client
 
 from momoflow import search_attributes
 from momoflow.processes import (
@@ -136,6 +140,18 @@ class Stack:
         for proc in reversed(list(self.processes.values())):
             proc.stop()
 
+    def keep_raw_histories(self) -> int:
+        """Write the raw history of every workflow on this stack's Temporal server under
+        :data:`RAW_HISTORIES` of its root, as the server stores it (read without momoflow's
+        codec), so that the leak scan can read them after the server has stopped. Returns
+        how many were written."""
+        with concurrent.futures.ThreadPoolExecutor(1) as thread:
+            # A thread of its own: the session's event loop belongs to pytest-asyncio.
+            written: int = thread.submit(
+                asyncio.run, _write_raw_histories(self.temporal_address, self.root)
+            ).result(timeout=300)
+        return written
+
     # ------------------------------------------------------------ sandbox control
 
     def sandbox(self, provider: str = "caurisflux") -> httpx.Client:
@@ -194,6 +210,31 @@ class Stack:
                 check, timeout=timeout, what=f"payout {reference} in {sorted(statuses)}"
             )
             return result
+
+
+#: Where a stack keeps its raw histories (:meth:`Stack.keep_raw_histories`) and its
+#: environment (``start_stack``) for the leak scan: directory and file names under its root.
+RAW_HISTORIES = "raw-histories"
+STACK_ENV = "stack-env.json"
+
+
+async def _write_raw_histories(address: str, root: Path) -> int:
+    # No data converter of momoflow's: no codec, nothing decrypted.
+    client = await Client.connect(address)
+    ids = sorted({execution.id async for execution in client.list_workflows()})
+    out = root / RAW_HISTORIES
+    out.mkdir(parents=True, exist_ok=True)
+    gate = asyncio.Semaphore(8)
+
+    async def write(number: int, workflow_id: str) -> None:
+        async with gate:
+            history = await client.get_workflow_handle(workflow_id).fetch_history()
+        path = out / f"{number:06d}.history"
+        path.write_bytes(History(events=history.events).SerializeToString())
+
+    await asyncio.gather(*(write(n, wid) for n, wid in enumerate(ids)))
+    (out / "index.json").write_text(json.dumps({f"{n:06d}.history": w for n, w in enumerate(ids)}))
+    return len(ids)
 
 
 def signed_caurisflux_webhook(
@@ -278,6 +319,9 @@ def start_stack(
         "OTEL_BSP_SCHEDULE_DELAY": "200",
         **(env_overrides or {}),
     }
+    # The leak scan forbids every secret this environment holds, even after the stack stops.
+    root.mkdir(parents=True, exist_ok=True)
+    (root / STACK_ENV).write_text(json.dumps(env))
     stack = Stack(
         root=root,
         temporal_address=f"127.0.0.1:{temporal_port}",

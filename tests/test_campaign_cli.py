@@ -223,10 +223,11 @@ def test_watch_killed_mid_campaign_and_started_again_follows_it_to_the_end(
         stderr=subprocess.PIPE,
         text=True,
     )
+    printed: queue.Queue[str] = queue.Queue()
+    assert first.stdout is not None
+    reader = threading.Thread(target=_lines_to_queue, args=(first.stdout, printed))
+    reader.start()
     try:
-        printed: queue.Queue[str] = queue.Queue()
-        assert first.stdout is not None
-        threading.Thread(target=_lines_to_queue, args=(first.stdout, printed), daemon=True).start()
         seen: list[str] = []
 
         def progress_printed() -> bool:
@@ -243,6 +244,10 @@ def test_watch_killed_mid_campaign_and_started_again_follows_it_to_the_end(
         if first.poll() is None:
             first.kill()
             first.wait()
+        reader.join(timeout=10)
+        for stream in (first.stdout, first.stderr):
+            if stream is not None:
+                stream.close()
     assert "0/6 lines settled" in "".join(seen)
     assert progress(stack, reference)["phase"] == "paused"
 

@@ -31,10 +31,17 @@ from tests.test_campaigns import (
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 PROVIDERS = list(PHONES)
-#: Polls are rare (webhooks settle payouts in well under a second), so a lost webhook is
-#: visible, and the sandboxes retry failed webhook deliveries quickly.
-CHAOS_TIMINGS = {**TEST_TIMINGS, "poll_schedule_s": [20, 40], "settle_timeout_s": 120}
+#: The sandboxes retry failed webhook deliveries quickly: the last retry goes 31 s after the
+#: first attempt. Polls start well after that (webhooks settle payouts in well under a
+#: second), so that a payout settled by a poll shows a lost webhook even when a loaded
+#: machine restarts the gateway slowly.
 RETRIES = "1,2,4,8,16"
+FIRST_POLL_S = 60
+CHAOS_TIMINGS = {
+    **TEST_TIMINGS,
+    "poll_schedule_s": [FIRST_POLL_S, FIRST_POLL_S + 30],
+    "settle_timeout_s": 150,
+}
 FINAL_STATUSES = {"succeeded", "failed", "cancelled", "expired", "reconciling"}
 
 
@@ -46,7 +53,7 @@ def chaos(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         db_file=root / "temporal" / "chaos.db",
         env_overrides={
             "MOMOFLOW_PAYOUT_TIMINGS": json.dumps(CHAOS_TIMINGS),
-            "MOMOFLOW_MOBILEPAY__POLL_SCHEDULE_S": "[20, 40]",
+            "MOMOFLOW_MOBILEPAY__POLL_SCHEDULE_S": json.dumps(CHAOS_TIMINGS["poll_schedule_s"]),
         },
         sandbox_args=["--webhook-retry-schedule", RETRIES],
     )
@@ -194,7 +201,7 @@ def test_gateway_restarted_while_webhooks_arrive_loses_none(chaos: Stack) -> Non
                 if recent and not delivery["delivered"] and not delivery["dropped"]:
                     undelivered.append(delivery)
     assert undelivered == []
-    # Settled by their webhooks (polls come after 20 s): no webhook was lost on the way.
+    # Settled by their webhooks (polls come after FIRST_POLL_S): no webhook was lost on the way.
     with chaos.gateway() as http:
         for row in report(chaos, reference):
             timeline = http.get(f"/v1/payouts/{row['reference']}").json()["timeline"]

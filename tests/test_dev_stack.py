@@ -27,6 +27,14 @@ from momoflow.temporal_ui import MONEY_IN_DOUBT, NEEDS_ATTENTION_VIEW
 from tests.test_first_hour import _descendants, _kill_groups, _Output
 
 REPO = Path(__file__).resolve().parents[1]
+#: ``momoflow dev``'s port options other than the gateway's.
+OTHER_PORT_OPTIONS = (
+    "--ui-port",
+    "--temporal-port",
+    "--sandbox-port",
+    "--novasend-port",
+    "--mobilepay-port",
+)
 
 
 def test_dev_stack_runs_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
@@ -91,6 +99,8 @@ def test_dev_refuses_a_port_in_use(tmp_path: Path) -> None:
                 "dev",
                 "--gateway-port",
                 str(port),
+                # Free ports for the rest: the defaults may be held by another test's stack.
+                *(arg for name in OTHER_PORT_OPTIONS for arg in (name, str(free_port()))),
                 "--state-dir",
                 str(tmp_path),
             ],

@@ -140,8 +140,10 @@ class _Output:
             self.lines.append(line.rstrip("\n"))
 
     def join(self) -> None:
-        """Wait for the last line (the stack has exited)."""
+        """Wait for the last line (the stack has exited), then close the pipe."""
         self._thread.join(timeout=10)
+        if not self._thread.is_alive() and self._proc.stdout is not None:
+            self._proc.stdout.close()
 
     def text(self) -> str:
         return "\n".join(self.lines)
@@ -257,6 +259,7 @@ def test_first_hour_of_a_newcomer(checkout: Path) -> None:
         if stack.poll() is None:
             _kill_groups(_descendants(stack.pid) | family | {stack.pid})
             stack.wait(timeout=10)
+        output.join()
         # The .venv link must not lead pytest's tmp_path cleanup into the real .venv.
         (checkout / ".venv").unlink(missing_ok=True)
 

@@ -1,17 +1,19 @@
 """The leak scan: what the whole test session left behind holds no secret and no clear phone
 number.
 
-It runs last (``tests/conftest.py`` moves it to the end), so it reads the leftovers of every
-test that ran before it:
+It reads the leftovers of every test that ran before it. ``scripts/test`` runs it alone
+after the suite, over the directory the suite's xdist workers wrote
+(``$MOMOFLOW_TEST_LEFTOVERS``); in a plain ``pytest`` run it comes last
+(``tests/conftest.py`` moves it to the end) and reads its own session's. It reads:
 
-* the logs of every process of the test stack (``<stack>/logs``) and every other ``*.log``
-  the session's tests wrote under pytest's temporary directory;
-* the spans every process exported (the stack sends them to a stand-in collector,
+* every ``*.log`` the tests wrote: the logs of every process of every stack, and the rest;
+* the spans every process exported (each stack sends them to a stand-in collector,
   ``tests/otlp_sink.py``, one OTLP request body per file);
-* the raw Temporal history of every workflow of the session, fetched by a client **without**
-  the payload codec, so what is searched is what the server stores.
+* the raw Temporal history of every workflow of the session stacks, fetched before their
+  server stopped by a client **without** the payload codec, so what is searched is what the
+  server stores (``Stack.keep_raw_histories``).
 
-Forbidden: every secret the stack's settings hold (provider credentials, webhook secrets
+Forbidden: every secret the stacks' settings hold (provider credentials, webhook secrets
 and tokens, notification and fingerprint secrets, codec keys, as
 ``momoflow.redaction.secret_values`` finds them), the sandboxes' own credentials, every API
 key and operator token the tests use, and every phone number the tests use, in clear
@@ -30,8 +32,8 @@ fail by chance:
 
 from __future__ import annotations
 
-import asyncio
 import base64
+import json
 import os
 import re
 from collections.abc import Iterable
@@ -41,15 +43,16 @@ from pathlib import Path
 import phonenumbers
 import pytest
 from phonenumbers import PhoneNumberFormat
-from temporalio.api.history.v1 import History
-from temporalio.client import Client
 
 from momoflow.redaction import MIN_SECRET_LENGTH, secret_values
 from momoflow.sandbox.caurisflux import CaurisFluxSandboxConfig
 from momoflow.sandbox.mobilepay import MobilePaySandboxConfig
 from momoflow.sandbox.novasend import NovaSendSandboxConfig
 from momoflow.settings import DEV_API_KEY, DEV_OPERATOR_TOKEN, Settings
-from tests.stack import Stack
+from tests.stack import RAW_HISTORIES, STACK_ENV
+
+#: Set by ``scripts/test``: the directory of the run whose leftovers to scan.
+LEFTOVERS_VARIABLE = "MOMOFLOW_TEST_LEFTOVERS"
 
 TESTS = Path(__file__).resolve().parent
 #: Credentials the tests hand out or send: API keys and operator tokens (``mf_…``, ``mfop_…``).
@@ -66,25 +69,27 @@ class Leak:
     what: str
 
 
-def settings_of(stack: Stack) -> Settings:
-    """The settings the stack's processes run with."""
+def settings_of(env: dict[str, str]) -> Settings:
+    """The settings processes run with in environment ``env`` (a stack's)."""
     with pytest.MonkeyPatch.context() as patch:
         for key in [k for k in os.environ if k.startswith("MOMOFLOW_")]:
             patch.delenv(key)
-        for key, value in stack.env.items():
+        for key, value in env.items():
             patch.setenv(key, value)
         return Settings(_env_file=None)  # type: ignore[call-arg]
 
 
-def forbidden_secrets(stack: Stack) -> dict[str, str]:
-    """Secret value -> a name to report it by."""
-    values = secret_values(settings_of(stack))
+def forbidden_secrets(envs: Iterable[dict[str, str]]) -> dict[str, str]:
+    """Secret value -> a name to report it by, from the environments of every stack."""
+    values: list[str] = []
+    for env in envs:
+        settings = settings_of(env)
+        values += secret_values(settings)
+        # NovaSend's Basic credentials, as they travel.
+        basic = f"{settings.novasend.api_key}:{settings.novasend.api_client.get_secret_value()}"
+        values.append(base64.b64encode(basic.encode()).decode())
     for sandbox in (CaurisFluxSandboxConfig(), NovaSendSandboxConfig(), MobilePaySandboxConfig()):
         values += secret_values(sandbox)
-    settings = settings_of(stack)
-    # NovaSend's Basic credentials, as they travel.
-    basic = f"{settings.novasend.api_key}:{settings.novasend.api_client.get_secret_value()}"
-    values.append(base64.b64encode(basic.encode()).decode())
     values += [DEV_API_KEY, DEV_OPERATOR_TOKEN]
     for source in TESTS.glob("*.py"):
         values += _KEY_LITERAL.findall(source.read_text())
@@ -164,33 +169,35 @@ def find_leaks(
 # ------------------------------------------------------------------------------ what is searched
 
 
-def log_files(stack: Stack, basetemp: Path) -> list[Path]:
-    files = set((stack.root / "logs").glob("*.log"))
-    files |= {p for p in basetemp.rglob("*.log") if p.is_file()}
-    return sorted(files)
+def leftovers_root(basetemp: Path) -> Path:
+    """Where the session to scan left its files: the run ``scripts/test`` names (its
+    workers ran the suite in other processes), or this session's own temporary directory."""
+    named = os.environ.get(LEFTOVERS_VARIABLE)
+    return Path(named) if named else basetemp
 
 
-def span_files(stack: Stack, basetemp: Path) -> list[Path]:
-    """The session stack's exports, and those of the stacks some tests start for
-    themselves (each has its own stand-in collector)."""
-    files = set(stack.spans_dir.glob("*.pb"))
-    files |= {p for p in basetemp.rglob("*.pb") if p.parent.name == "spans"}
-    return sorted(files)
+def log_files(root: Path) -> list[Path]:
+    return sorted(p for p in root.rglob("*.log") if p.is_file())
 
 
-async def raw_histories(address: str) -> list[tuple[str, bytes]]:
-    """(workflow id, serialized history) of every workflow on the server, as stored."""
-    # No data converter of momoflow's: no codec, nothing decrypted.
-    client = await Client.connect(address)
-    ids = [execution.id async for execution in client.list_workflows()]
-    gate = asyncio.Semaphore(8)
+def span_files(root: Path) -> list[Path]:
+    """What every stack's stand-in collector received (the session stacks and those some
+    tests start for themselves)."""
+    return sorted(p for p in root.rglob("*.pb") if p.parent.name == "spans")
 
-    async def fetch(workflow_id: str) -> tuple[str, bytes]:
-        async with gate:
-            history = await client.get_workflow_handle(workflow_id).fetch_history()
-        return workflow_id, History(events=history.events).SerializeToString()
 
-    return list(await asyncio.gather(*(fetch(wid) for wid in sorted(set(ids)))))
+def stack_environments(root: Path) -> list[dict[str, str]]:
+    return [json.loads(p.read_text()) for p in sorted(root.rglob(STACK_ENV))]
+
+
+def raw_histories(root: Path) -> list[tuple[str, bytes]]:
+    """(workflow id, serialized history, as the server stored it) of every workflow the
+    session stacks kept (``Stack.keep_raw_histories``)."""
+    found: list[tuple[str, bytes]] = []
+    for index in sorted(root.rglob(f"{RAW_HISTORIES}/index.json")):
+        for name, workflow_id in json.loads(index.read_text()).items():
+            found.append((workflow_id, (index.parent / name).read_bytes()))
+    return found
 
 
 def _report(leaks: Iterable[Leak]) -> str:
@@ -252,31 +259,31 @@ def test_random_ids_kept_in_clear_are_not_phone_numbers(clear_id: str) -> None:
     assert find_leaks(clear_id, "sample", {}, pattern) == []
 
 
-async def test_no_secret_or_clear_phone_number_in_logs_spans_or_raw_histories(
-    stack: Stack, tmp_path_factory: pytest.TempPathFactory
+def test_no_secret_or_clear_phone_number_in_logs_spans_or_raw_histories(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    secrets = forbidden_secrets(stack)
+    root = leftovers_root(tmp_path_factory.getbasetemp())
+    if LEFTOVERS_VARIABLE not in os.environ:
+        # The suite ran in this process, and its stack still runs: keep its histories now.
+        request.getfixturevalue("stack").keep_raw_histories()
+    secrets = forbidden_secrets(stack_environments(root))
     phones, literals = phone_pattern()
     known = literal_forms(literals)
     assert len(secrets) >= 10
     leaks: list[Leak] = []
     scanned = {"log files": 0, "span exports": 0, "histories": 0}
 
-    basetemp = tmp_path_factory.getbasetemp()
-    logs = log_files(stack, basetemp)
-    for path in logs:
+    for path in log_files(root):
         text = path.read_bytes().decode("latin-1")
-        leaks += find_leaks(text, f"log {path.relative_to(basetemp)}", secrets, phones, known)
-    scanned["log files"] = len(logs)
+        leaks += find_leaks(text, f"log {path.relative_to(root)}", secrets, phones, known)
+        scanned["log files"] += 1
 
-    # Spans of the last few hundred milliseconds may still be batched in their process
-    # (OTEL_BSP_SCHEDULE_DELAY): those are the leak scan's own, which sends nothing.
-    for path in span_files(stack, basetemp):
+    for path in span_files(root):
         text = path.read_bytes().decode("latin-1")
-        leaks += find_leaks(text, f"spans {path.relative_to(basetemp)}", secrets, phones, known)
+        leaks += find_leaks(text, f"spans {path.relative_to(root)}", secrets, phones, known)
         scanned["span exports"] += 1
 
-    for workflow_id, raw in await raw_histories(stack.temporal_address):
+    for workflow_id, raw in raw_histories(root):
         leaks += find_leaks(raw.decode("latin-1"), f"history {workflow_id}", secrets, phones, known)
         scanned["histories"] += 1
 
@@ -284,7 +291,7 @@ async def test_no_secret_or_clear_phone_number_in_logs_spans_or_raw_histories(
         # Run alone there is nothing to scan; in CI the whole suite runs first, so an empty
         # scan there means the scan itself is broken.
         if os.environ.get("CI"):
-            pytest.fail("the leak scan found no workflow history to read")
+            pytest.fail(f"the leak scan found no workflow history to read under {root}")
         pytest.skip("no workflow ran in this session: run the scan with the tests it checks")
     # Not vacuous: there was something to read in each place.
     assert all(count > 0 for count in scanned.values()), scanned

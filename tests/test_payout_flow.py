@@ -11,11 +11,11 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 
 from momoflow.business_requests import PayoutRequest
-from momoflow.ids import payout_workflow_id, workflow_task_queue
-from momoflow.models import PayoutState, PayoutTimings, TransactionStatus
+from momoflow.ids import payout_workflow_id, status_reader_workflow_id, workflow_task_queue
+from momoflow.models import PayoutState, PayoutTimings, ProviderName, TransactionStatus
 from tests.stack import TEST_TIMINGS, Stack, signed_caurisflux_webhook, wait_until
 from workflows.payout import PayoutWorkflow
 
@@ -339,6 +339,63 @@ async def test_payout_survives_worker_crash_mid_create(
     assert result.status is TransactionStatus.SUCCEEDED
     assert result.submit_attempts >= 2
     assert executions(stack, reference) == 1
+
+
+async def test_mobilepay_reads_resume_soon_after_a_worker_dies_during_a_list_read(
+    stack: Stack, client: Client, reference: str
+) -> None:
+    """MOBILE-PAY's status reads are one shared list read (``StatusReaderWorkflow``). A
+    worker killed while that read is in flight is noticed by its missing heartbeats, after
+    30 s, and the read is made again on the next worker: MOBILE-PAY's payouts wait seconds,
+    not the read's whole five-minute timeout."""
+    prefix = f"crash-{uuid.uuid4().hex[:8]}"
+
+    async def start(ref: str) -> WorkflowHandle[Any, PayoutState]:
+        body = payout_body(
+            ref, phone="+2250701231001", provider="mobilepay", country="CI", operator="wave"
+        )
+        payout_input = PayoutRequest.model_validate(body).to_input(
+            merchant="acme",
+            secret="test",
+            requested_at=datetime.now(UTC),
+            timings=PayoutTimings.model_validate(TEST_TIMINGS),
+        )
+        return await client.start_workflow(
+            PayoutWorkflow.run,
+            payout_input,
+            id=payout_workflow_id("acme", ref),
+            task_queue=workflow_task_queue(prefix),
+        )
+
+    def list_read_in_flight() -> bool:
+        with stack.sandbox("mobilepay") as http:
+            return not http.get("/_sandbox/faults").json()["faults"]
+
+    first = stack.start_worker(f"{prefix}-a", prefix=prefix)
+    second = None
+    reader = client.get_workflow_handle(status_reader_workflow_id(ProviderName.MOBILEPAY, prefix))
+    try:
+        # A first payout: the reader learns the plan's budget from a read that succeeds (a
+        # reader that never read paces itself to the smallest plan).
+        warm = await start(f"{reference}-warm")
+        assert (await asyncio.wait_for(warm.result(), timeout=60)).status.value == "succeeded"
+        # The next list read is held 2.5 s (under the adapter's 3 s timeout); the sandbox
+        # takes the fault off its list as that read arrives, and the worker dies then.
+        stack.fault("mobilepay", operation="transactions.list", kind="delay", seconds=2.5)
+        handle = await start(reference)
+        wait_until(list_read_in_flight, timeout=60, what="the list read", every=0.05)
+        first.kill()
+        second = stack.start_worker(f"{prefix}-b", prefix=prefix)
+        result = await asyncio.wait_for(handle.result(), timeout=120)
+    finally:
+        if second is not None:
+            second.stop()
+        first.stop()
+        await reader.terminate("test over")
+
+    assert result.status is TransactionStatus.SUCCEEDED
+    ledger = stack.ledger_entry(payout_workflow_id("acme", reference), provider="mobilepay")
+    assert ledger is not None and int(ledger["executions"]) == 1
 
 
 def test_rate_limited_create_waits_for_retry_after_then_pays_once(

@@ -142,6 +142,21 @@ def test_shared_read_histories_take_the_patch_and_the_reader_continues_as_new() 
     assert (HISTORIES / "momoflow-test-status-reader-mobilepay-REC9-second.json").exists()
 
 
+def test_reader_histories_from_rec12_give_each_list_read_a_heartbeat_timeout() -> None:
+    """REC12: the reader takes the sweep-heartbeat patch, so every list read it schedules
+    is given up 30 s after its worker stops heartbeating (REC9's wait out five minutes)."""
+    for generation, expected in (("REC9", 0), ("REC12", 30)):
+        path = HISTORIES / f"momoflow-test-status-reader-mobilepay-{generation}-can.json"
+        history = WorkflowHistory.from_json(path.stem, path.read_text())
+        sweeps = [
+            e.activity_task_scheduled_event_attributes
+            for e in history.events
+            if e.HasField("activity_task_scheduled_event_attributes")
+        ]
+        assert sweeps, generation
+        assert {a.heartbeat_timeout.seconds for a in sweeps} == {expected}, generation
+
+
 def test_the_blocked_history_goes_through_blocked_retry_and_completed() -> None:
     path = HISTORIES / "campaign-acme-REC6-campaign-blocked.json"
     history = WorkflowHistory.from_json(path.stem, path.read_text())

@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from momoflow.status_reads import (
         MAX_READ_COST,
+        SWEEP_HEARTBEAT_TIMEOUT_S,
         ReaderInput,
         ReaderState,
         ReadRequest,
@@ -52,6 +53,9 @@ with workflow.unsafe.imports_passed_through():
 
 #: One list read: at most 11 requests; generous for a slow provider.
 SWEEP_TIMEOUT = timedelta(minutes=5)
+#: From this patch on a list read heartbeats, so a dead worker's read is retried after the
+#: heartbeat timeout (``SWEEP_HEARTBEAT_TIMEOUT_S``), not after ``SWEEP_TIMEOUT``.
+PATCH_SWEEP_HEARTBEAT = "status-reads-sweep-heartbeat"
 #: Requests one walk answers at most (the oldest first).
 MAX_BATCH = 500
 #: Until a sweep tells the worker's settings (a new reader's first read): the Free plan's
@@ -145,6 +149,11 @@ class StatusReaderWorkflow:
                 result_type=SweepResult,
                 task_queue=status_reads_queue(provider),
                 start_to_close_timeout=SWEEP_TIMEOUT,
+                heartbeat_timeout=(
+                    timedelta(seconds=SWEEP_HEARTBEAT_TIMEOUT_S)
+                    if workflow.patched(PATCH_SWEEP_HEARTBEAT)
+                    else None
+                ),
                 # Spent requests are counted from the result: a retry would spend unseen.
                 retry_policy=RetryPolicy(maximum_attempts=1),
                 summary=f"one list read for {len(batch)} transaction(s)",

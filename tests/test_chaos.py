@@ -31,16 +31,16 @@ from tests.test_campaigns import (
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
 
 PROVIDERS = list(PHONES)
-#: The sandboxes retry failed webhook deliveries quickly: the last retry goes 31 s after the
-#: first attempt. Polls start well after that (webhooks settle payouts in well under a
-#: second), so that a payout settled by a poll shows a lost webhook even when a loaded
-#: machine restarts the gateway slowly.
-RETRIES = "1,2,4,8,16"
-FIRST_POLL_S = 60
+#: The sandboxes retry failed webhook deliveries quickly: the last retry goes 63 s after the
+#: first attempt, longer than a loaded machine takes to restart the gateway. Polls start
+#: after that (webhooks settle payouts in well under a second), so that a payout settled
+#: by a poll shows a lost webhook.
+RETRIES = "1,2,4,8,16,32"
+FIRST_POLL_S = 90
 CHAOS_TIMINGS = {
     **TEST_TIMINGS,
     "poll_schedule_s": [FIRST_POLL_S, FIRST_POLL_S + 30],
-    "settle_timeout_s": 150,
+    "settle_timeout_s": 180,
 }
 FINAL_STATUSES = {"succeeded", "failed", "cancelled", "expired", "reconciling"}
 
@@ -113,7 +113,16 @@ def test_thousand_line_campaign_survives_random_worker_kills(chaos: Stack) -> No
     assert done["phase"] == "completed", done
     assert done["settled_lines"] == done["started_lines"] == 1000
     assert_report_matches_ledgers(chaos, reference, 1000)
-    assert done["by_status"]["succeeded"]["lines"] == 1000
+    # A MOBILE-PAY create killed with its worker leaves no proof that it was never sent, and
+    # MOBILE-PAY has no idempotency: such a line waits for an operator (``reconciling``,
+    # paid at most once, checked above) instead of being sent again. At most one per kill;
+    # every other line is paid.
+    in_doubt = [row for row in report(chaos, reference) if row["status"] != "succeeded"]
+    assert all(
+        row["status"] == "reconciling" and row["provider"] == "mobilepay" for row in in_doubt
+    ), in_doubt
+    assert len(in_doubt) <= len(kills), in_doubt
+    assert done["by_status"]["succeeded"]["lines"] == 1000 - len(in_doubt)
 
 
 def test_campaign_survives_a_temporal_server_restart(chaos: Stack) -> None:

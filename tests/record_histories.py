@@ -1,5 +1,6 @@
 """Record histories for the replay tests:
-``python -m tests.record_histories [payouts] [payins] [campaigns] [inbox] [reads] [limits]``.
+``python -m tests.record_histories [payouts] [payins] [campaigns] [inbox] [reads] [limits]
+[early-webhook]``.
 
 Starts a private stack (dev server, sandbox, gateway, worker), runs one payout per path
 (webhook, polling, declined, reconciling, 5xx retried; from REC7 also a success for another
@@ -78,6 +79,11 @@ READS_GENERATION = "REC12"
 #: continued as new and the run after it.
 LIMITS_GENERATION = "REC11"
 
+#: A payout whose signed webhook arrives during its create call
+#: (``python -m tests.record_histories early-webhook``). REC13: with the
+#: read-asked-before-a-wait patch, the confirming read made as soon as the answer is in.
+EARLY_WEBHOOK_GENERATION = "REC13"
+
 #: The payout scenarios recorded again with shared reads.
 READS_SCENARIOS = ("mobilepay", "mobilepay-retried")
 
@@ -109,6 +115,13 @@ SCENARIOS: dict[str, tuple[dict[str, object], Any, set[str]]] = {
     "mobilepay-retried": (
         {**_MP, "phone": "+2250701231012"},
         {"operation": "transfers.local", "kind": "timeout_after_execute", "seconds": 20},
+        {"succeeded"},
+    ),
+    # REC13: the sandbox executes the transfer, sends its webhook, then answers the create
+    # call 2 s later (``early-webhook``; not part of ``payouts``).
+    "early-webhook": (
+        {**_SN, "phone": "+221771231019"},
+        {"operation": "payouts.initiate", "kind": "timeout_after_execute", "seconds": 2},
         {"succeeded"},
     ),
     # REC7: a signed success for 1 XOF of 50,000 asked (see AFTER_PENDING).
@@ -424,7 +437,13 @@ async def main(which: set[str]) -> None:
                 await record_campaigns(stack, client)
             if "inbox" in which:
                 await record_inbox(stack, client)
-            payouts = SCENARIOS if "payouts" in which else {}
+            payouts = (
+                {n: v for n, v in SCENARIOS.items() if n != "early-webhook"}
+                if "payouts" in which
+                else {}
+            )
+            if "early-webhook" in which:
+                await record_payout(stack, client, "early-webhook", EARLY_WEBHOOK_GENERATION)
             payins = PAYIN_SCENARIOS if "payins" in which else {}
             if "reads" in which:
                 await record_reads(stack, client)

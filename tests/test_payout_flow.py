@@ -85,6 +85,28 @@ def test_payout_succeeds_by_webhook(stack: Stack, reference: str) -> None:
     assert executions(stack, reference) == 1
 
 
+def test_a_webhook_that_beats_the_create_answer_is_confirmed_at_once(
+    stack: Stack, reference: str
+) -> None:
+    """The provider executes the transfer and sends its webhook, and only then answers the
+    create call (2 s later). The webhook waits in the payout until the answer is in, then
+    its confirming read is made at once: the payout is settled by that read, not by the
+    scheduled poll (before the ``read-asked-before-a-wait`` patch it waited for the poll)."""
+    stack.fault(operation="payouts.initiate", kind="timeout_after_execute", seconds=2, count=1)
+    post_payout(stack, payout_body(reference))
+
+    final = stack.wait_for_payout(reference, FINAL)
+
+    assert final["status"] == "succeeded"
+    notes = [entry["note"] for entry in final["timeline"]]
+    accepted = next(i for i, n in enumerate(notes) if n.startswith("accepted by caurisflux"))
+    signed = next(i for i, n in enumerate(notes) if n.startswith("signed payout.success"))
+    # The webhook arrived during the create call; it is applied once the answer is in.
+    assert signed > accepted, notes
+    assert notes[-1] == "succeeded (read to confirm a signed webhook)", notes
+    assert executions(stack, reference) == 1
+
+
 def test_payout_succeeds_by_polling_when_webhooks_are_lost(stack: Stack, reference: str) -> None:
     stack.fault(kind="drop_webhooks", count=2)
 

@@ -157,6 +157,28 @@ def test_reader_histories_from_rec12_give_each_list_read_a_heartbeat_timeout() -
         assert {a.heartbeat_timeout.seconds for a in sweeps} == {expected}, generation
 
 
+def test_the_early_webhook_history_takes_its_read_before_waiting() -> None:
+    """REC13: a signed webhook that arrived during the create call; the patch
+    ``read-asked-before-a-wait`` makes its confirming read as soon as the answer is in."""
+    path = HISTORIES / "payout-acme-REC13-early-webhook.json"
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    patches = [
+        e.marker_recorded_event_attributes.details["patch-data"].payloads[0].data
+        for e in history.events
+        if e.HasField("marker_recorded_event_attributes")
+    ]
+    assert any(b"read-asked-before-a-wait" in p for p in patches)
+    activities = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    # The quote and the create call, then the read the webhook asked for: no poll between.
+    assert activities == ["quote_payout", "initiate_payout", "fetch_payout_status"], activities
+    timers = [e for e in history.events if e.HasField("timer_started_event_attributes")]
+    assert not timers, "waited before the read"
+
+
 def test_the_blocked_history_goes_through_blocked_retry_and_completed() -> None:
     path = HISTORIES / "campaign-acme-REC6-campaign-blocked.json"
     history = WorkflowHistory.from_json(path.stem, path.read_text())

@@ -117,6 +117,11 @@ PATCH_REFUSAL_AFTER_UNKNOWN = "create-refusal-after-unknown"
 #: request budget (``momoflow.status_reads``), instead of one walk per read.
 PATCH_SHARED_STATUS_READS = "shared-status-reads"
 
+#: Patch: a status read asked by a webhook that was taken before a wait (it arrived with
+#: the create call's answer, or during a read) is made before that wait. Without it, the
+#: read waited for the next event or the next scheduled poll.
+PATCH_READ_ASKED_BEFORE_A_WAIT = "read-asked-before-a-wait"
+
 #: How long a shared status read waits for the reader's answer. The reader paces its walks
 #: of the list by the request budget (at the Free plan's share, up to about 13 minutes).
 SHARED_READ_WAIT = timedelta(minutes=20)
@@ -536,6 +541,9 @@ class TransactionWorkflowBase(ABC):
             self._drain_inbox()
             if self._settled_or_reconciling:
                 return
+            if self._read_asked_before_a_wait():
+                await self._poll(self._poll_reason)
+                continue
             remaining = deadline - workflow.now()
             if remaining <= timedelta(0):
                 break
@@ -565,6 +573,9 @@ class TransactionWorkflowBase(ABC):
                 self._drain_inbox()
                 if self._status.is_final:
                     return
+                if self._read_asked_before_a_wait():
+                    await self._poll(self._poll_reason)
+                    continue
                 readable = (
                     self._base_state.provider_transaction_id is not None or readable_by_reference
                 )
@@ -591,6 +602,16 @@ class TransactionWorkflowBase(ABC):
         self._drain_inbox()
         self._poll_requested = False
         return not self._base_state.status.is_final
+
+    def _read_asked_before_a_wait(self) -> bool:
+        """True (once) when an event taken from the inbox before a wait asked for a status
+        read: the read is made now rather than after the wait."""
+        if not self._poll_requested or self._base_state.status.is_final:
+            return False
+        if not workflow.patched(PATCH_READ_ASKED_BEFORE_A_WAIT):
+            return False
+        self._poll_requested = False
+        return True
 
     def _take_poll_request(self) -> bool:
         self._drain_inbox()

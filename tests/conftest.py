@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 import pytest_asyncio
 from temporalio.client import Client
+from xdist.scheduler import LoadScopeScheduling
 
 from momoflow.settings import TemporalSettings
 from momoflow.temporal import connect_client
@@ -118,24 +119,19 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=rank)
 
 
-try:
-    from xdist.scheduler import LoadScopeScheduling
-except ImportError:  # pragma: no cover - xdist is in the test extras
-    pass
-else:
+class _Units(LoadScopeScheduling):
+    """xdist's scope scheduling with momoflow's units: a whole file for
+    :data:`WHOLE_FILES`, one test otherwise. (pytest-xdist's own ``loadgroup`` marks have
+    no effect under pytest 9, which no longer lets a plugin rename a test.)"""
 
-    class _Units(LoadScopeScheduling):
-        """xdist's scope scheduling with momoflow's units: a whole file for
-        :data:`WHOLE_FILES`, one test otherwise. (pytest-xdist's own ``loadgroup`` marks
-        have no effect under pytest 9, which no longer lets a plugin rename a test.)"""
+    def _split_scope(self, nodeid: str) -> str:
+        file = _file_of(nodeid)
+        return file if file in WHOLE_FILES else nodeid
 
-        def _split_scope(self, nodeid: str) -> str:
-            file = _file_of(nodeid)
-            return file if file in WHOLE_FILES else nodeid
 
-    def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> _Units:
-        """The scheduler of every ``-n`` run."""
-        return _Units(config, log)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> _Units:
+    """The scheduler of every ``-n`` run."""
+    return _Units(config, log)
 
 
 @pytest.fixture(scope="session")

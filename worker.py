@@ -22,6 +22,7 @@ from activities.inbox import InboxActivities
 from activities.notifications import NotificationActivities
 from activities.providers import ProviderActivities
 from activities.reconcile import ReconcileActivities, ReportProviderActivities
+from activities.records import RecordActivities
 from activities.status_reads import StatusReadActivities
 from momoflow import telemetry
 from momoflow.campaigns.store import store_for
@@ -36,6 +37,7 @@ from momoflow.ids import (
 from momoflow.outbound import notification_client
 from momoflow.providers.catalog import SHARED_READ_PROVIDERS
 from momoflow.providers.registry import open_providers
+from momoflow.records.store import RecordStore
 from momoflow.settings import Settings, configure_logging, get_settings
 from momoflow.temporal import connect_client
 from workflows.campaign import CampaignWorkflow
@@ -74,13 +76,19 @@ STATUS_READ_WORKFLOWS: Sequence[type] = (StatusReaderWorkflow, RevokedCodecSessi
 async def run_worker(
     settings: Settings, *, stop: asyncio.Event, client: Client | None = None
 ) -> None:
-    """Poll momoflow's task queues until ``stop`` is set, then drain and return."""
+    """Poll momoflow's task queues until ``stop`` is set, then drain and return.
+
+    Refuses to start without a record store (``MOMOFLOW_DATABASE__URL``): the workflows
+    write every transaction there."""
+    store = RecordStore.from_settings(settings.database)
     client = client or await connect_client(settings.temporal, codec=settings.codec)
     prefix = settings.task_queue_prefix
     async with (
         open_providers(settings) as providers,
         notification_client(settings.notify_policy()) as notify_http,
+        contextlib.aclosing(store) as _,
     ):
+        records = RecordActivities(store)
         activities = ProviderActivities(providers)
         reconciliation = ReconcileActivities(client, reports_dir=settings.reports_dir())
         inbox = InboxActivities(client)
@@ -102,6 +110,7 @@ async def run_worker(
                     *reconciliation.all(),
                     *inbox.all(),
                     status_reads.request_status_read,
+                    records.record_transaction,
                 ],
                 graceful_shutdown_timeout=settings.graceful_shutdown(),
             )

@@ -15,6 +15,8 @@
     momoflow reconcile sweep|report|schedule   the sweep, daily reports and their schedules
     momoflow campaign submit|status|problems|approve|pause|resume|cancel|report|watch
                                           bulk payout campaigns, over the gateway's API
+    momoflow db upgrade|current           the record store's schema (PostgreSQL)
+    momoflow records verify               compare records with their workflows, repair lag
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import typer
 
 from momoflow.campaigns.cli import app as campaign_app
 from momoflow.reconciliation.cli import app as reconcile_app
+from momoflow.records.cli import db_app, records_app
 
 app = typer.Typer(
     name="momoflow",
@@ -47,6 +50,8 @@ app.add_typer(temporal_app, name="temporal")
 app.add_typer(keys_app, name="keys")
 app.add_typer(reconcile_app, name="reconcile")
 app.add_typer(campaign_app, name="campaign")
+app.add_typer(db_app, name="db")
+app.add_typer(records_app, name="records")
 
 
 def _exit(rc: int) -> None:

@@ -84,6 +84,7 @@ from momoflow.notifications import (
     construct_event,
 )
 from momoflow.operations import ReferenceInUse, RequestProblems, UnencryptedClient, start_payout
+from momoflow.records.store import RecordStore
 from momoflow.settings import Settings
 
 __all__ = [
@@ -1546,17 +1547,23 @@ async def start_payout_on_temporal(
     returns the same id. Raises :class:`ValidationFailed` (nothing started),
     :class:`ReferenceConflict`, ``pydantic.ValidationError`` for a malformed mapping, or
     :class:`UnencryptedClient` (nothing started) for a client made without momoflow's
-    encrypting data converter: use :func:`momoflow.temporal.connect_client`.
+    encrypting data converter: use :func:`momoflow.temporal.connect_client`. Like the
+    gateway, it claims the payout's record first, in the record store of
+    ``settings.database`` (:class:`momoflow.operations.RecordsUnavailable` when it cannot be
+    reached: nothing started).
     """
     if not isinstance(request, PayoutRequest):
         request = PayoutRequest.model_validate(request)
+    store = RecordStore.from_settings(settings.database)
     try:
-        started = await start_payout(client, merchant, request, settings)
+        started = await start_payout(client, store, merchant, request, settings)
     except RequestProblems as exc:
         problems = _from_field_problems(exc.problems)
         raise ValidationFailed(str(exc), problems=problems, status=None) from None
     except ReferenceInUse as exc:
         raise ReferenceConflict(str(exc), status=None, code="reference_conflict") from None
+    finally:
+        await store.close()
     return started.workflow_id
 
 

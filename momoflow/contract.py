@@ -38,6 +38,7 @@ __all__ = [
     "CAMPAIGN_STORE_UNAVAILABLE",
     "DELIVER_INBOX_EVENTS_ACTIVITY",
     "DELIVER_NOTIFICATION_ACTIVITY",
+    "RECORD_TRANSACTION_ACTIVITY",
     "SWEEP_STATUS_READS_ACTIVITY",
     "REQUEST_STATUS_READ_ACTIVITY",
     "ACQUIRE_PREFLIGHT_UPDATE",
@@ -185,6 +186,8 @@ REQUEST_STATUS_READ_ACTIVITY = "request_status_read"
 SWEEP_STATUS_READS_ACTIVITY = "sweep_status_reads"
 #: POST one signed notification to a merchant (notifications task queue).
 DELIVER_NOTIFICATION_ACTIVITY = "deliver_notification"
+#: Activity: write a transaction's state to the record store (``activities/records.py``).
+RECORD_TRANSACTION_ACTIVITY = "record_transaction"
 #: Signal a batch of inbox events to their transactions.
 DELIVER_INBOX_EVENTS_ACTIVITY = "deliver_inbox_events"
 

@@ -105,6 +105,23 @@ class TemporalSettings(BaseModel):
     api_key: SecretStr | None = None
 
 
+class DatabaseSettings(BaseModel):
+    """The record store: PostgreSQL, through SQLAlchemy (async, asyncpg).
+
+    ``url`` is a SQLAlchemy URL (``postgresql+asyncpg://user:password@host:5432/momoflow``;
+    ``postgresql://`` is taken to mean asyncpg). It is required in staging and production;
+    ``momoflow dev`` and the tests start an embedded PostgreSQL 16 and set it.
+    """
+
+    url: SecretStr | None = None
+    #: Connections each process keeps open, and how many more it may open under load.
+    pool_size: int = Field(default=5, ge=1, le=100)
+    max_overflow: int = Field(default=10, ge=0, le=100)
+    #: How long one statement (or waiting for a connection) may take before the request
+    #: answers 503 or the record write is retried.
+    statement_timeout_s: float = Field(default=10.0, gt=0, le=300)
+
+
 class ApiKeyEntry(BaseModel):
     """One business caller: the merchant it acts for and the SHA-256 of its key."""
 
@@ -365,6 +382,7 @@ class Settings(BaseSettings, _ProviderAccounts):
 
     env: Literal["local", "test", "staging", "production"] = "local"
     temporal: TemporalSettings = Field(default_factory=TemporalSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     #: Task queues are ``<prefix>-workflows`` and ``<prefix>-provider-<name>``.
     task_queue_prefix: str = Field(default="momoflow", pattern=r"^[a-z0-9][a-z0-9-]{0,40}$")
     #: Where ``momoflow dev`` keeps the Temporal database and logs.
@@ -508,6 +526,7 @@ class Settings(BaseSettings, _ProviderAccounts):
         secrets: dict[str, SecretStr | None] = {
             "fingerprint_secret": self.fingerprint_secret,
             "default_notification_secret": self.default_notification_secret,
+            "database.url": self.database.url,
         }
         secrets.update(
             {f"notification_secrets.{m}": v for m, v in self.notification_secrets.items()}

@@ -23,11 +23,13 @@ from temporalio.client import Client
 from momoflow import search_attributes
 from momoflow.processes import (
     ManagedProcess,
+    ProcessError,
     free_port,
     http_ready,
     tcp_ready,
     temporal_dev_server_argv,
 )
+from momoflow.records.embedded import EmbeddedPostgres
 from momoflow.settings import hash_api_key
 
 PUBLIC_KEY = "pk_test_momoflow"
@@ -94,6 +96,8 @@ class Stack:
     gateway_url: str
     sandbox_urls: dict[str, str]
     env: dict[str, str]
+    #: The stack's own PostgreSQL (the record store), as a SQLAlchemy URL.
+    database_url: str = ""
     processes: dict[str, ManagedProcess] = field(default_factory=dict)
 
     @property
@@ -131,7 +135,13 @@ class Stack:
         else:
             old.stop()
         new = ManagedProcess(
-            old.name, old.argv, log_path=old.log_path, env=old.env, ready=old.ready, cwd=old.cwd
+            old.name,
+            old.argv,
+            log_path=old.log_path,
+            env=old.env,
+            ready=old.ready,
+            cwd=old.cwd,
+            user=old.user,
         )
         self.processes[name] = new.start(timeout=timeout)
         return new
@@ -258,6 +268,23 @@ def signed_caurisflux_webhook(
     return body, headers
 
 
+def migrate_records(env: Mapping[str, str], log_path: Path) -> None:
+    """``momoflow db upgrade`` against the stack's database (the command operators run)."""
+    migration = ManagedProcess(
+        "db-upgrade",
+        [sys.executable, "-m", "momoflow.cli", "db", "upgrade"],
+        log_path=log_path,
+        env=env,
+    ).start()
+    assert migration.proc is not None
+    try:
+        code = migration.proc.wait(timeout=120)
+    finally:
+        migration.stop()
+    if code != 0:
+        raise ProcessError(f"momoflow db upgrade failed ({code}):\n{migration.tail()}")
+
+
 def start_stack(
     root: Path,
     *,
@@ -269,12 +296,14 @@ def start_stack(
     fixtures). ``db_file`` keeps Temporal's state on disk (so it survives a restart);
     ``env_overrides`` and ``sandbox_args`` tune a stack for one kind of test."""
     temporal_port, gateway_port, otlp_port = free_port(), free_port(), free_port()
+    postgres = EmbeddedPostgres(root / "postgres", free_port(), durable=False)
     sandbox_ports = {name: free_port() for name in ("caurisflux", "novasend", "mobilepay")}
     gateway_url = f"http://127.0.0.1:{gateway_port}"
     sandbox_urls = {name: f"http://127.0.0.1:{port}" for name, port in sandbox_ports.items()}
     env = {
         "MOMOFLOW_ENV": "test",
         "MOMOFLOW_TEMPORAL__ADDRESS": f"127.0.0.1:{temporal_port}",
+        "MOMOFLOW_DATABASE__URL": postgres.url,
         "MOMOFLOW_CAURISFLUX__BASE_URL": f"{sandbox_urls['caurisflux']}/api/v1",
         "MOMOFLOW_CAURISFLUX__TIMEOUT_S": "3",
         "MOMOFLOW_CAURISFLUX__RATE_LIMIT_PER_MINUTE": "60000",
@@ -329,6 +358,7 @@ def start_stack(
         gateway_url=gateway_url,
         sandbox_urls=sandbox_urls,
         env=env,
+        database_url=postgres.url,
     )
     webhook_urls = {
         "caurisflux": f"{gateway_url}/webhooks/caurisflux",
@@ -352,6 +382,9 @@ def start_stack(
             ready=http_ready(f"http://127.0.0.1:{otlp_port}/"),
             cwd=Path(__file__).resolve().parent.parent,
         ).start(timeout=30)
+        postgres.prepare()
+        stack.processes["postgres"] = postgres.process(logs / "postgres.log").start(timeout=30)
+        migrate_records(env, logs / "db-upgrade.log")
         stack.processes["temporal"] = ManagedProcess(
             "temporal",
             temporal_dev_server_argv(

@@ -51,6 +51,7 @@ with workflow.unsafe.imports_passed_through():
         CONFLICT_ERROR_TYPES,
         DELIVER_NOTIFICATION_ACTIVITY,
         RECHECK_SIGNAL,
+        RECORD_TRANSACTION_ACTIVITY,
         REQUEST_STATUS_READ_ACTIVITY,
         RESOLUTION_REFUSED,
         RESOLVE_UPDATE,
@@ -78,6 +79,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from momoflow.money import Currency
     from momoflow.providers.catalog import SHARED_READ_PROVIDERS
+    from momoflow.records.writes import HistoryEntry, Kind, RecordWrite
     from momoflow.status_reads import ReadAnswer, ReadRequest
     from workflows.common import (
         PROVIDER_RETRY,
@@ -92,6 +94,22 @@ NOTIFY_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=5),
     backoff_coefficient=2.0,
     maximum_interval=timedelta(hours=1),
+)
+
+#: Record writes: from 1 s up to 30 s between attempts, for as long as PostgreSQL is down.
+RECORD_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+)
+#: One record write (a few statements in one database transaction).
+RECORD_WRITE_TIMEOUT = timedelta(seconds=30)
+#: Timeline entries that may wait for the next status change before they are written.
+MAX_UNRECORDED_ENTRIES = 20
+#: Statuses whose arrival is written to the record store at once (the start path wrote
+#: ``created``; the steps before the provider's answer ride along with the next write).
+_UNRECORDED_STATUSES = frozenset(
+    {TransactionStatus.CREATED, TransactionStatus.QUOTING, TransactionStatus.SUBMITTING}
 )
 
 #: How long one status read may keep retrying before the workflow moves on.
@@ -121,6 +139,10 @@ PATCH_SHARED_STATUS_READS = "shared-status-reads"
 #: the create call's answer, or during a read) is made before that wait. Without it, the
 #: read waited for the next event or the next scheduled poll.
 PATCH_READ_ASKED_BEFORE_A_WAIT = "read-asked-before-a-wait"
+
+#: Patch: write the transaction's record (state, timeline, journal) to the record store at
+#: each status change and before the workflow ends (``momoflow.records``).
+PATCH_RECORD_STORE = "record-store"
 
 #: How long a shared status read waits for the reader's answer. The reader paces its walks
 #: of the list by the request budget (at the Free plan's share, up to about 13 minutes).
@@ -190,6 +212,16 @@ class TransactionWorkflowBase(ABC):
         #: Answers of the provider's reader not applied yet, and the last request's id.
         self._read_answers: list[ReadAnswer] = []
         self._read_requests = 0
+        #: Record store writes (``PATCH_RECORD_STORE``): versions asked and written, the
+        #: timeline entries not written yet, and the number of entries ever made.
+        self._recording = False
+        self._record_wanted = 0
+        self._record_written = 0
+        self._record_closing = False
+        self._unrecorded: list[HistoryEntry] = []
+        self._history_count = 0
+        self._last_recorded: dict[str, object] | None = None
+        self._recorder_task: asyncio.Task[None] | None = None
 
     # ------------------------------------------------------------------ operators
 
@@ -736,9 +768,97 @@ class TransactionWorkflowBase(ABC):
         del state.timeline[:-MAX_TIMELINE]
         if changed:
             workflow.upsert_search_attributes([sa.STATUS.value_set(status.value)])
+        if self._recording:
+            self._unrecorded.append(
+                HistoryEntry(
+                    index=self._history_count, at=state.updated_at, status=status, note=note
+                )
+            )
+            self._history_count += 1
+            if (changed and status not in _UNRECORDED_STATUSES) or len(
+                self._unrecorded
+            ) >= MAX_UNRECORDED_ENTRIES:
+                self._record_wanted += 1
 
     def _note(self, note: str) -> None:
         self._record(self._base_state.status, note)
+
+    # ------------------------------------------------------------------ the record store
+
+    def _start_recording(self) -> None:
+        """Write this transaction's record at each status change from now on (call once,
+        right after the first state exists). Histories from before the record store replay
+        without it."""
+        if not workflow.patched(PATCH_RECORD_STORE):
+            return
+        self._recording = True
+        state = self._base_state
+        self._unrecorded = [
+            HistoryEntry(index=i, at=e.at, status=e.status, note=e.note)
+            for i, e in enumerate(state.timeline)
+        ]
+        self._history_count = len(state.timeline)
+        if state.status not in _UNRECORDED_STATUSES or self._record_campaign() is not None:
+            # No start path claimed a campaign line's record: it is written before the
+            # provider is called.
+            self._record_wanted += 1
+        self._recorder_task = asyncio.create_task(self._record_loop())
+
+    def _record_fingerprint(self) -> str:
+        """What identifies this transaction's request (compared by the start path)."""
+        raise NotImplementedError
+
+    def _record_campaign(self) -> str | None:
+        """The reference of the campaign that started this transaction, if any."""
+        return None
+
+    async def _record_loop(self) -> None:
+        """Write the newest state whenever a write was asked, one write at a time (a burst
+        of changes becomes one write); returns once closed and everything is written."""
+        while True:
+            await workflow.wait_condition(
+                lambda: self._record_wanted > self._record_written or self._record_closing
+            )
+            if self._record_wanted <= self._record_written:
+                return
+            wanted = self._record_wanted
+            entries = list(self._unrecorded)
+            state = self._base_state.model_dump(mode="json")
+            write = RecordWrite(
+                kind=Kind(self.kind),
+                seq=wanted,
+                fingerprint=self._record_fingerprint(),
+                campaign=self._record_campaign(),
+                state=state,
+                entries=entries,
+            )
+            try:
+                await workflow.execute_activity(
+                    RECORD_TRANSACTION_ACTIVITY,
+                    write,
+                    result_type=bool,
+                    start_to_close_timeout=RECORD_WRITE_TIMEOUT,
+                    retry_policy=RECORD_RETRY,
+                    summary=f"record {self._base_state.status.value}",
+                )
+            except ActivityError as err:
+                # Refused for good (never for an outage: those are retried until it ends).
+                # ``momoflow records verify`` repairs the record from this workflow.
+                message = failure_from(err, default_code="record_refused").message
+                workflow.logger.warning("record write refused: %s", message)
+            self._record_written = max(self._record_written, wanted)
+            self._last_recorded = state
+            del self._unrecorded[: len(entries)]
+
+    async def _records_settled(self) -> None:
+        """Write the last state if it changed since the last write, and wait until every
+        write is done (the workflow ends only then, so its record is complete)."""
+        if not self._recording:
+            return
+        if self._base_state.model_dump(mode="json") != self._last_recorded or self._unrecorded:
+            self._record_wanted += 1
+        self._record_closing = True
+        await workflow.wait_condition(lambda: self._record_written >= self._record_wanted)
 
     # ------------------------------------------------------------------ notifications
 
@@ -788,8 +908,10 @@ class TransactionWorkflowBase(ABC):
 
     async def _notifications_settled(self) -> None:
         """Wait until every notification is delivered or given up (the workflow stays
-        open until then, so none is lost)."""
+        open until then, so none is lost), then until the record store holds the last
+        state."""
         await asyncio.gather(*self._deliveries)
+        await self._records_settled()
 
     @property
     def _base_state(self) -> TransactionState:

@@ -120,6 +120,7 @@ class PayinWorkflow(TransactionWorkflowBase):
         self._state_value = PayinState.initial(workflow.info().workflow_id, input, updated_at=now)
         workflow.upsert_search_attributes(sa.as_updates(sa.payin_attributes(input)))
         self._record(TransactionStatus.CREATED, self._describe())
+        self._start_recording()
 
         created = await self._create()
         if created is not None:
@@ -398,6 +399,9 @@ class PayinWorkflow(TransactionWorkflowBase):
             )
 
     # ------------------------------------------------------------------ accessors
+
+    def _record_fingerprint(self) -> str:
+        return self._run_input.request_fingerprint
 
     def _amount(self) -> str:
         return format_amount(self._run_input.amount, self._run_input.currency)

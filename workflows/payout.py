@@ -120,6 +120,7 @@ class PayoutWorkflow(TransactionWorkflowBase):
         self._state_value = PayoutState.initial(workflow.info().workflow_id, input, updated_at=now)
         workflow.upsert_search_attributes(sa.as_updates(sa.payout_attributes(input)))
         self._record(TransactionStatus.CREATED, self._describe())
+        self._start_recording()
 
         transaction = await self._quote_and_submit()
         if transaction is not None:
@@ -370,6 +371,16 @@ class PayoutWorkflow(TransactionWorkflowBase):
         )
 
     # ------------------------------------------------------------------ accessors
+
+    def _record_fingerprint(self) -> str:
+        return self._run_input.request_fingerprint
+
+    def _record_campaign(self) -> str | None:
+        campaign = self._run_input.campaign_workflow_id
+        prefix = f"campaign-{self._run_input.merchant}-"
+        if campaign is None:
+            return None
+        return campaign.removeprefix(prefix)
 
     @property
     def _run_input(self) -> PayoutInput:

@@ -125,6 +125,7 @@ class RefundWorkflow(TransactionWorkflowBase):
             f"refund {self._amount()} of payin {input.payin_reference} via "
             f"{input.provider.value}: {input.reason}",
         )
+        self._start_recording()
 
         transaction = await self._submit()
         if transaction is not None:
@@ -273,6 +274,9 @@ class RefundWorkflow(TransactionWorkflowBase):
         )
 
     # ------------------------------------------------------------------ accessors
+
+    def _record_fingerprint(self) -> str:
+        return self._run_input.payin_workflow_id
 
     def _amount(self) -> str:
         return format_amount(self._run_input.amount, self._run_input.currency)

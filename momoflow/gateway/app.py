@@ -18,6 +18,7 @@ from momoflow.gateway.errors import install_error_handlers
 from momoflow.gateway.limits import MerchantLimiter
 from momoflow.gateway.request_ids import RequestIds
 from momoflow.providers.registry import open_providers
+from momoflow.records.store import RecordStore
 from momoflow.settings import Settings
 
 DESCRIPTION = """
@@ -31,15 +32,25 @@ and nothing is ever paid twice.
 """
 
 
-def create_app(settings: Settings, *, client: Client | None = None) -> FastAPI:
+def create_app(
+    settings: Settings, *, client: Client | None = None, store: RecordStore | None = None
+) -> FastAPI:
     """The gateway app. ``client`` injects a Temporal client (tests); otherwise one is
-    connected on first use."""
+    connected on first use. ``store`` injects the record store; otherwise it is opened on
+    ``settings.database.url`` (without one, every transaction route answers 503)."""
+    records = store
+    if records is None and settings.database.url is not None:
+        records = RecordStore.from_settings(settings.database)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_providers(settings) as providers:
             app.state.providers = providers
-            yield
+            try:
+                yield
+            finally:
+                if store is None and records is not None:
+                    await records.close()
 
     app = FastAPI(
         title="momoflow",
@@ -49,6 +60,7 @@ def create_app(settings: Settings, *, client: Client | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.temporal = TemporalConnection(settings, client)
+    app.state.records = records
     app.state.codec_sessions = SessionRevocations(
         app.state.temporal.get, prefix=settings.task_queue_prefix
     )
@@ -73,14 +85,26 @@ def create_app(settings: Settings, *, client: Client | None = None) -> FastAPI:
     async def healthz() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.get("/readyz", tags=["health"], summary="Readiness: Temporal reachable")
+    @app.get(
+        "/readyz", tags=["health"], summary="Readiness: Temporal and the record store reachable"
+    )
     async def readyz(request: Request) -> JSONResponse:
         connection: TemporalConnection = request.app.state.temporal
+        answer = {"temporal": "reachable", "records": "reachable"}
         try:
             temporal = await connection.get()
             await temporal.service_client.check_health()
         except Exception:
-            return JSONResponse({"status": "unavailable", "temporal": "unreachable"}, 503)
-        return JSONResponse({"status": "ok", "temporal": "reachable"})
+            answer["temporal"] = "unreachable"
+        store: RecordStore | None = request.app.state.records
+        if store is None:
+            answer["records"] = "not configured"
+        else:
+            try:
+                await store.ping()
+            except Exception:
+                answer["records"] = "unreachable"
+        ok = all(value == "reachable" for value in answer.values())
+        return JSONResponse({"status": "ok" if ok else "unavailable", **answer}, 200 if ok else 503)
 
     return app

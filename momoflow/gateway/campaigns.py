@@ -56,8 +56,8 @@ from momoflow.gateway.transactions import (
     ERROR_RESPONSES,
     WaitSeconds,
     not_found,
-    read_state,
-    read_state_waiting,
+    read_workflow_state,
+    read_workflow_state_waiting,
     reference_conflict,
 )
 from momoflow.ids import REFERENCE_PATTERN, campaign_workflow_id, is_valid_reference
@@ -280,7 +280,7 @@ async def get_campaign(
             return progress.phase is not while_phase
         return progress.phase.is_final or progress.phase is CampaignPhase.BLOCKED
 
-    return await read_state_waiting(
+    return await read_workflow_state_waiting(
         request,
         client,
         _campaign_id(merchant, reference),
@@ -452,7 +452,7 @@ async def retry_campaign(
 
 
 async def _progress(client: Client, campaign_id: str, reference: str) -> CampaignProgress:
-    return await read_state(
+    return await read_workflow_state(
         client,
         campaign_id,
         CampaignProgress,
@@ -464,7 +464,7 @@ async def _progress(client: Client, campaign_id: str, reference: str) -> Campaig
 
 async def _live_outcome(client: Client, workflow_id: str) -> LineOutcome | None:
     try:
-        state = await read_state(
+        state = await read_workflow_state(
             client, workflow_id, PayoutState, what="payout", reference=workflow_id
         )
     except HTTPException as exc:

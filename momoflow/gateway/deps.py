@@ -14,6 +14,7 @@ from temporalio.client import Client
 from momoflow.gateway.limits import MerchantLimiter, RateLimited
 from momoflow.models import ProviderName
 from momoflow.providers.base import PaymentProvider
+from momoflow.records.store import RecordStore
 from momoflow.settings import Settings
 from momoflow.temporal import connect_client
 
@@ -49,6 +50,35 @@ class TemporalConnection:
                         headers={"Retry-After": "5"},
                     ) from exc
             return self._client
+
+
+def records_unavailable(message: str | None = None) -> HTTPException:
+    """503 when the record store cannot be reached (nothing was started or changed)."""
+    return HTTPException(
+        status.HTTP_503_SERVICE_UNAVAILABLE,
+        detail={
+            "error": "records_unavailable",
+            "message": message
+            or "the record store cannot be reached; nothing was started, retry shortly",
+        },
+        headers={"Retry-After": "5"},
+    )
+
+
+def get_store(request: Request) -> RecordStore:
+    """The record store (503 when none is configured)."""
+    store: RecordStore | None = request.app.state.records
+    if store is None:
+        raise records_unavailable(
+            "no record store is configured (MOMOFLOW_DATABASE__URL); nothing was started"
+        )
+    return store
+
+
+def get_temporal_connection(request: Request) -> TemporalConnection:
+    """The lazy Temporal connection, for routes that can answer without Temporal."""
+    connection: TemporalConnection = request.app.state.temporal
+    return connection
 
 
 def get_settings_dep(request: Request) -> Settings:
@@ -150,5 +180,7 @@ def rate_limited_response(exc: RateLimited) -> JSONResponse:
 
 SettingsDep = Annotated[Settings, Depends(get_settings_dep)]
 TemporalDep = Annotated[Client, Depends(get_temporal)]
+TemporalConnectionDep = Annotated[TemporalConnection, Depends(get_temporal_connection)]
+StoreDep = Annotated[RecordStore, Depends(get_store)]
 ProvidersDep = Annotated[dict[ProviderName, PaymentProvider], Depends(get_providers)]
 MerchantDep = Annotated[str, Depends(authenticate)]

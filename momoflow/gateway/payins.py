@@ -11,22 +11,36 @@ from temporalio.service import RPCError
 
 from momoflow.business_requests import PayinRequest
 from momoflow.contract import CREATED_UPDATE
-from momoflow.gateway.deps import MerchantDep, SettingsDep, TemporalDep
+from momoflow.gateway.deps import (
+    MerchantDep,
+    SettingsDep,
+    StoreDep,
+    TemporalConnectionDep,
+    TemporalDep,
+)
 from momoflow.gateway.errors import problems_response
 from momoflow.gateway.transactions import (
     ERROR_RESPONSES,
+    Source,
     WaitSeconds,
     WhileStatus,
     not_found,
     read_state,
     read_state_waiting,
     reference_conflict,
+    start_refused_unavailable,
     transaction_answers,
 )
 from momoflow.ids import payin_workflow_id
 from momoflow.models import PayinState
 from momoflow.money import format_amount
-from momoflow.operations import ReferenceInUse, RequestProblems, start_payin
+from momoflow.operations import (
+    RecordsUnavailable,
+    ReferenceInUse,
+    RequestProblems,
+    start_payin,
+)
+from momoflow.records.writes import Kind
 
 log = logging.getLogger("momoflow.gateway")
 
@@ -48,18 +62,26 @@ async def create_payin(
     response: Response,
     merchant: MerchantDep,
     settings: SettingsDep,
+    store: StoreDep,
+    temporal: TemporalConnectionDep,
     client: TemporalDep,
 ) -> PayinState | Response:
     """Start the payin and answer once the provider has created it, with what the customer
     needs (``payment_url``, ``deep_links``, ``qr_code``, ``expires_at``); the payin then goes
     on (follow it with ``GET /v1/payins/{reference}`` or your ``notify_url``)."""
     try:
-        started = await start_payin(client, merchant, body, settings)
+        started = await start_payin(client, store, merchant, body, settings)
     except RequestProblems as exc:
         return problems_response(exc.problems)
     except ReferenceInUse as exc:
         raise reference_conflict(exc) from None
+    except RecordsUnavailable as exc:
+        raise start_refused_unavailable(exc) from None
     workflow_id = started.workflow_id
+    source = Source(temporal, store, Kind.PAYIN, merchant, body.reference, workflow_id)
+    if started.existing is not None and started.existing.status.is_final:
+        response.status_code = status.HTTP_200_OK
+        return await read_state(source, PayinState, what="payin")
     if not started.created:
         response.status_code = status.HTTP_200_OK
     else:
@@ -72,9 +94,7 @@ async def create_payin(
         return state
     except (RPCError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError):
         # Finished already, or the provider is slow to answer: the current state says which.
-        return await read_state(
-            client, workflow_id, PayinState, what="payin", reference=body.reference
-        )
+        return await read_state(source, PayinState, what="payin")
 
 
 @router.get(
@@ -87,7 +107,8 @@ async def get_payin(
     reference: str,
     request: Request,
     merchant: MerchantDep,
-    client: TemporalDep,
+    store: StoreDep,
+    temporal: TemporalConnectionDep,
     wait_s: WaitSeconds = None,
     while_status: WhileStatus = None,
 ) -> PayinState:
@@ -99,11 +120,9 @@ async def get_payin(
         raise not_found("payin", reference) from None
     return await read_state_waiting(
         request,
-        client,
-        workflow_id,
+        Source(temporal, store, Kind.PAYIN, merchant, reference, workflow_id),
         PayinState,
         what="payin",
-        reference=reference,
         wait_s=wait_s,
         ready=transaction_answers(while_status),
     )

@@ -13,18 +13,26 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Request, Response, status
 from pydantic import AfterValidator, BaseModel, ConfigDict, StringConstraints
 from temporalio.client import Client
-from temporalio.service import RPCError
+from temporalio.service import RPCError, RPCStatusCode
 
 from momoflow.business_requests import clean_text
-from momoflow.gateway.deps import MerchantDep, SettingsDep, TemporalDep
+from momoflow.gateway.deps import (
+    MerchantDep,
+    SettingsDep,
+    StoreDep,
+    TemporalConnectionDep,
+    TemporalDep,
+)
 from momoflow.gateway.transactions import (
     ERROR_RESPONSES,
+    Source,
     WaitSeconds,
     WhileStatus,
     not_found,
     read_state,
     read_state_waiting,
     reference_conflict,
+    start_refused_unavailable,
     transaction_answers,
 )
 from momoflow.ids import payin_workflow_id, refund_workflow_id
@@ -40,7 +48,8 @@ from momoflow.operations.refunds import (
     initial_refund_state,
     start_refund,
 )
-from momoflow.operations.starting import ReferenceInUse
+from momoflow.operations.starting import RecordsUnavailable, ReferenceInUse
+from momoflow.records.writes import Kind
 
 log = logging.getLogger("momoflow.gateway")
 
@@ -84,6 +93,8 @@ async def create_refund(
     response: Response,
     merchant: MerchantDep,
     settings: SettingsDep,
+    store: StoreDep,
+    temporal: TemporalConnectionDep,
     client: TemporalDep,
 ) -> RefundState:
     """Start the payin's refund, or return it (200) when it was already requested: a
@@ -93,10 +104,15 @@ async def create_refund(
         payin_id = payin_workflow_id(merchant, reference)
     except ValueError:
         raise not_found("payin", reference) from None
-    payin = await read_state(client, payin_id, PayinState, what="payin", reference=reference)
+    payin = await read_state(
+        Source(temporal, store, Kind.PAYIN, merchant, reference, payin_id),
+        PayinState,
+        what="payin",
+    )
     try:
         started = await start_refund(
             client,
+            store,
             payin,
             reason=body.reason,
             notify_url=await _payin_notify_url(client, payin_id),
@@ -114,10 +130,14 @@ async def create_refund(
         ) from None
     except ReferenceInUse as exc:
         raise reference_conflict(exc) from None
+    except RecordsUnavailable as exc:
+        raise start_refused_unavailable(exc) from None
     if not started.created:
         response.status_code = status.HTTP_200_OK
         return await read_state(
-            client, started.workflow_id, RefundState, what="refund", reference=reference
+            Source(temporal, store, Kind.REFUND, merchant, reference, started.workflow_id),
+            RefundState,
+            what="refund",
         )
     log.info(
         "refund %s started (%s)", started.workflow_id, format_amount(payin.amount, payin.currency)
@@ -135,7 +155,8 @@ async def get_refund(
     reference: str,
     request: Request,
     merchant: MerchantDep,
-    client: TemporalDep,
+    store: StoreDep,
+    temporal: TemporalConnectionDep,
     wait_s: WaitSeconds = None,
     while_status: WhileStatus = None,
 ) -> RefundState:
@@ -147,11 +168,9 @@ async def get_refund(
         raise not_found("refund", reference) from None
     return await read_state_waiting(
         request,
-        client,
-        refund_id,
+        Source(temporal, store, Kind.REFUND, merchant, reference, refund_id),
         RefundState,
         what="refund",
-        reference=reference,
         wait_s=wait_s,
         ready=transaction_answers(while_status),
     )
@@ -167,6 +186,9 @@ async def _payin_notify_url(client: Client, payin_id: str) -> str | None:
             notify_url: str | None = payin.notify_url
             return notify_url
     except RPCError as exc:
+        if exc.status == RPCStatusCode.NOT_FOUND:
+            # Past Temporal's retention the payin's input is gone: no notifications.
+            return None
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             detail={"error": "temporal_unavailable", "message": "retry shortly"},

@@ -18,17 +18,20 @@ workflow id, reuse policy, fingerprint memo and search attributes as
 from momoflow.operations.campaigns import submit_campaign
 from momoflow.operations.refunds import PayinNotRefundable, RefundNotSupported, start_refund
 from momoflow.operations.starting import (
+    RecordsUnavailable,
     ReferenceInUse,
     RequestProblems,
     Started,
     StartRefused,
     UnencryptedClient,
     start_once,
+    start_recorded,
 )
 from momoflow.operations.transactions import start_payin, start_payout
 
 __all__ = [
     "PayinNotRefundable",
+    "RecordsUnavailable",
     "ReferenceInUse",
     "RefundNotSupported",
     "RequestProblems",
@@ -36,6 +39,7 @@ __all__ = [
     "Started",
     "UnencryptedClient",
     "start_once",
+    "start_recorded",
     "start_payin",
     "start_payout",
     "start_refund",

@@ -25,8 +25,10 @@ from momoflow.models import (
     TransactionStatus,
 )
 from momoflow.money import format_amount
-from momoflow.operations.starting import Started, StartRefused, start_once
+from momoflow.operations.starting import Started, StartRefused, start_once, start_recorded
 from momoflow.providers.catalog import all_specs, spec_for
+from momoflow.records.store import RecordStore
+from momoflow.records.writes import Kind
 from momoflow.settings import Settings
 
 __all__ = [
@@ -68,6 +70,7 @@ class RefundNotSupported(StartRefused):
 
 async def start_refund(
     client: Client,
+    store: RecordStore,
     payin: PayinState,
     *,
     reason: str,
@@ -99,33 +102,44 @@ async def start_refund(
         requested_at=requested_at or datetime.now(UTC),
         timings=_timings(settings),
     )
-    created = await start_once(
-        client,
-        REFUND_WORKFLOW,
-        refund_input,
-        workflow_id=refund_id,
-        task_queue=workflow_task_queue(settings.task_queue_prefix),
-        # A refund is identified by its payin alone: any later request is the same refund.
-        fingerprint=payin.workflow_id,
-        search_attributes=sa.transaction_attributes(
-            direction=Direction.PAYIN.value,
-            provider=payin.provider.value,
-            status=TransactionStatus.SUBMITTING.value,
-            country=payin.country.value,
-            operator=payin.operator.value if payin.operator else payin.mode.value,
-            amount=payin.amount,
-            currency=payin.currency.value,
-            merchant=payin.merchant,
-            reference=payin.reference,
-        ),
-        summary=(
-            f"Refund {format_amount(payin.amount, payin.currency)} of payin {payin.reference} "
-            f"via {payin.provider.value}"
-        ),
-        what="refund",
+    attributes = sa.transaction_attributes(
+        direction=Direction.PAYIN.value,
+        provider=payin.provider.value,
+        status=TransactionStatus.SUBMITTING.value,
+        country=payin.country.value,
+        operator=payin.operator.value if payin.operator else payin.mode.value,
+        amount=payin.amount,
+        currency=payin.currency.value,
+        merchant=payin.merchant,
         reference=payin.reference,
     )
-    return Started(workflow_id=refund_id, created=created, input=refund_input)
+    started = Started(workflow_id=refund_id, created=False, input=refund_input)
+    created, existing = await start_recorded(
+        store,
+        Kind.REFUND,
+        initial_refund_state(started),
+        # A refund is identified by its payin alone: any later request is the same refund.
+        fingerprint=payin.workflow_id,
+        actor=f"api:{payin.merchant}",
+        what="refund",
+        search_attributes=attributes,
+        start=lambda: start_once(
+            client,
+            REFUND_WORKFLOW,
+            refund_input,
+            workflow_id=refund_id,
+            task_queue=workflow_task_queue(settings.task_queue_prefix),
+            fingerprint=payin.workflow_id,
+            search_attributes=attributes,
+            summary=(
+                f"Refund {format_amount(payin.amount, payin.currency)} of payin "
+                f"{payin.reference} via {payin.provider.value}"
+            ),
+            what="refund",
+            reference=payin.reference,
+        ),
+    )
+    return Started(workflow_id=refund_id, created=created, input=refund_input, existing=existing)
 
 
 def initial_refund_state(started: Started[RefundWorkflowInput]) -> RefundState:

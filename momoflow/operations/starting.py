@@ -12,13 +12,21 @@ Every start of money movement (payouts, payins, refunds, campaigns) goes through
 * the search attributes make the workflow findable at once;
 * a client that would store the input in clear is refused before anything is sent.
 
-Nothing here knows about HTTP: callers map :class:`RequestProblems` and
-:class:`ReferenceInUse` to their own errors (the gateway to 422 and 409).
+Payouts, payins and refunds are first claimed in the record store
+(:func:`start_recorded`): the record is inserted under (merchant, kind, reference), then the
+workflow is started, and "already started" is success. A reference whose record exists is
+never started again, even once Temporal has forgotten the workflow.
+
+Nothing here knows about HTTP: callers map :class:`RequestProblems`,
+:class:`ReferenceInUse` and :class:`RecordsUnavailable` to their own errors (the gateway to
+422, 409 and 503).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Generic, TypeVar
 
@@ -35,15 +43,21 @@ from momoflow import telemetry
 from momoflow.business_requests import FieldProblem
 from momoflow.codec import EncryptionCodec
 from momoflow.contract import FINGERPRINT_MEMO
-from momoflow.models import PayinInput, PayoutInput, RefundWorkflowInput
+from momoflow.models import PayinInput, PayoutInput, RefundWorkflowInput, TransactionState
+from momoflow.records.store import RecordStore, StoredRecord, is_unavailable
+from momoflow.records.writes import Kind
+
+log = logging.getLogger("momoflow.operations")
 
 __all__ = [
+    "RecordsUnavailable",
     "ReferenceInUse",
     "RequestProblems",
     "StartRefused",
     "Started",
     "UnencryptedClient",
     "start_once",
+    "start_recorded",
 ]
 
 InputT = TypeVar("InputT", PayoutInput, PayinInput, RefundWorkflowInput)
@@ -88,6 +102,15 @@ class ReferenceInUse(StartRefused):
         )
 
 
+class RecordsUnavailable(StartRefused):
+    """The record store cannot be reached: nothing was started."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "the record store cannot be reached, so nothing was started; retry shortly"
+        )
+
+
 @dataclass(frozen=True)
 class Started(Generic[InputT]):
     """A started (or already running) transaction workflow.
@@ -99,6 +122,8 @@ class Started(Generic[InputT]):
     workflow_id: str
     created: bool
     input: InputT
+    #: The record as the store held it when the transaction already existed.
+    existing: StoredRecord | None = None
 
 
 async def start_once(
@@ -156,3 +181,63 @@ async def start_once(
         kind=what, workflow_id=workflow_id, search_attributes=search_attributes, outcome="created"
     )
     return True
+
+
+async def start_recorded(
+    store: RecordStore,
+    kind: Kind,
+    initial: TransactionState,
+    *,
+    fingerprint: str,
+    actor: str,
+    what: str,
+    search_attributes: TypedSearchAttributes,
+    start: Callable[[], Awaitable[bool]],
+    earlier_fingerprints: Sequence[str] = (),
+) -> tuple[bool, StoredRecord | None]:
+    """Claim the record, then ``start`` the workflow (a :func:`start_once` call).
+
+    Returns ``(created, existing)``: ``existing`` is the record when the reference was
+    already in the store with the same request (nothing is started again, even if Temporal
+    no longer has its workflow). Raises :class:`ReferenceInUse` for another request under
+    the same reference, :class:`RecordsUnavailable` when the store cannot be reached (nothing
+    started). A claim whose start failed is removed again, so that the caller, told that
+    nothing started, may send another request under the reference.
+    """
+    try:
+        claim = await store.claim(kind, initial, fingerprint=fingerprint, actor=actor)
+    except Exception as exc:
+        if is_unavailable(exc):
+            raise RecordsUnavailable() from None
+        raise
+    record = claim.record
+    if not claim.inserted:
+        if record.fingerprint not in {fingerprint, *earlier_fingerprints}:
+            telemetry.note_transaction_start(
+                kind=what,
+                workflow_id=record.workflow_id,
+                search_attributes=search_attributes,
+                outcome="reference_conflict",
+            )
+            raise ReferenceInUse(what, initial.reference)
+        if record.started:
+            telemetry.note_transaction_start(
+                kind=what,
+                workflow_id=record.workflow_id,
+                search_attributes=search_attributes,
+                outcome="existing",
+            )
+            return False, record
+    try:
+        created = await start()
+    except BaseException:
+        if claim.inserted:
+            with contextlib.suppress(Exception):
+                await store.forget_unstarted(record.id)
+        raise
+    try:
+        await store.mark_started(record.id)
+    except Exception as exc:
+        # The workflow's first write marks it too.
+        log.warning("%s: could not mark the record started (%s)", record.workflow_id, exc)
+    return created, None

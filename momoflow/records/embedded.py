@@ -1,0 +1,126 @@
+"""An embedded PostgreSQL 16 for ``momoflow dev`` and the tests, from the ``pgserver`` wheel.
+
+Only the wheel's binaries are used: the server runs as one of momoflow's managed processes
+(:class:`~momoflow.processes.ManagedProcess`), listening on loopback TCP, so that a test can
+kill and restart it like any other part. PostgreSQL refuses to run as root; as root, the data
+directory is given to the system user ``pgserver`` (created when missing, as the wheel does)
+and the server runs as that user.
+
+Deployments do not use this: they set ``MOMOFLOW_DATABASE__URL`` to their own PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import subprocess
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+from momoflow.processes import ManagedProcess, tcp_ready
+
+__all__ = ["EmbeddedPostgres"]
+
+#: The system user the server runs as when momoflow runs as root.
+SYSTEM_USER = "pgserver"
+#: The database the embedded server's URL names (created by ``initdb``).
+DATABASE = "postgres"
+
+
+def _bin_dir() -> Path:
+    # pgserver reads a platform directory at import and warns when XDG_RUNTIME_DIR is unset;
+    # only its binaries are used here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pgserver._commands import POSTGRES_BIN_PATH
+    return Path(POSTGRES_BIN_PATH)
+
+
+def _utils() -> object:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from pgserver import utils
+    return utils
+
+
+@dataclass
+class EmbeddedPostgres:
+    """One embedded server: its data directory and its loopback port.
+
+    ``durable=False`` turns ``fsync`` off: a killed server loses nothing (the operating
+    system still holds its writes), only a machine crash could. The tests use it.
+    """
+
+    data_dir: Path
+    port: int
+    durable: bool = True
+
+    @property
+    def url(self) -> str:
+        """The SQLAlchemy URL of the server's database (no password: trust on loopback)."""
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/{DATABASE}"
+
+    @property
+    def _as_root(self) -> bool:
+        return os.geteuid() == 0
+
+    def prepare(self) -> None:
+        """Create the data directory with ``initdb`` the first time; idempotent."""
+        self.data_dir = self.data_dir.resolve()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        user = None
+        if self._as_root:
+            utils = _utils()
+            utils.ensure_user_exists(SYSTEM_USER)  # type: ignore[attr-defined]
+            utils.ensure_prefix_permissions(self.data_dir)  # type: ignore[attr-defined]
+            bins = _bin_dir()
+            utils.ensure_prefix_permissions(bins)  # type: ignore[attr-defined]
+            entry = pwd.getpwnam(SYSTEM_USER)
+            os.chown(self.data_dir, entry.pw_uid, entry.pw_gid)
+            self.data_dir.chmod(0o700)
+            user = SYSTEM_USER
+        if (self.data_dir / "PG_VERSION").exists():
+            return
+        subprocess.run(
+            [
+                str(_bin_dir() / "initdb"),
+                "-D",
+                str(self.data_dir),
+                "--auth=trust",
+                "--encoding=utf8",
+                "--no-instructions",
+                "-U",
+                "postgres",
+            ],
+            check=True,
+            capture_output=True,
+            user=user,
+            timeout=120,
+        )
+
+    def process(self, log_path: Path) -> ManagedProcess:
+        """The server as a managed process (call :meth:`prepare` first)."""
+        argv = [
+            str(_bin_dir() / "postgres"),
+            "-D",
+            str(self.data_dir),
+            "-p",
+            str(self.port),
+            "-h",
+            "127.0.0.1",
+            # No Unix socket: loopback TCP only, and no socket file to clean up.
+            "-k",
+            "",
+            "-c",
+            "max_connections=200",
+        ]
+        if not self.durable:
+            argv += ["-c", "fsync=off", "-c", "synchronous_commit=off"]
+        return ManagedProcess(
+            "postgres",
+            argv,
+            log_path=log_path,
+            ready=tcp_ready("127.0.0.1", self.port),
+            user=SYSTEM_USER if self._as_root else None,
+        )

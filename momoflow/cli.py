@@ -134,6 +134,13 @@ def dev(
     ] = 8101,
     novasend_port: Annotated[int, typer.Option(help="NovaSend sandbox port.")] = 8102,
     mobilepay_port: Annotated[int, typer.Option(help="MOBILE-PAY sandbox port.")] = 8103,
+    postgres_port: Annotated[
+        int,
+        typer.Option(
+            help="Embedded PostgreSQL port (the record store; unused when "
+            "MOMOFLOW_DATABASE__URL names a database)."
+        ),
+    ] = 5433,
     state_dir: Annotated[
         str | None,
         typer.Option(
@@ -155,8 +162,10 @@ def dev(
     """Run Temporal, the three sandboxes, a worker and the gateway.
 
     Starts the Temporal dev server with its UI (unless MOMOFLOW_TEMPORAL__ADDRESS names a
-    server), the three provider sandboxes (CaurisFlux, NovaSend, MOBILE-PAY), a worker and
-    the gateway, and echoes their logs. Ctrl-C stops everything.
+    server), an embedded PostgreSQL 16 for the record store, migrated (unless
+    MOMOFLOW_DATABASE__URL names a database), the three provider sandboxes (CaurisFlux,
+    NovaSend, MOBILE-PAY), a worker and the gateway, and echoes their logs. Ctrl-C stops
+    everything.
     """
     from momoflow.devstack import DevStackConfig, run_dev
 
@@ -164,6 +173,7 @@ def dev(
         ui_port=ui_port,
         temporal_port=temporal_port,
         gateway_port=gateway_port,
+        postgres_port=postgres_port,
         sandbox_port_overrides={
             "caurisflux": sandbox_port,
             "novasend": novasend_port,

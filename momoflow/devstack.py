@@ -40,6 +40,7 @@ from momoflow.processes import (
     temporal_dev_server_argv,
 )
 from momoflow.providers.catalog import all_specs
+from momoflow.records.embedded import EmbeddedPostgres
 from momoflow.settings import DEV_API_KEY, DEV_OPERATOR_TOKEN, Settings, get_settings
 from momoflow.temporal import connect_client, register_search_attributes
 from momoflow.temporal_ui import MONEY_IN_DOUBT, NEEDS_ATTENTION_VIEW
@@ -130,6 +131,9 @@ class DevStackConfig:
     ui_port: int = 8233
     temporal_port: int = 7233
     gateway_port: int = 8000
+    #: The embedded PostgreSQL's port (the record store), unless MOMOFLOW_DATABASE__URL
+    #: names a database.
+    postgres_port: int = 5433
     #: Sandbox ports by provider name; a provider left out uses its spec's default port.
     sandbox_port_overrides: dict[str, int] = field(default_factory=dict)
     #: Temporal's history, logs, campaign files, reports; default ``settings.state_dir``.
@@ -251,13 +255,16 @@ class _Supervisor:
         return fresh
 
 
-def _child_env(config: DevStackConfig, temporal_address: str, state_dir: Path) -> dict[str, str]:
+def _child_env(
+    config: DevStackConfig, temporal_address: str, state_dir: Path, database_url: str
+) -> dict[str, str]:
     gateway_url = f"http://127.0.0.1:{config.gateway_port}"
     ports = config.sandbox_ports()
     return {
         "MOMOFLOW_ENV": "local",
         "MOMOFLOW_STATE_DIR": str(state_dir),
         "MOMOFLOW_TEMPORAL__ADDRESS": temporal_address,
+        "MOMOFLOW_DATABASE__URL": database_url,
         **{
             f"MOMOFLOW_{spec.name.value.upper()}__BASE_URL": (
                 f"http://127.0.0.1:{ports[spec.name.value]}{spec.sandbox.api_path}"
@@ -288,6 +295,8 @@ def run_dev(config: DevStackConfig) -> int:
     settings = settings.model_copy(update={"state_dir": str(state_dir)})
     logs = state_dir / "logs"
     existing_temporal = os.environ.get("MOMOFLOW_TEMPORAL__ADDRESS")
+    existing_database = settings.database.url
+    postgres = EmbeddedPostgres(state_dir / "postgres", config.postgres_port)
 
     ports = config.sandbox_ports()
     wanted = {
@@ -296,6 +305,8 @@ def run_dev(config: DevStackConfig) -> int:
     }
     if not existing_temporal:
         wanted |= {"Temporal": config.temporal_port, "Temporal UI": config.ui_port}
+    if existing_database is None:
+        wanted |= {"PostgreSQL": config.postgres_port}
     taken = [f"{name} port {port}" for name, port in wanted.items() if port_in_use(port)]
     if taken:
         console.print(
@@ -313,9 +324,17 @@ def run_dev(config: DevStackConfig) -> int:
     follower = _LogFollower(started)
     follower.start()
     temporal_address = existing_temporal or f"127.0.0.1:{config.temporal_port}"
-    env = _child_env(config, temporal_address, state_dir)
+    database_url = (
+        existing_database.get_secret_value() if existing_database is not None else postgres.url
+    )
+    env = _child_env(config, temporal_address, state_dir, database_url)
     python = sys.executable
     try:
+        if existing_database is None:
+            console.print(f"starting PostgreSQL (records in {postgres.data_dir})")
+            postgres.prepare()
+            started.append(postgres.process(logs / "postgres.log").start(timeout=60))
+        _migrate(env, logs / "db-upgrade.log")
         if not existing_temporal:
             console.print(f"starting Temporal dev server (history in {state_dir / 'temporal.db'})")
             temporal = ManagedProcess(
@@ -364,7 +383,13 @@ def run_dev(config: DevStackConfig) -> int:
             ready=http_ready(f"http://127.0.0.1:{config.gateway_port}/healthz"),
         )
         started.append(gateway.start(timeout=60))
-        _banner(config, existing_temporal, state_dir, settings.temporal.namespace)
+        _banner(
+            config,
+            existing_temporal,
+            state_dir,
+            settings.temporal.namespace,
+            own_database=existing_database is None,
+        )
 
         rc = 0
         if config.demo:
@@ -387,6 +412,24 @@ def run_dev(config: DevStackConfig) -> int:
         for proc in reversed(started):
             proc.stop()
         console.print("stopped.")
+
+
+def _migrate(env: dict[str, str], log_path: Path) -> None:
+    """``momoflow db upgrade`` on the record store (waits for the server to answer)."""
+    migration = ManagedProcess(
+        "db-upgrade",
+        [sys.executable, "-m", "momoflow.cli", "db", "upgrade"],
+        log_path=log_path,
+        env=env,
+    ).start()
+    assert migration.proc is not None
+    try:
+        code = migration.proc.wait(timeout=120)
+    finally:
+        migration.stop()
+    if code != 0:
+        raise ProcessError(f"momoflow db upgrade failed ({code}):\n{migration.tail()}")
+    console.print("record store schema up to date")
 
 
 def _ui_codec_endpoint(settings: Settings, config: DevStackConfig) -> str:
@@ -424,7 +467,12 @@ async def _register(settings: Settings, address: str) -> list[str]:
 
 
 def _banner(
-    config: DevStackConfig, existing_temporal: str | None, state_dir: Path, namespace: str
+    config: DevStackConfig,
+    existing_temporal: str | None,
+    state_dir: Path,
+    namespace: str,
+    *,
+    own_database: bool,
 ) -> None:
     """What runs where, as ``label  value`` lines: every URL and the example command stay
     whole on one line, to copy, in a terminal or in a file."""
@@ -441,6 +489,15 @@ def _banner(
             rows.append((f"  {view.name}", view.url(ui, namespace=namespace)))
         rows.append(("Temporal gRPC", f"127.0.0.1:{config.temporal_port}"))
     rows.append(("Gateway API docs", f"{gateway}/docs"))
+    rows.append(
+        (
+            "Record store",
+            f"PostgreSQL on 127.0.0.1:{config.postgres_port}"
+            if own_database
+            else "the database of MOMOFLOW_DATABASE__URL",
+        )
+    )
+    rows.append(("  payouts", f"{gateway}/v1/payouts (list, newest first)"))
     for name, port in config.sandbox_ports().items():
         rows.append((f"{name} sandbox ledger", f"http://127.0.0.1:{port}/_sandbox/ledger"))
     rows.append(("Demo API key", f"{DEV_API_KEY} (merchant 'demo')"))

@@ -153,6 +153,17 @@ async def client(stack: Stack) -> AsyncIterator[Client]:
 
 
 @pytest.fixture(autouse=True)
+def _journal_balances(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After every test on the session stack: every journal entry balances, and every
+    transaction that moved money has its entries (the record store's double-entry rule)."""
+    yield
+    if "stack" in request.fixturenames:
+        stack: Stack = request.getfixturevalue("stack")
+        if stack.processes["postgres"].alive():
+            assert stack.journal_problems() == []
+
+
+@pytest.fixture(autouse=True)
 def _clean_faults(request: pytest.FixtureRequest) -> Iterator[None]:
     yield
     if "stack" in request.fixturenames:

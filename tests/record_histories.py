@@ -60,8 +60,9 @@ OUT = Path(__file__).parent / "histories"
 #: keep replaying (``workflow.patched`` guards the differences).
 #: REC3: payins; REC7: with the amount-mismatch-reconciles, create-refusal-after-unknown
 #: and payin-expiry-needs-a-read patches; REC10: with signed final webhooks confirmed by a
-#: status read (``confirm_final_webhooks`` in the input) and MOBILE-PAY's shared reads.
-GENERATION = "REC10"
+#: status read (``confirm_final_webhooks`` in the input) and MOBILE-PAY's shared reads;
+#: REC14: with the record-store patch (each state change written to PostgreSQL).
+GENERATION = "REC14"
 #: Campaign recordings (their own generation: payouts and payins were not re-recorded).
 #: REC4: before the campaign-no-lost-wakeup patch; REC5: with it; REC6: with the
 #: campaign-blocked-retry patch too, and a campaign blocked three times and retried.

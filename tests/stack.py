@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import hashlib
 import hmac
 import json
 import sys
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import httpx
 from temporalio.api.history.v1 import History
 from temporalio.client import Client
 
+from activities.records import RecordActivities
 from momoflow import search_attributes
 from momoflow.processes import (
     ManagedProcess,
@@ -30,6 +32,7 @@ from momoflow.processes import (
     temporal_dev_server_argv,
 )
 from momoflow.records.embedded import EmbeddedPostgres
+from momoflow.records.store import RecordStore
 from momoflow.settings import hash_api_key
 
 PUBLIC_KEY = "pk_test_momoflow"
@@ -162,6 +165,26 @@ class Stack:
             ).result(timeout=300)
         return written
 
+    def journal_problems(self) -> list[str]:
+        """What is wrong with the stack's double-entry journal: entries whose lines do not
+        sum to zero, and transactions that moved money without an entry (none expected)."""
+
+        async def read() -> list[str]:
+            store = RecordStore.connect(self.database_url)
+            try:
+                unbalanced = await store.unbalanced_entries()
+                missing = await store.unjournaled()
+            finally:
+                await store.close()
+            return [f"unbalanced entry {e}" for e in unbalanced] + [
+                f"{workflow_id} moved money without a journal entry" for workflow_id in missing
+            ]
+
+        with concurrent.futures.ThreadPoolExecutor(1) as thread:
+            # A thread of its own: the session's event loop belongs to pytest-asyncio.
+            problems: list[str] = thread.submit(asyncio.run, read()).result(timeout=60)
+        return problems
+
     # ------------------------------------------------------------ sandbox control
 
     def sandbox(self, provider: str = "caurisflux") -> httpx.Client:
@@ -266,6 +289,17 @@ def signed_caurisflux_webhook(
         "X-Webhook-Delivery-Id": delivery_id or str(uuid.uuid4()),
     }
     return body, headers
+
+
+@contextlib.asynccontextmanager
+async def record_activities(stack: Stack) -> AsyncIterator[list[Callable[..., Any]]]:
+    """The record store's activity, on the stack's database, for a test's own workflow
+    worker (every payout, payin and refund workflow writes its records through it)."""
+    store = RecordStore.connect(stack.database_url)
+    try:
+        yield [RecordActivities(store).record_transaction]
+    finally:
+        await store.close()
 
 
 def migrate_records(env: Mapping[str, str], log_path: Path) -> None:

@@ -32,14 +32,25 @@ from temporalio.worker import Worker
 
 from activities.providers import ProviderActivities
 from momoflow.business_requests import PayinRequest, PayoutRequest
+from momoflow.contract import RESOLVE_UPDATE
 from momoflow.ids import (
     payin_workflow_id,
     payout_workflow_id,
     provider_task_queue,
     workflow_task_queue,
 )
-from momoflow.models import PayinTimings, PayoutTimings, ProviderName, TransactionStatus
+from momoflow.models import (
+    ManualResolution,
+    PayinTimings,
+    PayoutTimings,
+    ProviderName,
+    ResolutionOutcome,
+    TransactionStatus,
+)
 from momoflow.providers.caurisflux import CaurisFluxClient, CaurisFluxCredentials
+from momoflow.records.journal import JournalEntry
+from momoflow.records.store import RecordStore, StoredRecord
+from momoflow.records.writes import Kind
 from momoflow.sandbox.shared.serving import ThreadedServer
 from tests.stack import (
     PUBLIC_KEY,
@@ -48,6 +59,7 @@ from tests.stack import (
     TEST_TIMINGS,
     WEBHOOK_SECRET,
     Stack,
+    record_activities,
 )
 from tests.test_payin_flow import payin_body
 from tests.test_payout_flow import executions, payout_body
@@ -114,10 +126,12 @@ async def short_paying(stack: Stack, client: Client) -> AsyncIterator[str]:
                 }
             )
             async with (
+                record_activities(stack) as records,
                 Worker(
                     client,
                     task_queue=workflow_task_queue(prefix),
                     workflows=[PayoutWorkflow, PayinWorkflow],
+                    activities=records,
                 ),
                 Worker(
                     client,
@@ -126,6 +140,41 @@ async def short_paying(stack: Stack, client: Client) -> AsyncIterator[str]:
                 ),
             ):
                 yield prefix
+
+
+async def recorded(stack: Stack, kind: Kind, reference: str, statuses: set[str]) -> StoredRecord:
+    """The transaction's record once its status is one of ``statuses``."""
+    store = RecordStore.connect(stack.database_url)
+    deadline = asyncio.get_running_loop().time() + 60
+    try:
+        while True:
+            record = await store.get(kind, "acme", reference)
+            if record is not None and record.status.value in statuses:
+                return record
+            assert asyncio.get_running_loop().time() < deadline, f"not recorded: {record}"
+            await asyncio.sleep(0.2)
+    finally:
+        await store.close()
+
+
+async def journal(stack: Stack, record_id: int) -> list[JournalEntry]:
+    store = RecordStore.connect(stack.database_url)
+    try:
+        return await store.journal(record_id)
+    finally:
+        await store.close()
+
+
+async def history(stack: Stack, record_id: int) -> list[dict[str, Any]]:
+    store = RecordStore.connect(stack.database_url)
+    try:
+        return await store.timeline(record_id)
+    finally:
+        await store.close()
+
+
+def lines(entry: JournalEntry) -> dict[str, int]:
+    return {line.account: line.amount for line in entry.lines}
 
 
 async def _until_settled(handle: WorkflowHandle[Any, Any], query: Any) -> Any:
@@ -164,7 +213,35 @@ async def test_a_payout_read_as_completed_for_153_of_300_is_never_succeeded(
     assert "153 XOF" in state.failure.message and "300 XOF" in state.failure.message
     assert state.completed_at is None
     assert executions(stack, reference) == 1
-    await handle.terminate("test over")
+    # The record store holds what the provider says it moved in suspense...
+    record = await recorded(stack, Kind.PAYOUT, reference, {"reconciling"})
+    held = {e.key: lines(e) for e in await journal(stack, record.id)}
+    assert held == {
+        "amount_mismatch": {
+            "provider:caurisflux:suspense": PROCESSED,
+            "provider:caurisflux:float": -PROCESSED,
+        }
+    }
+    # ...until an operator resolves it: as paid, for what the provider processed.
+    await handle.execute_update(
+        RESOLVE_UPDATE,
+        ManualResolution(
+            outcome=ResolutionOutcome.PAID,
+            reason="provider statement: 153 XOF sent",
+            operator="fatou",
+        ),
+    )
+    record = await recorded(stack, Kind.PAYOUT, reference, {"succeeded"})
+    cleared = {e.key: lines(e) for e in await journal(stack, record.id)}
+    assert cleared == {
+        **held,
+        "amount_mismatch_cleared": {
+            "recipients": PROCESSED,
+            "provider:caurisflux:suspense": -PROCESSED,
+        },
+    }
+    timeline = await history(stack, record.id)
+    assert any(e["actor"] == "operator:fatou" and e["status"] == "succeeded" for e in timeline)
 
 
 @pytest.mark.parametrize("phone", ["+221771231041"])
@@ -193,4 +270,11 @@ async def test_a_payin_read_as_completed_for_153_of_300_is_never_succeeded(
     assert state.status is TransactionStatus.RECONCILING
     assert state.failure is not None and state.failure.code == "amount_mismatch"
     assert (state.amount, state.provider_amount) == (ASKED, PROCESSED)
+    record = await recorded(stack, Kind.PAYIN, reference, {"reconciling"})
+    [held] = await journal(stack, record.id)
+    assert held.key == "amount_mismatch"
+    assert lines(held) == {
+        "provider:caurisflux:float": PROCESSED,
+        "provider:caurisflux:suspense": -PROCESSED,
+    }
     await handle.terminate("test over")

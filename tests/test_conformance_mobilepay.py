@@ -54,7 +54,7 @@ from momoflow.providers.mobilepay.mapping import MARKER_LENGTH, marker
 from momoflow.sandbox.mobilepay import MobilePaySandboxConfig, create_app
 from momoflow.sandbox.shared import ThreadedServer
 from momoflow.status_reads import ReadBudget, ReaderState
-from tests.stack import MOBILEPAY_WEBHOOK_TOKEN, TEST_TIMINGS
+from tests.stack import MOBILEPAY_WEBHOOK_TOKEN, TEST_TIMINGS, Stack, record_activities
 from workflows.payout import PayoutWorkflow
 from workflows.status_reads import StatusReaderWorkflow
 
@@ -83,7 +83,7 @@ def _sandbox(port: int = 0, **config: Any) -> Iterator[ThreadedServer]:
 
 @asynccontextmanager
 async def _worker(
-    client: Client, base_url: str, *, window_s: float, read_interval_s: float = 0.5
+    client: Client, stack: Stack, base_url: str, *, window_s: float, read_interval_s: float = 0.5
 ) -> AsyncIterator[str]:
     """Workflow and MOBILE-PAY activity workers on a fresh prefix; yields the prefix.
     The shared status reads walk the list at most every ``read_interval_s``."""
@@ -106,11 +106,12 @@ async def _worker(
             lambda _: ReadBudget(per_hour=3_600_000, min_interval_s=read_interval_s),
         )
         async with (
+            record_activities(stack) as records,
             Worker(
                 client,
                 task_queue=workflow_task_queue(prefix),
                 workflows=[PayoutWorkflow, StatusReaderWorkflow],
-                activities=[reads.request_status_read],
+                activities=[reads.request_status_read, *records],
             ),
             Worker(
                 client,
@@ -221,12 +222,12 @@ def _hang_first_transfer(server: ThreadedServer) -> None:
     ids=["list-lag", "truncated-description", "lag-and-truncation"],
 )
 async def test_lost_answer_is_found_by_its_marker_and_paid_once(
-    client: Client, list_lag: float, kept: int | None
+    client: Client, stack: Stack, list_lag: float, kept: int | None
 ) -> None:
     with _sandbox(list_lag=list_lag, description_max_chars=kept) as server:
         _hang_first_transfer(server)
         async with (
-            _worker(client, server.url, window_s=30) as prefix,
+            _worker(client, stack, server.url, window_s=30) as prefix,
             _payout(client, prefix) as handle,
         ):
             final = await _state_in(handle, SETTLED)
@@ -247,11 +248,12 @@ async def test_lost_answer_is_found_by_its_marker_and_paid_once(
 
 async def test_a_transfer_still_invisible_after_the_window_is_reconciling_never_resent(
     client: Client,
+    stack: Stack,
 ) -> None:
     with _sandbox(list_lag=12.0, description_max_chars=KEPT) as server:
         _hang_first_transfer(server)
         async with (
-            _worker(client, server.url, window_s=3) as prefix,
+            _worker(client, stack, server.url, window_s=3) as prefix,
             _payout(client, prefix) as handle,
         ):
             held = await _state_in(handle, SETTLED)
@@ -285,6 +287,7 @@ async def test_a_transfer_still_invisible_after_the_window_is_reconciling_never_
 
 async def test_a_5xx_after_sending_is_no_proof_and_nothing_is_sent_again(
     client: Client,
+    stack: Stack,
 ) -> None:
     with _sandbox() as server:
         with _control(server) as http:
@@ -293,7 +296,7 @@ async def test_a_5xx_after_sending_is_no_proof_and_nothing_is_sent_again(
                 "/faults", json={"kind": "error", "operation": "transfers.local", "status": 502}
             ).raise_for_status()
         async with (
-            _worker(client, server.url, window_s=2) as prefix,
+            _worker(client, stack, server.url, window_s=2) as prefix,
             _payout(client, prefix) as handle,
         ):
             held = await _state_in(handle, SETTLED)
@@ -304,12 +307,14 @@ async def test_a_5xx_after_sending_is_no_proof_and_nothing_is_sent_again(
             assert _executions(server, handle.id) == 0
 
 
-async def test_a_refused_connection_is_proof_and_the_resend_pays_once(client: Client) -> None:
+async def test_a_refused_connection_is_proof_and_the_resend_pays_once(
+    client: Client, stack: Stack
+) -> None:
     port = free_port()
     # Nothing listens on the port yet: the first attempt's connection is refused, so its
     # request provably never left momoflow.
     async with (
-        _worker(client, f"http://127.0.0.1:{port}", window_s=30) as prefix,
+        _worker(client, stack, f"http://127.0.0.1:{port}", window_s=30) as prefix,
         _payout(client, prefix) as handle,
     ):
 
@@ -338,16 +343,17 @@ async def test_a_refused_connection_is_proof_and_the_resend_pays_once(client: Cl
 
 async def test_pending_payouts_share_list_reads_and_every_request_is_counted(
     client: Client,
+    stack: Stack,
 ) -> None:
     """Issue 13, part 7: MOBILE-PAY's plan counts HTTP requests. The status reads of all
     pending payouts go through one reader, which walks the list once for all of them and
     counts every request it sends, so the budget holds in requests."""
     count = 6
     with _sandbox(settle_delay=6.0) as server:
-        async with _worker(client, server.url, window_s=3, read_interval_s=2.0) as prefix:
-            async with contextlib.AsyncExitStack() as stack:
+        async with _worker(client, stack, server.url, window_s=3, read_interval_s=2.0) as prefix:
+            async with contextlib.AsyncExitStack() as payouts:
                 handles = [
-                    await stack.enter_async_context(_payout(client, prefix)) for _ in range(count)
+                    await payouts.enter_async_context(_payout(client, prefix)) for _ in range(count)
                 ]
                 states = [await _state_in(h, SETTLED, timeout=90) for h in handles]
                 reader = client.get_workflow_handle(

@@ -26,7 +26,7 @@ from momoflow.providers.caurisflux import CaurisFluxClient, CaurisFluxCredential
 from momoflow.providers.novasend import NovaSendClient, NovaSendCredentials
 from momoflow.settings import CodecSettings
 from momoflow.temporal import data_converter, register_search_attributes
-from tests.stack import PUBLIC_KEY, SECRET_KEY, WEBHOOK_SECRET, Stack
+from tests.stack import PUBLIC_KEY, SECRET_KEY, WEBHOOK_SECRET, Stack, record_activities
 from tests.test_payout_flow import executions, payout_body
 from workflows.payin import PayinWorkflow
 from workflows.payout import PayoutWorkflow
@@ -65,10 +65,12 @@ async def time_skipping(stack: Stack) -> AsyncIterator[tuple[WorkflowEnvironment
                 }
             )
             async with (
+                record_activities(stack) as records,
                 Worker(
                     env.client,
                     task_queue=workflow_task_queue(prefix),
                     workflows=[PayoutWorkflow, PayinWorkflow],
+                    activities=records,
                 ),
                 Worker(
                     env.client,

@@ -39,7 +39,7 @@ from momoflow.providers.registry import open_providers
 from momoflow.settings import CodecSettings, NovaSendSettings, Settings
 from momoflow.temporal import data_converter, register_search_attributes
 from tests import test_payin_flow
-from tests.stack import ACME_KEY, GLOBEX_KEY, Stack, wait_until
+from tests.stack import ACME_KEY, GLOBEX_KEY, Stack, record_activities, wait_until
 from tests.test_payin_flow import (
     MerchantEndpoint,
     payin_body,
@@ -197,8 +197,12 @@ async def time_skipping(stack: Stack) -> AsyncIterator[tuple[WorkflowEnvironment
         async with open_providers(settings) as providers:
             activities = ProviderActivities(providers)
             async with (
+                record_activities(stack) as records,
                 Worker(
-                    env.client, task_queue=workflow_task_queue(prefix), workflows=[RefundWorkflow]
+                    env.client,
+                    task_queue=workflow_task_queue(prefix),
+                    workflows=[RefundWorkflow],
+                    activities=records,
                 ),
                 Worker(
                     env.client,

@@ -129,6 +129,25 @@ def _patches(history: WorkflowHistory) -> set[str]:
     }
 
 
+def test_rec14_histories_write_their_records_at_each_settled_state() -> None:
+    """REC14: the record-store patch; a webhook payout writes its record when accepted,
+    when final, and nothing else from the main line."""
+    for name in ("payout-acme-REC14-webhook", "payin-acme-REC14-payin-checkout"):
+        path = HISTORIES / f"{name}.json"
+        history = WorkflowHistory.from_json(path.stem, path.read_text())
+        assert "record-store" in _patches(history)
+        writes = [
+            e
+            for e in history.events
+            if e.HasField("activity_task_scheduled_event_attributes")
+            and e.activity_task_scheduled_event_attributes.activity_type.name
+            == "record_transaction"
+        ]
+        assert 2 <= len(writes) <= 3, (name, len(writes))
+    older = HISTORIES / "payout-acme-REC10-webhook.json"
+    assert "record-store" not in _patches(WorkflowHistory.from_json(older.stem, older.read_text()))
+
+
 def test_shared_read_histories_take_the_patch_and_the_reader_continues_as_new() -> None:
     """REC9: a MOBILE-PAY payout whose status reads went through the reader (its answer
     arrives as a ``status_read`` signal), and the reader's first run, which continued as

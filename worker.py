@@ -90,7 +90,9 @@ async def run_worker(
     ):
         records = RecordActivities(store)
         activities = ProviderActivities(providers)
-        reconciliation = ReconcileActivities(client, reports_dir=settings.reports_dir())
+        reconciliation = ReconcileActivities(
+            client, reports_dir=settings.reports_dir(), store=store
+        )
         inbox = InboxActivities(client)
         status_reads = StatusReadActivities(client, providers, settings.status_read_budget)
         report_reads = ReportProviderActivities(providers)
@@ -110,7 +112,7 @@ async def run_worker(
                     *reconciliation.all(),
                     *inbox.all(),
                     status_reads.request_status_read,
-                    records.record_transaction,
+                    *records.all(),
                 ],
                 graceful_shutdown_timeout=settings.graceful_shutdown(),
             )
@@ -124,7 +126,7 @@ async def run_worker(
                 graceful_shutdown_timeout=settings.graceful_shutdown(),
             )
         )
-        campaigns = CampaignActivities(settings, store_for(settings), client)
+        campaigns = CampaignActivities(settings, store_for(settings), client, records=store)
         workers.append(
             Worker(
                 client,

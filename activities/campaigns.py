@@ -59,6 +59,7 @@ from momoflow.ids import payout_workflow_id
 from momoflow.models import PayoutState, ProviderName
 from momoflow.money import format_amount
 from momoflow.providers.catalog import capabilities_of
+from momoflow.records.store import RecordStore
 from momoflow.settings import Settings
 
 #: Problems carried in the workflow (the store keeps them all).
@@ -144,10 +145,19 @@ def _raise_step_failure(exc: Exception) -> NoReturn:
 class CampaignActivities:
     """Campaign store and visibility work, injected with settings, store and client."""
 
-    def __init__(self, settings: Settings, store: CampaignStore, client: Client) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: CampaignStore,
+        client: Client,
+        records: RecordStore | None = None,
+    ) -> None:
         self._settings = settings
         self._store = store
         self._client = client
+        #: The record store: a reference it holds is taken even once Temporal has
+        #: forgotten its workflow.
+        self._records = records
 
     @activity.defn(name="prepare_campaign")
     async def prepare_campaign(self, campaign: CampaignInput) -> PreparedCampaign:
@@ -192,6 +202,8 @@ class CampaignActivities:
             for number, request in checked.requests.items()
         }
         existing = await self._existing_workflows(sorted(ids.values()))
+        if self._records is not None:
+            existing |= await self._records.recorded_workflow_ids(sorted(ids.values()))
         for number, workflow_id in ids.items():
             if workflow_id in existing:
                 request = checked.requests.pop(number)

@@ -31,6 +31,8 @@ from momoflow.providers.catalog import capabilities_of
 from momoflow.providers.errors import ProviderError, ProviderRejected, ProviderUnavailable
 from momoflow.reconciliation import operations as reconcile
 from momoflow.reconciliation.rules import (
+    BALANCE_SOURCE,
+    BalanceLine,
     FindReconcilingInput,
     FoundReconciling,
     OutcomePage,
@@ -43,6 +45,7 @@ from momoflow.reconciliation.rules import (
     WriteReportInput,
     mismatches_csv,
 )
+from momoflow.records.store import RecordStore, is_unavailable
 
 
 class ReconcileActivities:
@@ -52,11 +55,15 @@ class ReconcileActivities:
 
     * **client** - the worker's Temporal client.
     * **reports_dir** - where report files go (``MOMOFLOW_RECONCILE__REPORTS_DIR``).
+    * **store** - the record store, for the report's balance line (None: no balance line).
     """
 
-    def __init__(self, client: Client, *, reports_dir: Path) -> None:
+    def __init__(
+        self, client: Client, *, reports_dir: Path, store: RecordStore | None = None
+    ) -> None:
         self._client = client
         self._reports_dir = reports_dir
+        self._store = store
 
     @activity.defn(name="find_reconciling")
     async def find_reconciling(self, request: FindReconcilingInput) -> FoundReconciling:
@@ -75,20 +82,78 @@ class ReconcileActivities:
 
     @activity.defn(name="write_reconciliation_report")
     async def write_report(self, request: WriteReportInput) -> list[str]:
-        """Write ``<provider>/<provider>-<day>.json`` (summary and mismatches) and ``.csv``
-        (mismatches); returns their paths. Rewriting the same day replaces both."""
+        """Write ``<provider>/<provider>-<day>.json`` (summary, balance line and
+        mismatches) and ``.csv`` (mismatches); returns their paths. Rewriting the same day
+        replaces both. The provider's balances the report read, if any, are recorded in
+        the record store first (:meth:`balance_lines`)."""
         summary = request.summary
         folder = self._reports_dir / summary.provider.value
         stem = f"{summary.provider.value}-{summary.day.isoformat()}"
         json_path, csv_path = folder / f"{stem}.json", folder / f"{stem}.csv"
         paths = [str(json_path.resolve()), str(csv_path.resolve())]
-        body = summary.model_copy(update={"files": paths}).model_dump_json(indent=2)
+        balances, note = await self.balance_lines(request)
+        body = summary.model_copy(
+            update={"files": paths, "balances": balances, "balance_note": note}
+        ).model_dump_json(indent=2)
         _write_atomically(json_path, body)
         _write_atomically(csv_path, mismatches_csv(summary))
         activity.logger.info(
             "reconciliation report %s written: %d mismatch(es)", stem, summary.total_mismatches
         )
         return paths
+
+    async def balance_lines(self, request: WriteReportInput) -> tuple[list[BalanceLine], str]:
+        """The report's balance line, one per currency of its provider, and a note when it
+        is missing or not the report's own reading.
+
+        The balances in ``request`` (read from the provider by the report) are recorded
+        first, as reported at ``balances_read_at`` (else when the report was generated):
+        a retried write records nothing twice. An unreachable record store leaves the
+        report without its balance line (the note says so) rather than holding the
+        report back; any other error fails the activity."""
+        summary = request.summary
+        provider = summary.provider.value
+        if self._store is None:
+            return [], "no record store: no balance line"
+        at = request.balances_read_at or summary.generated_at
+        try:
+            for reading in request.provider_balances or []:
+                await self._store.report_balance(
+                    provider,
+                    reading.currency.value,
+                    reading.balance,
+                    at=at,
+                    source=BALANCE_SOURCE,
+                )
+            accounts = [b for b in await self._store.balances() if b.provider == provider]
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            activity.logger.warning(
+                "report %s %s: record store unavailable, no balance line (%s)",
+                provider,
+                summary.day,
+                type(exc).__name__,
+            )
+            return [], f"the record store could not be reached ({type(exc).__name__})"
+        lines = [
+            BalanceLine(
+                currency=account.currency,
+                expected=account.expected,
+                reported=account.reported,
+                reported_at=account.reported_at,
+                source=account.source,
+                difference=account.difference,
+            )
+            for account in accounts
+        ]
+        if request.balance_error is not None:
+            note = f"the provider's balance could not be read: {request.balance_error}"
+        elif request.provider_balances is None:
+            note = "this report did not read the provider's balance: the last one recorded shows"
+        else:
+            note = ""
+        return lines, note
 
     def all(self) -> list[Callable[..., Any]]:
         """Every activity of this class, for a worker's registration."""

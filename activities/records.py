@@ -12,12 +12,15 @@ password) or the state.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from momoflow.contract import RECORD_TRANSACTION_ACTIVITY
+from momoflow.contract import CLAIM_TRANSACTION_ACTIVITY, RECORD_TRANSACTION_ACTIVITY
 from momoflow.records.store import RecordStore, is_unavailable
-from momoflow.records.writes import RecordWrite
+from momoflow.records.writes import RecordClaim, RecordWrite
 
 #: ``ApplicationError`` type of a write that failed because PostgreSQL did not answer.
 RECORD_STORE_UNAVAILABLE = "RecordStoreUnavailable"
@@ -38,14 +41,33 @@ class RecordActivities:
         try:
             return await self._store.write(write)
         except Exception as exc:
-            if is_unavailable(exc):
-                raise ApplicationError(
-                    f"the record store did not answer ({type(exc).__name__}) writing "
-                    f"{workflow_id}; retrying",
-                    type=RECORD_STORE_UNAVAILABLE,
-                ) from None
-            raise ApplicationError(
-                f"the record store refused the write of {workflow_id} ({type(exc).__name__})",
-                type=RECORD_REFUSED,
-                non_retryable=True,
-            ) from None
+            raise _failure(exc, str(workflow_id)) from None
+
+    @activity.defn(name=CLAIM_TRANSACTION_ACTIVITY)
+    async def claim_transaction(self, claim: RecordClaim) -> bool:
+        """Claim a campaign line's reference for its run; False when another transaction
+        holds it (see :meth:`RecordStore.claim_run`)."""
+        workflow_id = str(claim.state.get("workflow_id", "?"))
+        actor = f"campaign:{claim.campaign}" if claim.campaign else "workflow"
+        try:
+            return await self._store.claim_run(claim, actor=actor)
+        except Exception as exc:
+            raise _failure(exc, workflow_id) from None
+
+    def all(self) -> list[Callable[..., Any]]:
+        """Every activity of this class, for a worker's registration."""
+        return [self.record_transaction, self.claim_transaction]
+
+
+def _failure(exc: Exception, workflow_id: str) -> ApplicationError:
+    """The retryable or final error of a failed store call (names no URL, no state)."""
+    if is_unavailable(exc):
+        return ApplicationError(
+            f"the record store did not answer ({type(exc).__name__}) for {workflow_id}; retrying",
+            type=RECORD_STORE_UNAVAILABLE,
+        )
+    return ApplicationError(
+        f"the record store refused the write of {workflow_id} ({type(exc).__name__})",
+        type=RECORD_REFUSED,
+        non_retryable=True,
+    )

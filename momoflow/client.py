@@ -77,6 +77,7 @@ from momoflow.models import (
     TransactionState,
     TransactionStatus,
 )
+from momoflow.money import Country, Currency
 from momoflow.notifications import (
     InvalidNotification,
     NotificationEvent,
@@ -88,6 +89,7 @@ from momoflow.records.store import RecordStore
 from momoflow.settings import Settings
 
 __all__ = [
+    "AccountBalance",
     "CampaignPhase",
     "CampaignProblems",
     "CampaignProgress",
@@ -151,6 +153,12 @@ MIN_LONG_POLL_S = 0.05
 #: A gateway that does not hold reads gets pauses between them growing up to this (or to
 #: ``poll_interval``, when that is longer), in seconds.
 MAX_POLL_INTERVAL_S = 5.0
+#: Items per page the list iterators ask for by default (``page_size``): the gateway's
+#: largest page.
+LIST_PAGE_SIZE = 100
+#: The transactions export streams rows as the gateway reads them; a pause between two
+#: chunks may last this long (seconds).
+EXPORT_READ_TIMEOUT_S = 120.0
 
 StateT = TypeVar("StateT", bound=TransactionState)
 T = TypeVar("T")
@@ -702,6 +710,27 @@ class _Api:
     def get(self, kind: _Kind[StateT], reference: str) -> _Plan[StateT]:
         return self.call("GET", kind.path(reference), _parse(kind.state))
 
+    # ------------------------------------------------------------ records
+
+    def list_page(self, kind: _Kind[StateT], params: dict[str, str]) -> _Plan[_Listed[StateT]]:
+        """One page of ``GET /v1/payouts`` (payins, refunds)."""
+        return self.call("GET", _LIST_PATHS[kind.name], _listed(kind.state), params=params)
+
+    def export_stream(self, params: dict[str, str]) -> _Plan[httpx.Response]:
+        """The statement's answer, its body unread (the caller reads and closes it)."""
+        return self.call(
+            "GET",
+            "/v1/transactions/export.csv",
+            lambda r: r,
+            accept="text/csv",
+            params=params,
+            timeout=httpx.Timeout(self.timeout, read=max(self.timeout, EXPORT_READ_TIMEOUT_S)),
+            stream=True,
+        )
+
+    def balances(self) -> _Plan[list[AccountBalance]]:
+        return self.call("GET", "/v1/balances", _balance_rows)
+
     # ------------------------------------------------------------ campaigns
 
     def submit_campaign(
@@ -923,6 +952,99 @@ def _report_file(destination: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
         raise
 
 
+# --------------------------------------------------------------------------- records
+
+
+class AccountBalance(pydantic.BaseModel):
+    """momoflow's account at one provider, in one currency (``GET /v1/balances``). These
+    are the deployment's provider accounts, shared by every merchant it serves.
+
+    ``expected`` is what momoflow's journal says the account holds, ``reported`` what the
+    provider last reported (``reported_at``, ``source``; None until it reported one) and
+    ``difference`` is ``reported - expected``. Amounts in the currency's minor unit. Money
+    put in or taken out outside momoflow (top-ups, withdrawals) is not in the journal, so
+    a steady difference is normal."""
+
+    model_config = pydantic.ConfigDict(frozen=True)
+
+    provider: ProviderName
+    currency: Currency
+    expected: int
+    reported: int | None = None
+    reported_at: datetime | None = None
+    source: str | None = None
+    difference: int | None = None
+
+
+class _BalanceList(pydantic.BaseModel):
+    data: list[AccountBalance]
+
+
+class _RawPage(pydantic.BaseModel):
+    data: list[dict[str, Any]]
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class _Listed(Generic[StateT]):
+    """One page of a list: its states, newest first, and whether more follow."""
+
+    data: list[StateT]
+    has_more: bool
+
+
+#: Where each kind is listed.
+_LIST_PATHS = {"payout": "/v1/payouts", "payin": "/v1/payins", "refund": "/v1/refunds"}
+
+
+def _listed(state: type[StateT]) -> Callable[[httpx.Response], _Listed[StateT]]:
+    def parse(response: httpx.Response) -> _Listed[StateT]:
+        # Unknown fields are ignored, as in every answer (a newer server may add some).
+        page = _RawPage.model_validate_json(response.content, extra="ignore")
+        states = [state.model_validate(item, extra="ignore") for item in page.data]
+        return _Listed(states, page.has_more)
+
+    return parse
+
+
+def _balance_rows(response: httpx.Response) -> list[AccountBalance]:
+    return _BalanceList.model_validate_json(response.content, extra="ignore").data
+
+
+def _period_params(created_gte: datetime | None, created_lte: datetime | None) -> dict[str, str]:
+    """``created_gte`` and ``created_lte`` as query parameters (ISO 8601); a time without a
+    timezone is a ``ValueError``, before anything is sent."""
+    params: dict[str, str] = {}
+    for name, moment in (("created_gte", created_gte), ("created_lte", created_lte)):
+        if moment is None:
+            continue
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            raise ValueError(f"{name} must have a timezone (datetime.now(UTC), not now())")
+        params[name] = moment.isoformat()
+    return params
+
+
+def _list_params(
+    *,
+    status: TransactionStatus | str | None,
+    provider: ProviderName | str | None,
+    country: Country | str | None,
+    campaign: str | None,
+    created_gte: datetime | None,
+    created_lte: datetime | None,
+    page_size: int,
+) -> dict[str, str]:
+    """The query of a list's first page; ``ValueError`` for a bad ``page_size`` or a time
+    without a timezone (the gateway checks the other filters: ``ValidationFailed``)."""
+    if not 1 <= page_size <= LIST_PAGE_SIZE:
+        raise ValueError(f"page_size must be 1 to {LIST_PAGE_SIZE}, not {page_size}")
+    params = {"limit": str(page_size)}
+    filters = {"status": status, "provider": provider, "country": country, "campaign": campaign}
+    params.update({name: str(value) for name, value in filters.items() if value is not None})
+    params.update(_period_params(created_gte, created_lte))
+    return params
+
+
 # --------------------------------------------------------------------------- async client
 
 
@@ -1131,6 +1253,151 @@ class MomoflowClient:
             _REFUNDS, reference, timeout=timeout, poll_interval=poll_interval, until=until
         )
         return await self._run(plan)
+
+    # ------------------------------------------------------------ records
+
+    def list_payouts(
+        self,
+        *,
+        status: TransactionStatus | str | None = None,
+        provider: ProviderName | str | None = None,
+        country: Country | str | None = None,
+        campaign: str | None = None,
+        created_gte: datetime | None = None,
+        created_lte: datetime | None = None,
+        page_size: int = LIST_PAGE_SIZE,
+    ) -> AsyncGenerator[PayoutState, None]:
+        """Your payouts, newest first, as the record store holds them: ``async for payout
+        in momoflow.list_payouts(status="succeeded"):``. Pages of ``page_size`` (1 to 100)
+        are read as the iteration needs them, following ``has_more`` and
+        ``starting_after``; each page is one request, retried like any read. Filters (all
+        optional, combined): ``status``, ``provider``, ``country``, ``campaign`` (its
+        reference), ``created_gte`` and ``created_lte`` (timezone-aware datetimes,
+        inclusive). A time without a timezone or a bad ``page_size`` raises ``ValueError``
+        at once; a filter the gateway refuses raises :class:`ValidationFailed` when the
+        iteration starts. Close the iterator (``aclose``) if you stop early."""
+        params = _list_params(
+            status=status,
+            provider=provider,
+            country=country,
+            campaign=campaign,
+            created_gte=created_gte,
+            created_lte=created_lte,
+            page_size=page_size,
+        )
+        return self._iterate(_PAYOUTS, params)
+
+    def list_payins(
+        self,
+        *,
+        status: TransactionStatus | str | None = None,
+        provider: ProviderName | str | None = None,
+        country: Country | str | None = None,
+        created_gte: datetime | None = None,
+        created_lte: datetime | None = None,
+        page_size: int = LIST_PAGE_SIZE,
+    ) -> AsyncGenerator[PayinState, None]:
+        """Your payins, newest first, page by page, like :meth:`list_payouts`."""
+        params = _list_params(
+            status=status,
+            provider=provider,
+            country=country,
+            campaign=None,
+            created_gte=created_gte,
+            created_lte=created_lte,
+            page_size=page_size,
+        )
+        return self._iterate(_PAYINS, params)
+
+    def list_refunds(
+        self,
+        *,
+        status: TransactionStatus | str | None = None,
+        provider: ProviderName | str | None = None,
+        country: Country | str | None = None,
+        created_gte: datetime | None = None,
+        created_lte: datetime | None = None,
+        page_size: int = LIST_PAGE_SIZE,
+    ) -> AsyncGenerator[RefundState, None]:
+        """Your refunds, newest first, page by page, like :meth:`list_payouts` (a refund's
+        ``reference`` is its payin's)."""
+        params = _list_params(
+            status=status,
+            provider=provider,
+            country=country,
+            campaign=None,
+            created_gte=created_gte,
+            created_lte=created_lte,
+            page_size=page_size,
+        )
+        return self._iterate(_REFUNDS, params)
+
+    async def _iterate(
+        self, kind: _Kind[StateT], params: dict[str, str]
+    ) -> AsyncGenerator[StateT, None]:
+        query = dict(params)
+        while True:
+            page = await self._run(self._api.list_page(kind, query))
+            for state in page.data:
+                yield state
+            if not page.has_more or not page.data:
+                return
+            query = {**params, "starting_after": page.data[-1].reference}
+
+    async def iter_transactions_export(
+        self, created_gte: datetime | None = None, created_lte: datetime | None = None
+    ) -> AsyncGenerator[bytes, None]:
+        """Your statement (CSV, UTF-8: every payout, payin and refund created in the
+        period, both bounds optional and inclusive, oldest first) in chunks as they
+        arrive, never whole in memory. The request is sent when iteration starts, so its
+        errors are raised there; a download that stops half-way raises
+        :class:`ServiceUnavailable` (``status`` None): download it again. Close the
+        iterator (``aclose``) if you stop early."""
+        plan = self._api.export_stream(_period_params(created_gte, created_lte))
+        response = await self._run(plan)
+        try:
+            async for chunk in response.aiter_bytes():
+                yield chunk
+        except httpx.HTTPError as exc:
+            raise _download_cut(response.url, exc) from exc
+        finally:
+            await response.aclose()
+
+    async def export_transactions(
+        self,
+        created_gte: datetime | None = None,
+        created_lte: datetime | None = None,
+        *,
+        to: ReportDestination,
+    ) -> int:
+        """Write your statement (CSV, see :meth:`iter_transactions_export`) to ``to``,
+        chunk by chunk; the number of bytes written. A path is written whole or not at all
+        (a file beside it is renamed once complete); a binary stream gets the chunks as
+        they arrive. A time without a timezone raises ``ValueError`` before any request."""
+        _period_params(created_gte, created_lte)
+        if isinstance(to, str | os.PathLike):
+            with _report_file(to) as sink:
+                return await self._write_export(created_gte, created_lte, sink)
+        return await self._write_export(created_gte, created_lte, to)
+
+    async def _write_export(
+        self, created_gte: datetime | None, created_lte: datetime | None, sink: IO[bytes]
+    ) -> int:
+        written = 0
+        chunks = self.iter_transactions_export(created_gte, created_lte)
+        try:
+            async for chunk in chunks:
+                await asyncio.to_thread(sink.write, chunk)
+                written += len(chunk)
+        finally:
+            await chunks.aclose()
+        return written
+
+    async def balances(self) -> list[AccountBalance]:
+        """momoflow's provider accounts, per provider and currency: what the journal
+        expects beside what the provider last reported (:class:`AccountBalance`). They are
+        the deployment's accounts, shared by every merchant, not a balance of yours."""
+        return await self._run(self._api.balances())
 
     # ------------------------------------------------------------ campaigns
 
@@ -1431,6 +1698,128 @@ class SyncMomoflowClient:
             _REFUNDS, reference, timeout=timeout, poll_interval=poll_interval, until=until
         )
         return self._run(plan)
+
+    # ------------------------------------------------------------ records
+
+    def list_payouts(
+        self,
+        *,
+        status: TransactionStatus | str | None = None,
+        provider: ProviderName | str | None = None,
+        country: Country | str | None = None,
+        campaign: str | None = None,
+        created_gte: datetime | None = None,
+        created_lte: datetime | None = None,
+        page_size: int = LIST_PAGE_SIZE,
+    ) -> Generator[PayoutState, None, None]:
+        """See :meth:`MomoflowClient.list_payouts` (``for payout in …``; ``close`` it if
+        you stop early)."""
+        params = _list_params(
+            status=status,
+            provider=provider,
+            country=country,
+            campaign=campaign,
+            created_gte=created_gte,
+            created_lte=created_lte,
+            page_size=page_size,
+        )
+        return self._iterate(_PAYOUTS, params)
+
+    def list_payins(
+        self,
+        *,
+        status: TransactionStatus | str | None = None,
+        provider: ProviderName | str | None = None,
+        country: Country | str | None = None,
+        created_gte: datetime | None = None,
+        created_lte: datetime | None = None,
+        page_size: int = LIST_PAGE_SIZE,
+    ) -> Generator[PayinState, None, None]:
+        """See :meth:`MomoflowClient.list_payins`."""
+        params = _list_params(
+            status=status,
+            provider=provider,
+            country=country,
+            campaign=None,
+            created_gte=created_gte,
+            created_lte=created_lte,
+            page_size=page_size,
+        )
+        return self._iterate(_PAYINS, params)
+
+    def list_refunds(
+        self,
+        *,
+        status: TransactionStatus | str | None = None,
+        provider: ProviderName | str | None = None,
+        country: Country | str | None = None,
+        created_gte: datetime | None = None,
+        created_lte: datetime | None = None,
+        page_size: int = LIST_PAGE_SIZE,
+    ) -> Generator[RefundState, None, None]:
+        """See :meth:`MomoflowClient.list_refunds`."""
+        params = _list_params(
+            status=status,
+            provider=provider,
+            country=country,
+            campaign=None,
+            created_gte=created_gte,
+            created_lte=created_lte,
+            page_size=page_size,
+        )
+        return self._iterate(_REFUNDS, params)
+
+    def _iterate(
+        self, kind: _Kind[StateT], params: dict[str, str]
+    ) -> Generator[StateT, None, None]:
+        query = dict(params)
+        while True:
+            page = self._run(self._api.list_page(kind, query))
+            yield from page.data
+            if not page.has_more or not page.data:
+                return
+            query = {**params, "starting_after": page.data[-1].reference}
+
+    def iter_transactions_export(
+        self, created_gte: datetime | None = None, created_lte: datetime | None = None
+    ) -> Generator[bytes, None, None]:
+        """See :meth:`MomoflowClient.iter_transactions_export` (``close`` it if you stop
+        early)."""
+        response = self._run(self._api.export_stream(_period_params(created_gte, created_lte)))
+        try:
+            yield from response.iter_bytes()
+        except httpx.HTTPError as exc:
+            raise _download_cut(response.url, exc) from exc
+        finally:
+            response.close()
+
+    def export_transactions(
+        self,
+        created_gte: datetime | None = None,
+        created_lte: datetime | None = None,
+        *,
+        to: ReportDestination,
+    ) -> int:
+        """See :meth:`MomoflowClient.export_transactions`."""
+        _period_params(created_gte, created_lte)
+        if isinstance(to, str | os.PathLike):
+            with _report_file(to) as sink:
+                return self._write_export(created_gte, created_lte, sink)
+        return self._write_export(created_gte, created_lte, to)
+
+    def _write_export(
+        self, created_gte: datetime | None, created_lte: datetime | None, sink: IO[bytes]
+    ) -> int:
+        written = 0
+        with closing(self.iter_transactions_export(created_gte, created_lte)) as chunks:
+            for chunk in chunks:
+                sink.write(chunk)
+                written += len(chunk)
+        return written
+
+    def balances(self) -> list[AccountBalance]:
+        """See :meth:`MomoflowClient.balances`."""
+        return self._run(self._api.balances())
 
     # ------------------------------------------------------------ campaigns
 

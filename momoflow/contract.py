@@ -38,6 +38,7 @@ __all__ = [
     "CAMPAIGN_STORE_UNAVAILABLE",
     "DELIVER_INBOX_EVENTS_ACTIVITY",
     "DELIVER_NOTIFICATION_ACTIVITY",
+    "CLAIM_TRANSACTION_ACTIVITY",
     "RECORD_TRANSACTION_ACTIVITY",
     "SWEEP_STATUS_READS_ACTIVITY",
     "REQUEST_STATUS_READ_ACTIVITY",
@@ -188,6 +189,8 @@ SWEEP_STATUS_READS_ACTIVITY = "sweep_status_reads"
 DELIVER_NOTIFICATION_ACTIVITY = "deliver_notification"
 #: Activity: write a transaction's state to the record store (``activities/records.py``).
 RECORD_TRANSACTION_ACTIVITY = "record_transaction"
+#: Activity: claim a campaign line's reference in the record store before paying it.
+CLAIM_TRANSACTION_ACTIVITY = "claim_transaction"
 #: Signal a batch of inbox events to their transactions.
 DELIVER_INBOX_EVENTS_ACTIVITY = "deliver_inbox_events"
 

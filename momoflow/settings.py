@@ -490,8 +490,20 @@ class Settings(BaseSettings, _ProviderAccounts):
             raise ValueError(
                 f"development secrets are not allowed with env={self.env}: set {', '.join(used)}"
             )
+        self._check_database()
         self._check_ui_origins()
         return self
+
+    def _check_database(self) -> None:
+        """Outside local and test, the record store is named: without it the worker refuses
+        to start and the gateway answers 503 on every transaction route."""
+        url = self.database.url
+        if url is None or not url.get_secret_value().strip():
+            raise ValueError(
+                f"with env={self.env}, set MOMOFLOW_DATABASE__URL to the record store's "
+                "PostgreSQL URL, e.g. postgresql://momoflow:<password>@<host>:5432/momoflow "
+                "(a database of its own, migrated with `momoflow db upgrade`)"
+            )
 
     def _check_ui_origins(self) -> None:
         """Outside local and test, the Temporal UI's origins are set on purpose, and use

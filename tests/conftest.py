@@ -42,6 +42,7 @@ SHARED_MODULE_STATE = frozenset(
         "tests/test_payin_flow.py",
         "tests/test_payout_timers.py",
         "tests/test_reconcile.py",
+        "tests/test_records_store.py",
         "tests/test_refunds.py",
         "tests/test_telemetry.py",
         "tests/test_temporal_ui.py",

@@ -297,7 +297,7 @@ async def record_activities(stack: Stack) -> AsyncIterator[list[Callable[..., An
     worker (every payout, payin and refund workflow writes its records through it)."""
     store = RecordStore.connect(stack.database_url)
     try:
-        yield [RecordActivities(store).record_transaction]
+        yield RecordActivities(store).all()
     finally:
         await store.close()
 

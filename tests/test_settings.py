@@ -142,6 +142,7 @@ def production_environment(**more: str) -> dict[str, str]:
         ),
         "MOMOFLOW_NOVASEND__API_CLIENT": secrets.token_hex(16),
         "MOMOFLOW_NOVASEND__WEBHOOK_SECRET": secrets.token_hex(16),
+        "MOMOFLOW_DATABASE__URL": f"postgresql://momoflow:{secrets.token_hex(16)}@db:5432/momoflow",
         **more,
     }
 
@@ -173,3 +174,57 @@ def test_gateway_metrics_are_served_only_where_asked_outside_local(
     assert from_environment(monkeypatch, **asked).serves_gateway_metrics()
     local = {**production, "MOMOFLOW_ENV": "local"}
     assert from_environment(monkeypatch, **local).serves_gateway_metrics()
+
+
+@pytest.mark.parametrize("env", ["staging", "production"])
+@pytest.mark.parametrize("url", [None, "", "   "], ids=["unset", "empty", "blank"])
+def test_staging_and_production_refuse_to_run_without_a_record_store(
+    monkeypatch: pytest.MonkeyPatch, env: str, url: str | None
+) -> None:
+    """The record store is the system of record: outside local and test it is never
+    optional, and the refusal says which variable to set and what goes in it."""
+    production = production_environment(
+        MOMOFLOW_ENV=env, MOMOFLOW_CODEC__UI_ORIGINS='["https://temporal.example.com"]'
+    )
+    del production["MOMOFLOW_DATABASE__URL"]
+    if url is not None:
+        # An empty variable counts as unset (env_ignore_empty); a blank one is refused too.
+        production["MOMOFLOW_DATABASE__URL"] = url
+    with pytest.raises(ValidationError) as info:
+        from_environment(monkeypatch, **production)
+
+    refused = str(info.value)
+    assert "MOMOFLOW_DATABASE__URL" in refused
+    assert f"env={env}" in refused
+    assert "postgresql://momoflow:<password>@<host>:5432/momoflow" in refused
+    assert "momoflow db upgrade" in refused
+
+
+def test_the_record_store_url_is_accepted_in_production_and_never_echoed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    password = secrets.token_hex(16)
+    url = f"postgresql://momoflow:{password}@postgresql:5432/momoflow"
+    production = production_environment(
+        MOMOFLOW_CODEC__UI_ORIGINS='["https://temporal.example.com"]',
+        MOMOFLOW_DATABASE__URL=url,
+    )
+    settings = from_environment(monkeypatch, **production)
+    assert settings.database.url is not None
+    assert settings.database.url.get_secret_value() == url
+    assert password not in repr(settings.database)
+    # Refused for another reason, the error does not print the URL beside it.
+    with pytest.raises(ValidationError) as info:
+        from_environment(monkeypatch, **{**production, "MOMOFLOW_CODEC__UI_ORIGINS": ""})
+    assert password not in str(info.value)
+
+
+@pytest.mark.parametrize("env", ["local", "test"])
+def test_local_and_test_run_without_a_record_store_url(
+    monkeypatch: pytest.MonkeyPatch, env: str
+) -> None:
+    """`momoflow dev` and the tests start an embedded PostgreSQL and set the URL themselves;
+    a bare local configuration is still valid (the worker says what is missing)."""
+    settings = from_environment(monkeypatch, MOMOFLOW_ENV=env)
+    assert settings.env == env
+    assert settings.database.url is None

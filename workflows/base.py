@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
     from momoflow import telemetry
     from momoflow.contract import (
         ANSWER_SIGNAL,
+        CLAIM_TRANSACTION_ACTIVITY,
         CONFLICT_ERROR_TYPES,
         DELIVER_NOTIFICATION_ACTIVITY,
         RECHECK_SIGNAL,
@@ -79,7 +80,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from momoflow.money import Currency
     from momoflow.providers.catalog import SHARED_READ_PROVIDERS
-    from momoflow.records.writes import HistoryEntry, Kind, RecordWrite
+    from momoflow.records.writes import HistoryEntry, Kind, RecordClaim, RecordWrite
     from momoflow.status_reads import ReadAnswer, ReadRequest
     from workflows.common import (
         PROVIDER_RETRY,
@@ -798,11 +799,45 @@ class TransactionWorkflowBase(ABC):
             for i, e in enumerate(state.timeline)
         ]
         self._history_count = len(state.timeline)
-        if state.status not in _UNRECORDED_STATUSES or self._record_campaign() is not None:
-            # No start path claimed a campaign line's record: it is written before the
-            # provider is called.
+        if state.status not in _UNRECORDED_STATUSES:
             self._record_wanted += 1
         self._recorder_task = asyncio.create_task(self._record_loop())
+
+    async def _claim_reference(self) -> bool:
+        """Claim this transaction's reference in the record store before calling the
+        provider (for a workflow that no start path claimed: a campaign's line). True when
+        the reference is this run's; False when another transaction holds it, past or
+        present (its workflow may be gone from Temporal): then nothing may be paid, and
+        this run stops writing so that the other's record stays as it is."""
+        if not self._recording:
+            return True
+        state = self._base_state
+        claim = RecordClaim(
+            kind=Kind(self.kind),
+            run_id=workflow.info().run_id,
+            fingerprint=self._record_fingerprint(),
+            campaign=self._record_campaign(),
+            state=state.model_dump(mode="json"),
+        )
+        try:
+            ours: bool = await workflow.execute_activity(
+                CLAIM_TRANSACTION_ACTIVITY,
+                claim,
+                result_type=bool,
+                start_to_close_timeout=RECORD_WRITE_TIMEOUT,
+                retry_policy=RECORD_RETRY,
+                summary=f"claim {state.reference}",
+            )
+        except ActivityError as err:
+            message = failure_from(err, default_code="record_refused").message
+            workflow.logger.warning("reference claim refused: %s", message)
+            ours = False
+        if not ours:
+            self._recording = False
+            self._record_closing = True
+        else:
+            self._last_recorded = claim.state
+        return ours
 
     def _record_fingerprint(self) -> str:
         """What identifies this transaction's request (compared by the start path)."""
@@ -831,6 +866,7 @@ class TransactionWorkflowBase(ABC):
                 campaign=self._record_campaign(),
                 state=state,
                 entries=entries,
+                run_id=workflow.info().run_id,
             )
             try:
                 await workflow.execute_activity(

@@ -44,7 +44,7 @@ from temporalio.exceptions import ActivityError
 with workflow.unsafe.imports_passed_through():
     from activities.providers import InitiatePayoutResult, ProviderActivities
     from momoflow import search_attributes as sa
-    from momoflow.campaigns.models import LineOutcome
+    from momoflow.campaigns.models import SKIPPED, LineOutcome
     from momoflow.contract import (
         LINE_SETTLED_SIGNAL,
         PAYOUT_WORKFLOW,
@@ -75,6 +75,9 @@ with workflow.unsafe.imports_passed_through():
         failure_from,
         provider_queue,
     )
+
+#: ``failure.code`` of a campaign line whose reference another payout holds.
+DUPLICATE_REFERENCE = "duplicate_reference"
 
 #: Quote rounds: a quote that expires before the create call is re-asked this many times.
 MAX_QUOTE_ROUNDS = 3
@@ -121,6 +124,8 @@ class PayoutWorkflow(TransactionWorkflowBase):
         workflow.upsert_search_attributes(sa.as_updates(sa.payout_attributes(input)))
         self._record(TransactionStatus.CREATED, self._describe())
         self._start_recording()
+        if input.campaign_workflow_id is not None and not await self._claim_reference():
+            return await self._skip_taken_reference()
 
         transaction = await self._quote_and_submit()
         if transaction is not None:
@@ -348,12 +353,30 @@ class PayoutWorkflow(TransactionWorkflowBase):
             if self._run_input.campaign_workflow_id:
                 self._deliveries.append(asyncio.create_task(self._tell_campaign()))
 
-    async def _tell_campaign(self) -> None:
+    async def _skip_taken_reference(self) -> PayoutState:
+        """A campaign line whose reference another payout holds in the record store (its
+        workflow may be long gone from Temporal): nothing is paid, the campaign counts the
+        line as skipped, and the other payout's record is left as it is."""
+        state = self._current_state
+        message = (
+            f"reference {state.reference!r} is already recorded for another payout; "
+            "this line was not paid"
+        )
+        state.failure = Failure(code=DUPLICATE_REFERENCE, message=message)
+        state.completed_at = workflow.now()
+        self._record(TransactionStatus.FAILED, message)
+        outcome = LineOutcome.from_state(state, at=workflow.now()).model_copy(
+            update={"status": SKIPPED}
+        )
+        await self._tell_campaign(outcome)
+        return state
+
+    async def _tell_campaign(self, outcome: LineOutcome | None = None) -> None:
         """Report this line's settled outcome to its campaign. Only payouts started by a
         campaign have ``campaign_workflow_id``, so histories of other payouts are unchanged."""
         inp = self._run_input
         assert inp.campaign_workflow_id is not None
-        outcome = LineOutcome.from_state(self._current_state, at=workflow.now())
+        outcome = outcome or LineOutcome.from_state(self._current_state, at=workflow.now())
         try:
             await workflow.get_external_workflow_handle(inp.campaign_workflow_id).signal(
                 LINE_SETTLED_SIGNAL, outcome

@@ -34,6 +34,7 @@ from temporalio.common import RetryPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ActivityError, FailureError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.providers import ProviderActivities
     from activities.reconcile import ReconcileActivities, ReportProviderActivities
     from momoflow.contract import (
         DAILY_REPORT_WORKFLOW,
@@ -43,7 +44,12 @@ with workflow.unsafe.imports_passed_through():
         SWEEP_WORKFLOW,
     )
     from momoflow.ids import task_queue_prefix
-    from momoflow.models import ListedTransaction, ListTransactionsInput, ProviderName
+    from momoflow.models import (
+        ListedTransaction,
+        ListTransactionsInput,
+        ProviderBalance,
+        ProviderName,
+    )
     from momoflow.providers.catalog import spec_for
     from momoflow.reconciliation.rules import (
         DailyReportInput,
@@ -72,6 +78,10 @@ with workflow.unsafe.imports_passed_through():
         report_workflow_id,
     )
     from workflows.common import PROVIDER_RETRY, failure_from, provider_queue
+
+#: Patch: the daily report reads the provider's balances, records them in the record store
+#: and adds a balance line (the journal's expectation against the provider's figure).
+PATCH_REPORT_BALANCE_LINE = "report-balance-line"
 
 #: Temporal-side activities (visibility, queries, signals): a few quick attempts.
 TEMPORAL_RETRY = RetryPolicy(
@@ -195,15 +205,42 @@ class ReconcileReportWorkflow:
         elif not await self._compare_reads(input, summary):
             return summary  # continued as new
         summary.generated_at = workflow.now()
+        balances, read_at, balance_error = await self._read_balances(provider)
         summary.files = await workflow.execute_activity_method(
             ReconcileActivities.write_report,
-            WriteReportInput(summary=summary),
+            WriteReportInput(
+                summary=summary,
+                provider_balances=balances,
+                balances_read_at=read_at,
+                balance_error=balance_error,
+            ),
             start_to_close_timeout=timedelta(minutes=2),
             retry_policy=TEMPORAL_RETRY,
             summary=f"write the {provider.value} report of {day.isoformat()}",
         )
         workflow.set_current_details(report_markdown(summary))
         return summary
+
+    async def _read_balances(
+        self, provider: ProviderName
+    ) -> tuple[list[ProviderBalance] | None, datetime | None, str | None]:
+        """The provider's balances for the report's balance line (expected against
+        reported); reports from before that line read none."""
+        if not workflow.patched(PATCH_REPORT_BALANCE_LINE):
+            return None, None, None
+        try:
+            balances = await workflow.execute_activity_method(
+                ProviderActivities.provider_balances,
+                provider,
+                task_queue=provider_queue(provider),
+                start_to_close_timeout=timedelta(minutes=1),
+                schedule_to_close_timeout=timedelta(minutes=10),
+                retry_policy=PROVIDER_RETRY,
+                summary=f"{provider.value} balances",
+            )
+        except ActivityError as err:
+            return None, None, failure_from(err, default_code="balance_unknown").message
+        return balances, workflow.now(), None
 
     # ------------------------------------------------------------------ transaction list
 

@@ -12,7 +12,7 @@ from temporalio.client import Client
 import momoflow
 from momoflow import telemetry
 from momoflow.codec_sessions import SessionRevocations
-from momoflow.gateway import campaigns, codec, payins, payouts, refunds, webhooks
+from momoflow.gateway import campaigns, codec, listing, payins, payouts, refunds, webhooks
 from momoflow.gateway.deps import ApiKeyGate, TemporalConnection
 from momoflow.gateway.errors import install_error_handlers
 from momoflow.gateway.limits import MerchantLimiter
@@ -74,6 +74,7 @@ def create_app(
     telemetry.instrument_app(app)
     if settings.serves_gateway_metrics():
         app.include_router(telemetry.metrics_router())
+    app.include_router(listing.router)
     app.include_router(payouts.router)
     app.include_router(payins.router)
     app.include_router(refunds.router)

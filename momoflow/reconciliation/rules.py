@@ -31,6 +31,7 @@ from momoflow.models import (
     Failure,
     ListedTransaction,
     PaymentStatus,
+    ProviderBalance,
     ProviderName,
     ProviderTransaction,
     TransactionStatus,
@@ -422,6 +423,13 @@ class ReportSummary(_Model):
     #: More transactions than ``max_transactions`` on a side: the comparison is incomplete.
     incomplete: bool = False
     files: list[str] = Field(default_factory=list)
+    #: The balance line: momoflow's account at the provider, per currency, as the journal
+    #: expects it beside what the provider reported (:class:`BalanceLine`). Filled in the
+    #: report's files; empty in the workflow's own result.
+    balances: list[BalanceLine] = Field(default_factory=list)
+    #: Why the balance line is missing or the provider's balance is not this report's own
+    #: reading (empty when the report read and recorded it).
+    balance_note: str = ""
 
     @property
     def total_mismatches(self) -> int:
@@ -442,10 +450,41 @@ class ReportSummary(_Model):
         self.unchecked_reasons[reason] = self.unchecked_reasons.get(reason, 0) + 1
 
 
+class BalanceLine(_Model):
+    """momoflow's account at the report's provider in one currency (minor units).
+
+    ``expected`` is the journal's provider float: every settled payin in (less its fee),
+    every settled payout and refund out (with its fee), all merchants together.
+    ``reported`` is the balance the provider last reported (``reported_at``, ``source``),
+    and ``difference`` is ``reported - expected`` (None until one was reported). Money put
+    in or taken out of the account outside momoflow (top-ups, withdrawals) is not in the
+    journal, so a steady difference is normal; a change of it from one day to the next is
+    what to look at."""
+
+    currency: str
+    expected: int
+    reported: int | None = None
+    reported_at: datetime | None = None
+    source: str | None = None
+    difference: int | None = None
+
+
+#: ``source`` of the balances the daily report records.
+BALANCE_SOURCE = "daily report"
+
+
 class WriteReportInput(_Model):
-    """Write a finished report to the reports directory."""
+    """Write a finished report to the reports directory.
+
+    ``provider_balances`` are the provider's balances the report read (at
+    ``balances_read_at``), recorded in the record store before the balance line is built;
+    None when the report did not read them (``balance_error`` then says why, if it tried).
+    """
 
     summary: ReportSummary
+    provider_balances: list[ProviderBalance] | None = None
+    balances_read_at: datetime | None = None
+    balance_error: str | None = None
 
 
 def report_mode(provider: ProviderName) -> ReportMode:
@@ -773,4 +812,23 @@ def report_markdown(summary: ReportSummary) -> str:
     ]
     for kind, count in sorted(summary.mismatch_counts.items()):
         lines.append(f"- {kind}: {count}")
+    lines.extend(f"- {line}" for line in balance_lines_text(summary.balances))
+    if summary.balance_note:
+        lines.append(f"- balance: {summary.balance_note}")
     return "\n".join(lines)
+
+
+def balance_lines_text(balances: Iterable[BalanceLine]) -> list[str]:
+    """One sentence per balance line: expected, reported, difference."""
+    out: list[str] = []
+    for line in balances:
+        if line.reported is None:
+            reported = "never reported"
+        else:
+            when = line.reported_at.isoformat() if line.reported_at else "?"
+            reported = f"reported {line.reported} ({line.source or '?'}, {when})"
+        difference = "" if line.difference is None else f", difference {line.difference:+d}"
+        out.append(
+            f"balance {line.currency}: expected {line.expected} (journal), {reported}{difference}"
+        )
+    return out

@@ -18,7 +18,7 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from momoflow.processes import ManagedProcess, tcp_ready
+from momoflow.processes import ManagedProcess, ProcessError, tcp_ready
 
 __all__ = ["EmbeddedPostgres"]
 
@@ -28,19 +28,32 @@ SYSTEM_USER = "pgserver"
 DATABASE = "postgres"
 
 
+#: What to do where the pgserver wheel does not exist (it covers x86-64 Linux and macOS).
+NO_WHEEL = (
+    "no embedded PostgreSQL on this platform (the pgserver wheel covers x86-64 Linux and "
+    "macOS): set MOMOFLOW_DATABASE__URL to a PostgreSQL 14 or newer"
+)
+
+
 def _bin_dir() -> Path:
     # pgserver reads a platform directory at import and warns when XDG_RUNTIME_DIR is unset;
     # only its binaries are used here.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from pgserver._commands import POSTGRES_BIN_PATH
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from pgserver._commands import POSTGRES_BIN_PATH
+    except ImportError:
+        raise ProcessError(NO_WHEEL) from None
     return Path(POSTGRES_BIN_PATH)
 
 
 def _utils() -> object:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        from pgserver import utils
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from pgserver import utils
+    except ImportError:
+        raise ProcessError(NO_WHEEL) from None
     return utils
 
 
@@ -82,7 +95,7 @@ class EmbeddedPostgres:
             user = SYSTEM_USER
         if (self.data_dir / "PG_VERSION").exists():
             return
-        subprocess.run(
+        done = subprocess.run(
             [
                 str(_bin_dir() / "initdb"),
                 "-D",
@@ -93,14 +106,24 @@ class EmbeddedPostgres:
                 "-U",
                 "postgres",
             ],
-            check=True,
             capture_output=True,
+            text=True,
             user=user,
             timeout=120,
         )
+        if done.returncode != 0:
+            raise ProcessError(
+                f"initdb failed in {self.data_dir} ({done.returncode}):\n"
+                f"{(done.stdout + done.stderr).strip()[-2000:]}"
+            )
 
     def process(self, log_path: Path) -> ManagedProcess:
         """The server as a managed process (call :meth:`prepare` first)."""
+        if self._as_root:
+            # Another program may have closed a parent directory again since prepare()
+            # (pytest sets its base directory to 0700 at each session's start): the server
+            # must traverse it once, to enter its data directory.
+            _utils().ensure_prefix_permissions(self.data_dir)  # type: ignore[attr-defined]
         argv = [
             str(_bin_dir() / "postgres"),
             "-D",

@@ -53,6 +53,8 @@ transactions = Table(
     Column("provider_reference", String(200)),
     Column("campaign", String(128)),
     Column("fingerprint", String(128), nullable=False),
+    #: The workflow run that owns the record (set by its first write or claim).
+    Column("run_id", String(64)),
     #: False until the workflow is known to exist (the start path inserts first).
     Column("started", Boolean, nullable=False, server_default=text("false")),
     Column("seq", Integer, nullable=False, server_default=text("0")),

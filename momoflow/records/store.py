@@ -38,7 +38,7 @@ from momoflow.records.schema import (
     transaction_events,
     transactions,
 )
-from momoflow.records.writes import STATE_TYPES, HistoryEntry, Kind, RecordWrite
+from momoflow.records.writes import STATE_TYPES, HistoryEntry, Kind, RecordClaim, RecordWrite
 from momoflow.settings import DatabaseSettings
 
 __all__ = [
@@ -305,6 +305,55 @@ class RecordStore:
                 )
         return Claim(record=_record(row), inserted=inserted is not None)
 
+    async def claim_run(self, claim: RecordClaim, *, actor: str) -> bool:
+        """Claim a reference for one workflow run (a campaign's line, which no start path
+        claimed). True when the record is this run's: inserted now, or by an earlier try
+        of the same claim. False when the reference belongs to another transaction, past
+        or present: the run must not pay it."""
+        kind = claim.kind
+        state = STATE_TYPES[kind].model_validate(claim.state)
+        values = {
+            **_columns(kind, state),
+            "fingerprint": claim.fingerprint,
+            "campaign": claim.campaign,
+            "run_id": claim.run_id,
+            "started": True,
+            "seq": 0,
+            "state": claim.state,
+        }
+        async with self.engine.begin() as conn:
+            inserted = (
+                await conn.execute(
+                    insert(transactions)
+                    .values(**values)
+                    .on_conflict_do_nothing(constraint="uq_transactions_reference")
+                    .returning(transactions.c.id)
+                )
+            ).scalar_one_or_none()
+            if inserted is not None:
+                await self._append(
+                    conn,
+                    inserted,
+                    [
+                        HistoryEntry(
+                            index=0, at=state.created_at, status=state.status, note="requested"
+                        )
+                    ],
+                    actor=actor,
+                    key_prefix="start:",
+                )
+                return True
+            owner = (
+                await conn.execute(
+                    select(transactions.c.run_id).where(
+                        transactions.c.merchant == state.merchant,
+                        transactions.c.kind == kind.value,
+                        transactions.c.reference == state.reference,
+                    )
+                )
+            ).scalar_one()
+        return bool(owner == claim.run_id)
+
     async def mark_started(self, record_id: int) -> None:
         """The record's workflow exists."""
         async with self.engine.begin() as conn:
@@ -348,6 +397,7 @@ class RecordStore:
             **_columns(kind, state),
             "fingerprint": write.fingerprint,
             "campaign": write.campaign,
+            "run_id": write.run_id,
             "started": True,
             "seq": write.seq,
             "state": write.state,
@@ -363,9 +413,14 @@ class RecordStore:
                     statement.on_conflict_do_update(
                         constraint="uq_transactions_reference",
                         set_={
-                            k: statement.excluded[k]
-                            for k in values
-                            if k not in ("merchant", "kind", "reference", "created_at")
+                            **{
+                                k: statement.excluded[k]
+                                for k in values
+                                if k not in ("merchant", "kind", "reference", "created_at")
+                            },
+                            "run_id": func.coalesce(
+                                transactions.c.run_id, statement.excluded.run_id
+                            ),
                         },
                         where=newer,
                     ).returning(transactions.c.id)
@@ -644,6 +699,20 @@ class RecordStore:
             if len(rows) < page_size:
                 return
             after = (rows[-1].created_at, rows[-1].id)
+
+    async def recorded_workflow_ids(self, workflow_ids: Sequence[str]) -> set[str]:
+        """Which of ``workflow_ids`` have a record (a reference taken, past or present)."""
+        found: set[str] = set()
+        async with self.engine.connect() as conn:
+            for start in range(0, len(workflow_ids), 1000):
+                batch = list(workflow_ids[start : start + 1000])
+                rows = await conn.execute(
+                    select(transactions.c.workflow_id).where(
+                        transactions.c.workflow_id.in_(batch)
+                    )
+                )
+                found.update(r.workflow_id for r in rows)
+        return found
 
     async def timeline(self, record_id: int) -> list[dict[str, Any]]:
         """The record's whole timeline, oldest first."""

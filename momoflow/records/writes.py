@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from momoflow.models import PayinState, PayoutState, RefundState, TransactionStatus
 
-__all__ = ["HistoryEntry", "Kind", "RecordWrite", "STATE_TYPES"]
+__all__ = ["HistoryEntry", "Kind", "RecordClaim", "RecordWrite", "STATE_TYPES"]
 
 
 class Kind(StrEnum):
@@ -51,3 +51,17 @@ class RecordWrite(BaseModel):
     #: The state, as ``GET`` answers it (``model_dump(mode="json")``).
     state: dict[str, Any]
     entries: list[HistoryEntry] = Field(default_factory=list)
+    #: The workflow run writing (None in histories from before it was sent).
+    run_id: str | None = None
+
+
+class RecordClaim(BaseModel):
+    """A workflow that no start path claimed (a campaign's line) claims its reference
+    before it calls the provider: the claim is its own when the record is new, or was made
+    by the same run (a retried claim)."""
+
+    kind: Kind
+    run_id: str
+    fingerprint: str
+    campaign: str | None = None
+    state: dict[str, Any]

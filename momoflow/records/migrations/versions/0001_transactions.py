@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.Column("provider_reference", sa.String(200)),
         sa.Column("campaign", sa.String(128)),
         sa.Column("fingerprint", sa.String(128), nullable=False),
+        sa.Column("run_id", sa.String(64)),
         sa.Column("started", sa.Boolean, nullable=False, server_default=sa.text("false")),
         sa.Column("seq", sa.Integer, nullable=False, server_default=sa.text("0")),
         sa.Column("state", JSONB, nullable=False),

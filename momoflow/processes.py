@@ -95,7 +95,6 @@ class ManagedProcess:
       :attr:`log_start` says where this run's output begins.
     * **env** - extra environment variables.
     * **ready** - a check that returns True once the process serves.
-    * **user** - run as this system user (PostgreSQL refuses to run as root).
     """
 
     def __init__(
@@ -107,7 +106,6 @@ class ManagedProcess:
         env: Mapping[str, str] | None = None,
         ready: Callable[[], bool] | None = None,
         cwd: Path | None = None,
-        user: str | None = None,
     ) -> None:
         self.name = name
         self.argv = list(argv)
@@ -115,7 +113,6 @@ class ManagedProcess:
         self.env = dict(env or {})
         self.ready = ready
         self.cwd = cwd
-        self.user = user
         self.proc: subprocess.Popen[bytes] | None = None
         #: The log's size when this process started: its own output follows.
         self.log_start = 0
@@ -139,7 +136,6 @@ class ManagedProcess:
             env={**os.environ, **self.env},
             cwd=self.cwd,
             start_new_session=True,
-            user=self.user,
         )
         if self.ready is not None:
             self.wait_until(self.ready, timeout=timeout, what="ready")

@@ -144,7 +144,6 @@ class Stack:
             env=old.env,
             ready=old.ready,
             cwd=old.cwd,
-            user=old.user,
         )
         self.processes[name] = new.start(timeout=timeout)
         return new

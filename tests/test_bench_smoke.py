@@ -77,3 +77,22 @@ def test_mobilepay_reads_bench_smoke_counts_requests_and_writes_its_section(
     assert asked >= 3
     assert "GET /transactions" in section
     assert "| 429s from the sandbox | 0 |" in section
+
+
+def test_records_bench_smoke_measures_the_store_and_writes_its_section(tmp_path: Path) -> None:
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.records", "--smoke", "--doc", str(doc)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    text = doc.read_text()
+    section = text[text.index("<!-- bench:records:start -->") :]
+    assert "smoke sizes, not a measurement" in section
+    for row in ("| claim (start path) |", "| whole payout |", "| webhook | 43 | 57 | 2 |"):
+        assert row in section
+    assert "did not balance after both passes: 0." in section

@@ -34,13 +34,14 @@ OTHER_PORT_OPTIONS = (
     "--sandbox-port",
     "--novasend-port",
     "--mobilepay-port",
+    "--postgres-port",
 )
 
 
 def test_dev_stack_runs_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
     ports = {
         name: free_port()
-        for name in ("ui", "temporal", "gateway", "sandbox", "novasend", "mobilepay")
+        for name in ("ui", "temporal", "gateway", "sandbox", "novasend", "mobilepay", "postgres")
     }
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOMOFLOW_")}
     done = subprocess.run(
@@ -62,6 +63,8 @@ def test_dev_stack_runs_the_demo_and_stops_cleanly(tmp_path: Path) -> None:
             str(ports["novasend"]),
             "--mobilepay-port",
             str(ports["mobilepay"]),
+            "--postgres-port",
+            str(ports["postgres"]),
             "--state-dir",
             str(tmp_path / "state"),
         ],
@@ -183,6 +186,8 @@ def _dev_argv(ports: dict[str, int], state_dir: str) -> list[str]:
         str(ports["novasend"]),
         "--mobilepay-port",
         str(ports["mobilepay"]),
+        "--postgres-port",
+        str(ports["postgres"]),
     ]
 
 
@@ -202,7 +207,7 @@ def dev_stack(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], _Output, 
         )
     ports = {
         name: free_port()
-        for name in ("ui", "temporal", "gateway", "caurisflux", "novasend", "mobilepay")
+        for name in ("ui", "temporal", "gateway", "caurisflux", "novasend", "mobilepay", "postgres")
     }
     drop = ("MOMOFLOW_", "COLUMNS", "LINES")
     env = {k: v for k, v in os.environ.items() if not k.startswith(drop)}

@@ -37,6 +37,7 @@ DEFAULT_PORTS = {
     "CaurisFlux sandbox": 8101,
     "NovaSend sandbox": 8102,
     "MOBILE-PAY sandbox": 8103,
+    "PostgreSQL": 5433,
 }
 SANDBOX_LEDGERS = [f"http://127.0.0.1:{port}/_sandbox/ledger" for port in (8101, 8102, 8103)]
 CAMPAIGN = "FIRST-HOUR-1"

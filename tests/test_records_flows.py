@@ -12,12 +12,17 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import update
 from temporalio.api.common.v1 import WorkflowExecution
 from temporalio.api.workflowservice.v1 import DeleteWorkflowExecutionRequest
 from temporalio.client import Client
@@ -27,6 +32,7 @@ from momoflow.business_requests import PayoutRequest
 from momoflow.ids import payin_workflow_id, payout_workflow_id
 from momoflow.models import PayoutState, PayoutTimings
 from momoflow.records.journal import JournalEntry
+from momoflow.records.schema import transactions
 from momoflow.records.store import RecordStore, StoredRecord
 from momoflow.records.writes import Kind
 from tests.stack import Stack, wait_until
@@ -325,3 +331,66 @@ async def test_a_campaign_never_pays_a_reference_the_record_store_holds(
     # The merchant's payout's record is as it was.
     with stack.gateway() as http:
         assert http.get(f"/v1/payouts/{taken_later}").json() == final
+
+
+async def test_records_verify_repairs_a_lagging_record_and_removes_an_orphan_claim(
+    stack: Stack, client: Client, reference: str
+) -> None:
+    """A record left behind by its workflow (a write lost with the database), and a claim
+    whose workflow never started (the gateway died between the two): ``momoflow records
+    verify`` brings the first up to its workflow and removes the second."""
+    post_payout(stack, payout_body(reference, phone=PAID))
+    final = stack.wait_for_payout(reference, {"succeeded"})
+    await client.get_workflow_handle(payout_workflow_id("acme", reference)).result()
+    orphan = f"{reference}-orphan"
+    store = RecordStore.connect(stack.database_url)
+    try:
+        lagging = PayoutState.model_validate(
+            {**final, "status": "pending", "completed_at": None, "updated_at": final["created_at"]}
+        )
+        async with store.engine.begin() as conn:
+            await conn.execute(
+                update(transactions)
+                .where(transactions.c.workflow_id == payout_workflow_id("acme", reference))
+                .values(
+                    status="pending",
+                    state=lagging.model_dump(mode="json"),
+                    updated_at=lagging.updated_at,
+                )
+            )
+        claimed = PayoutState.model_validate(
+            {
+                **final,
+                "reference": orphan,
+                "workflow_id": payout_workflow_id("acme", orphan),
+                "status": "created",
+                "created_at": datetime.now(UTC) - timedelta(minutes=20),
+            }
+        )
+        await store.claim(Kind.PAYOUT, claimed, fingerprint="fp", actor="api:acme")
+    finally:
+        await store.close()
+
+    done = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "momoflow.cli", "records", "verify", "--since-hours", "1", "--json"],
+        env={**os.environ, **stack.env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode in (0, 1), done.stdout + done.stderr
+    report = json.loads(done.stdout)
+    assert payout_workflow_id("acme", reference) in report["repaired"], report
+    assert payout_workflow_id("acme", orphan) in report["orphans_removed"], report
+    with stack.gateway() as http:
+        assert http.get(f"/v1/payouts/{reference}").json() == final
+    assert await _stored(stack, orphan) is None
+
+
+async def _stored(stack: Stack, reference: str) -> StoredRecord | None:
+    store = RecordStore.connect(stack.database_url)
+    try:
+        return await store.get(Kind.PAYOUT, "acme", reference)
+    finally:
+        await store.close()

@@ -51,6 +51,7 @@ from momoflow.ids import payin_workflow_id, payout_workflow_id
 from momoflow.logs import TraceContextFilter
 from momoflow.operations import start_payout
 from momoflow.processes import ManagedProcess, free_port, http_ready
+from momoflow.records.store import RecordStore
 from momoflow.redaction import Redactor, mask_phones_in, secret_values
 from momoflow.sandbox.shared.serving import ThreadedServer
 from momoflow.settings import DEV_API_KEY, Settings
@@ -686,7 +687,11 @@ async def test_worker_serves_temporal_sdk_and_business_metrics(
     try:
         settings = settings_for(stack, MOMOFLOW_TASK_QUEUE_PREFIX=prefix)
         request = PayoutRequest.model_validate(payout_body(reference))
-        await start_payout(client, "acme", request, settings)
+        store = RecordStore.from_settings(settings.database)
+        try:
+            await start_payout(client, store, "acme", request, settings)
+        finally:
+            await store.close()
         url = f"http://127.0.0.1:{port}/metrics"
 
         def finished() -> str | None:

@@ -35,6 +35,7 @@ from playwright.sync_api import (
     expect,
     sync_playwright,
 )
+from pydantic import SecretStr
 
 from momoflow import search_attributes, temporal_ui
 from momoflow.client import start_payout_on_temporal
@@ -46,9 +47,10 @@ from momoflow.processes import (
     tcp_ready,
     temporal_dev_server_argv,
 )
-from momoflow.settings import Settings, TemporalSettings
+from momoflow.records.embedded import EmbeddedPostgres
+from momoflow.settings import DatabaseSettings, Settings, TemporalSettings
 from momoflow.temporal import connect_client
-from tests.stack import wait_until
+from tests.stack import migrate_records, wait_until
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -119,7 +121,7 @@ class UiStack:
     workflow_ids: dict[str, str] = field(default_factory=dict)
 
 
-def _settings() -> Settings:
+def _settings(database_url: str) -> Settings:
     """The settings the gateway would start these payouts with."""
     return Settings(
         _env_file=None,
@@ -127,6 +129,7 @@ def _settings() -> Settings:
         task_queue_prefix=PREFIX,
         public_url=NO_WEBHOOKS,
         payout_timings=TIMINGS,
+        database=DatabaseSettings(url=SecretStr(database_url)),
     )
 
 
@@ -171,6 +174,7 @@ def _ui_count_is(ui_url: str, query: str, count: int) -> bool:
 def ui_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiStack]:
     root = tmp_path_factory.mktemp("temporal-ui")
     temporal_port, ui_port, sandbox_port = free_port(), free_port(), free_port()
+    postgres = EmbeddedPostgres(root / "postgres", free_port(), durable=False)
     stack = UiStack(
         root=root,
         ui_url=f"http://127.0.0.1:{ui_port}",
@@ -180,6 +184,7 @@ def ui_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiStack]:
     env = {
         "MOMOFLOW_ENV": "test",
         "MOMOFLOW_TEMPORAL__ADDRESS": stack.temporal_address,
+        "MOMOFLOW_DATABASE__URL": postgres.url,
         "MOMOFLOW_PROVIDERS": "caurisflux",
         "MOMOFLOW_CAURISFLUX__BASE_URL": f"{sandbox_url}/api/v1",
         "MOMOFLOW_CAURISFLUX__TIMEOUT_S": "3",
@@ -217,6 +222,9 @@ def ui_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiStack]:
     try:
         # Started side by side (a start without a readiness check returns at once); the
         # worker needs Temporal up when it connects.
+        postgres.prepare()
+        stack.processes += [postgres.process(logs / "postgres.log").start(timeout=60)]
+        migrate_records(env, logs / "db-upgrade.log")
         stack.processes += [temporal.start(), sandbox.start()]
         temporal.wait_until(tcp_ready("127.0.0.1", temporal_port), timeout=60, what="ready")
         stack.processes.append(worker.start())
@@ -224,7 +232,7 @@ def ui_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiStack]:
         worker.wait_until(
             lambda: "momoflow worker ready" in worker.tail(100), timeout=90, what="polling"
         )
-        settings = _settings()
+        settings = _settings(postgres.url)
         asyncio.run(_start_payouts(stack, settings, uuid.uuid4().hex[:8]))
         # Every payout at its final PaymentStatus, as the UI's own API counts them.
         for _what, _phone, _amount, status in PAYOUTS:

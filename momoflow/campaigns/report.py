@@ -84,7 +84,7 @@ def report_csv(rows: list[ReportRow]) -> Iterator[str]:
     writer = csv.writer(buffer)
     writer.writerow(REPORT_COLUMNS)
     for count, row in enumerate(rows, start=1):
-        writer.writerow([_cell(getattr(row, column)) for column in REPORT_COLUMNS])
+        writer.writerow([formula_safe(getattr(row, column)) for column in REPORT_COLUMNS])
         if count % 1000 == 0:
             yield buffer.getvalue()
             buffer.seek(0)
@@ -149,7 +149,9 @@ def _apply(row: ReportRow, outcome: LineOutcome) -> None:
     row.provider_amount = outcome.provider_amount
 
 
-def _cell(value: object) -> object:
+def formula_safe(value: object) -> object:
+    """A CSV cell a spreadsheet will not run: text that opens like a formula is quoted with
+    a leading apostrophe; None is empty."""
     if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
         return "'" + value
     return "" if value is None else value

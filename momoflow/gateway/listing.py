@@ -28,7 +28,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
-from momoflow.campaigns.report import _cell as formula_safe
+from momoflow.campaigns.report import formula_safe
 from momoflow.gateway.deps import MerchantDep, StoreDep, records_unavailable
 from momoflow.ids import REFERENCE_PATTERN
 from momoflow.models import (

@@ -118,7 +118,7 @@ def verify(
     else:
         typer.echo(
             f"checked {report.checked_records} records and {report.checked_workflows} "
-            f"workflows without a record: {len(report.repaired)} repaired, "
+            f"workflows: {len(report.repaired)} repaired, "
             f"{len(report.created)} recorded, {len(report.orphans_removed)} orphan claims "
             f"removed"
         )

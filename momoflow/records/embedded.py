@@ -11,9 +11,11 @@ Deployments do not use this: they set ``MOMOFLOW_DATABASE__URL`` to their own Po
 
 from __future__ import annotations
 
+import argparse
 import os
 import pwd
 import subprocess
+import sys
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,17 +119,12 @@ class EmbeddedPostgres:
                 f"{(done.stdout + done.stderr).strip()[-2000:]}"
             )
 
-    def process(self, log_path: Path) -> ManagedProcess:
-        """The server as a managed process (call :meth:`prepare` first)."""
-        if self._as_root:
-            # Another program may have closed a parent directory again since prepare()
-            # (pytest sets its base directory to 0700 at each session's start): the server
-            # must traverse it once, to enter its data directory.
-            _utils().ensure_prefix_permissions(self.data_dir)  # type: ignore[attr-defined]
+    def server_argv(self) -> list[str]:
+        """The ``postgres`` command line (loopback TCP only, no Unix socket)."""
         argv = [
             str(_bin_dir() / "postgres"),
             "-D",
-            str(self.data_dir),
+            str(self.data_dir.resolve()),
             "-p",
             str(self.port),
             "-h",
@@ -140,10 +137,48 @@ class EmbeddedPostgres:
         ]
         if not self.durable:
             argv += ["-c", "fsync=off", "-c", "synchronous_commit=off"]
+        return argv
+
+    def process(self, log_path: Path) -> ManagedProcess:
+        """The server as a managed process. Its command is this module's launcher
+        (``python -m momoflow.records.embedded``): every start, a restart too, prepares the
+        data directory (and, as root, the way to it: pytest closes its base directory again
+        at each session's start) before it becomes ``postgres``."""
+        argv = [
+            sys.executable,
+            "-m",
+            "momoflow.records.embedded",
+            "--data-dir",
+            str(self.data_dir.resolve()),
+            "--port",
+            str(self.port),
+        ]
+        if not self.durable:
+            argv.append("--not-durable")
         return ManagedProcess(
-            "postgres",
-            argv,
-            log_path=log_path,
-            ready=tcp_ready("127.0.0.1", self.port),
-            user=SYSTEM_USER if self._as_root else None,
+            "postgres", argv, log_path=log_path, ready=tcp_ready("127.0.0.1", self.port)
         )
+
+
+def main(args: list[str] | None = None) -> None:
+    """The launcher: prepare the data directory, then become the server (as the system
+    user ``pgserver`` when started as root), keeping this process id."""
+    parser = argparse.ArgumentParser(description="momoflow's embedded PostgreSQL")
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--not-durable", action="store_true")
+    parsed = parser.parse_args(args)
+    server = EmbeddedPostgres(parsed.data_dir, parsed.port, durable=not parsed.not_durable)
+    server.prepare()
+    argv = server.server_argv()
+    sys.stdout.flush()
+    if server._as_root:
+        entry = pwd.getpwnam(SYSTEM_USER)
+        os.setgroups([])
+        os.setgid(entry.pw_gid)
+        os.setuid(entry.pw_uid)
+    os.execv(argv[0], argv)
+
+
+if __name__ == "__main__":
+    main()

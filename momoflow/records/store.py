@@ -707,9 +707,7 @@ class RecordStore:
             for start in range(0, len(workflow_ids), 1000):
                 batch = list(workflow_ids[start : start + 1000])
                 rows = await conn.execute(
-                    select(transactions.c.workflow_id).where(
-                        transactions.c.workflow_id.in_(batch)
-                    )
+                    select(transactions.c.workflow_id).where(transactions.c.workflow_id.in_(batch))
                 )
                 found.update(r.workflow_id for r in rows)
         return found
@@ -863,9 +861,13 @@ class RecordStore:
                 .on_conflict_do_nothing(constraint="uq_reported_balances_at")
             )
 
-    async def records_since(self, since: datetime | None, *, limit: int) -> list[StoredRecord]:
-        """Records not final yet, or updated since ``since`` (``records verify``)."""
-        query = select(transactions)
+    async def records_since(
+        self, since: datetime | None, *, after_id: int = 0, limit: int
+    ) -> list[StoredRecord]:
+        """Records not final yet, or updated since ``since`` (every record when None), in
+        id order after ``after_id``, at most ``limit`` (``records verify`` pages through
+        them)."""
+        query = select(transactions).where(transactions.c.id > after_id)
         if since is not None:
             query = query.where(
                 or_(

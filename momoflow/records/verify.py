@@ -51,6 +51,7 @@ class VerifyReport:
     """What one verification found and did."""
 
     checked_records: int = 0
+    #: Workflows read from Temporal's visibility (each looked up in the store).
     checked_workflows: int = 0
     #: Records brought up to their workflow's state.
     repaired: list[str] = field(default_factory=list)
@@ -75,43 +76,58 @@ async def verify(
     store: RecordStore,
     *,
     since: datetime | None,
-    limit: int = 10_000,
+    page_size: int = 500,
     concurrency: int = 10,
     now: datetime | None = None,
 ) -> VerifyReport:
     """Check every record not final or changed since ``since`` against its workflow, and
-    every transaction workflow started since ``since`` against its record; repair lag."""
+    every transaction workflow started since ``since`` against its record; repair lag.
+    Records are read ``page_size`` at a time; workflows without a record are collected from
+    Temporal's visibility first (their ids only)."""
     report = VerifyReport()
     now = now or datetime.now(UTC)
     gate = asyncio.Semaphore(concurrency)
-    records = await store.records_since(since, limit=limit)
-    seen = {record.workflow_id for record in records}
 
     async def check_record(record: StoredRecord) -> None:
         async with gate:
             await _check_record(client, store, record, report, now)
 
-    await asyncio.gather(*(check_record(r) for r in records))
-    report.checked_records = len(records)
+    after_id = 0
+    while True:
+        # Page by page: a store of years is never held in memory at once.
+        records = await store.records_since(since, after_id=after_id, limit=page_size)
+        if not records:
+            break
+        await asyncio.gather(*(check_record(r) for r in records))
+        report.checked_records += len(records)
+        after_id = records[-1].id
 
     query = f"WorkflowType IN ('{PAYOUT_WORKFLOW}', '{PAYIN_WORKFLOW}', '{REFUND_WORKFLOW}')"
     if since is not None:
         query += f" AND StartTime >= '{since.astimezone(UTC).isoformat()}'"
-    workflow_ids: list[tuple[str, str]] = []
-    async for execution in client.list_workflows(query, limit=limit):
-        if execution.id not in seen:
-            workflow_ids.append((execution.id, execution.workflow_type))
 
     async def check_workflow(workflow_id: str, workflow_type: str) -> None:
         async with gate:
-            if await store.by_workflow_id(workflow_id) is None:
-                if await _repair_from_workflow(client, store, workflow_id, _KINDS[workflow_type]):
-                    report.created.append(workflow_id)
-                else:
-                    report.unanswered.append(workflow_id)
+            if await _repair_from_workflow(client, store, workflow_id, _KINDS[workflow_type]):
+                report.created.append(workflow_id)
+            else:
+                report.unanswered.append(workflow_id)
 
-    await asyncio.gather(*(check_workflow(w, t) for w, t in workflow_ids))
-    report.checked_workflows = len(workflow_ids)
+    async def check_batch(batch: list[tuple[str, str]]) -> None:
+        recorded = await store.recorded_workflow_ids([w for w, _ in batch])
+        missing = [(w, t) for w, t in batch if w not in recorded]
+        await asyncio.gather(*(check_workflow(w, t) for w, t in missing))
+        report.checked_workflows += len(batch)
+
+    # Temporal's visibility holds only what its retention keeps: batch by batch.
+    batch: list[tuple[str, str]] = []
+    async for execution in client.list_workflows(query):
+        batch.append((execution.id, execution.workflow_type))
+        if len(batch) >= page_size:
+            await check_batch(batch)
+            batch = []
+    if batch:
+        await check_batch(batch)
     for names in (
         report.repaired,
         report.created,

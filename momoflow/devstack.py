@@ -41,6 +41,7 @@ from momoflow.processes import (
 )
 from momoflow.providers.catalog import all_specs
 from momoflow.records.embedded import EmbeddedPostgres
+from momoflow.records.migrate import run_db_upgrade
 from momoflow.settings import DEV_API_KEY, DEV_OPERATOR_TOKEN, Settings, get_settings
 from momoflow.temporal import connect_client, register_search_attributes
 from momoflow.temporal_ui import MONEY_IN_DOUBT, NEEDS_ATTENTION_VIEW
@@ -334,7 +335,8 @@ def run_dev(config: DevStackConfig) -> int:
             console.print(f"starting PostgreSQL (records in {postgres.data_dir})")
             postgres.prepare()
             started.append(postgres.process(logs / "postgres.log").start(timeout=60))
-        _migrate(env, logs / "db-upgrade.log")
+        run_db_upgrade(env, logs / "db-upgrade.log")
+        console.print("record store schema up to date")
         if not existing_temporal:
             console.print(f"starting Temporal dev server (history in {state_dir / 'temporal.db'})")
             temporal = ManagedProcess(
@@ -412,24 +414,6 @@ def run_dev(config: DevStackConfig) -> int:
         for proc in reversed(started):
             proc.stop()
         console.print("stopped.")
-
-
-def _migrate(env: dict[str, str], log_path: Path) -> None:
-    """``momoflow db upgrade`` on the record store (waits for the server to answer)."""
-    migration = ManagedProcess(
-        "db-upgrade",
-        [sys.executable, "-m", "momoflow.cli", "db", "upgrade"],
-        log_path=log_path,
-        env=env,
-    ).start()
-    assert migration.proc is not None
-    try:
-        code = migration.proc.wait(timeout=120)
-    finally:
-        migration.stop()
-    if code != 0:
-        raise ProcessError(f"momoflow db upgrade failed ({code}):\n{migration.tail()}")
-    console.print("record store schema up to date")
 
 
 def _ui_codec_endpoint(settings: Settings, config: DevStackConfig) -> str:

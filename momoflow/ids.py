@@ -86,6 +86,12 @@ def campaign_workflow_id(merchant: str, reference: str) -> str:
     return f"campaign-{merchant}-{reference}"
 
 
+def campaign_reference(merchant: str, workflow_id: str) -> str:
+    """The merchant reference of the campaign whose workflow id is ``workflow_id`` (the
+    inverse of :func:`campaign_workflow_id`)."""
+    return workflow_id.removeprefix(f"campaign-{merchant}-")
+
+
 def is_valid_merchant(merchant: str) -> bool:
     """True when ``merchant`` may be used in a workflow id."""
     return bool(_MERCHANT_RE.match(merchant))

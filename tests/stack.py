@@ -25,13 +25,13 @@ from activities.records import RecordActivities
 from momoflow import search_attributes
 from momoflow.processes import (
     ManagedProcess,
-    ProcessError,
     free_port,
     http_ready,
     tcp_ready,
     temporal_dev_server_argv,
 )
 from momoflow.records.embedded import EmbeddedPostgres
+from momoflow.records.migrate import run_db_upgrade
 from momoflow.records.store import RecordStore
 from momoflow.settings import hash_api_key
 
@@ -303,19 +303,7 @@ async def record_activities(stack: Stack) -> AsyncIterator[list[Callable[..., An
 
 def migrate_records(env: Mapping[str, str], log_path: Path) -> None:
     """``momoflow db upgrade`` against the stack's database (the command operators run)."""
-    migration = ManagedProcess(
-        "db-upgrade",
-        [sys.executable, "-m", "momoflow.cli", "db", "upgrade"],
-        log_path=log_path,
-        env=env,
-    ).start()
-    assert migration.proc is not None
-    try:
-        code = migration.proc.wait(timeout=120)
-    finally:
-        migration.stop()
-    if code != 0:
-        raise ProcessError(f"momoflow db upgrade failed ({code}):\n{migration.tail()}")
+    run_db_upgrade(env, log_path)
 
 
 def start_stack(

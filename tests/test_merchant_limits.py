@@ -23,6 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
@@ -49,6 +50,7 @@ from momoflow.merchant_limits import (
 )
 from momoflow.settings import (
     ApiKeyEntry,
+    DatabaseSettings,
     LimitSettings,
     Settings,
     TemporalSettings,
@@ -124,6 +126,7 @@ def _settings(stack: Stack, prefix: str, root: Path, **limits: Any) -> Settings:
         _env_file=None,
         env="test",
         temporal=TemporalSettings(address=stack.temporal_address),
+        database=DatabaseSettings(url=SecretStr(stack.database_url)),
         task_queue_prefix=prefix,
         api_keys=[
             ApiKeyEntry(merchant="acme", key_sha256=hash_api_key(ACME_KEY)),

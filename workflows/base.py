@@ -803,14 +803,15 @@ class TransactionWorkflowBase(ABC):
             self._record_wanted += 1
         self._recorder_task = asyncio.create_task(self._record_loop())
 
-    async def _claim_reference(self) -> bool:
+    async def _claim_reference(self) -> str | None:
         """Claim this transaction's reference in the record store before calling the
-        provider (for a workflow that no start path claimed: a campaign's line). True when
-        the reference is this run's; False when another transaction holds it, past or
-        present (its workflow may be gone from Temporal): then nothing may be paid, and
-        this run stops writing so that the other's record stays as it is."""
+        provider (for a workflow that no start path claimed: a campaign's line). None when
+        the reference is this run's; else why not: another transaction holds it, past or
+        present (its workflow may be gone from Temporal), or the store refused the claim.
+        Then nothing may be paid, and this run stops writing so that the other's record
+        stays as it is."""
         if not self._recording:
-            return True
+            return None
         state = self._base_state
         claim = RecordClaim(
             kind=Kind(self.kind),
@@ -819,6 +820,7 @@ class TransactionWorkflowBase(ABC):
             campaign=self._record_campaign(),
             state=state.model_dump(mode="json"),
         )
+        taken: str | None = None
         try:
             ours: bool = await workflow.execute_activity(
                 CLAIM_TRANSACTION_ACTIVITY,
@@ -828,16 +830,18 @@ class TransactionWorkflowBase(ABC):
                 retry_policy=RECORD_RETRY,
                 summary=f"claim {state.reference}",
             )
+            if not ours:
+                taken = f"reference {state.reference!r} is already recorded for another payout"
         except ActivityError as err:
             message = failure_from(err, default_code="record_refused").message
             workflow.logger.warning("reference claim refused: %s", message)
-            ours = False
-        if not ours:
+            taken = f"the record store refused to claim reference {state.reference!r} ({message})"
+        if taken is not None:
             self._recording = False
             self._record_closing = True
         else:
             self._last_recorded = claim.state
-        return ours
+        return taken
 
     def _record_fingerprint(self) -> str:
         """What identifies this transaction's request (compared by the start path)."""

@@ -52,7 +52,7 @@ with workflow.unsafe.imports_passed_through():
         QUOTE_EXPIRED,
         STATE_QUERY,
     )
-    from momoflow.ids import idempotency_key
+    from momoflow.ids import campaign_reference, idempotency_key
     from momoflow.masking import mask_phone
     from momoflow.models import (
         FINAL_STATUS_FROM_PROVIDER,
@@ -124,8 +124,10 @@ class PayoutWorkflow(TransactionWorkflowBase):
         workflow.upsert_search_attributes(sa.as_updates(sa.payout_attributes(input)))
         self._record(TransactionStatus.CREATED, self._describe())
         self._start_recording()
-        if input.campaign_workflow_id is not None and not await self._claim_reference():
-            return await self._skip_taken_reference()
+        if input.campaign_workflow_id is not None:
+            taken = await self._claim_reference()
+            if taken is not None:
+                return await self._skip_taken_reference(taken)
 
         transaction = await self._quote_and_submit()
         if transaction is not None:
@@ -353,15 +355,13 @@ class PayoutWorkflow(TransactionWorkflowBase):
             if self._run_input.campaign_workflow_id:
                 self._deliveries.append(asyncio.create_task(self._tell_campaign()))
 
-    async def _skip_taken_reference(self) -> PayoutState:
+    async def _skip_taken_reference(self, why: str) -> PayoutState:
         """A campaign line whose reference another payout holds in the record store (its
-        workflow may be long gone from Temporal): nothing is paid, the campaign counts the
-        line as skipped, and the other payout's record is left as it is."""
+        workflow may be long gone from Temporal), or that could not be claimed: nothing is
+        paid, the campaign counts the line as skipped, and the other payout's record is
+        left as it is."""
         state = self._current_state
-        message = (
-            f"reference {state.reference!r} is already recorded for another payout; "
-            "this line was not paid"
-        )
+        message = f"{why}; this line was not paid"
         state.failure = Failure(code=DUPLICATE_REFERENCE, message=message)
         state.completed_at = workflow.now()
         self._record(TransactionStatus.FAILED, message)
@@ -400,10 +400,9 @@ class PayoutWorkflow(TransactionWorkflowBase):
 
     def _record_campaign(self) -> str | None:
         campaign = self._run_input.campaign_workflow_id
-        prefix = f"campaign-{self._run_input.merchant}-"
         if campaign is None:
             return None
-        return campaign.removeprefix(prefix)
+        return campaign_reference(self._run_input.merchant, campaign)
 
     @property
     def _run_input(self) -> PayoutInput:

@@ -119,6 +119,8 @@ class _Snapshot(Generic[StateT]):
     state: StateT
     #: False once the state cannot change any more (final, or its workflow closed).
     running: bool
+    #: The workflow run that answered (None for a record's answer).
+    run_id: str | None = None
 
 
 async def _record(source: Source) -> tuple[StoredRecord | None, bool]:
@@ -161,8 +163,13 @@ async def _snapshot(
         if exc.status_code == status.HTTP_404_NOT_FOUND and not store_answered:
             raise records_unavailable(f"the {what} cannot be looked up; retry shortly") from None
         raise
-    if recorded is not None and _newer(recorded, live.state):
-        return _Snapshot(recorded, running=live.running)
+    if recorded is not None and record is not None:
+        if record.run_id is not None and live.run_id not in (None, record.run_id):
+            # Another run under the same id (a campaign line skipped because this record's
+            # workflow was gone): the record is the transaction.
+            return _Snapshot(recorded, running=False)
+        if _newer(recorded, live.state):
+            return _Snapshot(recorded, running=live.running)
     return live
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 from alembic import command
@@ -10,7 +12,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy.ext.asyncio import create_async_engine
 
-__all__ = ["HEAD", "current_revision", "upgrade", "alembic_config"]
+__all__ = ["HEAD", "alembic_config", "current_revision", "run_db_upgrade", "upgrade"]
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 HEAD = "head"
@@ -47,3 +49,23 @@ async def current_revision(url: str) -> str | None:
             )
     finally:
         await engine.dispose()
+
+
+def run_db_upgrade(env: Mapping[str, str], log_path: Path, *, timeout: float = 120) -> None:
+    """Run ``momoflow db upgrade`` (the command operators run) as a child process with
+    ``env``; ``ProcessError`` with its output when it fails."""
+    from momoflow.processes import ManagedProcess, ProcessError
+
+    migration = ManagedProcess(
+        "db-upgrade",
+        [sys.executable, "-m", "momoflow.cli", "db", "upgrade"],
+        log_path=log_path,
+        env=env,
+    ).start()
+    assert migration.proc is not None
+    try:
+        code = migration.proc.wait(timeout=timeout)
+    finally:
+        migration.stop()
+    if code != 0:
+        raise ProcessError(f"momoflow db upgrade failed ({code}):\n{migration.tail()}")

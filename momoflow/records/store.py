@@ -96,6 +96,8 @@ class StoredRecord:
     state: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    #: The workflow run that owns the record (None until its first write).
+    run_id: str | None = None
 
     def typed_state(self) -> TransactionState:
         """The state as its model (:class:`~momoflow.models.PayoutState`…)."""
@@ -184,6 +186,7 @@ def _record(row: Any) -> StoredRecord:
         state=row.state,
         created_at=row.created_at,
         updated_at=row.updated_at,
+        run_id=row.run_id,
     )
 
 
@@ -292,17 +295,7 @@ class RecordStore:
                 )
             ).one()
             if inserted is not None:
-                await self._append(
-                    conn,
-                    row.id,
-                    [
-                        HistoryEntry(
-                            index=0, at=state.created_at, status=state.status, note="requested"
-                        )
-                    ],
-                    actor=actor,
-                    key_prefix="start:",
-                )
+                await self._requested(conn, row.id, state, actor)
         return Claim(record=_record(row), inserted=inserted is not None)
 
     async def claim_run(self, claim: RecordClaim, *, actor: str) -> bool:
@@ -331,17 +324,7 @@ class RecordStore:
                 )
             ).scalar_one_or_none()
             if inserted is not None:
-                await self._append(
-                    conn,
-                    inserted,
-                    [
-                        HistoryEntry(
-                            index=0, at=state.created_at, status=state.status, note="requested"
-                        )
-                    ],
-                    actor=actor,
-                    key_prefix="start:",
-                )
+                await self._requested(conn, inserted, state, actor)
                 return True
             owner = (
                 await conn.execute(
@@ -523,6 +506,13 @@ class RecordStore:
             )
             posted = await self._post(conn, record_id, kind, state)
         return applied is not None or bool(missing) or posted > 0
+
+    async def _requested(
+        self, conn: AsyncConnection, record_id: int, state: TransactionState, actor: str
+    ) -> None:
+        """The first timeline entry of a claimed record: who asked for it."""
+        entry = HistoryEntry(index=0, at=state.created_at, status=state.status, note="requested")
+        await self._append(conn, record_id, [entry], actor=actor, key_prefix="start:")
 
     async def _append(
         self,

@@ -31,7 +31,7 @@ from momoflow.contract import (
     REFUND_WORKFLOW,
     STATE_QUERY,
 )
-from momoflow.ids import campaign_workflow_id
+from momoflow.ids import campaign_reference
 from momoflow.models import TransactionState
 from momoflow.records.store import RecordStore, StoredRecord
 from momoflow.records.writes import STATE_TYPES, Kind
@@ -179,9 +179,7 @@ async def _repair_from_workflow(
     state = await _workflow_state(client, workflow_id, kind)
     if state is None:
         return False
-    campaign = None
-    if campaign_id:
-        campaign = campaign_id.removeprefix(campaign_workflow_id(state.merchant, ""))
+    campaign = campaign_reference(state.merchant, campaign_id) if campaign_id else None
     await store.repair(kind, state, fingerprint=str(fingerprint), campaign=campaign)
     return True
 

@@ -143,8 +143,10 @@ async def _one_payout(store: RecordStore, reference: str, timings: dict[str, lis
 
 
 def _cpu(process: psutil.Process) -> float:
+    """CPU seconds of ``process`` and every child it has had: the live ones, and those it
+    reaped (PostgreSQL's backends come and go with their connections)."""
     times = process.cpu_times()
-    total = times.user + times.system
+    total = times.user + times.system + times.children_user + times.children_system
     for child in process.children(recursive=True):
         try:
             child_times = child.cpu_times()

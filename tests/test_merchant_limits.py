@@ -48,6 +48,7 @@ from momoflow.merchant_limits import (
     take_slot,
     window_end,
 )
+from momoflow.records.store import RecordStore
 from momoflow.settings import (
     ApiKeyEntry,
     DatabaseSettings,
@@ -139,13 +140,18 @@ def _settings(stack: Stack, prefix: str, root: Path, **limits: Any) -> Settings:
 
 @asynccontextmanager
 async def gateway(settings: Settings, client: Client, key: str) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings, client=client)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app),
-        base_url="http://gateway",
-        headers={"Authorization": f"Bearer {key}"},
-    ) as http:
-        yield http
+    # The app's own store would be closed by its lifespan, which ASGITransport never runs.
+    store = RecordStore.from_settings(settings.database)
+    app = create_app(settings, client=client, store=store)
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app),
+            base_url="http://gateway",
+            headers={"Authorization": f"Bearer {key}"},
+        ) as http:
+            yield http
+    finally:
+        await store.close()
 
 
 @asynccontextmanager

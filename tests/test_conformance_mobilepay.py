@@ -28,6 +28,7 @@ from typing import Any
 import httpx
 import pytest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowHandle
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
 from activities.providers import ProviderActivities
@@ -277,7 +278,13 @@ async def test_a_transfer_still_invisible_after_the_window_is_reconciling_never_
                 return any(item["id"] == found for item in page.json()["data"])
 
             await _until(listed, timeout=30, what="the transfer in the list")
-            await handle.signal(RECHECK_SIGNAL, RecheckRequest(requested_by="test"))
+            try:
+                await handle.signal(RECHECK_SIGNAL, RecheckRequest(requested_by="test"))
+            except RPCError as exc:
+                # The reader's late answer to an earlier read found it first, and the
+                # payout has ended: as good, as long as it was not sent again (below).
+                if exc.status != RPCStatusCode.NOT_FOUND:
+                    raise
             final = await _state_in(handle, {"succeeded"}, timeout=30)
 
             assert final.failure is None

@@ -1,11 +1,14 @@
 """The journal's rules (pure: no database): every entry balances, and the entries a state
-implies only grow along a transaction's life, so a write seen late or twice is harmless."""
+implies only grow along a transaction's life, so a write seen late or twice is harmless.
+And which store errors count as "unavailable" (retried) rather than "refused" (final)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import asyncpg
 import pytest
+from sqlalchemy.exc import DBAPIError
 
 from momoflow.models import (
     Country,
@@ -23,6 +26,7 @@ from momoflow.models import (
 )
 from momoflow.money import Currency
 from momoflow.records.journal import balanced, entries_for
+from momoflow.records.store import is_unavailable
 
 AT = datetime(2026, 12, 1, tzinfo=UTC)
 MISMATCH = Failure(code="amount_mismatch", message="153 of 300")
@@ -209,3 +213,39 @@ def test_the_entries_only_grow_along_a_life_so_a_late_or_repeated_write_is_harml
         keys = [{e.key for e in entries_for(kind, s)} for s in states]
         for earlier, later in zip(keys, keys[1:], strict=False):
             assert earlier <= later, (kind, keys)
+
+
+# ------------------------------------------------------------------ store errors
+
+
+class _Refused(Exception):
+    """What SQLAlchemy's asyncpg adapter raises: the server's SQLSTATE on the error."""
+
+    def __init__(self, sqlstate: str | None, cause: BaseException | None = None) -> None:
+        super().__init__(sqlstate)
+        self.sqlstate = sqlstate
+        self.__cause__ = cause
+
+
+@pytest.mark.parametrize(
+    ("error", "retry"),
+    [
+        # Starting up after a crash, shut down, crashed, too many connections, I/O error,
+        # serialization failure, deadlock: a retry can cure them.
+        *((_Refused(code), True) for code in ("57P03", "57P01", "57P02", "53300", "58030")),
+        (_Refused("40001"), True),
+        (_Refused("40P01"), True),
+        (_Refused("08006"), True),
+        # The connection died mid-statement: asyncpg's error has no SQLSTATE.
+        (_Refused(None, asyncpg.exceptions.ConnectionDoesNotExistError("closed")), True),
+        (_Refused(None, ConnectionResetError()), True),
+        # A wrong statement or a constraint: no retry cures it.
+        (_Refused("42601"), False),
+        (_Refused("23505"), False),
+        (_Refused(None, ValueError("bad")), False),
+    ],
+)
+def test_only_errors_a_retry_can_cure_count_as_the_store_being_unavailable(
+    error: _Refused, retry: bool
+) -> None:
+    assert is_unavailable(DBAPIError("SELECT 1", {}, error)) is retry

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import and_, delete, func, or_, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError, OperationalError
@@ -62,13 +63,32 @@ class StoreUnavailable(Exception):
     """PostgreSQL could not be reached or did not answer in time."""
 
 
+#: SQLSTATE classes and codes that mean "the database is down, starting, stopping or busy",
+#: never "this statement is wrong": a retry can cure them.
+_TRANSIENT_SQLSTATES = ("08", "53", "57P", "58", "40001", "40P01", "55P03")
+
+
 def is_unavailable(exc: BaseException) -> bool:
-    """True for errors that mean "the database is down or slow", not "the query is wrong"."""
+    """True for errors that mean "the database is down, restarting or overloaded" (a retry
+    can cure them), not "the statement is wrong"."""
     if isinstance(exc, StoreUnavailable | OperationalError | PoolTimeout | OSError):
         return True
+    if isinstance(exc, asyncio.TimeoutError | ConnectionError):
+        return True
     if isinstance(exc, DBAPIError):
-        return bool(exc.connection_invalidated) or "connect" in str(exc.orig).lower()
-    return isinstance(exc, asyncio.TimeoutError | ConnectionError)
+        if exc.connection_invalidated:
+            return True
+        orig = exc.orig
+        sqlstate = getattr(orig, "sqlstate", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_TRANSIENT_SQLSTATES):
+            return True
+        # asyncpg's own connection errors carry no SQLSTATE ("connection was closed in the
+        # middle of operation"): the adapted error keeps the original as its cause.
+        cause = getattr(orig, "__cause__", None)
+        if isinstance(cause, asyncpg.InterfaceError | asyncpg.PostgresConnectionError):
+            return True
+        return isinstance(cause, OSError | ConnectionError | asyncio.TimeoutError)
+    return False
 
 
 def async_url(url: str) -> str:

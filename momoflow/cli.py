@@ -17,6 +17,8 @@
                                           bulk payout campaigns, over the gateway's API
     momoflow db upgrade|current           the record store's schema (PostgreSQL)
     momoflow records verify               compare records with their workflows, repair lag
+    momoflow operators add|list|disable|enable|password
+                                          finance console operators (/console)
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Annotated
 import typer
 
 from momoflow.campaigns.cli import app as campaign_app
+from momoflow.console.cli import operators_app
 from momoflow.reconciliation.cli import app as reconcile_app
 from momoflow.records.cli import db_app, records_app
 
@@ -52,6 +55,7 @@ app.add_typer(reconcile_app, name="reconcile")
 app.add_typer(campaign_app, name="campaign")
 app.add_typer(db_app, name="db")
 app.add_typer(records_app, name="records")
+app.add_typer(operators_app, name="operators")
 
 
 def _exit(rc: int) -> None:

@@ -256,6 +256,39 @@ class _Supervisor:
         return fresh
 
 
+#: The console operators of the embedded record store (local only: a database named by
+#: MOMOFLOW_DATABASE__URL never gets them), one per role that the four-eyes flow needs.
+DEV_CONSOLE_OPERATORS = (("dev-maker", "maker"), ("dev-checker", "checker"), ("dev-admin", "admin"))
+DEV_CONSOLE_PASSWORD = "momoflow local console"
+
+
+async def _dev_operators(database_url: str) -> list[str]:
+    """Create the local console operators that are missing; their names."""
+    from momoflow.console.accounts import OperatorExists, OperatorStore, Role
+    from momoflow.records.store import RecordStore
+
+    records = RecordStore.connect(database_url)
+    made: list[str] = []
+    try:
+        operators = OperatorStore(records)
+        for name, role in DEV_CONSOLE_OPERATORS:
+            try:
+                await operators.add(
+                    name,
+                    merchant="demo",
+                    role=Role(role),
+                    password=DEV_CONSOLE_PASSWORD,
+                    time_zone="Africa/Dakar",
+                    language="fr",
+                )
+            except OperatorExists:
+                continue
+            made.append(name)
+    finally:
+        await records.close()
+    return made
+
+
 def _child_env(
     config: DevStackConfig, temporal_address: str, state_dir: Path, database_url: str
 ) -> dict[str, str]:
@@ -337,6 +370,10 @@ def run_dev(config: DevStackConfig) -> int:
             started.append(postgres.process(logs / "postgres.log").start(timeout=60))
         run_db_upgrade(env, logs / "db-upgrade.log")
         console.print("record store schema up to date")
+        if existing_database is None:
+            made = asyncio.run(_dev_operators(database_url))
+            if made:
+                console.print(f"console operators created: {', '.join(made)}")
         if not existing_temporal:
             console.print(f"starting Temporal dev server (history in {state_dir / 'temporal.db'})")
             temporal = ManagedProcess(
@@ -473,6 +510,15 @@ def _banner(
             rows.append((f"  {view.name}", view.url(ui, namespace=namespace)))
         rows.append(("Temporal gRPC", f"127.0.0.1:{config.temporal_port}"))
     rows.append(("Gateway API docs", f"{gateway}/docs"))
+    if own_database:
+        rows.append(("Finance console", f"{gateway}/console"))
+        rows.append(
+            (
+                "  operators",
+                f"{', '.join(name for name, _ in DEV_CONSOLE_OPERATORS)}, "
+                f"password {DEV_CONSOLE_PASSWORD!r}",
+            )
+        )
     rows.append(
         (
             "Record store",

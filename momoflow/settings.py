@@ -122,6 +122,45 @@ class DatabaseSettings(BaseModel):
     statement_timeout_s: float = Field(default=10.0, gt=0, le=300)
 
 
+class ConsoleSettings(BaseModel):
+    """The finance console (``/console``): operator sessions, logins, how pages show time.
+
+    Operators are made with ``momoflow operators add`` and kept in the record store.
+    """
+
+    #: How long a console session lasts after its login, whatever the activity.
+    session_ttl_s: int = Field(default=8 * 3600, ge=300, le=7 * 24 * 3600)
+    #: A session unused for this long ends.
+    idle_timeout_s: int = Field(default=30 * 60, ge=60, le=24 * 3600)
+    #: Send the session cookie only over HTTPS. Browsers accept it over plain HTTP on
+    #: ``localhost`` and ``127.0.0.1`` too; switch it off only behind a TLS proxy that
+    #: talks to the gateway over HTTP on another host name.
+    secure_cookies: bool = True
+    #: Failed logins allowed per operator name, and per client address, within
+    #: ``login_window_s``; the next attempt is refused without checking its password.
+    login_failures_per_name: int = Field(default=5, ge=1, le=100)
+    login_failures_per_address: int = Field(default=20, ge=1, le=1000)
+    login_window_s: int = Field(default=15 * 60, ge=10, le=24 * 3600)
+    #: The time zone of operators made without ``--time-zone`` (IANA name).
+    time_zone: str = "Africa/Abidjan"
+    #: The page language before an operator chooses one (``fr`` or ``en``).
+    language: Literal["fr", "en"] = "fr"
+    #: The Temporal UI, for the link on each transaction's page.
+    temporal_ui_url: str = "http://127.0.0.1:8233"
+    temporal_namespace: str = "default"
+
+    @field_validator("time_zone")
+    @classmethod
+    def _check_time_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{value!r} is not an IANA time zone (e.g. Africa/Dakar)") from None
+        return value
+
+
 class ApiKeyEntry(BaseModel):
     """One business caller: the merchant it acts for and the SHA-256 of its key."""
 
@@ -425,6 +464,7 @@ class Settings(BaseSettings, _ProviderAccounts):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     reconcile: ReconcileSettings = Field(default_factory=ReconcileSettings)
     codec: CodecSettings = Field(default_factory=CodecSettings)
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     log_level: str = "INFO"
     #: ``text`` (readable lines) or ``json`` (one object per line); both carry trace ids and

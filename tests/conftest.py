@@ -34,6 +34,7 @@ SHARED_MODULE_STATE = frozenset(
         "tests/test_client_typing.py",
         "tests/test_codec.py",
         "tests/test_compose.py",
+        "tests/test_console_browser.py",
         "tests/test_conformance_caurisflux.py",
         "tests/test_conformance_novasend.py",
         "tests/test_conformance_novasend_keys.py",

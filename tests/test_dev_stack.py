@@ -21,9 +21,11 @@ import typer
 from typer.testing import CliRunner
 
 import momoflow.cli
+from momoflow.devstack import DEV_CONSOLE_PASSWORD
 from momoflow.processes import free_port
 from momoflow.settings import DEV_API_KEY
 from momoflow.temporal_ui import MONEY_IN_DOUBT, NEEDS_ATTENTION_VIEW
+from tests.console_support import Account, ConsoleClient
 from tests.test_first_hour import _descendants, _kill_groups, _Output
 
 REPO = Path(__file__).resolve().parents[1]
@@ -273,6 +275,10 @@ def test_dev_state_dir_restart_and_banner(
             phase = progress["phase"]
     assert phase == "awaiting_approval", progress
     assert (state / "campaigns" / "campaign-demo-SD").is_dir()
+    # The finance console opens with the local operators the banner names.
+    with ConsoleClient(gateway) as console:
+        home = console.login(Account("dev-checker", DEV_CONSOLE_PASSWORD, "checker", "demo"))
+    assert "dev-checker" in home.text
     assert not (run / ".momoflow").exists()
 
     # A worker killed with SIGKILL is started again; the stack and its sandboxes stay up.
@@ -316,6 +322,7 @@ def test_dev_state_dir_restart_and_banner(
         NEEDS_ATTENTION_VIEW.url(f"http://127.0.0.1:{ports['ui']}"),
         MONEY_IN_DOUBT.url(f"http://127.0.0.1:{ports['ui']}"),
         f"{gateway}/docs",
+        f"{gateway}/console",
         *(f"http://127.0.0.1:{ports[n]}/_sandbox/ledger" for n in ("caurisflux", "mobilepay")),
         str(state / "logs"),
     ]

@@ -44,11 +44,13 @@ import phonenumbers
 import pytest
 from phonenumbers import PhoneNumberFormat
 
+from momoflow.devstack import DEV_CONSOLE_PASSWORD
 from momoflow.redaction import MIN_SECRET_LENGTH, secret_values
 from momoflow.sandbox.caurisflux import CaurisFluxSandboxConfig
 from momoflow.sandbox.mobilepay import MobilePaySandboxConfig
 from momoflow.sandbox.novasend import NovaSendSandboxConfig
 from momoflow.settings import DEV_API_KEY, DEV_OPERATOR_TOKEN, Settings
+from tests.console_support import PASSWORD as CONSOLE_PASSWORD
 from tests.stack import RAW_HISTORIES, STACK_ENV
 
 #: Set by ``scripts/test``: the directory of the run whose leftovers to scan.
@@ -90,7 +92,8 @@ def forbidden_secrets(envs: Iterable[dict[str, str]]) -> dict[str, str]:
         values.append(base64.b64encode(basic.encode()).decode())
     for sandbox in (CaurisFluxSandboxConfig(), NovaSendSandboxConfig(), MobilePaySandboxConfig()):
         values += secret_values(sandbox)
-    values += [DEV_API_KEY, DEV_OPERATOR_TOKEN]
+    # Console operators' passwords (the tests' and the local stack's) too.
+    values += [DEV_API_KEY, DEV_OPERATOR_TOKEN, CONSOLE_PASSWORD, DEV_CONSOLE_PASSWORD]
     for source in TESTS.glob("*.py"):
         values += _KEY_LITERAL.findall(source.read_text())
     named: dict[str, str] = {}

@@ -156,7 +156,7 @@ def test_migrations_from_an_empty_database_match_the_schema(server: EmbeddedPost
             await engine.dispose()
 
     assert _in_thread(differences()) == []
-    assert _in_thread(migrate.current_revision(url)) == migrate.head_revision() == "0002"
+    assert _in_thread(migrate.current_revision(url)) == migrate.head_revision() == "0003"
 
 
 def test_an_upgrade_from_the_previous_revision_keeps_every_record(
@@ -203,7 +203,7 @@ def test_an_upgrade_from_the_previous_revision_keeps_every_record(
             len(balances),
         )
 
-    assert _in_thread(read_back()) == ("0002", TransactionStatus.SUCCEEDED, 0)
+    assert _in_thread(read_back()) == ("0003", TransactionStatus.SUCCEEDED, 0)
 
 
 def test_db_upgrade_without_a_url_says_what_to_set() -> None:

@@ -13,10 +13,7 @@ by the provider ends ``failed``) and one never settles and goes to ``reconciling
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import shutil
-import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
@@ -28,7 +25,6 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 from playwright.sync_api import (
-    ConsoleMessage,
     Locator,
     Page,
     ViewportSize,
@@ -50,6 +46,7 @@ from momoflow.processes import (
 from momoflow.records.embedded import EmbeddedPostgres
 from momoflow.settings import DatabaseSettings, Settings, TemporalSettings
 from momoflow.temporal import connect_client
+from tests.browser import ConsoleErrors, find_chromium
 from tests.stack import migrate_records, wait_until
 
 pytestmark = pytest.mark.timeout(300)
@@ -57,7 +54,6 @@ pytestmark = pytest.mark.timeout(300)
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOT = ROOT / "docs" / "img" / "temporal-ui-payments.png"
 OPERATIONS_MD = ROOT / "docs" / "operations.md"
-CHROMIUM = Path("/usr/bin/chromium")
 PREFIX = "momoflow-ui-test"
 #: Where the sandbox sends webhooks: nobody listens (the discard port), so every payout is
 #: settled by polling, as when webhooks are lost.
@@ -87,26 +83,7 @@ WAIT_MS = 20_000
 
 @pytest.fixture(scope="session")
 def chromium() -> str:
-    """Debian's Chromium (Playwright's own browser downloads are not used): installed with
-    apt-get when missing, as on a fresh CI machine (root)."""
-    if CHROMIUM.exists():
-        return str(CHROMIUM)
-    if shutil.which("apt-get") is None or os.geteuid() != 0:
-        pytest.fail(f"{CHROMIUM} is missing; install Debian's chromium package (as root)")
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for argv in (
-        ["apt-get", "update"],
-        ["apt-get", "install", "-y", "chromium"],
-    ):
-        done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=900)
-        if done.returncode != 0:
-            pytest.fail(
-                f"{' '.join(argv)} failed ({done.returncode}); Chromium is needed to check "
-                f"the Temporal UI:\n{done.stdout[-2000:]}\n{done.stderr[-2000:]}"
-            )
-    if not CHROMIUM.exists():
-        pytest.fail(f"apt-get installed chromium but {CHROMIUM} is still missing")
-    return str(CHROMIUM)
+    return find_chromium()
 
 
 @dataclass
@@ -246,28 +223,6 @@ def ui_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiStack]:
     finally:
         for proc in reversed(stack.processes):
             proc.stop()
-
-
-class ConsoleErrors:
-    """Console errors and uncaught exceptions of pages served by the UI under test. Requests
-    to other hosts are blocked (the UI fetches a news feed from temporal.io), and so are
-    their failures in the console."""
-
-    def __init__(self, ui_url: str) -> None:
-        self.ui_url = ui_url
-        self.errors: list[str] = []
-
-    def attach(self, page: Page) -> None:
-        page.on("console", self._console)
-        page.on("pageerror", lambda exc: self.errors.append(f"uncaught: {exc}"))
-
-    def _console(self, message: ConsoleMessage) -> None:
-        if message.type != "error":
-            return
-        where = str(message.location.get("url", ""))
-        if where and not where.startswith(self.ui_url):
-            return
-        self.errors.append(f"{message.text} ({where})")
 
 
 def rows(page: Page) -> Locator:

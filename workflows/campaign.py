@@ -206,6 +206,13 @@ class CampaignWorkflow:
         if carry is None or carry.progress.phase is not CampaignPhase.AWAITING_APPROVAL:
             phase = carry.progress.phase.value if carry else "starting"
             raise ValueError(f"the campaign is {phase}, not awaiting approval")
+        # Four-eyes: an operator never approves a campaign they uploaded. The input is
+        # kept across continue-as-new (``_run_input``), unlike a progress from before
+        # ``submitted_by`` was copied into it.
+        submitted_by = self._input.submitted_by if self._input else carry.progress.submitted_by
+        approver = request.approved_by.strip().lower()
+        if submitted_by.startswith("operator:") and approver == submitted_by.lower():
+            raise ValueError("four-eyes: the operator who uploaded the campaign cannot approve it")
         preflight = carry.progress.preflight
         if preflight and preflight.blocking and not request.override_blocking:
             raise ValueError(
@@ -321,6 +328,7 @@ class CampaignWorkflow:
                     file_sha256=input.file_sha256,
                     phase=CampaignPhase.PREFLIGHT,
                     submitted_at=input.submitted_at,
+                    submitted_by=input.submitted_by,
                     updated_at=now,
                 )
             )

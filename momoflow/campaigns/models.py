@@ -374,6 +374,9 @@ class CampaignProgress(_Model):
     approved_at: datetime | None = None
     cancelled_by: str | None = None
     submitted_at: datetime
+    #: Who submitted the file: the merchant (the API), or ``operator:<name>`` (the
+    #: console). Empty for campaigns submitted before it was kept here.
+    submitted_by: str = ""
     started_at: datetime | None = None
     completed_at: datetime | None = None
     updated_at: datetime

@@ -12,6 +12,7 @@ from temporalio.client import Client
 import momoflow
 from momoflow import telemetry
 from momoflow.codec_sessions import SessionRevocations
+from momoflow.console.app import install_console
 from momoflow.gateway import campaigns, codec, listing, payins, payouts, refunds, webhooks
 from momoflow.gateway.deps import ApiKeyGate, TemporalConnection
 from momoflow.gateway.errors import install_error_handlers
@@ -81,6 +82,7 @@ def create_app(
     app.include_router(campaigns.router)
     app.include_router(webhooks.router)
     app.include_router(codec.router)
+    install_console(app)
 
     @app.get("/healthz", tags=["health"], summary="Liveness")
     async def healthz() -> dict[str, str]:

@@ -8,33 +8,25 @@ then pays each valid line once. See ``docs/campaigns.md``.
 from __future__ import annotations
 
 import asyncio
-import logging
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
 
 from momoflow.business_requests import FieldProblem
 from momoflow.campaigns.models import (
     ApproveRequest,
-    CampaignInput,
-    CampaignOptions,
     CampaignPhase,
     CampaignProblems,
     CampaignProgress,
     CancelRequest,
-    LineOutcome,
     PauseRequest,
     RetryRequest,
-    window_for_rate,
 )
-from momoflow.campaigns.parsing import FileRejected, detect_format, inspect_file
-from momoflow.campaigns.report import build_report, outcome_from_state, report_csv
+from momoflow.campaigns.parsing import detect_format
+from momoflow.campaigns.report import report_csv
 from momoflow.campaigns.store import CampaignStore, store_for
 from momoflow.contract import (
     APPROVE_UPDATE,
@@ -46,12 +38,7 @@ from momoflow.contract import (
 )
 from momoflow.gateway.deps import MerchantDep, SettingsDep, TemporalDep
 from momoflow.gateway.errors import problems_response
-from momoflow.gateway.limits import (
-    PREFLIGHT_RETRY_AFTER_S,
-    LimitsUnavailable,
-    MerchantLimiter,
-    PreflightsBusy,
-)
+from momoflow.gateway.limits import MerchantLimiter
 from momoflow.gateway.transactions import (
     ERROR_RESPONSES,
     WaitSeconds,
@@ -59,13 +46,20 @@ from momoflow.gateway.transactions import (
     read_workflow_state,
     read_workflow_state_waiting,
     reference_conflict,
+    state_unavailable,
 )
-from momoflow.ids import REFERENCE_PATTERN, campaign_workflow_id, is_valid_reference
-from momoflow.models import PayoutState
+from momoflow.ids import campaign_workflow_id
 from momoflow.operations import campaigns as campaign_operations
-from momoflow.operations.starting import ReferenceInUse
-
-log = logging.getLogger("momoflow.gateway")
+from momoflow.operations.campaigns import (
+    CampaignFileRejected,
+    CampaignFileTooLarge,
+    CampaignStateRefused,
+    NotFound,
+    PreflightSlotsBusy,
+    PreflightSlotsUnavailable,
+    StateUnavailable,
+)
+from momoflow.operations.starting import ReferenceInUse, RequestProblems
 
 router = APIRouter(prefix="/v1/campaigns", tags=["campaigns"])
 
@@ -81,7 +75,9 @@ _FILE_BODY = {
 }
 
 
-def _store(request: Request) -> CampaignStore:
+def campaign_store(request: Request) -> CampaignStore:
+    """The app's campaign store (made on first use from the app's settings), shared by the
+    business API and the console."""
     store: CampaignStore | None = getattr(request.app.state, "campaign_store", None)
     if store is None:
         store = store_for(request.app.state.settings)
@@ -133,10 +129,10 @@ async def submit_campaign(
 ) -> CampaignProgress | Response:
     """Store the file, then start the campaign: pre-flight checks every line and reports
     all problems at once; nothing is paid before approval (unless ``auto_approve``)."""
-    if not is_valid_reference(reference):
-        return problems_response(
-            [FieldProblem("reference", "pattern", f"must match {REFERENCE_PATTERN}")]
-        )
+    try:
+        campaign_operations.check_reference(reference)
+    except RequestProblems as exc:
+        return problems_response(exc.problems)
     file_format = detect_format(request.headers.get("content-type"))
     if file_format is None:
         raise HTTPException(
@@ -146,90 +142,47 @@ async def submit_campaign(
                 "message": "send the file as text/csv or application/x-ndjson",
             },
         )
-    data = await _read_body(request, settings.campaigns.max_upload_bytes)
-    try:
-        summary = await asyncio.to_thread(inspect_file, data, file_format)
-    except FileRejected as exc:
-        return problems_response([FieldProblem(p.field, p.rule, p.message) for p in exc.problems])
-    windows = (
-        {}
-        if max_in_flight_per_provider is not None
-        else {
-            provider: window_for_rate(settings.rate_limit_per_second(provider), cap=50)
-            for provider in settings.providers
-        }
-    )
-    options = CampaignOptions(
+    limit = settings.campaigns.max_upload_bytes
+    data = await _read_body(request, limit)
+    options = campaign_operations.campaign_options(
+        settings,
         auto_approve=auto_approve,
-        max_in_flight_per_provider=max_in_flight_per_provider or 50,
-        max_in_flight_by_provider=windows,
+        max_in_flight_per_provider=max_in_flight_per_provider,
         outage_error_threshold=outage_error_threshold,
         outage_probe_interval_s=outage_probe_interval_s,
         max_history_events=max_history_events,
     )
-    campaign_id = campaign_workflow_id(merchant, reference)
-    await _hold_preflight_slot(request, client, merchant, campaign_id)
-    digest = await asyncio.to_thread(_store(request).save_upload, campaign_id, file_format, data)
-    now = datetime.now(UTC)
-    campaign = CampaignInput(
-        campaign_id=campaign_id,
-        merchant=merchant,
-        reference=reference,
-        name=name,
-        file_format=file_format,
-        file_sha256=digest,
-        submitted_at=now,
-        submitted_by=merchant,
-        options=options,
-    )
-    try:
-        created = await campaign_operations.submit_campaign(
-            client, campaign, lines=summary.lines, settings=settings
-        )
-    except ReferenceInUse as exc:
-        raise reference_conflict(exc) from None
-    if not created:
-        response.status_code = status.HTTP_200_OK
-        return await _progress(client, campaign_id, reference)
-    log.info("campaign %s submitted: %d lines", campaign_id, summary.lines)
-    return CampaignProgress(
-        campaign_id=campaign_id,
-        merchant=merchant,
-        reference=reference,
-        name=name,
-        file_format=file_format,
-        file_sha256=digest,
-        phase=CampaignPhase.PREFLIGHT,
-        lines=summary.lines,
-        submitted_at=now,
-        updated_at=now,
-    )
-
-
-async def _hold_preflight_slot(
-    request: Request, client: Client, merchant: str, campaign_id: str
-) -> None:
-    """Take one of the merchant's pre-flight slots for a new campaign: 429 when they are
-    all held, 503 when they cannot be asked. A campaign that already exists is let through
-    (its submission is answered as a retry, or as a conflict)."""
     limiter: MerchantLimiter = request.app.state.merchant_limits
     try:
-        await limiter.hold_preflight(merchant, campaign_id)
-    except PreflightsBusy as exc:
-        if await _exists(client, campaign_id):
-            return
+        submission = await campaign_operations.submit_campaign_file(
+            client,
+            settings=settings,
+            store=campaign_store(request),
+            slots=limiter,
+            merchant=merchant,
+            reference=reference,
+            name=name,
+            file_format=file_format,
+            data=data,
+            submitted_by=merchant,
+            options=options,
+        )
+    except CampaignFileTooLarge:
+        raise _too_large(limit) from None
+    except CampaignFileRejected as exc:
+        return problems_response([FieldProblem(p.field, p.rule, p.message) for p in exc.problems])
+    except PreflightSlotsBusy as exc:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
             detail={
                 "error": "too_many_preflights",
                 "message": str(exc),
                 "campaigns_in_preflight": exc.holders,
-                "retry_after_s": PREFLIGHT_RETRY_AFTER_S,
+                "retry_after_s": exc.retry_after_s,
             },
-            headers={"Retry-After": str(PREFLIGHT_RETRY_AFTER_S)},
+            headers={"Retry-After": str(exc.retry_after_s)},
         ) from None
-    except LimitsUnavailable as exc:
-        log.warning("campaign %s refused: pre-flight slots unavailable (%s)", campaign_id, exc)
+    except PreflightSlotsUnavailable:
         raise HTTPException(
             status.HTTP_503_SERVICE_UNAVAILABLE,
             detail={
@@ -239,16 +192,12 @@ async def _hold_preflight_slot(
             },
             headers={"Retry-After": "5"},
         ) from None
-
-
-async def _exists(client: Client, workflow_id: str) -> bool:
-    try:
-        await client.get_workflow_handle(workflow_id).describe()
-    except RPCError as exc:
-        if exc.status == RPCStatusCode.NOT_FOUND:
-            return False
-        raise
-    return True
+    except ReferenceInUse as exc:
+        raise reference_conflict(exc) from None
+    if not submission.created:
+        response.status_code = status.HTTP_200_OK
+        return await _progress(client, submission.campaign_id, reference)
+    return submission.initial_progress()
 
 
 @router.get(
@@ -305,7 +254,7 @@ async def get_problems(
     """Every line problem found by pre-flight (empty until pre-flight has run)."""
     campaign_id = _campaign_id(merchant, reference)
     progress = await _progress(client, campaign_id, reference)
-    store = _store(request)
+    store = campaign_store(request)
     preflight, problems = await asyncio.gather(
         asyncio.to_thread(store.preflight, campaign_id),
         asyncio.to_thread(store.problems, campaign_id),
@@ -333,11 +282,10 @@ async def get_report(
     """Every line of the uploaded file with its final (or current) status."""
     campaign_id = _campaign_id(merchant, reference)
     progress = await _progress(client, campaign_id, reference)
-
-    async def live(workflow_id: str) -> LineOutcome | None:
-        return await _live_outcome(client, workflow_id)
-
-    rows = await build_report(_store(request), progress, live)
+    try:
+        rows = await campaign_operations.campaign_report(client, campaign_store(request), progress)
+    except StateUnavailable as exc:
+        raise state_unavailable(exc.what) from None
     return StreamingResponse(
         report_csv(rows),
         media_type="text/csv; charset=utf-8",
@@ -348,32 +296,16 @@ async def get_report(
 async def _update(
     client: Client, merchant: str, reference: str, name: str, body: BaseModel
 ) -> CampaignProgress:
-    campaign_id = _campaign_id(merchant, reference)
-    handle = client.get_workflow_handle(campaign_id)
     try:
-        result: CampaignProgress = await handle.execute_update(
-            name, body, result_type=CampaignProgress
-        )
-    except WorkflowUpdateFailedError as exc:
-        cause = exc.cause
-        message = cause.message if isinstance(cause, ApplicationError) else str(cause)
+        return await campaign_operations.update_campaign(client, merchant, reference, name, body)
+    except CampaignStateRefused as exc:
         raise HTTPException(
-            status.HTTP_409_CONFLICT, detail={"error": "campaign_state", "message": message}
+            status.HTTP_409_CONFLICT, detail={"error": "campaign_state", "message": exc.message}
         ) from None
-    except RPCError as exc:
-        if exc.status != RPCStatusCode.NOT_FOUND:
-            raise
-        # Missing, or closed: a closed campaign answers with its final phase.
-        ended = await _progress(client, campaign_id, reference)
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
-            detail={
-                "error": "campaign_state",
-                "message": f"the campaign is {ended.phase.value}: nothing to {name}",
-            },
-        ) from None
-    log.info("campaign %s: %s", campaign_id, name)
-    return result
+    except NotFound as exc:
+        raise not_found(exc.what, exc.reference) from None
+    except StateUnavailable as exc:
+        raise state_unavailable(exc.what) from None
 
 
 _CONTROL_RESPONSES: dict[int | str, dict[str, Any]] = {
@@ -462,18 +394,6 @@ async def _progress(client: Client, campaign_id: str, reference: str) -> Campaig
     )
 
 
-async def _live_outcome(client: Client, workflow_id: str) -> LineOutcome | None:
-    try:
-        state = await read_workflow_state(
-            client, workflow_id, PayoutState, what="payout", reference=workflow_id
-        )
-    except HTTPException as exc:
-        if exc.status_code == status.HTTP_404_NOT_FOUND:
-            return None
-        raise
-    return outcome_from_state(state)
-
-
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
@@ -495,4 +415,4 @@ def _too_large(limit: int) -> HTTPException:
     )
 
 
-__all__ = ["router"]
+__all__ = ["campaign_store", "router"]

@@ -10,6 +10,9 @@ exactly these; ``tests/test_records_migrations.py`` checks that they agree.
   sum to zero per currency; an entry is keyed per transaction, so a repeated write adds
   nothing.
 * ``reported_balances``: what the providers said their balances were, and when.
+* ``operators``, ``console_sessions`` and ``audit_events``: the finance console's people,
+  their sessions (only a SHA-256 of each session token), and the append-only audit trail
+  of what they did.
 """
 
 from __future__ import annotations
@@ -141,3 +144,56 @@ reported_balances = Table(
     Column("source", String(100), nullable=False),
     UniqueConstraint("provider", "currency", "reported_at", name="uq_reported_balances_at"),
 )
+
+operators = Table(
+    "operators",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("name", String(64), nullable=False, unique=True),
+    Column("merchant", String(64), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("password_hash", Text, nullable=False),
+    Column("time_zone", String(64), nullable=False),
+    Column("language", String(2), nullable=False),
+    Column("active", Boolean, nullable=False, server_default=text("true")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    Column("password_changed_at", DateTime(timezone=True), nullable=False),
+)
+
+console_sessions = Table(
+    "console_sessions",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("token_sha256", String(64), nullable=False, unique=True),
+    Column(
+        "operator_id",
+        BigInteger,
+        ForeignKey("operators.id", ondelete="CASCADE"),
+        nullable=False,
+    ),
+    Column("csrf_token", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("last_seen_at", DateTime(timezone=True), nullable=False),
+    Column("ended_at", DateTime(timezone=True)),
+    Column("address", String(64), nullable=False),
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("at", DateTime(timezone=True), nullable=False, server_default=text("now()")),
+    #: ``operator:<name>``, or the name tried at a failed login.
+    Column("actor", String(200), nullable=False),
+    Column("merchant", String(64)),
+    Column("action", String(64), nullable=False),
+    Column("target", String(300), nullable=False, server_default=text("''")),
+    Column("reason", Text, nullable=False, server_default=text("''")),
+    #: ``ok``, ``refused`` or ``failed``.
+    Column("outcome", String(16), nullable=False),
+    Column("detail", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("address", String(64), nullable=False, server_default=text("''")),
+)
+Index("ix_audit_events_at", audit_events.c.at)
+Index("ix_audit_events_login", audit_events.c.action, audit_events.c.actor, audit_events.c.at)

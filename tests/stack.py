@@ -49,6 +49,9 @@ GLOBEX_KEY = "mf_test_globex_key"
 #: A merchant only the gateway fuzz test uses, so that every workflow it may start can be
 #: told apart from the other tests' (``tests/test_fuzz_gateway.py``).
 FUZZ_KEY = "mf_test_fuzz_key"
+#: A merchant whose records the console tests seed with dates years back, so that they
+#: never land in another test's period (``tests/test_console_transactions.py``).
+LEDGER_KEY = "mf_test_ledger_key"
 
 #: Short deadlines so that tests see every branch quickly (the time-skipping tests use
 #: the production defaults instead).
@@ -344,6 +347,9 @@ def start_stack(
         "MOMOFLOW_MOBILEPAY__CONSISTENCY_WINDOW_S": "5",
         # Tests send bursts no merchant should; tests/test_merchant_limits.py tries limits.
         "MOMOFLOW_LIMITS__REQUESTS_PER_WINDOW": "100000",
+        # Campaign tests follow one another on a stack faster than some campaigns leave
+        # pre-flight; the cap itself is tried with settings of its own there too.
+        "MOMOFLOW_LIMITS__CONCURRENT_PREFLIGHTS": "50",
         "MOMOFLOW_PUBLIC_URL": gateway_url,
         "MOMOFLOW_GATEWAY_PORT": str(gateway_port),
         "MOMOFLOW_GRACEFUL_SHUTDOWN_S": "2",
@@ -352,6 +358,7 @@ def start_stack(
                 {"merchant": "acme", "key_sha256": hash_api_key(ACME_KEY)},
                 {"merchant": "globex", "key_sha256": hash_api_key(GLOBEX_KEY)},
                 {"merchant": "fuzz", "key_sha256": hash_api_key(FUZZ_KEY)},
+                {"merchant": "ledger", "key_sha256": hash_api_key(LEDGER_KEY)},
             ]
         ),
         "MOMOFLOW_PAYOUT_TIMINGS": json.dumps(TEST_TIMINGS),

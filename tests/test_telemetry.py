@@ -698,7 +698,10 @@ async def test_worker_serves_temporal_sdk_and_business_metrics(
             with suppress_http_instrumentation():
                 text = httpx.get(url, timeout=5).text
             labels = {"kind": "payout", "provider": "caurisflux", "status": "succeeded"}
-            return text if samples(text, "momoflow_transactions_finished_total", **labels) else None
+            # The payout is succeeded before its workflow completes (it writes its record
+            # first): wait for both.
+            done = samples(text, "momoflow_transactions_finished_total", **labels)
+            return text if done and samples(text, "temporal_workflow_completed_total") else None
 
         text = await asyncio.to_thread(
             wait_until, finished, timeout=60, what="a succeeded payout in the worker's metrics"

@@ -16,13 +16,14 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.datastructures import FormData, Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from temporalio.client import Client
 
 from momoflow.console.accounts import OperatorStore, Permission, Session
 from momoflow.console.i18n import (
@@ -211,11 +212,15 @@ def _bounded(request: Request) -> None:
 
 
 def _same_origin(request: Request) -> None:
+    """A browser's ``Origin`` must be this site: the host the request was sent to, or the
+    gateway's public URL. Only host names are compared: behind a proxy that ends TLS the
+    gateway sees ``http`` where the browser says ``https``."""
     origin = request.headers.get("origin")
     if origin is None:
         return
-    expected = f"{request.url.scheme}://{request.headers.get('host', '')}"
-    if origin != expected:
+    host = urlsplit(origin).netloc if origin != "null" else ""
+    public = urlsplit(request.app.state.settings.public_url).netloc
+    if not host or host not in (request.headers.get("host", ""), public):
         raise ConsoleError(403, "console.error.csrf")
 
 
@@ -372,6 +377,15 @@ class ConsoleHeaders:
 def wants_fragment(request: Request) -> bool:
     """Whether the console's script asked (it replaces part of a page)."""
     return Headers(scope=request.scope).get("x-console-fragment") == "1"
+
+
+async def temporal_client(request: Request) -> Client:
+    """The gateway's Temporal client; a 503 page when Temporal cannot be reached."""
+    try:
+        client: Client = await request.app.state.temporal.get()
+    except HTTPException:
+        raise ConsoleError(503, "console.error.temporal_unavailable") from None
+    return client
 
 
 async def read(what: Awaitable[T]) -> T:

@@ -18,7 +18,7 @@ import asyncio
 import base64
 import json
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -143,6 +143,9 @@ class ListFilters:
     campaign: str | None = None
     created_gte: datetime | None = None
     created_lte: datetime | None = None
+    #: A reference, or the start of one (it matches every reference it starts, itself
+    #: included).
+    reference_prefix: str | None = None
 
 
 @dataclass(frozen=True)
@@ -678,18 +681,23 @@ class RecordStore:
         self,
         merchant: str,
         *,
-        created_gte: datetime | None,
-        created_lte: datetime | None,
+        created_gte: datetime | None = None,
+        created_lte: datetime | None = None,
+        kind: Kind | None = None,
+        filters: ListFilters | None = None,
         page_size: int = 500,
-    ) -> AsyncIterator[StoredRecord]:
-        """Every started record of ``merchant`` in the period, oldest first, page by page
-        (no connection is held between pages)."""
+    ) -> AsyncGenerator[StoredRecord, None]:
+        """Every started record of ``merchant`` in the period (of ``kind``, every kind when
+        None; narrowed by ``filters`` when given, whose period then applies), oldest first,
+        page by page (no connection is held between pages)."""
         after: tuple[datetime, int] | None = None
-        filters = ListFilters(created_gte=created_gte, created_lte=created_lte)
+        filters = filters or ListFilters(created_gte=created_gte, created_lte=created_lte)
+        kinds = [transactions.c.kind == kind.value] if kind is not None else []
         while True:
             query = select(transactions).where(
                 transactions.c.merchant == merchant,
                 transactions.c.started.is_(True),
+                *kinds,
                 *_filter_clauses(filters),
             )
             if after is not None:
@@ -906,4 +914,14 @@ def _filter_clauses(filters: ListFilters) -> list[Any]:
         clauses.append(transactions.c.created_at >= filters.created_gte)
     if filters.created_lte is not None:
         clauses.append(transactions.c.created_at <= filters.created_lte)
+    if filters.reference_prefix is not None:
+        clauses.append(
+            transactions.c.reference.like(_like_prefix(filters.reference_prefix), escape="\\")
+        )
     return clauses
+
+
+def _like_prefix(prefix: str) -> str:
+    """``prefix`` as a ``LIKE`` pattern that matches what starts with it."""
+    escaped = prefix.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped + "%"

@@ -46,6 +46,7 @@ from momoflow.console.web import (
     console_state,
     read,
     render,
+    temporal_client,
     wants_fragment,
 )
 from momoflow.gateway.campaigns import campaign_store
@@ -99,15 +100,6 @@ CANCELLABLE = frozenset(
 )
 
 # ---------------------------------------------------------------------- helpers
-
-
-async def _client(request: Request) -> Client:
-    """The gateway's Temporal client; a 503 page when Temporal cannot be reached."""
-    try:
-        client: Client = await request.app.state.temporal.get()
-    except HTTPException:
-        raise ConsoleError(503, "console.error.temporal_unavailable") from None
-    return client
 
 
 async def _temporal(call: Awaitable[T]) -> T:
@@ -280,7 +272,7 @@ async def _list_page(
     upload: Mapping[str, Any] | None = None,
 ) -> Response:
     merchant = session.operator.merchant
-    client = await _client(request)
+    client = await temporal_client(request)
     try:
         campaigns = await _merchant_campaigns(client, merchant)
     except RPCError:
@@ -403,7 +395,7 @@ async def _upload(request: Request, session: Session, form: FormData) -> Respons
             413, _message("campaigns.error.too_large", limit=limit), size=upload.size
         )
     data = await upload.read()
-    client = await _client(request)
+    client = await temporal_client(request)
     try:
         submission = await operations.submit_campaign_file(
             client,
@@ -481,7 +473,7 @@ async def _campaign_page(
     _check_path_reference(reference)
     merchant = session.operator.merchant
     if progress is None:
-        client = await _client(request)
+        client = await temporal_client(request)
         progress = await _temporal(operations.campaign_progress(client, merchant, reference))
     store = campaign_store(request)
     stored_preflight, problems = await asyncio.gather(
@@ -541,7 +533,7 @@ async def campaign_progress_fragment(
     """The live progress: the fragment the page's script refreshes every 2 s (a page of
     its own when asked without the script)."""
     _check_path_reference(reference)
-    client = await _client(request)
+    client = await temporal_client(request)
     progress = await _temporal(
         operations.campaign_progress(client, session.operator.merchant, reference)
     )
@@ -563,7 +555,7 @@ async def campaign_report(
     """The campaign report: every line of the file, its status, provider ids, fees, error
     (the business API's report)."""
     _check_path_reference(reference)
-    client = await _client(request)
+    client = await temporal_client(request)
     merchant = session.operator.merchant
     progress = await _temporal(operations.campaign_progress(client, merchant, reference))
     rows = await _temporal(operations.campaign_report(client, campaign_store(request), progress))
@@ -642,7 +634,7 @@ async def _control(
             detail={"rule": "reason_max_length"},
         )
     override = False
-    client = await _client(request)
+    client = await temporal_client(request)
     call: Awaitable[CampaignProgress]
     if action == "approve_campaign":
         progress = await _temporal(operations.campaign_progress(client, merchant, reference))

@@ -28,10 +28,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.exceptions import TemporalError
 from temporalio.service import RPCError
 
@@ -46,6 +46,7 @@ from momoflow.console.web import (
     console_state,
     read,
     render,
+    temporal_client,
 )
 from momoflow.contract import PAYIN_WORKFLOW, PAYOUT_WORKFLOW, REFUND_WORKFLOW
 from momoflow.models import ManualResolution, ResolutionOutcome, TransactionStatus
@@ -181,14 +182,6 @@ def _view(kind: str, state: StateView) -> ProviderView:
     )
 
 
-async def _temporal(request: Request) -> Client:
-    try:
-        client: Client = await request.app.state.temporal.get()
-    except HTTPException:
-        raise ConsoleError(503, "console.error.temporal_unavailable") from None
-    return client
-
-
 async def provider_views(request: Request, records: list[InDoubt]) -> dict[str, ProviderView]:
     """Each record's provider view, read live from its workflow; records whose workflow did
     not answer within :data:`VIEW_BUDGET_S` in all (connecting included), or all of them
@@ -198,7 +191,7 @@ async def provider_views(request: Request, records: list[InDoubt]) -> dict[str, 
     loop = asyncio.get_running_loop()
     deadline = loop.time() + VIEW_BUDGET_S
     try:
-        client = await asyncio.wait_for(_temporal(request), timeout=VIEW_BUDGET_S)
+        client = await asyncio.wait_for(temporal_client(request), timeout=VIEW_BUDGET_S)
     except (ConsoleError, TimeoutError):
         return {}
     budget = max(0.1, deadline - loop.time())
@@ -388,7 +381,7 @@ async def resolve_in_doubt(
         return await _page(request, session, after=None, problem=problem, status_code=400)
 
     try:
-        client = await _temporal(request)
+        client = await temporal_client(request)
     except ConsoleError:
         await audit("failed", reason=reason, error="temporal_unavailable")
         raise

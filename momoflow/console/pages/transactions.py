@@ -32,7 +32,6 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import Response, StreamingResponse
 
 from momoflow.console.accounts import Permission, Session
-from momoflow.console.transaction_reads import Search, export_records, page_records
 from momoflow.console.web import (
     PREFIX,
     ConsoleError,
@@ -109,7 +108,7 @@ class Filters:
     #: The kind asked for; None when the request named none (the export then holds every
     #: kind, as the statement does).
     kind_asked: Kind | None
-    search: Search
+    search: ListFilters
     #: The raw values, to fill the form in again.
     values: dict[str, str]
     #: The cursor: the reference of the last transaction of the previous page.
@@ -233,16 +232,14 @@ def read_filters(request: Request, session: Session, *, paged: bool) -> Filters:
     return Filters(
         kind=kind_asked or Kind.PAYOUT,
         kind_asked=kind_asked,
-        search=Search(
-            filters=ListFilters(
-                status=TransactionStatus(status) if status else None,
-                provider=provider,
-                country=country,
-                campaign=campaign_ref,
-                created_gte=created_gte,
-                created_lte=created_lte,
-            ),
-            reference=reference,
+        search=ListFilters(
+            status=TransactionStatus(status) if status else None,
+            provider=provider,
+            country=country,
+            campaign=campaign_ref,
+            created_gte=created_gte,
+            created_lte=created_lte,
+            reference_prefix=reference,
         ),
         values=values,
         after=after,
@@ -331,8 +328,7 @@ async def transactions_page(request: Request, session: ViewSession) -> Response:
         store = console_state(request).store
         try:
             records, has_more = await read(
-                page_records(
-                    store,
+                store.page(
                     filters.kind,
                     session.operator.merchant,
                     filters.search,
@@ -405,7 +401,8 @@ async def export_transactions(request: Request, session: ExportSession) -> Respo
         )
         return _list_page(request, session, filters, [], False)
     search = filters.search
-    records = export_records(state.store, operator.merchant, filters.kind_asked, search)
+    # With nothing but a period, this is the statement of GET /v1/transactions/export.csv.
+    records = state.store.export(operator.merchant, kind=filters.kind_asked, filters=search)
     # The first read happens now: an unreachable store is a 503 page, not a cut download.
     try:
         first = await read(_first(records))
@@ -420,7 +417,7 @@ async def export_transactions(request: Request, session: ExportSession) -> Respo
         detail=filters.audit_detail(),
         address=client_address(request),
     )
-    filename = statement_filename(search.filters.created_gte, search.filters.created_lte)
+    filename = statement_filename(search.created_gte, search.created_lte)
     return StreamingResponse(
         statement_csv(first, records),
         media_type="text/csv; charset=utf-8",

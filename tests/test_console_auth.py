@@ -112,3 +112,37 @@ def test_operators_cli_refuses_weak_passwords_and_unknown_merchants(stack: Stack
     taken = add_operator(stack, "viewer")
     again = add(taken.name, "--role", "viewer", "--merchant", "acme")
     assert again.returncode == 2 and "exists already" in again.stderr
+
+
+def _operators(stack: Stack, *args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "momoflow.cli", "operators", *args],
+        input=stdin,
+        env=stack.env | {"PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
+
+
+def test_disabling_an_operator_or_changing_a_password_ends_their_sessions(
+    stack: Stack,
+) -> None:
+    checker = add_operator(stack, "checker")
+    with logged_in(stack, checker) as browser:
+        assert _operators(stack, "disable", checker.name).returncode == 0
+        assert browser.get("/console/transactions").status_code == 303
+        assert browser.try_login(checker.name, checker.password).status_code == 401
+        assert _operators(stack, "enable", checker.name).returncode == 0
+        browser.login(checker)
+        new_password = "a different passphrase entirely"
+        changed = _operators(
+            stack, "password", checker.name, "--password-stdin", stdin=new_password + "\n"
+        )
+        assert changed.returncode == 0, changed.stderr
+        assert browser.get("/console/transactions").status_code == 303
+        assert browser.try_login(checker.name, checker.password).status_code == 401
+        assert browser.try_login(checker.name, new_password).status_code == 303
+    listed = _operators(stack, "list")
+    assert f"{checker.name}\tchecker\tacme\tAfrica/Abidjan\tfr\tactive" in listed.stdout

@@ -144,10 +144,10 @@ def test_a_campaign_goes_from_upload_to_report_under_four_eyes(
         )
         form.locator("button[type=submit]").click()
         expect(page).to_have_url(re.compile(rf"/console/campaigns/{reference}$"))
+        # Nobody reloads: the page renders itself again when pre-flight's verdict is in.
         expect(page.locator('#campaign-progress[data-phase="awaiting_approval"]')).to_be_visible(
             timeout=60_000
         )
-        page.reload()
         rows = page.locator("table#campaign-problems tbody tr")
         expect(rows).to_have_count(problems)
         expect(page.locator("table#campaign-problems")).to_contain_text(HOSTILE)

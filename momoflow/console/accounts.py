@@ -398,7 +398,9 @@ class OperatorStore:
     ) -> tuple[int, int]:
         """Failed logins in the last ``window_s`` seconds: for this name, from this address."""
         since = datetime.now(UTC) - timedelta(seconds=window_s)
-        failed = (audit_events.c.action == "login") & (audit_events.c.outcome != "ok")
+        # Refused attempts (over the limit) are not failures: the window ends on time
+        # even while someone keeps trying.
+        failed = (audit_events.c.action == "login") & (audit_events.c.outcome == "failed")
         async with self.engine.connect() as conn:
             by_name = (
                 await conn.execute(

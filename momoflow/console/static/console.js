@@ -34,6 +34,13 @@ function refreshLater(element) {
         refreshLater(element);
         return;
       }
+      // A campaign that leaves pre-flight has its verdict to read and approve: the rest of
+      // the page (problems, totals, the approval form) is rendered again with it.
+      const leaving = element.getAttribute("data-reload-when-leaving");
+      if (leaving && fresh.getAttribute("data-phase") !== leaving) {
+        window.location.reload();
+        return;
+      }
       element.replaceWith(fresh);
       refreshLater(fresh);
     } catch (error) {

@@ -54,6 +54,12 @@ def test_logins_are_rate_limited_per_name(stack: Stack) -> None:
         refused = browser.try_login(target.name, target.password)
     assert refused.status_code == 429
     assert int(refused.headers["retry-after"]) > 0
+    # The merchant's checkers see the attempts on their operator's name.
+    with logged_in(stack, add_operator(stack, "checker")) as checker:
+        trail = checker.get(f"/console/audit?actor={target.name}")
+    assert trail.status_code == 200
+    assert trail.text.count('data-outcome="failed"') == 5
+    assert trail.text.count('data-outcome="throttled"') == 1
 
 
 def test_a_post_without_the_csrf_token_is_refused_and_changes_nothing(stack: Stack) -> None:

@@ -90,12 +90,16 @@ async def login(
     by_name, by_address = await operators.recent_login_failures(
         name=name, address=address, window_s=settings.login_window_s
     )
+    # Attempts on a real operator's name go into their merchant's trail, where checkers see
+    # them; attempts on unknown names belong to no merchant.
+    known = await operators.get(name) if name else None
+    merchant = known.merchant if known is not None else None
     if (
         by_name >= settings.login_failures_per_name
         or by_address >= settings.login_failures_per_address
     ):
         await operators.audit(
-            name or "-", "login", merchant=None, outcome="throttled", address=address
+            name or "-", "login", merchant=merchant, outcome="throttled", address=address
         )
         response = _login_page(
             request, next_path=target, name=name, error="login.error.throttled", status_code=429
@@ -105,7 +109,7 @@ async def login(
     operator = await operators.check_password(name, password) if name else None
     if operator is None:
         await operators.audit(
-            name or "-", "login", merchant=None, outcome="failed", address=address
+            name or "-", "login", merchant=merchant, outcome="failed", address=address
         )
         return _login_page(
             request, next_path=target, name=name, error="login.error.wrong", status_code=401
